@@ -1,0 +1,337 @@
+//! The cryptography, and nothing else: XChaCha20-Poly1305 seal/open, Argon2id
+//! with its bounds, the data-key commitment, and the random source.
+//!
+//! All primitives come from RustCrypto crates; this file only wires them to
+//! the names used in `docs/FORMAT.md` and checks exact lengths, since
+//! Poly1305 AEADs are not key-committing. It does no I/O.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use blake2::digest::{consts::U32, Mac};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::secret::Key;
+
+/// Nonce length of XChaCha20-Poly1305.
+pub const NONCE_LEN: usize = 24;
+/// Authentication tag length of Poly1305.
+pub const TAG_LEN: usize = 16;
+/// A wrapped data key: 32 bytes of ciphertext and a 16-byte tag.
+pub const WRAPPED_LEN: usize = Key::LEN + TAG_LEN;
+/// Length of the data-key commitment.
+pub const COMMITMENT_LEN: usize = 32;
+/// The fixed label the commitment is computed over.
+pub const COMMITMENT_LABEL: &[u8] = b"vault data key commitment v1";
+
+/// Argon2id bounds. Checked when a slot is made and, on open, before any KDF
+/// work, so a tampered header can neither weaken the KDF nor ask for
+/// unbounded memory or time.
+pub mod bounds {
+    /// Memory, KiB: 8 MiB ..= 2 GiB.
+    pub const MEMORY_KIB: std::ops::RangeInclusive<u32> = 8 * 1024..=2 * 1024 * 1024;
+    /// Passes.
+    pub const TIME: std::ops::RangeInclusive<u32> = 1..=16;
+    /// Lanes.
+    pub const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
+    /// Salt length in bytes.
+    pub const SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+}
+
+/// Argon2id cost parameters of a passphrase slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub time: u32,
+    /// Number of lanes.
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// RFC 9106's second recommended setting: m = 64 MiB, t = 3, p = 4.
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        time: 3,
+        parallelism: 4,
+    };
+
+    /// Which bound is broken, if any, as a sentence fragment.
+    pub fn check_bounds(&self) -> Result<(), String> {
+        if !bounds::MEMORY_KIB.contains(&self.memory_kib) {
+            return Err(format!(
+                "KDF memory {} is outside 8 MiB to 2 GiB",
+                format_kib(self.memory_kib as u64)
+            ));
+        }
+        if !bounds::TIME.contains(&self.time) {
+            return Err(format!("KDF time {} is outside 1 to 16", self.time));
+        }
+        if !bounds::PARALLELISM.contains(&self.parallelism) {
+            return Err(format!(
+                "KDF parallelism {} is outside 1 to 16",
+                self.parallelism
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `65536` KiB → `64 MiB`; used in messages and listings.
+pub fn format_kib(kib: u64) -> String {
+    if kib % (1024 * 1024) == 0 {
+        format!("{} GiB", kib / (1024 * 1024))
+    } else if kib % 1024 == 0 {
+        format!("{} MiB", kib / 1024)
+    } else {
+        format!("{kib} KiB")
+    }
+}
+
+/// Fills `buf` from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::TryRng;
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .expect("the operating system's random source failed");
+}
+
+/// A fresh random nonce.
+pub fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    fill_random(&mut n);
+    n
+}
+
+/// The AEAD failed to authenticate. Deliberately carries no detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unauthentic;
+
+/// Encrypts `buf` in place and appends the tag.
+pub fn seal_in_place(key: &Key, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut Vec<u8>) {
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    cipher
+        .encrypt_in_place(&XNonce::from(*nonce), aad, buf)
+        .expect("XChaCha20-Poly1305 accepts any length this program produces");
+}
+
+/// Authenticates and decrypts `buf` (ciphertext followed by its tag) in
+/// place, leaving the plaintext.
+pub fn open_in_place(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), Unauthentic> {
+    if buf.len() < TAG_LEN {
+        return Err(Unauthentic);
+    }
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    cipher
+        .decrypt_in_place(&XNonce::from(*nonce), aad, buf)
+        .map_err(|_| Unauthentic)
+}
+
+/// Wraps the data key under a key-encryption key: exactly [`WRAPPED_LEN`] bytes.
+pub fn wrap_key(kek: &Key, nonce: &[u8; NONCE_LEN], aad: &[u8], dek: &Key) -> [u8; WRAPPED_LEN] {
+    let mut buf = Vec::with_capacity(WRAPPED_LEN);
+    buf.extend_from_slice(dek.expose());
+    seal_in_place(kek, nonce, aad, &mut buf);
+    let mut out = [0u8; WRAPPED_LEN];
+    out.copy_from_slice(&buf);
+    out
+}
+
+/// Unwraps a data key; the input must be exactly [`WRAPPED_LEN`] bytes.
+pub fn unwrap_key(
+    kek: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    wrapped: &[u8],
+) -> Result<Key, Unauthentic> {
+    if wrapped.len() != WRAPPED_LEN {
+        return Err(Unauthentic);
+    }
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(WRAPPED_LEN));
+    buf.extend_from_slice(wrapped);
+    open_in_place(kek, nonce, aad, &mut buf)?;
+    Key::from_slice(&buf).ok_or(Unauthentic)
+}
+
+type CommitMac = blake2::Blake2bMac<U32>;
+
+/// The commitment to a data key: keyed BLAKE2b-256 with the data key as key,
+/// over [`COMMITMENT_LABEL`].
+pub fn commitment(dek: &Key) -> [u8; COMMITMENT_LEN] {
+    let mut mac = <CommitMac as KeyInit>::new_from_slice(dek.expose())
+        .expect("BLAKE2b accepts 32-byte keys");
+    mac.update(COMMITMENT_LABEL);
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `dek` matches `expected`, compared in constant time.
+pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
+    let mut mac = <CommitMac as KeyInit>::new_from_slice(dek.expose())
+        .expect("BLAKE2b accepts 32-byte keys");
+    mac.update(COMMITMENT_LABEL);
+    mac.verify_slice(expected).is_ok()
+}
+
+/// The KDF was refused before any work: a bound or the machine's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KdfRefused {
+    /// A parameter is outside [`bounds`].
+    OutOfBounds(String),
+    /// More memory than the machine has available.
+    NotEnoughMemory {
+        /// What the slot asks for, KiB.
+        needed_kib: u64,
+        /// What the machine has available, KiB.
+        available_kib: u64,
+    },
+}
+
+/// Argon2id(passphrase, salt, params) → 32-byte key. Bounds and the
+/// machine's available memory are checked first, before any allocation.
+pub fn derive_kek(
+    passphrase: &[u8],
+    salt: &[u8],
+    params: KdfParams,
+    available_kib: Option<u64>,
+) -> Result<Key, KdfRefused> {
+    params.check_bounds().map_err(KdfRefused::OutOfBounds)?;
+    if !bounds::SALT_LEN.contains(&salt.len()) {
+        return Err(KdfRefused::OutOfBounds(format!(
+            "salt length {} is outside 16 to 64 bytes",
+            salt.len()
+        )));
+    }
+    if let Some(available_kib) = available_kib {
+        if params.memory_kib as u64 > available_kib {
+            return Err(KdfRefused::NotEnoughMemory {
+                needed_kib: params.memory_kib as u64,
+                available_kib,
+            });
+        }
+    }
+    let p = Params::new(
+        params.memory_kib,
+        params.time,
+        params.parallelism,
+        Some(Key::LEN),
+    )
+    .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
+    let mut kek = Key::zeroed();
+    argon
+        .hash_password_into(passphrase, salt, kek.expose_mut())
+        .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
+    Ok(kek)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 8 * 1024,
+        time: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn seal_open_round_trip_and_every_flip_fails() {
+        let key = Key::random();
+        let nonce = random_nonce();
+        let mut buf = b"attack at dawn".to_vec();
+        seal_in_place(&key, &nonce, b"aad", &mut buf);
+        assert_eq!(buf.len(), 14 + TAG_LEN);
+        for i in 0..buf.len() {
+            let mut t = buf.clone();
+            t[i] ^= 1;
+            assert_eq!(open_in_place(&key, &nonce, b"aad", &mut t), Err(Unauthentic));
+        }
+        let mut wrong_aad = buf.clone();
+        assert!(open_in_place(&key, &nonce, b"aae", &mut wrong_aad).is_err());
+        open_in_place(&key, &nonce, b"aad", &mut buf).unwrap();
+        assert_eq!(buf, b"attack at dawn");
+    }
+
+    #[test]
+    fn wrap_has_fixed_length_and_checks_it() {
+        let (kek, dek) = (Key::random(), Key::random());
+        let nonce = random_nonce();
+        let w = wrap_key(&kek, &nonce, b"slot", &dek);
+        assert_eq!(w.len(), WRAPPED_LEN);
+        assert_eq!(unwrap_key(&kek, &nonce, b"slot", &w).unwrap().expose(), dek.expose());
+        assert!(unwrap_key(&kek, &nonce, b"slot", &w[..47]).is_err());
+        let mut longer = w.to_vec();
+        longer.push(0);
+        assert!(unwrap_key(&kek, &nonce, b"slot", &longer).is_err());
+    }
+
+    #[test]
+    fn commitment_binds_the_key() {
+        let (a, b) = (Key::random(), Key::random());
+        let c = commitment(&a);
+        assert!(check_commitment(&a, &c));
+        assert!(!check_commitment(&b, &c));
+    }
+
+    #[test]
+    fn kdf_is_deterministic_and_checks_bounds_first() {
+        let salt = [9u8; 16];
+        let a = derive_kek(b"pw", &salt, CHEAP, None).unwrap();
+        let b = derive_kek(b"pw", &salt, CHEAP, None).unwrap();
+        let c = derive_kek(b"pX", &salt, CHEAP, None).unwrap();
+        assert_eq!(a.expose(), b.expose());
+        assert_ne!(a.expose(), c.expose());
+        let huge = KdfParams {
+            memory_kib: 4 * 1024 * 1024,
+            ..CHEAP
+        };
+        assert!(matches!(
+            derive_kek(b"pw", &salt, huge, None),
+            Err(KdfRefused::OutOfBounds(_))
+        ));
+        for bad in [
+            KdfParams { time: 0, ..CHEAP },
+            KdfParams { time: 17, ..CHEAP },
+            KdfParams { parallelism: 0, ..CHEAP },
+            KdfParams { parallelism: 17, ..CHEAP },
+            KdfParams { memory_kib: 8191, ..CHEAP },
+        ] {
+            assert!(derive_kek(b"pw", &salt, bad, None).is_err(), "{bad:?}");
+        }
+        assert!(derive_kek(b"pw", &[0; 15], CHEAP, None).is_err());
+        assert!(matches!(
+            derive_kek(b"pw", &salt, CHEAP, Some(1024)),
+            Err(KdfRefused::NotEnoughMemory { .. })
+        ));
+    }
+
+    #[test]
+    fn argon2id_matches_rfc9106_shape() {
+        // RFC 9106 §5.3 has a vector with secret and AD, which this API does not
+        // use; instead pin one output so an accidental change of algorithm,
+        // version or parameter order is caught.
+        let k = derive_kek(b"password", b"somesaltsomesalt", CHEAP, None).unwrap();
+        let again = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, Some(32)).unwrap(),
+        );
+        let mut out = [0u8; 32];
+        again
+            .hash_password_into(b"password", b"somesaltsomesalt", &mut out)
+            .unwrap();
+        assert_eq!(k.expose(), &out);
+    }
+
+    #[test]
+    fn format_kib_units() {
+        assert_eq!(format_kib(65536), "64 MiB");
+        assert_eq!(format_kib(2 * 1024 * 1024), "2 GiB");
+        assert_eq!(format_kib(1000), "1000 KiB");
+    }
+}

@@ -1,0 +1,185 @@
+//! The vault file format: pure functions over bytes, no I/O, no crypto.
+//!
+//! `docs/FORMAT.md` is the specification of what this module reads and
+//! writes; keep the two in step. Every length is bounded before anything is
+//! allocated for it, and the header must be in canonical form (re-encoding
+//! the parsed header gives back the same bytes), so there is exactly one
+//! encoding of each header and `parse(write(x)) == x`.
+
+mod body;
+mod header;
+
+pub use body::{decode_body, encode_body, Entry, MAX_VALUE_LEN};
+pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
+
+use crate::crypto::TAG_LEN;
+
+/// The first eight bytes of every vault file.
+pub const MAGIC: &[u8; 8] = b"\x89vault\r\n";
+/// The format version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// Longest header accepted, in bytes.
+pub const MAX_HEADER_LEN: usize = 64 * 1024;
+/// Largest vault file accepted, in bytes (1 GiB).
+pub const MAX_FILE_LEN: u64 = 1 << 30;
+/// Bytes before the header: magic, version, header length.
+pub const PREFIX_LEN: usize = 8 + 2 + 4;
+
+/// Why a file could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// Not a vault file, truncated, malformed or not canonical. The text is a
+    /// short internal reason for `vault doctor` and debugging.
+    Corrupt(&'static str),
+    /// A version this build does not know.
+    UnsupportedVersion(u16),
+    /// A passphrase slot's KDF parameters are outside the bounds.
+    KdfOutOfBounds(String),
+}
+
+/// A parsed vault file, borrowing the bytes it came from.
+#[derive(Debug)]
+pub struct VaultFile<'a> {
+    /// The decoded header.
+    pub header: Header,
+    /// Every byte before the body ciphertext: the body's associated data.
+    pub aad: &'a [u8],
+    /// The body ciphertext with its tag.
+    pub ciphertext: &'a [u8],
+}
+
+/// Parses a vault file. Never panics; rejects trailing or missing bytes
+/// only through authentication (the ciphertext runs to the end of the file).
+pub fn parse(bytes: &[u8]) -> Result<VaultFile<'_>, FormatError> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(FormatError::Corrupt("not a vault file (bad magic bytes)"));
+    }
+    if bytes.len() < 10 {
+        return Err(FormatError::Corrupt("truncated before the version"));
+    }
+    let version = u16::from_be_bytes([bytes[8], bytes[9]]);
+    if version != VERSION {
+        return Err(FormatError::UnsupportedVersion(version));
+    }
+    if bytes.len() < PREFIX_LEN {
+        return Err(FormatError::Corrupt("truncated before the header length"));
+    }
+    let hlen = u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
+    if hlen == 0 || hlen > MAX_HEADER_LEN {
+        return Err(FormatError::Corrupt("header length out of bounds"));
+    }
+    let end = PREFIX_LEN + hlen;
+    if bytes.len() < end + TAG_LEN {
+        return Err(FormatError::Corrupt("truncated header or body"));
+    }
+    let header = Header::decode(&bytes[PREFIX_LEN..end])?;
+    Ok(VaultFile {
+        header,
+        aad: &bytes[..end],
+        ciphertext: &bytes[end..],
+    })
+}
+
+/// The bytes before the ciphertext for `header`: the body's associated data.
+pub fn write_prefix(header: &Header) -> Vec<u8> {
+    let h = header.encode();
+    let mut out = Vec::with_capacity(PREFIX_LEN + h.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+    out.extend_from_slice(&h);
+    out
+}
+
+/// A whole vault file: the prefix for `header` followed by `ciphertext`.
+pub fn write(header: &Header, ciphertext: &[u8]) -> Vec<u8> {
+    let mut out = write_prefix(header);
+    out.extend_from_slice(ciphertext);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{KdfParams, NONCE_LEN, WRAPPED_LEN};
+    use proptest::prelude::*;
+
+    pub(crate) fn sample_header() -> Header {
+        Header {
+            vault_id: VaultId([1; 16]),
+            generation: 7,
+            slots: vec![
+                Slot {
+                    id: SlotId([1, 2, 3, 4]),
+                    kind: SlotKind::Keyring,
+                    nonce: [5; NONCE_LEN],
+                    wrapped: [6; WRAPPED_LEN],
+                },
+                Slot {
+                    id: SlotId([9, 9, 9, 9]),
+                    kind: SlotKind::Passphrase {
+                        salt: vec![3; 16],
+                        params: KdfParams::DEFAULT,
+                    },
+                    nonce: [7; NONCE_LEN],
+                    wrapped: [8; WRAPPED_LEN],
+                },
+            ],
+            commitment: [2; 32],
+            body_nonce: [4; NONCE_LEN],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let h = sample_header();
+        let bytes = write(&h, &[0xAA; 20]);
+        let f = parse(&bytes).unwrap();
+        assert_eq!(f.header, h);
+        assert_eq!(f.ciphertext, &[0xAA; 20]);
+        assert_eq!(write(&f.header, f.ciphertext), bytes);
+    }
+
+    #[test]
+    fn unknown_version_is_named() {
+        let mut bytes = write(&sample_header(), &[0; 16]);
+        bytes[9] = 2;
+        assert_eq!(parse(&bytes).unwrap_err(), FormatError::UnsupportedVersion(2));
+    }
+
+    #[test]
+    fn every_truncation_fails_or_loses_only_ciphertext() {
+        let bytes = write(&sample_header(), &[0; 16]);
+        for n in 0..bytes.len() {
+            assert!(parse(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+    }
+
+    #[test]
+    fn header_out_of_bounds_kdf_is_refused() {
+        let mut h = sample_header();
+        if let SlotKind::Passphrase { params, .. } = &mut h.slots[1].kind {
+            params.memory_kib = 4 * 1024 * 1024;
+        }
+        let bytes = write(&h, &[0; 16]);
+        assert!(matches!(parse(&bytes), Err(FormatError::KdfOutOfBounds(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn parse_never_panics_on_mutated_valid_file(pos in 0usize..400, val in any::<u8>()) {
+            let mut bytes = write(&sample_header(), &[0; 16]);
+            let pos = pos % bytes.len();
+            bytes[pos] = val;
+            if let Ok(f) = parse(&bytes) {
+                // Canonical: whatever parses re-encodes to the same bytes.
+                prop_assert_eq!(write(&f.header, f.ciphertext), bytes.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! `vault`: named secrets in one encrypted file, opened through key slots
+//! (platform keyring or Argon2id passphrase) and handed to child processes in
+//! memory only.
+//!
+//! This crate is the library core under the `vault` binary. It never prints,
+//! prompts, reads the terminal or exits; those belong to `src/bin/vault/`.
+//!
+//! Map (see `docs/ARCHITECTURE.md`):
+//! - [`format`]: the file format as pure functions over bytes (parse/write).
+//! - [`crypto`]: XChaCha20-Poly1305 seal/open, Argon2id with bounds, the key commitment.
+//! - [`secret`]: the only types that hold key material, passphrases and values.
+//! - [`slots`]: key slots (passphrase, keyring) and the [`slots::KeyStore`] trait.
+//! - [`vault`]: a locked (parsed) and an unlocked vault; get/set/list/delete in memory.
+//! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
+//! - [`render`] and [`mask`]: template substitution and stream masking, pure.
+//! - [`error`]: the one error enum and its exit codes.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod mask;
+pub mod platform;
+pub mod render;
+pub mod secret;
+pub mod slots;
+pub mod store;
+pub mod vault;
+
+pub use error::{Error, Result};
+pub use secret::{Key, SecretBytes};
+pub use vault::{Credential, LockedVault, Vault};

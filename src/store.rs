@@ -1,0 +1,280 @@
+//! File I/O and nothing else: where the vault lives, reading it with
+//! bounds, the sidecar write lock, and the atomic replace (temp file 0600 in
+//! the same directory, fsync, rename, fsync of the directory).
+//!
+//! Only ciphertext passes through here; no plaintext secret is ever written.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::format::MAX_FILE_LEN;
+
+/// The default vault path: `$XDG_DATA_HOME/vault/default.vault`, i.e.
+/// `~/.local/share/vault/default.vault` on Linux.
+pub fn default_path() -> Result<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty() && Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })
+        .ok_or_else(|| {
+            Error::Usage("cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault".into())
+        })?;
+    Ok(data.join("vault").join("default.vault"))
+}
+
+/// Follows symbolic links so writes land beside the link's target and the
+/// link survives. A dangling link resolves to its (missing) target.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&p).map_err(|e| Error::io("reading the link", &p, e))?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(Error::Other(format!("{}: too many levels of symbolic links", path.display())))
+}
+
+/// Reads the whole vault file, refusing anything but a regular file (a FIFO
+/// or device would block or never end) and anything over the size bound.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoVault(path.to_path_buf())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Err(Error::NoVault(path.to_path_buf())),
+        Err(e) => return Err(Error::io("opening", path, e)),
+    };
+    let meta = f.metadata().map_err(|e| Error::io("reading", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile(path.to_path_buf()));
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("{} bytes is over the 1 GiB bound", meta.len()),
+        });
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    (&mut f)
+        .take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading", path, e))?;
+    if buf.len() as u64 > MAX_FILE_LEN {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: "over the 1 GiB bound".into(),
+        });
+    }
+    Ok(buf)
+}
+
+/// Whether something (file, directory, FIFO...) exists at `path`.
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Creates `dir` and its missing parents with mode 0700 at creation.
+pub fn create_dir_private(dir: &Path) -> Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("creating the directory", dir, e))
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn temp_prefix(path: &Path) -> OsString {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".tmp-");
+    name
+}
+
+/// The exclusive write lock on a vault: an advisory lock on the sidecar file
+/// `<vault>.lock`, released when dropped. The lock file itself stays (removing
+/// it would let two writers lock two different files).
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: File,
+}
+
+/// Takes the write lock of the vault at `path` (already resolved), waiting
+/// at most `timeout`; `on_wait` is called once if the lock is busy.
+pub fn lock(path: &Path, timeout: Duration, on_wait: &mut dyn FnMut()) -> Result<WriteLock> {
+    let lock_path = sidecar(path, ".lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_path)
+        .map_err(|e| Error::io("opening the lock file", &lock_path, e))?;
+    let start = Instant::now();
+    let mut told = false;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(WriteLock { _file: file }),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(Error::io("locking", &lock_path, e)),
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::LockTimeout {
+                path: lock_path,
+                waited_secs: timeout.as_secs(),
+            });
+        }
+        if !told && start.elapsed() >= Duration::from_millis(500) {
+            on_wait();
+            told = true;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Replaces the vault at `path` (resolved, lock held) with `bytes`:
+/// temp file 0600 in the same directory, write, fsync, rename, fsync the
+/// directory. Leftover temp files of crashed writers are removed first.
+pub fn write_atomic(path: &Path, bytes: &[u8], _lock: &WriteLock) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    remove_stale_temps(path, &dir);
+    let mut rnd = [0u8; 8];
+    crate::crypto::fill_random(&mut rnd);
+    let mut name = temp_prefix(path);
+    name.push(rnd.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let tmp = dir.join(name);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| Error::io("creating", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
+        let d = File::open(&dir).map_err(|e| Error::io("opening the directory", &dir, e))?;
+        d.sync_all().map_err(|e| Error::io("syncing the directory", &dir, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a new vault at `path`, which must not exist yet (never overwrites).
+pub fn write_new(path: &Path, bytes: &[u8], lock: &WriteLock) -> Result<()> {
+    if exists(path) {
+        return Err(Error::VaultExists(path.to_path_buf()));
+    }
+    write_atomic(path, bytes, lock)
+}
+
+fn remove_stale_temps(path: &Path, dir: &Path) {
+    let prefix = temp_prefix(path);
+    let prefix = prefix.as_encoded_bytes();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().as_encoded_bytes().starts_with(prefix) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn no_wait() -> impl FnMut() {
+        || {}
+    }
+
+    #[test]
+    fn atomic_write_is_0600_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.vault");
+        let l = lock(&p, Duration::from_secs(1), &mut no_wait()).unwrap();
+        fs::write(d.path().join(".v.vault.tmp-dead"), b"stale").unwrap();
+        write_new(&p, b"one", &l).unwrap();
+        assert!(matches!(write_new(&p, b"two", &l), Err(Error::VaultExists(_))));
+        write_atomic(&p, b"two", &l).unwrap();
+        assert_eq!(read(&p).unwrap(), b"two");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}"); // the vault and its lock file
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v");
+        let _held = lock(&p, Duration::from_secs(1), &mut no_wait()).unwrap();
+        let mut waited = false;
+        let e = lock(&p, Duration::from_millis(700), &mut || waited = true).unwrap_err();
+        assert!(matches!(e, Error::LockTimeout { .. }));
+        assert!(waited);
+    }
+
+    #[test]
+    fn symlink_resolves_to_target_and_fifo_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("real.vault");
+        let link = d.path().join("link.vault");
+        std::os::unix::fs::symlink("real.vault", &link).unwrap();
+        assert_eq!(resolve(&link).unwrap(), target);
+        assert!(matches!(read(&link), Err(Error::NoVault(_))));
+        let dirp = d.path().join("adir");
+        fs::create_dir(&dirp).unwrap();
+        assert!(matches!(read(&dirp), Err(Error::NotAFile(_))));
+        let fifo = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(matches!(read(&fifo), Err(Error::NotAFile(_))));
+    }
+
+    #[test]
+    fn private_dirs_are_0700() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a/b");
+        create_dir_private(&p).unwrap();
+        for q in [d.path().join("a"), p] {
+            assert_eq!(fs::metadata(q).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+    }
+}

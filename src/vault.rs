@@ -1,0 +1,695 @@
+//! The vault in memory: [`LockedVault`] (parsed, still encrypted) and
+//! [`Vault`] (unlocked: the data key and the secrets), with the operations
+//! the commands need. No file I/O here: bytes in, bytes out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::crypto::{self, KdfParams, KdfRefused};
+use crate::error::{Error, Result, WRONG_PASSPHRASE};
+use crate::format::{self, Entry, FormatError, Header, Slot, SlotId, SlotKind, VaultId};
+use crate::platform::available_memory_kib;
+use crate::secret::{Key, SecretBytes};
+use crate::slots::{self, keyring_account, KeyStore, KeyringError};
+
+/// Longest secret name.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// The rule for names, as shown in error messages.
+pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
+
+/// Checks a secret name. The message does not repeat the name.
+pub fn validate_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= MAX_NAME_LEN
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !name.starts_with("VAULT_");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!("invalid secret name: {NAME_RULE}")))
+    }
+}
+
+/// Checks a value's size.
+pub fn validate_value(value: &[u8]) -> Result<()> {
+    if value.len() > format::MAX_VALUE_LEN {
+        return Err(Error::Usage(format!(
+            "the value is {} bytes; the limit is 1 MiB ({} bytes)",
+            value.len(),
+            format::MAX_VALUE_LEN
+        )));
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn format_error(path: &Path, e: FormatError) -> Error {
+    match e {
+        FormatError::Corrupt(d) => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: d.to_string(),
+        },
+        FormatError::KdfOutOfBounds(d) => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("a passphrase slot's {d}"),
+        },
+        FormatError::UnsupportedVersion(version) => Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version,
+        },
+    }
+}
+
+fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
+    match e {
+        KdfRefused::OutOfBounds(d) if usage => Error::Usage(d),
+        KdfRefused::OutOfBounds(d) => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: d,
+        },
+        KdfRefused::NotEnoughMemory {
+            needed_kib,
+            available_kib,
+        } => Error::NotEnoughMemory {
+            needed_kib,
+            available_kib,
+            usage,
+        },
+    }
+}
+
+/// What opens a vault.
+pub enum Credential {
+    /// A passphrase: tried against every passphrase slot.
+    Passphrase(SecretBytes),
+    /// A keyring slot's key-encryption key, already fetched.
+    SlotKey {
+        /// The slot it belongs to.
+        slot: SlotId,
+        /// The key.
+        kek: Key,
+    },
+    /// The data key itself (a cached unlock).
+    DataKey(Key),
+}
+
+/// A parsed vault file whose body is still encrypted.
+#[derive(Debug)]
+pub struct LockedVault {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    header: Header,
+    aad_len: usize,
+}
+
+impl LockedVault {
+    /// Parses the file bytes read from `path` (the path is for messages).
+    pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<LockedVault> {
+        let (header, aad_len) = {
+            let f = format::parse(&bytes).map_err(|e| format_error(path, e))?;
+            (f.header, f.aad.len())
+        };
+        Ok(LockedVault {
+            path: path.to_path_buf(),
+            bytes,
+            header,
+            aad_len,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The vault file path this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the vault has a keyring slot.
+    pub fn has_keyring_slot(&self) -> bool {
+        self.header
+            .slots
+            .iter()
+            .any(|s| s.kind == SlotKind::Keyring)
+    }
+
+    /// Whether the vault has a passphrase slot.
+    pub fn has_passphrase_slot(&self) -> bool {
+        self.header
+            .slots
+            .iter()
+            .any(|s| matches!(s.kind, SlotKind::Passphrase { .. }))
+    }
+
+    /// Fetches the key of the first keyring slot whose entry the store has.
+    /// The error is the reason of the last slot tried.
+    pub fn fetch_keyring_credential(&self, store: &dyn KeyStore) -> Result<Credential, KeyringError> {
+        let mut last = KeyringError::NoEntry;
+        for s in self.header.slots.iter().filter(|s| s.kind == SlotKind::Keyring) {
+            match store.get(&keyring_account(&self.header.vault_id, s.id)) {
+                Ok(kek) => return Ok(Credential::SlotKey { slot: s.id, kek }),
+                Err(e @ KeyringError::NoEntry) | Err(e @ KeyringError::BadEntry) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Opens the vault with `cred`. A wrong passphrase and a tampered
+    /// passphrase slot give the same error (exit 3); a body or header that
+    /// fails authentication once the data key is known is corrupt (exit 4).
+    pub fn unlock(&self, cred: &Credential) -> Result<Vault> {
+        let h = &self.header;
+        let (dek, slot) = match cred {
+            Credential::Passphrase(pass) => {
+                let mut found = None;
+                let mut any = false;
+                let available = available_memory_kib();
+                for s in &h.slots {
+                    let Some(kek) = slots::passphrase_kek(s, pass.expose(), available) else {
+                        continue;
+                    };
+                    any = true;
+                    let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
+                    if let Ok(dek) = slots::open_slot(&h.vault_id, s, &kek) {
+                        found = Some((dek, s.id));
+                        break;
+                    }
+                }
+                if !any {
+                    return Err(Error::Unlock(format!(
+                        "cannot unlock {}: it has no passphrase slot; open it through the keyring",
+                        self.path.display()
+                    )));
+                }
+                found.ok_or_else(|| {
+                    Error::Unlock(format!("cannot unlock {}: {WRONG_PASSPHRASE}", self.path.display()))
+                })?
+            }
+            Credential::SlotKey { slot, kek } => {
+                let s = h.slot(*slot).ok_or_else(|| {
+                    Error::Unlock(format!("cannot unlock {}: its keyring slot changed while it was being opened; retry", self.path.display()))
+                })?;
+                let dek = slots::open_slot(&h.vault_id, s, kek).map_err(|_| Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("keyring slot {} does not open with its keyring key", slot.to_hex()),
+                })?;
+                (dek, *slot)
+            }
+            Credential::DataKey(dek) => (dek.clone(), SlotId([0; 4])),
+        };
+        if !crypto::check_commitment(&dek, &h.commitment) {
+            return Err(match cred {
+                Credential::Passphrase(_) => {
+                    Error::Unlock(format!("cannot unlock {}: {WRONG_PASSPHRASE}", self.path.display()))
+                }
+                Credential::DataKey(_) => Error::Unlock(format!(
+                    "cannot unlock {}: the cached key is for an older data key",
+                    self.path.display()
+                )),
+                Credential::SlotKey { .. } => Error::Corrupt {
+                    path: self.path.clone(),
+                    detail: "data key commitment mismatch".into(),
+                },
+            });
+        }
+        let corrupt = |d: &str| Error::Corrupt {
+            path: self.path.clone(),
+            detail: d.to_string(),
+        };
+        let (aad, ct) = self.bytes.split_at(self.aad_len);
+        let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(ct.len()));
+        buf.extend_from_slice(ct);
+        crypto::open_in_place(&dek, &h.body_nonce, aad, &mut buf)
+            .map_err(|_| corrupt("body authentication failed"))?;
+        let secrets = format::decode_body(&buf).map_err(|e| format_error(&self.path, e))?;
+        if secrets.keys().any(|n| validate_name(n).is_err()) {
+            return Err(corrupt("invalid secret name in body"));
+        }
+        Ok(Vault {
+            path: self.path.clone(),
+            header: h.clone(),
+            dek,
+            unlocked_by: slot,
+            secrets,
+        })
+    }
+}
+
+/// An unlocked vault: header, data key and secrets in memory.
+pub struct Vault {
+    path: PathBuf,
+    header: Header,
+    dek: Key,
+    unlocked_by: SlotId,
+    secrets: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .field("vault_id", &self.header.vault_id.to_hex())
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A slot to create in [`Vault::create`] or add later.
+pub enum NewSlot<'a> {
+    /// A keyring slot: a fresh key is stored in `store`.
+    Keyring(&'a dyn KeyStore),
+    /// A passphrase slot.
+    Passphrase(&'a SecretBytes, KdfParams),
+}
+
+impl Vault {
+    /// A new empty vault (generation 0) with the given slots, at least one.
+    /// Keyring entries are created here; the caller writes the file and, if
+    /// that fails, calls [`Vault::forget_keyring_entries`].
+    pub fn create(path: &Path, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
+        let mut id = [0u8; 16];
+        crypto::fill_random(&mut id);
+        let dek = Key::random();
+        let mut v = Vault {
+            path: path.to_path_buf(),
+            header: Header {
+                vault_id: VaultId(id),
+                generation: 0,
+                slots: vec![],
+                commitment: crypto::commitment(&dek),
+                body_nonce: [0; crypto::NONCE_LEN],
+            },
+            dek,
+            unlocked_by: SlotId([0; 4]),
+            secrets: BTreeMap::new(),
+        };
+        for s in new_slots {
+            if let Err(e) = v.add_slot(s) {
+                v.forget_keyring_entries(new_slots);
+                return Err(e);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Best effort: deletes the keyring entries of this vault's keyring slots
+    /// in `new_slots`' stores, after a failed first write.
+    pub fn forget_keyring_entries(&self, new_slots: &[NewSlot<'_>]) {
+        for ns in new_slots {
+            if let NewSlot::Keyring(store) = ns {
+                for s in self.header.slots.iter().filter(|s| s.kind == SlotKind::Keyring) {
+                    let _ = store.delete(&keyring_account(&self.header.vault_id, s.id));
+                }
+            }
+        }
+    }
+
+    /// Adds a slot; returns its id. A keyring slot's entry is created (never
+    /// overwriting one) before the slot exists in memory.
+    pub fn add_slot(&mut self, new: &NewSlot<'_>) -> Result<SlotId> {
+        if self.header.slots.len() >= format::MAX_SLOTS {
+            return Err(Error::Usage(format!(
+                "the vault already has {} slots, the most it can hold; remove one first",
+                format::MAX_SLOTS
+            )));
+        }
+        let id = slots::new_slot_id(&self.header.slots);
+        let (kind, kek) = match new {
+            NewSlot::Keyring(store) => {
+                let kek = Key::random();
+                store
+                    .create(&keyring_account(&self.header.vault_id, id), &kek)
+                    .map_err(Error::Keyring)?;
+                (SlotKind::Keyring, kek)
+            }
+            NewSlot::Passphrase(pass, params) => new_passphrase(pass, *params, &self.path)?,
+        };
+        let slot = slots::make_slot(&self.header.vault_id, id, kind, &kek, &self.dek);
+        self.header.slots.push(slot);
+        Ok(id)
+    }
+
+    /// Removes slot `id` from the header (refusing the last one). Returns the
+    /// removed slot so the caller can delete its keyring entry after the
+    /// write, with [`Vault::delete_keyring_entry`].
+    pub fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
+        let pos = self
+            .header
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| Error::Usage(format!("no slot {} in this vault; see `vault key list`", id.to_hex())))?;
+        if self.header.slots.len() == 1 {
+            return Err(Error::Usage(
+                "refusing to remove the last slot: the vault could never be opened again; add another slot first".into(),
+            ));
+        }
+        Ok(self.header.slots.remove(pos))
+    }
+
+    /// Deletes the keyring entry of a removed keyring slot, but only after
+    /// checking that the entry's key unwraps that slot to this vault's data
+    /// key: a crafted header can never make vault delete another key.
+    /// Returns whether it was deleted.
+    pub fn delete_keyring_entry(&self, removed: &Slot, store: &dyn KeyStore) -> Result<bool, KeyringError> {
+        if removed.kind != SlotKind::Keyring {
+            return Ok(false);
+        }
+        let account = keyring_account(&self.header.vault_id, removed.id);
+        let kek = store.get(&account)?;
+        match slots::open_slot(&self.header.vault_id, removed, &kek) {
+            Ok(dek) if dek.expose() == self.dek.expose() => {
+                store.delete(&account)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Gives passphrase slot `id` a new passphrase (new salt, new KEK).
+    pub fn change_passphrase(&mut self, id: SlotId, new: &SecretBytes, params: Option<KdfParams>) -> Result<()> {
+        let pos = self.header.slots.iter().position(|s| s.id == id).ok_or_else(|| {
+            Error::Usage(format!("no slot {} in this vault; see `vault key list`", id.to_hex()))
+        })?;
+        let old = match &self.header.slots[pos].kind {
+            SlotKind::Passphrase { params, .. } => *params,
+            SlotKind::Keyring => {
+                return Err(Error::Usage(format!(
+                    "slot {} is a keyring slot; only passphrase slots have a passphrase",
+                    id.to_hex()
+                )))
+            }
+        };
+        let (kind, kek) = new_passphrase(new, params.unwrap_or(old), &self.path)?;
+        self.header.slots[pos] = slots::make_slot(&self.header.vault_id, id, kind, &kek, &self.dek);
+        Ok(())
+    }
+
+    /// The KEK of slot `id` if `passphrase` opens it (for `rekey`).
+    pub fn passphrase_slot_kek(&self, id: SlotId, passphrase: &SecretBytes) -> Result<Option<Key>> {
+        let Some(s) = self.header.slot(id) else { return Ok(None) };
+        let Some(kek) = slots::passphrase_kek(s, passphrase.expose(), available_memory_kib()) else {
+            return Ok(None);
+        };
+        let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
+        Ok(match slots::open_slot(&self.header.vault_id, s, &kek) {
+            Ok(d) if d.expose() == self.dek.expose() => Some(kek),
+            _ => None,
+        })
+    }
+
+    /// The KEK of keyring slot `id` from `store`, if it opens the slot.
+    pub fn keyring_slot_kek(&self, id: SlotId, store: &dyn KeyStore) -> Result<Option<Key>, KeyringError> {
+        let Some(s) = self.header.slot(id) else { return Ok(None) };
+        let kek = store.get(&keyring_account(&self.header.vault_id, id))?;
+        Ok(match slots::open_slot(&self.header.vault_id, s, &kek) {
+            Ok(d) if d.expose() == self.dek.expose() => Some(kek),
+            _ => None,
+        })
+    }
+
+    /// A new data key: every slot in `keks` re-wrapped, every slot in `drop`
+    /// removed; any other slot is an error naming it (nothing changes).
+    pub fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
+        for s in &self.header.slots {
+            let has = keks.iter().any(|(id, _)| *id == s.id);
+            let dropped = drop.contains(&s.id);
+            if !has && !dropped {
+                return Err(Error::Usage(format!(
+                    "cannot re-wrap {} slot {}: its {} was not given; give it, or drop the slot with --drop {}",
+                    s.kind_name(),
+                    s.id.to_hex(),
+                    if s.kind == SlotKind::Keyring { "keyring key" } else { "passphrase" },
+                    s.id.to_hex()
+                )));
+            }
+        }
+        for d in drop {
+            if self.header.slot(*d).is_none() {
+                return Err(Error::Usage(format!("no slot {} in this vault; see `vault key list`", d.to_hex())));
+            }
+        }
+        if self.header.slots.iter().all(|s| drop.contains(&s.id)) {
+            return Err(Error::Usage("refusing to drop every slot: the vault could never be opened again".into()));
+        }
+        let dek = Key::random();
+        let vid = self.header.vault_id;
+        let mut new_slots = Vec::new();
+        for s in &self.header.slots {
+            if drop.contains(&s.id) {
+                continue;
+            }
+            let kek = &keks.iter().find(|(id, _)| *id == s.id).expect("checked above").1;
+            new_slots.push(slots::make_slot(&vid, s.id, s.kind.clone(), kek, &dek));
+        }
+        self.header.slots = new_slots;
+        self.header.commitment = crypto::commitment(&dek);
+        self.dek = dek;
+        Ok(())
+    }
+
+    /// Encrypts the vault into file bytes: generation incremented, fresh
+    /// body nonce.
+    pub fn seal(&mut self) -> Vec<u8> {
+        self.header.generation = self.header.generation.wrapping_add(1);
+        self.header.body_nonce = crypto::random_nonce();
+        let mut body = format::encode_body(&self.secrets);
+        let prefix = format::write_prefix(&self.header);
+        crypto::seal_in_place(&self.dek, &self.header.body_nonce, &prefix, &mut body);
+        let mut out = Vec::with_capacity(prefix.len() + body.len());
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// The header (slots, id, generation).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The slot this vault was opened with (all zero for a cached key).
+    pub fn unlocked_by(&self) -> SlotId {
+        self.unlocked_by
+    }
+
+    /// The data key, for a cached unlock.
+    pub fn data_key(&self) -> &Key {
+        &self.dek
+    }
+
+    /// The secret named `name`.
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.secrets.get(name)
+    }
+
+    /// All secrets, sorted by name.
+    pub fn entries(&self) -> &BTreeMap<String, Entry> {
+        &self.secrets
+    }
+
+    /// Sets `name` to `value`, keeping `created` when it already exists.
+    pub fn set(&mut self, name: &str, value: SecretBytes) -> Result<()> {
+        validate_name(name)?;
+        validate_value(value.expose())?;
+        let t = now();
+        match self.secrets.get_mut(name) {
+            Some(e) => {
+                e.value = value;
+                e.updated = t;
+            }
+            None => {
+                self.secrets.insert(
+                    name.to_string(),
+                    Entry {
+                        value,
+                        created: t,
+                        updated: t,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every name in `names`, or none if any is unknown.
+    pub fn delete(&mut self, names: &[String]) -> Result<()> {
+        for n in names {
+            if !self.secrets.contains_key(n) {
+                return Err(Error::NoSuchSecret(n.clone()));
+            }
+        }
+        for n in names {
+            self.secrets.remove(n);
+        }
+        Ok(())
+    }
+}
+
+fn new_passphrase(pass: &SecretBytes, params: KdfParams, path: &Path) -> Result<(SlotKind, Key)> {
+    if pass.is_empty() {
+        return Err(Error::Usage(
+            "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)".into(),
+        ));
+    }
+    slots::new_passphrase_kek(pass.expose(), params, available_memory_kib())
+        .map_err(|e| kdf_error(e, true, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::MemoryKeyStore;
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 8 * 1024,
+        time: 1,
+        parallelism: 1,
+    };
+
+    fn pass(s: &str) -> SecretBytes {
+        SecretBytes::copy_from(s.as_bytes())
+    }
+
+    fn reopen(bytes: Vec<u8>, cred: &Credential) -> Result<Vault> {
+        LockedVault::parse(Path::new("t.vault"), bytes)?.unlock(cred)
+    }
+
+    #[test]
+    fn passphrase_and_keyring_open_the_same_vault() {
+        let store = MemoryKeyStore::default();
+        let p = pass("correct horse");
+        let mut v = Vault::create(
+            Path::new("t.vault"),
+            &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)],
+        )
+        .unwrap();
+        v.set("TOKEN", SecretBytes::copy_from(b"s3cr3t")).unwrap();
+        let bytes = v.seal();
+        let locked = LockedVault::parse(Path::new("t.vault"), bytes.clone()).unwrap();
+        assert_eq!(locked.header().generation, 1);
+        let a = locked.unlock(&Credential::Passphrase(p.clone())).unwrap();
+        let kc = locked.fetch_keyring_credential(&store).unwrap();
+        let b = locked.unlock(&kc).unwrap();
+        assert_eq!(a.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
+        assert_eq!(b.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
+        let wrong = locked.unlock(&Credential::Passphrase(pass("wrong"))).unwrap_err();
+        assert_eq!(wrong.exit_code(), 3);
+        assert!(wrong.to_string().contains(WRONG_PASSPHRASE));
+    }
+
+    #[test]
+    fn every_byte_flip_is_detected() {
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        v.set("A", SecretBytes::copy_from(b"value")).unwrap();
+        let bytes = v.seal();
+        let cred = Credential::Passphrase(p);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            let e = reopen(b, &cred).unwrap_err();
+            assert!(matches!(e.exit_code(), 3 | 4), "byte {i}: {e}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(reopen(longer, &cred).unwrap_err().exit_code(), 4);
+    }
+
+    #[test]
+    fn slot_swapped_between_vaults_is_detected() {
+        let p = pass("same");
+        let mut a = Vault::create(Path::new("a"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let mut b = Vault::create(Path::new("b"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        a.header.slots = b.header.slots.clone();
+        let bytes = a.seal();
+        let _ = b.seal();
+        assert!(reopen(bytes, &Credential::Passphrase(p)).is_err());
+    }
+
+    #[test]
+    fn delete_is_all_or_nothing_and_set_keeps_created() {
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        v.set("A", SecretBytes::copy_from(b"1")).unwrap();
+        v.secrets.get_mut("A").unwrap().created = 5;
+        v.set("A", SecretBytes::copy_from(b"2")).unwrap();
+        assert_eq!(v.get("A").unwrap().created, 5);
+        let e = v.delete(&["A".into(), "B".into()]).unwrap_err();
+        assert_eq!(e.exit_code(), 5);
+        assert!(v.get("A").is_some());
+        v.delete(&["A".into()]).unwrap();
+        assert!(v.get("A").is_none());
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["A", "_", "a_1", &"X".repeat(128)] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", "1A", "A-B", "A B", "VAULT_X", "é", &"X".repeat(129)] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            if !bad.is_empty() {
+                assert!(!e.to_string().contains(bad));
+            }
+        }
+    }
+
+    #[test]
+    fn rekey_changes_the_data_key_and_needs_every_slot() {
+        let store = MemoryKeyStore::default();
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let kr = v.header.slots[0].id;
+        let pp = v.header.slots[1].id;
+        let old = v.dek.clone();
+        let k1 = v.keyring_slot_kek(kr, &store).unwrap().unwrap();
+        assert!(v.rekey(&[(kr, k1.clone())], &[]).is_err());
+        let k2 = v.passphrase_slot_kek(pp, &p).unwrap().unwrap();
+        assert!(v.passphrase_slot_kek(pp, &pass("no")).unwrap().is_none());
+        v.rekey(&[(kr, k1), (pp, k2)], &[]).unwrap();
+        assert_ne!(v.dek.expose(), old.expose());
+        let bytes = v.seal();
+        reopen(bytes.clone(), &Credential::Passphrase(p)).unwrap();
+        let locked = LockedVault::parse(Path::new("t"), bytes).unwrap();
+        locked.unlock(&locked.fetch_keyring_credential(&store).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn keyring_entry_is_deleted_only_if_it_opens_the_slot() {
+        let store = MemoryKeyStore::default();
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let kr = v.header.slots[0].id;
+        let account = keyring_account(&v.header.vault_id, kr);
+        // Someone else's key under that account: must survive.
+        store.delete(&account).unwrap();
+        let foreign = Key::random();
+        store.create(&account, &foreign).unwrap();
+        let removed = v.remove_slot(kr).unwrap();
+        assert!(!v.delete_keyring_entry(&removed, &store).unwrap());
+        assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
+        // The last slot cannot go.
+        let pp = v.header.slots[0].id;
+        assert_eq!(v.remove_slot(pp).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn empty_passphrase_is_refused() {
+        let e = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&pass(""), CHEAP)]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+}
