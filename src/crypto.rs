@@ -79,9 +79,9 @@ impl KdfParams {
 
 /// `65536` KiB → `64 MiB`; used in messages and listings.
 pub fn format_kib(kib: u64) -> String {
-    if kib % (1024 * 1024) == 0 {
+    if kib.is_multiple_of(1024 * 1024) {
         format!("{} GiB", kib / (1024 * 1024))
-    } else if kib % 1024 == 0 {
+    } else if kib.is_multiple_of(1024) {
         format!("{} MiB", kib / 1024)
     } else {
         format!("{kib} KiB")
@@ -163,16 +163,16 @@ type CommitMac = blake2::Blake2bMac<U32>;
 /// The commitment to a data key: keyed BLAKE2b-256 with the data key as key,
 /// over [`COMMITMENT_LABEL`].
 pub fn commitment(dek: &Key) -> [u8; COMMITMENT_LEN] {
-    let mut mac = <CommitMac as KeyInit>::new_from_slice(dek.expose())
-        .expect("BLAKE2b accepts 32-byte keys");
+    let mut mac =
+        <CommitMac as KeyInit>::new_from_slice(dek.expose()).expect("BLAKE2b accepts 32-byte keys");
     mac.update(COMMITMENT_LABEL);
     mac.finalize().into_bytes().into()
 }
 
 /// Whether `dek` matches `expected`, compared in constant time.
 pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
-    let mut mac = <CommitMac as KeyInit>::new_from_slice(dek.expose())
-        .expect("BLAKE2b accepts 32-byte keys");
+    let mut mac =
+        <CommitMac as KeyInit>::new_from_slice(dek.expose()).expect("BLAKE2b accepts 32-byte keys");
     mac.update(COMMITMENT_LABEL);
     mac.verify_slice(expected).is_ok()
 }
@@ -249,7 +249,10 @@ mod tests {
         for i in 0..buf.len() {
             let mut t = buf.clone();
             t[i] ^= 1;
-            assert_eq!(open_in_place(&key, &nonce, b"aad", &mut t), Err(Unauthentic));
+            assert_eq!(
+                open_in_place(&key, &nonce, b"aad", &mut t),
+                Err(Unauthentic)
+            );
         }
         let mut wrong_aad = buf.clone();
         assert!(open_in_place(&key, &nonce, b"aae", &mut wrong_aad).is_err());
@@ -263,7 +266,10 @@ mod tests {
         let nonce = random_nonce();
         let w = wrap_key(&kek, &nonce, b"slot", &dek);
         assert_eq!(w.len(), WRAPPED_LEN);
-        assert_eq!(unwrap_key(&kek, &nonce, b"slot", &w).unwrap().expose(), dek.expose());
+        assert_eq!(
+            unwrap_key(&kek, &nonce, b"slot", &w).unwrap().expose(),
+            dek.expose()
+        );
         assert!(unwrap_key(&kek, &nonce, b"slot", &w[..47]).is_err());
         let mut longer = w.to_vec();
         longer.push(0);
@@ -297,9 +303,18 @@ mod tests {
         for bad in [
             KdfParams { time: 0, ..CHEAP },
             KdfParams { time: 17, ..CHEAP },
-            KdfParams { parallelism: 0, ..CHEAP },
-            KdfParams { parallelism: 17, ..CHEAP },
-            KdfParams { memory_kib: 8191, ..CHEAP },
+            KdfParams {
+                parallelism: 0,
+                ..CHEAP
+            },
+            KdfParams {
+                parallelism: 17,
+                ..CHEAP
+            },
+            KdfParams {
+                memory_kib: 8191,
+                ..CHEAP
+            },
         ] {
             assert!(derive_kek(b"pw", &salt, bad, None).is_err(), "{bad:?}");
         }

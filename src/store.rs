@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::MAX_FILE_LEN;
+use crate::secret::SecretBytes;
 
 /// The default vault path: `$XDG_DATA_HOME/vault/default.vault`, i.e.
 /// `~/.local/share/vault/default.vault` on Linux.
@@ -26,7 +27,10 @@ pub fn default_path() -> Result<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".local/share"))
         })
         .ok_or_else(|| {
-            Error::Usage("cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault".into())
+            Error::Usage(
+                "cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault"
+                    .into(),
+            )
         })?;
     Ok(data.join("vault").join("default.vault"))
 }
@@ -47,7 +51,10 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             _ => return Ok(p),
         }
     }
-    Err(Error::Other(format!("{}: too many levels of symbolic links", path.display())))
+    Err(Error::Other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 /// Reads the whole vault file, refusing anything but a regular file (a FIFO
@@ -59,8 +66,12 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoVault(path.to_path_buf())),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Err(Error::NoVault(path.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoVault(path.to_path_buf()))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(Error::NoVault(path.to_path_buf()))
+        }
         Err(e) => return Err(Error::io("opening", path, e)),
     };
     let meta = f.metadata().map_err(|e| Error::io("reading", path, e))?;
@@ -85,6 +96,24 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         });
     }
     Ok(buf)
+}
+
+/// Reads a small file that holds a secret (a passphrase file; a pipe such
+/// as `<(...)` is fine) into a buffer sized up front; more than `max` bytes
+/// is a usage error.
+pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
+    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let mut out = SecretBytes::new(Vec::with_capacity(max + 1));
+    f.take(max as u64 + 1)
+        .read_to_end(out.expose_vec_mut())
+        .map_err(|e| Error::io("reading", path, e))?;
+    if out.len() > max {
+        return Err(Error::Usage(format!(
+            "{} is longer than {max} bytes",
+            path.display()
+        )));
+    }
+    Ok(out)
 }
 
 /// Whether something (file, directory, FIFO...) exists at `path`.
@@ -183,12 +212,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], _lock: &WriteLock) -> Result<()> 
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", &tmp, e))?;
         f.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
         drop(f);
         fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
         let d = File::open(&dir).map_err(|e| Error::io("opening the directory", &dir, e))?;
-        d.sync_all().map_err(|e| Error::io("syncing the directory", &dir, e))
+        d.sync_all()
+            .map_err(|e| Error::io("syncing the directory", &dir, e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -232,12 +263,18 @@ mod tests {
         let l = lock(&p, Duration::from_secs(1), &mut no_wait()).unwrap();
         fs::write(d.path().join(".v.vault.tmp-dead"), b"stale").unwrap();
         write_new(&p, b"one", &l).unwrap();
-        assert!(matches!(write_new(&p, b"two", &l), Err(Error::VaultExists(_))));
+        assert!(matches!(
+            write_new(&p, b"two", &l),
+            Err(Error::VaultExists(_))
+        ));
         write_atomic(&p, b"two", &l).unwrap();
         assert_eq!(read(&p).unwrap(), b"two");
         let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}"); // the vault and its lock file
     }
 
@@ -264,7 +301,11 @@ mod tests {
         fs::create_dir(&dirp).unwrap();
         assert!(matches!(read(&dirp), Err(Error::NotAFile(_))));
         let fifo = d.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
         assert!(matches!(read(&fifo), Err(Error::NotAFile(_))));
     }
 

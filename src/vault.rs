@@ -155,9 +155,17 @@ impl LockedVault {
 
     /// Fetches the key of the first keyring slot whose entry the store has.
     /// The error is the reason of the last slot tried.
-    pub fn fetch_keyring_credential(&self, store: &dyn KeyStore) -> Result<Credential, KeyringError> {
+    pub fn fetch_keyring_credential(
+        &self,
+        store: &dyn KeyStore,
+    ) -> Result<Credential, KeyringError> {
         let mut last = KeyringError::NoEntry;
-        for s in self.header.slots.iter().filter(|s| s.kind == SlotKind::Keyring) {
+        for s in self
+            .header
+            .slots
+            .iter()
+            .filter(|s| s.kind == SlotKind::Keyring)
+        {
             match store.get(&keyring_account(&self.header.vault_id, s.id)) {
                 Ok(kek) => return Ok(Credential::SlotKey { slot: s.id, kek }),
                 Err(e @ KeyringError::NoEntry) | Err(e @ KeyringError::BadEntry) => last = e,
@@ -195,7 +203,10 @@ impl LockedVault {
                     )));
                 }
                 found.ok_or_else(|| {
-                    Error::Unlock(format!("cannot unlock {}: {WRONG_PASSPHRASE}", self.path.display()))
+                    Error::Unlock(format!(
+                        "cannot unlock {}: {WRONG_PASSPHRASE}",
+                        self.path.display()
+                    ))
                 })?
             }
             Credential::SlotKey { slot, kek } => {
@@ -204,7 +215,10 @@ impl LockedVault {
                 })?;
                 let dek = slots::open_slot(&h.vault_id, s, kek).map_err(|_| Error::Corrupt {
                     path: self.path.clone(),
-                    detail: format!("keyring slot {} does not open with its keyring key", slot.to_hex()),
+                    detail: format!(
+                        "keyring slot {} does not open with its keyring key",
+                        slot.to_hex()
+                    ),
                 })?;
                 (dek, *slot)
             }
@@ -212,9 +226,10 @@ impl LockedVault {
         };
         if !crypto::check_commitment(&dek, &h.commitment) {
             return Err(match cred {
-                Credential::Passphrase(_) => {
-                    Error::Unlock(format!("cannot unlock {}: {WRONG_PASSPHRASE}", self.path.display()))
-                }
+                Credential::Passphrase(_) => Error::Unlock(format!(
+                    "cannot unlock {}: {WRONG_PASSPHRASE}",
+                    self.path.display()
+                )),
                 Credential::DataKey(_) => Error::Unlock(format!(
                     "cannot unlock {}: the cached key is for an older data key",
                     self.path.display()
@@ -310,7 +325,12 @@ impl Vault {
     pub fn forget_keyring_entries(&self, new_slots: &[NewSlot<'_>]) {
         for ns in new_slots {
             if let NewSlot::Keyring(store) = ns {
-                for s in self.header.slots.iter().filter(|s| s.kind == SlotKind::Keyring) {
+                for s in self
+                    .header
+                    .slots
+                    .iter()
+                    .filter(|s| s.kind == SlotKind::Keyring)
+                {
                     let _ = store.delete(&keyring_account(&self.header.vault_id, s.id));
                 }
             }
@@ -351,7 +371,12 @@ impl Vault {
             .slots
             .iter()
             .position(|s| s.id == id)
-            .ok_or_else(|| Error::Usage(format!("no slot {} in this vault; see `vault key list`", id.to_hex())))?;
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no slot {} in this vault; see `vault key list`",
+                    id.to_hex()
+                ))
+            })?;
         if self.header.slots.len() == 1 {
             return Err(Error::Usage(
                 "refusing to remove the last slot: the vault could never be opened again; add another slot first".into(),
@@ -364,7 +389,11 @@ impl Vault {
     /// checking that the entry's key unwraps that slot to this vault's data
     /// key: a crafted header can never make vault delete another key.
     /// Returns whether it was deleted.
-    pub fn delete_keyring_entry(&self, removed: &Slot, store: &dyn KeyStore) -> Result<bool, KeyringError> {
+    pub fn delete_keyring_entry(
+        &self,
+        removed: &Slot,
+        store: &dyn KeyStore,
+    ) -> Result<bool, KeyringError> {
         if removed.kind != SlotKind::Keyring {
             return Ok(false);
         }
@@ -380,10 +409,23 @@ impl Vault {
     }
 
     /// Gives passphrase slot `id` a new passphrase (new salt, new KEK).
-    pub fn change_passphrase(&mut self, id: SlotId, new: &SecretBytes, params: Option<KdfParams>) -> Result<()> {
-        let pos = self.header.slots.iter().position(|s| s.id == id).ok_or_else(|| {
-            Error::Usage(format!("no slot {} in this vault; see `vault key list`", id.to_hex()))
-        })?;
+    pub fn change_passphrase(
+        &mut self,
+        id: SlotId,
+        new: &SecretBytes,
+        params: Option<KdfParams>,
+    ) -> Result<()> {
+        let pos = self
+            .header
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no slot {} in this vault; see `vault key list`",
+                    id.to_hex()
+                ))
+            })?;
         let old = match &self.header.slots[pos].kind {
             SlotKind::Passphrase { params, .. } => *params,
             SlotKind::Keyring => {
@@ -400,8 +442,11 @@ impl Vault {
 
     /// The KEK of slot `id` if `passphrase` opens it (for `rekey`).
     pub fn passphrase_slot_kek(&self, id: SlotId, passphrase: &SecretBytes) -> Result<Option<Key>> {
-        let Some(s) = self.header.slot(id) else { return Ok(None) };
-        let Some(kek) = slots::passphrase_kek(s, passphrase.expose(), available_memory_kib()) else {
+        let Some(s) = self.header.slot(id) else {
+            return Ok(None);
+        };
+        let Some(kek) = slots::passphrase_kek(s, passphrase.expose(), available_memory_kib())
+        else {
             return Ok(None);
         };
         let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
@@ -412,8 +457,14 @@ impl Vault {
     }
 
     /// The KEK of keyring slot `id` from `store`, if it opens the slot.
-    pub fn keyring_slot_kek(&self, id: SlotId, store: &dyn KeyStore) -> Result<Option<Key>, KeyringError> {
-        let Some(s) = self.header.slot(id) else { return Ok(None) };
+    pub fn keyring_slot_kek(
+        &self,
+        id: SlotId,
+        store: &dyn KeyStore,
+    ) -> Result<Option<Key>, KeyringError> {
+        let Some(s) = self.header.slot(id) else {
+            return Ok(None);
+        };
         let kek = store.get(&keyring_account(&self.header.vault_id, id))?;
         Ok(match slots::open_slot(&self.header.vault_id, s, &kek) {
             Ok(d) if d.expose() == self.dek.expose() => Some(kek),
@@ -439,11 +490,16 @@ impl Vault {
         }
         for d in drop {
             if self.header.slot(*d).is_none() {
-                return Err(Error::Usage(format!("no slot {} in this vault; see `vault key list`", d.to_hex())));
+                return Err(Error::Usage(format!(
+                    "no slot {} in this vault; see `vault key list`",
+                    d.to_hex()
+                )));
             }
         }
         if self.header.slots.iter().all(|s| drop.contains(&s.id)) {
-            return Err(Error::Usage("refusing to drop every slot: the vault could never be opened again".into()));
+            return Err(Error::Usage(
+                "refusing to drop every slot: the vault could never be opened again".into(),
+            ));
         }
         let dek = Key::random();
         let vid = self.header.vault_id;
@@ -452,7 +508,11 @@ impl Vault {
             if drop.contains(&s.id) {
                 continue;
             }
-            let kek = &keks.iter().find(|(id, _)| *id == s.id).expect("checked above").1;
+            let kek = &keks
+                .iter()
+                .find(|(id, _)| *id == s.id)
+                .expect("checked above")
+                .1;
             new_slots.push(slots::make_slot(&vid, s.id, s.kind.clone(), kek, &dek));
         }
         self.header.slots = new_slots;
@@ -541,7 +601,8 @@ impl Vault {
 fn new_passphrase(pass: &SecretBytes, params: KdfParams, path: &Path) -> Result<(SlotKind, Key)> {
     if pass.is_empty() {
         return Err(Error::Usage(
-            "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)".into(),
+            "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)"
+                .into(),
         ));
     }
     slots::new_passphrase_kek(pass.expose(), params, available_memory_kib())
@@ -585,7 +646,9 @@ mod tests {
         let b = locked.unlock(&kc).unwrap();
         assert_eq!(a.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
         assert_eq!(b.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
-        let wrong = locked.unlock(&Credential::Passphrase(pass("wrong"))).unwrap_err();
+        let wrong = locked
+            .unlock(&Credential::Passphrase(pass("wrong")))
+            .unwrap_err();
         assert_eq!(wrong.exit_code(), 3);
         assert!(wrong.to_string().contains(WRONG_PASSPHRASE));
     }
@@ -652,7 +715,11 @@ mod tests {
     fn rekey_changes_the_data_key_and_needs_every_slot() {
         let store = MemoryKeyStore::default();
         let p = pass("pw");
-        let mut v = Vault::create(Path::new("t"), &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let mut v = Vault::create(
+            Path::new("t"),
+            &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)],
+        )
+        .unwrap();
         let kr = v.header.slots[0].id;
         let pp = v.header.slots[1].id;
         let old = v.dek.clone();
@@ -665,14 +732,20 @@ mod tests {
         let bytes = v.seal();
         reopen(bytes.clone(), &Credential::Passphrase(p)).unwrap();
         let locked = LockedVault::parse(Path::new("t"), bytes).unwrap();
-        locked.unlock(&locked.fetch_keyring_credential(&store).unwrap()).unwrap();
+        locked
+            .unlock(&locked.fetch_keyring_credential(&store).unwrap())
+            .unwrap();
     }
 
     #[test]
     fn keyring_entry_is_deleted_only_if_it_opens_the_slot() {
         let store = MemoryKeyStore::default();
         let p = pass("pw");
-        let mut v = Vault::create(Path::new("t"), &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let mut v = Vault::create(
+            Path::new("t"),
+            &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)],
+        )
+        .unwrap();
         let kr = v.header.slots[0].id;
         let account = keyring_account(&v.header.vault_id, kr);
         // Someone else's key under that account: must survive.
@@ -689,7 +762,8 @@ mod tests {
 
     #[test]
     fn empty_passphrase_is_refused() {
-        let e = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&pass(""), CHEAP)]).unwrap_err();
+        let e =
+            Vault::create(Path::new("t"), &[NewSlot::Passphrase(&pass(""), CHEAP)]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
     }
 }

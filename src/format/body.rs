@@ -190,7 +190,15 @@ mod tests {
     fn unsorted_or_duplicate_names_are_rejected() {
         // {"B": e, "A": e} written by hand.
         let e = |out: &mut Vec<u8>| {
-            ciborium::into_writer(&RawEntryRef { v: b"x", c: 0, u: 0 }, out).unwrap()
+            ciborium::into_writer(
+                &RawEntryRef {
+                    v: b"x",
+                    c: 0,
+                    u: 0,
+                },
+                out,
+            )
+            .unwrap()
         };
         for names in [["B", "A"], ["A", "A"]] {
             let mut buf = vec![0xA2];

@@ -144,7 +144,10 @@ mod tests {
     fn unknown_version_is_named() {
         let mut bytes = write(&sample_header(), &[0; 16]);
         bytes[9] = 2;
-        assert_eq!(parse(&bytes).unwrap_err(), FormatError::UnsupportedVersion(2));
+        assert_eq!(
+            parse(&bytes).unwrap_err(),
+            FormatError::UnsupportedVersion(2)
+        );
     }
 
     #[test]

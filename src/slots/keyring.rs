@@ -134,20 +134,24 @@ mod secret_service {
             .unwrap_or(Err(KeyringError::Timeout(timeout.as_secs().max(1))))
     }
 
+    /// Turns the store's errors into reasons a user can act on. The shapes
+    /// were read off zbus-secret-service-keyring-store 1.0 here: no bus is
+    /// `PlatformFailure(Zbus(Connection(..)))` (or `Unavailable` for a bad
+    /// address), no service is a `ServiceUnknown` method error, a locked
+    /// collection is `NoStorageAccess(Prompt)`.
     fn classify(e: KError) -> KeyringError {
         let text = format!("{e:?}");
         match e {
             KError::NoEntry => KeyringError::NoEntry,
-            KError::NoStorageAccess(_) => KeyringError::Locked,
-            _ if text.contains("Connection(") || text.contains("Address(") || text.contains("NotFound") && text.contains("Zbus") => {
-                if text.contains("ServiceUnknown") || text.contains("NameHasNoOwner") {
-                    KeyringError::NoService
-                } else {
-                    KeyringError::NoSessionBus
-                }
-            }
+            KError::NoStorageAccess(_) if text.contains("Prompt") => KeyringError::Locked,
+            KError::NoStorageAccess(_) => KeyringError::Platform(
+                "the Secret Service has no usable default collection to keep keys in".into(),
+            ),
             _ if text.contains("ServiceUnknown") || text.contains("NameHasNoOwner") => {
                 KeyringError::NoService
+            }
+            _ if text.contains("Connection(") || text.contains("Unavailable") => {
+                KeyringError::NoSessionBus
             }
             _ => KeyringError::Platform(text),
         }
@@ -199,7 +203,9 @@ mod secret_service {
 
         fn delete(&self, account: &str) -> Result<(), KeyringError> {
             let entry = self.entry(account)?;
-            bounded(self.timeout, move || entry.delete_credential().map_err(classify))
+            bounded(self.timeout, move || {
+                entry.delete_credential().map_err(classify)
+            })
         }
     }
 }
@@ -213,7 +219,10 @@ mod tests {
         let s = MemoryKeyStore::default();
         let k = Key::random();
         s.create("a", &k).unwrap();
-        assert_eq!(s.create("a", &Key::random()), Err(KeyringError::EntryExists));
+        assert_eq!(
+            s.create("a", &Key::random()),
+            Err(KeyringError::EntryExists)
+        );
         assert_eq!(s.get("a").unwrap().expose(), k.expose());
         s.delete("a").unwrap();
         assert_eq!(s.get("a").unwrap_err(), KeyringError::NoEntry);

@@ -7,9 +7,9 @@
 
 pub mod keyring;
 
-pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
 #[cfg(target_os = "linux")]
 pub use keyring::SecretServiceStore;
+pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
 
 use crate::crypto::{self, KdfParams, KdfRefused, Unauthentic};
 use crate::format::{Slot, SlotId, SlotKind, VaultId};
@@ -63,12 +63,9 @@ pub fn passphrase_kek(
     available_kib: Option<u64>,
 ) -> Option<Result<Key, KdfRefused>> {
     match &slot.kind {
-        SlotKind::Passphrase { salt, params } => Some(crypto::derive_kek(
-            passphrase,
-            salt,
-            *params,
-            available_kib,
-        )),
+        SlotKind::Passphrase { salt, params } => {
+            Some(crypto::derive_kek(passphrase, salt, *params, available_kib))
+        }
         SlotKind::Keyring => None,
     }
 }

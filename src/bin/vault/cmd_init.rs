@@ -1,0 +1,120 @@
+//! `vault init`: create a vault with a keyring slot, a passphrase slot, or
+//! both (and optionally a recovery code). Never overwrites a vault.
+
+use std::io::IsTerminal;
+
+use vault::crypto::{self, KdfParams};
+use vault::error::{Error, Result};
+use vault::store;
+use vault::vault::NewSlot;
+use vault::{SecretBytes, Vault};
+
+use crate::cli::KdfArgs;
+use crate::unlock::{parent_dir, prompt_twice, Session};
+use crate::{stdout_write, warn};
+
+/// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
+const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ-";
+
+/// A random recovery code: 30 symbols of 5 bits (150 bits), in groups of 5.
+fn recovery_code() -> SecretBytes {
+    let mut raw = zeroize::Zeroizing::new([0u8; 30]);
+    crypto::fill_random(&mut raw[..]);
+    let mut out = SecretBytes::new(Vec::with_capacity(35));
+    for (i, b) in raw.iter().enumerate() {
+        if i > 0 && i % 5 == 0 {
+            out.expose_vec_mut().push(b'-');
+        }
+        out.expose_vec_mut()
+            .push(CODE_ALPHABET[(b & 31) as usize % 31]);
+    }
+    out
+}
+
+pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
+    if store::exists(&s.resolved) {
+        return Err(Error::VaultExists(s.path.clone()));
+    }
+    let params = kdf.params_over(KdfParams::DEFAULT);
+    params.check_bounds().map_err(Error::Usage)?;
+    let mut passphrase = s.given_passphrase()?;
+    let mut want_keyring = keyring;
+    if !keyring && passphrase.is_none() {
+        match s.keyring() {
+            Ok(_) => want_keyring = true,
+            Err(why) if std::io::stdin().is_terminal() => {
+                eprintln!("vault: no keyring here ({why}); the vault will be opened by a passphrase");
+                passphrase = Some(prompt_twice("passphrase")?);
+            }
+            Err(why) => {
+                return Err(Error::Unlock(format!(
+                    "cannot create {}: no keyring here ({why}) and no passphrase given; give one with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
+                    s.path.display()
+                )))
+            }
+        }
+    }
+    let store = if want_keyring {
+        Some(s.keyring().map_err(Error::Keyring)?)
+    } else {
+        None
+    };
+    let code = recovery.then(recovery_code);
+    let mut slots = Vec::new();
+    if let Some(st) = &store {
+        slots.push(NewSlot::Keyring(st.as_ref()));
+    }
+    if let Some(p) = &passphrase {
+        slots.push(NewSlot::Passphrase(p, params));
+    }
+    if let Some(c) = &code {
+        slots.push(NewSlot::Passphrase(c, params));
+    }
+    store::create_dir_private(parent_dir(&s.resolved))?;
+    let lock = s.lock()?;
+    let mut v = Vault::create(&s.path, &slots)?;
+    let bytes = v.seal();
+    if let Err(e) = store::write_new(&s.resolved, &bytes, &lock) {
+        v.forget_keyring_entries(&slots);
+        return Err(e);
+    }
+    let kinds: Vec<String> = v
+        .header()
+        .slots
+        .iter()
+        .map(|sl| format!("{} {}", sl.kind_name(), sl.id.to_hex()))
+        .collect();
+    eprintln!(
+        "vault: created {} (slots: {})",
+        s.path.display(),
+        kinds.join(", ")
+    );
+    if let Some(c) = &code {
+        eprintln!("vault: your recovery code follows, printed this once; store it offline. It opens the vault like a passphrase (--passphrase-stdin).");
+        let mut line = SecretBytes::new(Vec::with_capacity(c.len() + 1));
+        line.expose_vec_mut().extend_from_slice(c.expose());
+        line.expose_vec_mut().push(b'\n');
+        stdout_write(line.expose())?;
+    } else if passphrase.is_none() {
+        warn("this vault opens only through this machine's keyring; losing the keyring entry loses the vault. Add a recovery slot: `vault key add passphrase` (or use `vault init --recovery-code` next time)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_grouped_and_random() {
+        let a = recovery_code();
+        let b = recovery_code();
+        assert_eq!(a.len(), 35);
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().iter().enumerate().all(|(i, c)| if i % 6 == 5 {
+            *c == b'-'
+        } else {
+            CODE_ALPHABET[..31].contains(c)
+        }));
+    }
+}

@@ -1,0 +1,108 @@
+//! The few raw operating-system calls the CLI needs, each behind `cfg`:
+//! turning core dumps off, reading standard input without read-ahead, and
+//! reading a passphrase from a numbered file descriptor.
+
+use std::io;
+
+/// The core-file limit the process started with, restored for children.
+#[cfg(unix)]
+static ORIGINAL_CORE_LIMIT: std::sync::OnceLock<libc::rlimit> = std::sync::OnceLock::new();
+
+/// Turns core dumps (and, on Linux, ptrace attach by other processes of the
+/// user) off for this process. Best effort: failures are ignored.
+#[cfg(unix)]
+pub fn harden_process() {
+    // SAFETY: getrlimit/setrlimit/prctl with valid arguments and pointers to
+    // local values; no memory is shared.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut lim) == 0 {
+            let _ = ORIGINAL_CORE_LIMIT.set(lim);
+            let off = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: lim.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &off);
+        }
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+#[cfg(not(unix))]
+pub fn harden_process() {}
+
+/// Puts the original core-file limit back (for a child about to be exec'd).
+/// Async-signal-safe: may run between fork and exec.
+#[cfg(unix)]
+pub fn restore_core_limit() {
+    if let Some(lim) = ORIGINAL_CORE_LIMIT.get() {
+        // SAFETY: setrlimit with a pointer to a valid rlimit.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, lim);
+        }
+    }
+}
+
+/// Reads one byte from file descriptor `fd` with no buffering; `Ok(None)` at
+/// end of input.
+#[cfg(unix)]
+fn read_byte(fd: i32) -> io::Result<Option<u8>> {
+    let mut b = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into a valid local.
+        let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        match n {
+            1 => return Ok(Some(b)),
+            0 => return Ok(None),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Reads standard input up to and including the first `\n`, one byte at a
+/// time so nothing after it is consumed. Fails past `max` bytes.
+#[cfg(unix)]
+pub fn read_stdin_line(out: &mut Vec<u8>, max: usize) -> io::Result<()> {
+    while let Some(b) = read_byte(0)? {
+        out.push(b);
+        if b == b'\n' {
+            break;
+        }
+        if out.len() > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "longer than the limit",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads file descriptor `fd` to its end (at most `max` + 1 bytes) and
+/// closes it.
+#[cfg(unix)]
+pub fn read_fd_to_end(fd: i32, out: &mut Vec<u8>, max: usize) -> io::Result<()> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: fcntl on any integer is safe; it tells whether fd is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is open (checked above) and the user handed it to us to
+    // consume; the File takes ownership and closes it on drop.
+    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    f.take(max as u64 + 1).read_to_end(out)?;
+    Ok(())
+}

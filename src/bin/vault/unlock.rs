@@ -1,0 +1,358 @@
+//! Getting from the command line to an open vault: which file, where the
+//! passphrase comes from (stdin, file, descriptor, environment, prompt),
+//! the keyring, and the unlock order. Also reads other secret input
+//! (values, new passphrases) from stdin or a no-echo prompt.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use vault::error::{Error, Result};
+use vault::slots::{KeyStore, KeyringError};
+use vault::store::{self, WriteLock};
+use vault::{Credential, LockedVault, SecretBytes, Vault};
+
+use crate::cli::{Global, NewPassphraseArgs};
+use crate::sys;
+
+/// Longest passphrase accepted, bytes.
+pub const MAX_PASSPHRASE: usize = 4096;
+/// How long any single keyring call may take.
+pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a passphrase comes from.
+enum Source {
+    Stdin,
+    File(PathBuf),
+    Fd(i32),
+    Env,
+}
+
+/// The resolved invocation: paths and the passphrase source, plus state
+/// that must be read once (stdin) or connected once (the keyring).
+pub struct Session {
+    /// The vault path as given (for messages).
+    pub path: PathBuf,
+    /// The path with symbolic links followed: where reads and writes go.
+    pub resolved: PathBuf,
+    global: Global,
+    source: Option<Source>,
+    passphrase: Option<SecretBytes>,
+    keyring: Option<std::result::Result<Rc<dyn KeyStore>, KeyringError>>,
+}
+
+impl Session {
+    /// Resolves the vault path and the passphrase source from flags and
+    /// environment. Flags win over `VAULT_PASSPHRASE_FILE`, which wins over
+    /// `VAULT_PASSPHRASE`; two flags at once are a usage error.
+    pub fn new(global: &Global) -> Result<Session> {
+        let path = match &global.vault {
+            Some(p) => p.clone(),
+            None => match std::env::var_os("VAULT_FILE").filter(|v| !v.is_empty()) {
+                Some(p) => PathBuf::from(p),
+                None => store::default_path()?,
+            },
+        };
+        let resolved = store::resolve(&path)?;
+        let flags = [
+            global.passphrase_stdin,
+            global.passphrase_file.is_some(),
+            global.passphrase_fd.is_some(),
+        ];
+        if flags.iter().filter(|f| **f).count() > 1 {
+            return Err(Error::Usage(
+                "give the passphrase one way only: --passphrase-stdin, --passphrase-file or --passphrase-fd".into(),
+            ));
+        }
+        let source = if global.passphrase_stdin {
+            Some(Source::Stdin)
+        } else if let Some(f) = &global.passphrase_file {
+            Some(Source::File(f.clone()))
+        } else if let Some(fd) = global.passphrase_fd {
+            Some(Source::Fd(fd))
+        } else if let Some(f) = std::env::var_os("VAULT_PASSPHRASE_FILE").filter(|v| !v.is_empty())
+        {
+            Some(Source::File(PathBuf::from(f)))
+        } else if std::env::var_os("VAULT_PASSPHRASE").is_some() {
+            Some(Source::Env)
+        } else {
+            None
+        };
+        Ok(Session {
+            path,
+            resolved,
+            global: global.clone(),
+            source,
+            passphrase: None,
+            keyring: None,
+        })
+    }
+
+    /// Whether a passphrase was given by any means (not a prompt).
+    pub fn has_passphrase_source(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Whether the passphrase is read from standard input.
+    pub fn passphrase_from_stdin(&self) -> bool {
+        matches!(self.source, Some(Source::Stdin))
+    }
+
+    /// The given passphrase, read once from its source (a trailing `\n` or
+    /// `\r\n` removed, except from the environment).
+    pub fn given_passphrase(&mut self) -> Result<Option<SecretBytes>> {
+        if self.passphrase.is_none() {
+            let Some(source) = &self.source else {
+                return Ok(None);
+            };
+            self.passphrase = Some(read_passphrase(source)?);
+        }
+        Ok(self.passphrase.clone())
+    }
+
+    /// The keyring, connected once; `Err` says why it cannot be used.
+    pub fn keyring(&mut self) -> std::result::Result<Rc<dyn KeyStore>, KeyringError> {
+        self.keyring
+            .get_or_insert_with(|| connect_keyring(self.global.no_keyring))
+            .clone()
+    }
+
+    /// Reads and parses the vault file.
+    pub fn read_locked(&self) -> Result<LockedVault> {
+        let bytes = store::read(&self.resolved).map_err(|e| self.name_path(e))?;
+        LockedVault::parse(&self.path, bytes)
+    }
+
+    fn name_path(&self, e: Error) -> Error {
+        match e {
+            Error::NoVault(_) => Error::NoVault(self.path.clone()),
+            Error::NotAFile(_) => Error::NotAFile(self.path.clone()),
+            e => e,
+        }
+    }
+
+    /// Works out what opens `locked`, in the documented order: a given
+    /// passphrase; else a keyring slot if the keyring answers; else a
+    /// no-echo prompt on a terminal; else exit 3 at once with guidance.
+    pub fn credential(&mut self, locked: &LockedVault) -> Result<Credential> {
+        if let Some(p) = self.given_passphrase()? {
+            return Ok(Credential::Passphrase(p));
+        }
+        let mut why_not_keyring = None;
+        if locked.has_keyring_slot() {
+            match self.keyring() {
+                Ok(store) => match locked.fetch_keyring_credential(store.as_ref()) {
+                    Ok(c) => return Ok(c),
+                    Err(e) => why_not_keyring = Some(e),
+                },
+                Err(e) => why_not_keyring = Some(e),
+            }
+        }
+        let has_pass = locked.has_passphrase_slot();
+        if has_pass && std::io::stdin().is_terminal() && tty_available() {
+            let p = prompt(&format!("Passphrase for {}: ", self.path.display()))?;
+            return Ok(Credential::Passphrase(p));
+        }
+        let path = self.path.display();
+        let give = "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE";
+        Err(Error::Unlock(match (why_not_keyring, has_pass) {
+            (Some(why), true) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}); {give}"),
+            (Some(why), false) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
+            (None, true) => format!("cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal); {give}"),
+            (None, false) => format!("cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+        }))
+    }
+
+    /// Opens the vault for reading.
+    pub fn open_read(&mut self) -> Result<Vault> {
+        let locked = self.read_locked()?;
+        let cred = self.credential(&locked)?;
+        locked.unlock(&cred)
+    }
+
+    /// Opens the vault for a change: the credential is worked out first (so
+    /// no prompt happens while holding the lock), then the lock is taken and
+    /// the file re-read under it. `before_lock` runs between the two (to read
+    /// a value from stdin after the passphrase line).
+    pub fn open_write(
+        &mut self,
+        before_lock: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<(Vault, WriteLock)> {
+        let cred = self.credential_for_write()?;
+        before_lock()?;
+        self.open_locked(&cred)
+    }
+
+    /// The first half of [`Session::open_write`]: what will open the vault.
+    pub fn credential_for_write(&mut self) -> Result<Credential> {
+        let locked = self.read_locked()?;
+        self.credential(&locked)
+    }
+
+    /// The second half of [`Session::open_write`]: lock, re-read, unlock.
+    pub fn open_locked(&self, cred: &Credential) -> Result<(Vault, WriteLock)> {
+        let lock = self.lock()?;
+        let vault = self.read_locked()?.unlock(cred)?;
+        Ok((vault, lock))
+    }
+
+    /// Takes the write lock, telling the user if it has to wait.
+    pub fn lock(&self) -> Result<WriteLock> {
+        let timeout = std::env::var("VAULT_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(30));
+        let path = self.path.display().to_string();
+        store::lock(&self.resolved, timeout, &mut || {
+            eprintln!("vault: waiting for another vault process to finish writing {path}...")
+        })
+    }
+
+    /// Seals and writes the vault under the lock.
+    pub fn save(&self, vault: &mut Vault, lock: &WriteLock) -> Result<()> {
+        let bytes = vault.seal();
+        store::write_atomic(&self.resolved, &bytes, lock)
+    }
+}
+
+fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, KeyringError> {
+    if disabled {
+        return Err(KeyringError::Unavailable(
+            "the keyring is disabled by --no-keyring".into(),
+        ));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        vault::slots::SecretServiceStore::connect(KEYRING_TIMEOUT)
+            .map(|s| Rc::new(s) as Rc<dyn KeyStore>)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(KeyringError::Unavailable(
+            "this build has no keyring store for this platform yet (only Linux is built and tested)".into(),
+        ))
+    }
+}
+
+fn read_passphrase(source: &Source) -> Result<SecretBytes> {
+    let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
+    let too_long = || {
+        Error::Usage(format!(
+            "the passphrase is longer than {MAX_PASSPHRASE} bytes"
+        ))
+    };
+    match source {
+        Source::Stdin => {
+            sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
+                match e.kind() {
+                    std::io::ErrorKind::InvalidData => too_long(),
+                    _ => Error::io("reading the passphrase from", "standard input", e),
+                }
+            })?;
+        }
+        Source::File(f) => {
+            let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
+                Error::Usage(_) => too_long(),
+                e => e,
+            })?;
+            p = bytes;
+        }
+        Source::Fd(fd) => {
+            sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the passphrase from file descriptor {fd}: {e}"
+                ))
+            })?;
+        }
+        Source::Env => {
+            let v = std::env::var_os("VAULT_PASSPHRASE").unwrap_or_default();
+            p = SecretBytes::new(v.into_encoded_bytes());
+            if p.len() > MAX_PASSPHRASE {
+                return Err(too_long());
+            }
+            return Ok(p);
+        }
+    }
+    p.strip_one_newline();
+    if p.len() > MAX_PASSPHRASE {
+        return Err(too_long());
+    }
+    Ok(p)
+}
+
+fn tty_available() -> bool {
+    std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// A no-echo prompt on the terminal.
+pub fn prompt(text: &str) -> Result<SecretBytes> {
+    rpassword::prompt_password(text)
+        .map(|s| SecretBytes::new(s.into_bytes()))
+        .map_err(|e| Error::io("reading from", "the terminal", e))
+}
+
+/// A new passphrase: from stdin or a file as asked, else prompted twice on
+/// a terminal. An empty one is refused later, when the slot is made.
+pub fn new_passphrase(
+    session: &mut Session,
+    args: &NewPassphraseArgs,
+    what: &str,
+) -> Result<SecretBytes> {
+    if args.new_passphrase_stdin {
+        // The current passphrase, if it also comes from stdin, is the first line.
+        if session.passphrase_from_stdin() {
+            session.given_passphrase()?;
+        }
+        return read_passphrase(&Source::Stdin);
+    }
+    if let Some(f) = &args.new_passphrase_file {
+        return read_passphrase(&Source::File(f.clone()));
+    }
+    prompt_twice(what)
+}
+
+/// Prompts twice on a terminal; exit 3 with guidance where there is none.
+pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
+    if !(std::io::stdin().is_terminal() && tty_available()) {
+        return Err(Error::Unlock(format!(
+            "no {what} given and standard input is not a terminal to ask for one; give it with --new-passphrase-stdin or --new-passphrase-file"
+        )));
+    }
+    let a = prompt(&format!("New {what}: "))?;
+    let b = prompt(&format!("Repeat the {what}: "))?;
+    if a != b {
+        return Err(Error::Usage(
+            "the two entries differ; nothing was changed".into(),
+        ));
+    }
+    Ok(a)
+}
+
+/// Reads a secret value: standard input to its end (one trailing newline
+/// removed unless `raw`), or a no-echo prompt on a terminal.
+pub fn read_value(raw: bool) -> Result<SecretBytes> {
+    use std::io::Read;
+    let limit = vault::format::MAX_VALUE_LEN;
+    if std::io::stdin().is_terminal() && tty_available() {
+        return prompt("Value: ");
+    }
+    // Capacity up front: growing the buffer would leave copies behind.
+    let mut v = SecretBytes::new(Vec::with_capacity(limit + 3));
+    std::io::stdin()
+        .lock()
+        .take(limit as u64 + 3)
+        .read_to_end(v.expose_vec_mut())
+        .map_err(|e| Error::io("reading the value from", "standard input", e))?;
+    if !raw {
+        v.strip_one_newline();
+    }
+    vault::vault::validate_value(v.expose())?;
+    Ok(v)
+}
+
+/// Whether `path` looks like it needs creating (for `init`).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
