@@ -55,6 +55,14 @@ pub enum Error {
     Unusable(String),
     /// Any other failure (exit 1).
     Other(String),
+    /// A command could not be started: exit 127 (not found) or 126 (not
+    /// executable), as shells do.
+    CommandFailed {
+        /// 126 or 127.
+        code: u8,
+        /// What happened.
+        message: String,
+    },
     /// Bad usage: flag, parameter, name or size (exit 2).
     Usage(String),
     /// Cannot unlock (exit 3). The text is the whole reason; a wrong
@@ -107,6 +115,7 @@ impl Error {
             Error::Unlock(_) | Error::Keyring(_) => 3,
             Error::Corrupt { .. } | Error::UnsupportedVersion { .. } => 4,
             Error::NoSuchSecret(_) => 5,
+            Error::CommandFailed { code, .. } => *code,
         }
     }
 
@@ -163,6 +172,7 @@ impl fmt::Display for Error {
             Error::Unusable(m) | Error::Other(m) | Error::Usage(m) | Error::Unlock(m) => {
                 f.write_str(m)
             }
+            Error::CommandFailed { message, .. } => f.write_str(message),
             Error::Keyring(e) => write!(f, "keyring: {e}"),
             Error::Corrupt { path, detail } => write!(
                 f,

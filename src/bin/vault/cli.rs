@@ -140,6 +140,29 @@ pub enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Run a command with secrets in its environment (replaces vault with it)
+    #[command(
+        after_help = "CMD not found: exit 127; found but not executable: exit 126; otherwise the command's own status.\nAn inherited variable whose value is exactly `vault:NAME` gets the value of secret NAME."
+    )]
+    Exec {
+        /// Give the command only this secret (repeatable); others are not exposed
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        /// Render TEMPLATE into a sealed in-memory file and set VAR to its path (/dev/fd/N)
+        #[arg(long, value_name = "VAR=TEMPLATE")]
+        file: Vec<String>,
+        /// Stay as the parent and replace every secret value in the command's output with ***
+        #[arg(long)]
+        mask: bool,
+        /// The command and its arguments (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Print TEMPLATE (or stdin) with every ${secrets.NAME} replaced by its value ($${ is a literal ${)
+    Render {
+        /// A template file, or - for standard input
+        template: Option<String>,
+    },
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),

@@ -3,9 +3,12 @@
 //! code. Everything secret-handling lives in the library.
 
 mod cli;
+mod cmd_exec;
 mod cmd_init;
 mod cmd_key;
 mod cmd_secrets;
+mod masked;
+mod memfile;
 mod sys;
 mod unlock;
 
@@ -62,6 +65,13 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Delete { names } => cmd_secrets::delete(&mut s, &names),
         Command::Key(k) => cmd_key::run(&mut s, k),
         Command::Rekey { drop } => cmd_key::rekey(&mut s, &drop),
+        Command::Exec {
+            only,
+            file,
+            mask,
+            command,
+        } => cmd_exec::exec_cmd(&mut s, &only, &file, mask, &command),
+        Command::Render { template } => cmd_exec::render_cmd(&mut s, template.as_deref()),
     }
 }
 

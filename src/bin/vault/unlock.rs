@@ -89,11 +89,6 @@ impl Session {
         })
     }
 
-    /// Whether a passphrase was given by any means (not a prompt).
-    pub fn has_passphrase_source(&self) -> bool {
-        self.source.is_some()
-    }
-
     /// Whether the passphrase is read from standard input.
     pub fn passphrase_from_stdin(&self) -> bool {
         matches!(self.source, Some(Source::Stdin))

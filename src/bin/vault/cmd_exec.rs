@@ -1,0 +1,336 @@
+//! `vault exec` and `vault render`: hand secrets to a command as
+//! environment variables, as sealed in-memory files (`--file`), or as a
+//! rendered template on stdout. Nothing secret is written to a file.
+//!
+//! Without `--mask` the process replaces itself with the command (execvp):
+//! no parent is left holding secrets, the PID, signals and exit status are
+//! the command's own. With `--mask` it stays as the command's parent to
+//! filter its output (see `masked.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use vault::error::{Error, Result};
+use vault::render::{self, RenderError, RenderErrorKind, Template};
+use vault::vault::validate_name;
+use vault::{SecretBytes, Vault};
+
+use crate::stdout_write;
+use crate::unlock::Session;
+
+/// Longest value one environment variable may carry (Linux MAX_ARG_STRLEN,
+/// which counts `NAME=value` and its terminating NUL).
+pub const MAX_ENV_STRLEN: usize = 128 * 1024;
+
+/// Largest template accepted, bytes.
+const MAX_TEMPLATE: usize = 16 << 20;
+
+/// The passphrase variables, never passed to a child.
+const PASSPHRASE_VARS: [&str; 2] = ["VAULT_PASSPHRASE", "VAULT_PASSPHRASE_FILE"];
+
+/// A `--file VAR=TEMPLATE` request.
+pub struct FileArg {
+    pub var: String,
+    pub template_path: std::path::PathBuf,
+    pub template: Vec<u8>,
+}
+
+/// Parses `VAR=TEMPLATE` and reads the template.
+pub fn parse_file_arg(spec: &str) -> Result<FileArg> {
+    let (var, path) = spec.split_once('=').ok_or_else(|| {
+        Error::Usage(
+            "--file takes VAR=TEMPLATE, e.g. --file AWS_SHARED_CREDENTIALS_FILE=creds.tmpl".into(),
+        )
+    })?;
+    if validate_env_name(var).is_err() {
+        return Err(Error::Usage(
+            "--file VAR=TEMPLATE: VAR must match [A-Za-z_][A-Za-z0-9_]*".into(),
+        ));
+    }
+    let template = read_template(Path::new(path))?;
+    Ok(FileArg {
+        var: var.to_string(),
+        template_path: path.into(),
+        template,
+    })
+}
+
+fn validate_env_name(n: &str) -> std::result::Result<(), ()> {
+    let b = n.as_bytes();
+    if !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn read_template(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io("opening the template", path, e))?;
+    let mut buf = Vec::new();
+    f.take(MAX_TEMPLATE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("reading the template", path, e))?;
+    if buf.len() > MAX_TEMPLATE {
+        return Err(Error::Usage(format!(
+            "the template {} is over 16 MiB",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// A render error as the crate error, with the template's name and the
+/// position: malformed → exit 2, unknown secret → exit 5.
+pub fn render_error(what: &str, e: RenderError) -> Error {
+    match e.kind {
+        RenderErrorKind::Malformed(m) => {
+            Error::Usage(format!("{what}:{}:{}: {m}", e.line, e.column))
+        }
+        RenderErrorKind::UnknownSecret(name) => Error::NoSuchSecret(format!(
+            "{name} (referenced at {what}:{}:{})",
+            e.line, e.column
+        )),
+    }
+}
+
+/// `vault render [TEMPLATE | -]`.
+pub fn render_cmd(s: &mut Session, template: Option<&str>) -> Result<()> {
+    let (what, bytes) = match template {
+        None | Some("-") => {
+            // A passphrase on stdin comes first: read it before the template.
+            if s.passphrase_from_stdin() {
+                s.given_passphrase()?;
+            }
+            use std::io::Read;
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(MAX_TEMPLATE as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("reading the template from", "standard input", e))?;
+            if buf.len() > MAX_TEMPLATE {
+                return Err(Error::Usage(
+                    "the template on standard input is over 16 MiB".into(),
+                ));
+            }
+            ("<stdin>".to_string(), buf)
+        }
+        Some(p) => (p.to_string(), read_template(Path::new(p))?),
+    };
+    // Syntax errors need no unlock.
+    let t = render::parse(&bytes).map_err(|e| render_error(&what, e))?;
+    let v = s.open_read()?;
+    let out = t
+        .render(&|n| v.get(n).map(|e| e.value.expose()))
+        .map_err(|e| render_error(&what, e))?;
+    stdout_write(&out)
+}
+
+/// What `exec` hands to the command, worked out before anything runs.
+pub struct Plan {
+    /// The whole environment of the command.
+    pub env: Vec<(OsString, SecretOrPlain)>,
+    /// Values to mask under `--mask`: (secret name, value).
+    pub injected: BTreeMap<String, SecretBytes>,
+    /// Rendered `--file` contents: (VAR, bytes).
+    pub files: Vec<(String, zeroize::Zeroizing<Vec<u8>>)>,
+}
+
+/// An environment value: inherited (not secret) or a secret.
+pub enum SecretOrPlain {
+    Plain(OsString),
+    Secret(SecretBytes),
+}
+
+/// Works out the command's environment from the inherited one and the
+/// vault: secrets (all, or the `--only` names), references `vault:NAME`,
+/// `--file` templates. Every error happens here, before anything runs.
+pub fn plan(
+    v: &Vault,
+    only: &[String],
+    files: &[FileArg],
+    inherited: impl Iterator<Item = (OsString, OsString)>,
+) -> Result<Plan> {
+    let restrict: Option<BTreeSet<&str>> = if only.is_empty() {
+        None
+    } else {
+        Some(only.iter().map(String::as_str).collect())
+    };
+    for n in only {
+        if v.get(n).is_none() {
+            return Err(Error::NoSuchSecret(n.clone()));
+        }
+    }
+    let allowed = |name: &str| restrict.as_ref().is_none_or(|r| r.contains(name));
+    let lookup = |name: &str, what: &str| -> Result<SecretBytes> {
+        if !allowed(name) {
+            return Err(Error::NoSuchSecret(format!(
+                "{name} ({what}; not among the --only secrets this command was given)"
+            )));
+        }
+        v.get(name)
+            .map(|e| e.value.clone())
+            .ok_or_else(|| Error::NoSuchSecret(format!("{name} ({what})")))
+    };
+    let mut injected: BTreeMap<String, SecretBytes> = BTreeMap::new();
+    let mut env: BTreeMap<OsString, SecretOrPlain> = BTreeMap::new();
+    for (k, val) in inherited {
+        if PASSPHRASE_VARS.iter().any(|p| OsStr::new(p) == k) {
+            continue;
+        }
+        let reference = val
+            .as_bytes()
+            .strip_prefix(b"vault:")
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .filter(|n| validate_name(n).is_ok());
+        match reference {
+            Some(name) => {
+                let what = format!("referenced by ${}", k.to_string_lossy());
+                let value = lookup(name, &what)?;
+                injected.insert(name.to_string(), value.clone());
+                env.insert(k, SecretOrPlain::Secret(value));
+            }
+            None => {
+                env.insert(k, SecretOrPlain::Plain(val));
+            }
+        }
+    }
+    for (name, e) in v.entries() {
+        if allowed(name) {
+            injected.insert(name.clone(), e.value.clone());
+            env.insert(name.into(), SecretOrPlain::Secret(e.value.clone()));
+        }
+    }
+    let mut rendered = Vec::new();
+    for f in files {
+        let what = f.template_path.display().to_string();
+        let t: Template<'_> = render::parse(&f.template).map_err(|e| render_error(&what, e))?;
+        for (name, line, col) in t.references() {
+            let value = lookup(name, &format!("referenced at {what}:{line}:{col}"))?;
+            injected.insert(name.to_string(), value);
+        }
+        let out = t
+            .render(&|n| v.get(n).map(|e| e.value.expose()))
+            .map_err(|e| render_error(&what, e))?;
+        rendered.push((f.var.clone(), out));
+    }
+    // Every value must be able to travel as an environment variable.
+    for (k, val) in &env {
+        if let SecretOrPlain::Secret(s) = val {
+            let name = k.to_string_lossy();
+            if s.expose().contains(&0) {
+                return Err(Error::Unusable(format!(
+                    "the value of {name} contains a NUL byte, which an environment variable cannot carry; pass it as a file with --file VAR=TEMPLATE"
+                )));
+            }
+            if k.len() + 1 + s.len() + 1 > MAX_ENV_STRLEN {
+                return Err(Error::Unusable(format!(
+                    "the value of {name} is {} bytes, over the {} KiB the OS allows for one environment variable; pass it as a file with --file VAR=TEMPLATE",
+                    s.len(),
+                    MAX_ENV_STRLEN / 1024
+                )));
+            }
+        }
+    }
+    Ok(Plan {
+        env: env.into_iter().collect(),
+        injected,
+        files: rendered,
+    })
+}
+
+/// `vault exec`: unlock, plan, then exec (or run masked).
+pub fn exec_cmd(
+    s: &mut Session,
+    only: &[String],
+    file_specs: &[String],
+    mask: bool,
+    command: &[OsString],
+) -> Result<()> {
+    for n in only {
+        validate_name(n)?;
+    }
+    let files: Vec<FileArg> = file_specs
+        .iter()
+        .map(|f| parse_file_arg(f))
+        .collect::<Result<_>>()?;
+    let (program, args) = command.split_first().ok_or_else(|| {
+        Error::Usage("no command given: vault exec [OPTIONS] -- CMD [ARGS...]".into())
+    })?;
+    let v = s.open_read()?;
+    let plan = plan(&v, only, &files, std::env::vars_os())?;
+    drop(v);
+    let mut command = std::process::Command::new(program);
+    command.args(args).env_clear();
+    for (k, val) in &plan.env {
+        match val {
+            SecretOrPlain::Plain(p) => command.env(k, p),
+            SecretOrPlain::Secret(sec) => command.env(k, OsStr::from_bytes(sec.expose())),
+        };
+    }
+    // The in-memory files stay open (not close-on-exec) for the command.
+    let mut _keep = Vec::new();
+    for (var, bytes) in &plan.files {
+        let (fd, path) = crate::memfile::sealed(var, bytes)?;
+        command.env(var, path);
+        _keep.push(fd);
+    }
+    if mask {
+        crate::masked::run(command, program, &plan)
+    } else {
+        drop(plan);
+        Err(exec(command, program))
+    }
+}
+
+/// Replaces this process with `command`; returns only on failure, with the
+/// shell's codes: 127 not found, 126 found but not executable.
+#[cfg(unix)]
+fn exec(mut command: std::process::Command, program: &OsStr) -> Error {
+    use std::os::unix::process::CommandExt;
+    crate::sys::restore_core_limit();
+    let e = command.exec();
+    crate::sys::harden_process();
+    spawn_error(program, e)
+}
+
+/// The shell's answer to a command that could not be started.
+pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
+    let p = program.to_string_lossy();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::CommandFailed {
+            code: 127,
+            message: format!("{p}: command not found"),
+        },
+        std::io::ErrorKind::PermissionDenied => Error::CommandFailed {
+            code: 126,
+            message: format!("{p}: permission denied (is it executable?)"),
+        },
+        _ => Error::CommandFailed {
+            code: 126,
+            message: format!("{p}: cannot run it: {e}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_for_file_vars() {
+        assert!(validate_env_name("AWS_FILE").is_ok());
+        assert!(validate_env_name("_x1").is_ok());
+        for bad in ["", "1A", "A-B", "A=B", "A B"] {
+            assert!(validate_env_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_file_arg("nofile").unwrap_err().exit_code(), 2);
+        assert_eq!(parse_file_arg("1A=x").unwrap_err().exit_code(), 2);
+    }
+}
