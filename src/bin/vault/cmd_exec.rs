@@ -31,6 +31,7 @@ const MAX_TEMPLATE: usize = 16 << 20;
 const PASSPHRASE_VARS: [&str; 2] = ["VAULT_PASSPHRASE", "VAULT_PASSPHRASE_FILE"];
 
 /// A `--file VAR=TEMPLATE` request.
+#[derive(Debug)]
 pub struct FileArg {
     pub var: String,
     pub template_path: std::path::PathBuf,
