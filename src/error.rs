@@ -84,6 +84,15 @@ pub enum Error {
         /// The version found.
         version: u16,
     },
+    /// The file is older than one this machine has already seen (exit 4).
+    Rollback {
+        /// The vault file.
+        path: PathBuf,
+        /// Generation in the file.
+        found: u64,
+        /// Highest generation remembered.
+        remembered: u64,
+    },
     /// No secret by that name (exit 5).
     NoSuchSecret(String),
 }
@@ -113,7 +122,7 @@ impl Error {
             }
             Error::Usage(_) => 2,
             Error::Unlock(_) | Error::Keyring(_) => 3,
-            Error::Corrupt { .. } | Error::UnsupportedVersion { .. } => 4,
+            Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::Rollback { .. } => 4,
             Error::NoSuchSecret(_) => 5,
             Error::CommandFailed { code, .. } => *code,
         }
@@ -135,6 +144,7 @@ impl Error {
             Error::VaultExists(_) => Some("choose another path with --vault; an existing vault is never overwritten".into()),
             Error::Corrupt { .. } => Some("restore the file from a backup; `vault doctor` shows what can still be read".into()),
             Error::UnsupportedVersion { .. } => Some("was it written by a newer vault? upgrade vault to open it".into()),
+            Error::Rollback { .. } => Some("if you restored this file from a backup on purpose, accept it once with --allow-rollback".into()),
             Error::LockTimeout { .. } => Some("another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into()),
             Error::NotEnoughMemory { usage: true, .. } => Some("choose a smaller --kdf-memory".into()),
             Error::NotEnoughMemory { usage: false, .. } => Some("open the vault on a machine with more free memory, or through another slot".into()),
@@ -185,6 +195,15 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::NoSuchSecret(name) => write!(f, "no secret named {name}"),
+            Error::Rollback {
+                path,
+                found,
+                remembered,
+            } => write!(
+                f,
+                "{} is generation {found}, older than generation {remembered} already seen on this machine: it may have been rolled back to an older copy",
+                path.display()
+            ),
         }
     }
 }

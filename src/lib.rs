@@ -13,9 +13,12 @@
 //! - [`vault`]: a locked (parsed) and an unlocked vault; get/set/list/delete in memory.
 //! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
 //! - [`render`] and [`mask`]: template substitution and stream masking, pure.
+//! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
+//! - [`state`]: rollback memory (highest generation seen per vault).
 //! - [`error`]: the one error enum and its exit codes.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod crypto;
 pub mod error;
 pub mod format;
@@ -24,6 +27,7 @@ pub mod platform;
 pub mod render;
 pub mod secret;
 pub mod slots;
+pub mod state;
 pub mod store;
 pub mod vault;
 

@@ -137,6 +137,12 @@ impl LockedVault {
         &self.path
     }
 
+    /// Whether `dek` is this vault's data key (checked against the
+    /// commitment; for a cached key that may be stale after a rekey).
+    pub fn data_key_matches(&self, dek: &Key) -> bool {
+        crypto::check_commitment(dek, &self.header.commitment)
+    }
+
     /// Whether the vault has a keyring slot.
     pub fn has_keyring_slot(&self) -> bool {
         self.header

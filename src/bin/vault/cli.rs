@@ -55,6 +55,12 @@ pub struct Global {
     /// Do not use the platform keyring
     #[arg(long, global = true)]
     pub no_keyring: bool,
+    /// Do not use a cached unlock (`vault unlock`)
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Accept a vault file older than one already seen here (after restoring a backup)
+    #[arg(long, global = true)]
+    pub allow_rollback: bool,
 }
 
 /// Argon2id cost options of a new passphrase slot.
@@ -162,6 +168,19 @@ pub enum Command {
     Render {
         /// A template file, or - for standard input
         template: Option<String>,
+    },
+    /// Cache the data key in the kernel keyring so later commands skip the passphrase (Linux)
+    Unlock {
+        /// How long, e.g. 15m, 1h30m (1 second to 24 hours)
+        #[arg(long, value_name = "DURATION", default_value = "15m")]
+        timeout: String,
+    },
+    /// Remove the cached data key of this vault
+    Lock,
+    /// A read-only report of the vault, the keyring and the process's protections (never prints a secret)
+    Doctor {
+        #[arg(long)]
+        json: bool,
     },
     /// Manage key slots
     #[command(subcommand)]

@@ -180,6 +180,8 @@ pub fn rekey(s: &mut Session, drop: &[String]) -> Result<()> {
             );
         }
     }
+    // A cached unlock holds the old data key: useless now, so drop it.
+    let _ = vault::cache::remove(&v.header().vault_id);
     eprintln!(
         "vault: new data key; re-wrapped {} slot(s), dropped {}",
         keks.len(),

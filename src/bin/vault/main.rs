@@ -3,6 +3,8 @@
 //! code. Everything secret-handling lives in the library.
 
 mod cli;
+mod cmd_cache;
+mod cmd_doctor;
 mod cmd_exec;
 mod cmd_init;
 mod cmd_key;
@@ -23,6 +25,7 @@ use unlock::Session;
 
 fn main() -> ExitCode {
     sys::harden_process();
+    MEMORY_LOCKED.store(sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +39,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Whether `sys::lock_memory` succeeded at start (for `vault doctor`).
+pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Prints an error and its hint on stderr.
 pub fn report(e: &Error) {
@@ -63,8 +69,20 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Get { name, no_newline } => cmd_secrets::get(&mut s, &name, no_newline),
         Command::List { json } => cmd_secrets::list(&mut s, json),
         Command::Delete { names } => cmd_secrets::delete(&mut s, &names),
-        Command::Key(k) => cmd_key::run(&mut s, k),
-        Command::Rekey { drop } => cmd_key::rekey(&mut s, &drop),
+        Command::Key(k) => {
+            s.without_cache();
+            cmd_key::run(&mut s, k)
+        }
+        Command::Rekey { drop } => {
+            s.without_cache();
+            cmd_key::rekey(&mut s, &drop)
+        }
+        Command::Unlock { timeout } => {
+            s.without_cache();
+            cmd_cache::unlock(&mut s, &timeout)
+        }
+        Command::Lock => cmd_cache::lock(&mut s),
+        Command::Doctor { json } => cmd_doctor::run(&mut s, json),
         Command::Exec {
             only,
             file,

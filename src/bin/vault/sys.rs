@@ -35,6 +35,70 @@ pub fn harden_process() {
 #[cfg(not(unix))]
 pub fn harden_process() {}
 
+/// Whether all of this process's memory was locked (no swapping of keys or
+/// values). Only done where the memory-lock limit is unlimited: with a
+/// finite limit, locking future allocations would make a large Argon2 run
+/// fail, so vault leaves memory unlocked there (`vault doctor` says so).
+#[cfg(target_os = "linux")]
+pub fn lock_memory() -> bool {
+    // SAFETY: getrlimit into a local; mlockall takes only flags.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) != 0
+            || lim.rlim_max != libc::RLIM_INFINITY
+        {
+            return false;
+        }
+        lim.rlim_cur = libc::RLIM_INFINITY;
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn lock_memory() -> bool {
+    false
+}
+
+/// The memory-lock limit (soft), bytes; `None` for unlimited.
+#[cfg(unix)]
+pub fn memlock_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local.
+    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+/// The current core-file limit (soft), bytes; `None` for unlimited.
+#[cfg(unix)]
+pub fn core_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local.
+    unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) };
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+/// Whether the process is marked non-dumpable (Linux `PR_GET_DUMPABLE`).
+#[cfg(target_os = "linux")]
+pub fn dumpable() -> bool {
+    // SAFETY: prctl query without pointers.
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn dumpable() -> bool {
+    true
+}
+
 /// Puts the original core-file limit back (for a child about to be exec'd).
 /// Async-signal-safe: may run between fork and exec.
 #[cfg(unix)]

@@ -40,6 +40,7 @@ pub struct Session {
     source: Option<Source>,
     passphrase: Option<SecretBytes>,
     keyring: Option<std::result::Result<Rc<dyn KeyStore>, KeyringError>>,
+    use_cache: bool,
 }
 
 impl Session {
@@ -86,6 +87,7 @@ impl Session {
             source,
             passphrase: None,
             keyring: None,
+            use_cache: true,
         })
     }
 
@@ -134,6 +136,13 @@ impl Session {
         if let Some(p) = self.given_passphrase()? {
             return Ok(Credential::Passphrase(p));
         }
+        if self.use_cache && !self.global.no_cache {
+            if let Some(c) = vault::cache::get(&locked.header().vault_id) {
+                if locked.data_key_matches(&c.dek) {
+                    return Ok(Credential::DataKey(c.dek));
+                }
+            }
+        }
         let mut why_not_keyring = None;
         if locked.has_keyring_slot() {
             match self.keyring() {
@@ -163,7 +172,32 @@ impl Session {
     pub fn open_read(&mut self) -> Result<Vault> {
         let locked = self.read_locked()?;
         let cred = self.credential(&locked)?;
-        locked.unlock(&cred)
+        let v = locked.unlock(&cred)?;
+        self.check_rollback(&v)?;
+        Ok(v)
+    }
+
+    /// Refuses a vault older than the newest generation seen here (unless
+    /// `--allow-rollback`), and remembers the newest. Only called on an
+    /// authenticated header.
+    fn check_rollback(&self, v: &Vault) -> Result<()> {
+        let h = v.header();
+        if let Some(remembered) = vault::state::remembered(&h.vault_id) {
+            if h.generation < remembered && !self.global.allow_rollback {
+                return Err(Error::Rollback {
+                    path: self.path.clone(),
+                    found: h.generation,
+                    remembered,
+                });
+            }
+        }
+        vault::state::remember(&h.vault_id, h.generation, self.global.allow_rollback);
+        Ok(())
+    }
+
+    /// Slot management needs a real unlock: never the cached key.
+    pub fn without_cache(&mut self) {
+        self.use_cache = false;
     }
 
     /// Opens the vault for a change: the credential is worked out first (so
@@ -189,6 +223,7 @@ impl Session {
     pub fn open_locked(&self, cred: &Credential) -> Result<(Vault, WriteLock)> {
         let lock = self.lock()?;
         let vault = self.read_locked()?.unlock(cred)?;
+        self.check_rollback(&vault)?;
         Ok((vault, lock))
     }
 
@@ -208,7 +243,9 @@ impl Session {
     /// Seals and writes the vault under the lock.
     pub fn save(&self, vault: &mut Vault, lock: &WriteLock) -> Result<()> {
         let bytes = vault.seal();
-        store::write_atomic(&self.resolved, &bytes, lock)
+        store::write_atomic(&self.resolved, &bytes, lock)?;
+        vault::state::remember(&vault.header().vault_id, vault.header().generation, false);
+        Ok(())
     }
 }
 

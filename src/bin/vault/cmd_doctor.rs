@@ -1,0 +1,218 @@
+//! `vault doctor`: a read-only report to paste into a bug. It reads the
+//! header (no unlock), asks the keyring and the kernel keyring whether they
+//! answer, checks this process's protections, and suggests the next step.
+//! It never prints a secret or key material.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use serde_json::{json, Value};
+use vault::crypto::{format_kib, KdfParams};
+use vault::error::{Error, Result};
+use vault::format::SlotKind;
+use vault::slots::{keyring_account, KeyringError};
+
+use crate::unlock::Session;
+use crate::{stdout_write, sys, MEMORY_LOCKED};
+
+pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
+    let mut next: Vec<String> = Vec::new();
+    let mut report = serde_json::Map::new();
+    report.insert("vault_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    report.insert("path".into(), json!(s.path.display().to_string()));
+    if s.resolved != s.path {
+        report.insert(
+            "resolved_path".into(),
+            json!(s.resolved.display().to_string()),
+        );
+    }
+    let file = match std::fs::metadata(&s.resolved) {
+        Ok(m) => {
+            let mode = m.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                next.push(format!(
+                    "tighten the vault's permissions: chmod 600 {}",
+                    s.path.display()
+                ));
+            }
+            json!({"exists": true, "regular_file": m.is_file(), "mode": format!("{mode:04o}"),
+                   "owner_uid": m.uid(), "size": m.len()})
+        }
+        Err(e) => {
+            next.push(
+                "create a vault with `vault init` (or point --vault / VAULT_FILE at one)".into(),
+            );
+            json!({"exists": false, "error": e.to_string()})
+        }
+    };
+    report.insert("file".into(), file);
+    if let Some(dir) = s.resolved.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(m) = std::fs::metadata(dir) {
+            report.insert(
+                "directory".into(),
+                json!({"path": dir.display().to_string(), "mode": format!("{:04o}", m.permissions().mode() & 0o7777)}),
+            );
+        }
+    }
+
+    let locked = match s.read_locked() {
+        Ok(l) => Some(l),
+        Err(e @ (Error::NoVault(_) | Error::NotAFile(_))) => {
+            report.insert(
+                "vault".into(),
+                json!({"readable": false, "error": e.to_string()}),
+            );
+            None
+        }
+        Err(e) => {
+            next.push("the file cannot be parsed: restore it from a backup".into());
+            report.insert(
+                "vault".into(),
+                json!({"readable": false, "error": e.to_string(), "exit_code": e.exit_code()}),
+            );
+            None
+        }
+    };
+
+    let keyring_state = s.keyring().map(|_| ());
+    report.insert(
+        "keyring".into(),
+        match &keyring_state {
+            Ok(()) => json!({"answers": true, "store": "Secret Service (D-Bus)"}),
+            Err(e) => json!({"answers": false, "why": e.to_string()}),
+        },
+    );
+
+    if let Some(l) = &locked {
+        let h = l.header();
+        let mut slots = Vec::new();
+        for sl in &h.slots {
+            match &sl.kind {
+                SlotKind::Keyring => {
+                    let entry = match s.keyring() {
+                        Ok(st) => match st.get(&keyring_account(&h.vault_id, sl.id)) {
+                            Ok(_) => "present".to_string(),
+                            Err(KeyringError::NoEntry) => {
+                                next.push(format!("keyring slot {} has no entry in this keyring: open the vault by passphrase here, or add a keyring slot with `vault key add keyring`", sl.id.to_hex()));
+                                "missing".to_string()
+                            }
+                            Err(e) => format!("unavailable: {e}"),
+                        },
+                        Err(e) => format!("unavailable: {e}"),
+                    };
+                    slots.push(json!({"id": sl.id.to_hex(), "kind": "keyring",
+                        "keyring_service": vault::slots::KEYRING_SERVICE,
+                        "keyring_account": keyring_account(&h.vault_id, sl.id),
+                        "keyring_entry": entry}));
+                }
+                SlotKind::Passphrase { params, salt } => {
+                    let d = KdfParams::DEFAULT;
+                    let weaker = params.memory_kib < d.memory_kib || params.time < d.time;
+                    if weaker {
+                        next.push(format!(
+                            "passphrase slot {} uses weaker Argon2id settings than recommended ({}, t={}): `vault key passwd {}` with the defaults",
+                            sl.id.to_hex(), format_kib(params.memory_kib as u64), params.time, sl.id.to_hex()
+                        ));
+                    }
+                    slots.push(json!({"id": sl.id.to_hex(), "kind": "passphrase", "kdf": "argon2id",
+                        "memory": format_kib(params.memory_kib as u64), "time": params.time,
+                        "parallelism": params.parallelism, "salt_len": salt.len(),
+                        "recommended": format!("memory {} time {} parallelism {}", format_kib(d.memory_kib as u64), d.time, d.parallelism),
+                        "weaker_than_recommended": weaker}));
+                }
+            }
+        }
+        let has_keyring_slot = l.has_keyring_slot();
+        if has_keyring_slot && !l.has_passphrase_slot() {
+            next.push("the vault opens only through the keyring: add a recovery passphrase with `vault key add passphrase`".into());
+        }
+        if has_keyring_slot {
+            if let Err(e) = &keyring_state {
+                next.push(format!("the keyring is not usable here ({e}): open the vault with a passphrase (--passphrase-stdin or VAULT_PASSPHRASE_FILE)"));
+            }
+        }
+        let cached = vault::cache::get(&h.vault_id);
+        report.insert(
+            "vault".into(),
+            json!({"readable": true, "format_version": vault::format::VERSION,
+                   "vault_id": h.vault_id.to_hex(), "generation": h.generation,
+                   "generation_remembered_here": vault::state::remembered(&h.vault_id),
+                   "header_authenticated": false,
+                   "note": "doctor does not unlock; the header is authenticated by every command that opens the vault",
+                   "slots": slots}),
+        );
+        report.insert(
+            "cache".into(),
+            match cached {
+                Some(c) if l.data_key_matches(&c.dek) => json!({"cached_key": true, "expires_utc": crate::cmd_cache::format_utc(c.expires_at)}),
+                Some(_) => json!({"cached_key": true, "stale": true}),
+                None => json!({"cached_key": false}),
+            },
+        );
+    }
+
+    let locked_mem = MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed);
+    let memlock = sys::memlock_limit();
+    report.insert(
+        "process".into(),
+        json!({"memory_locked": locked_mem,
+               "memlock_limit": memlock.map(|b| format_kib(b / 1024)).unwrap_or_else(|| "unlimited".into()),
+               "core_dumps_blocked": sys::core_limit() == Some(0),
+               "dumpable": sys::dumpable()}),
+    );
+    if !locked_mem {
+        next.push("memory is not locked (the memory-lock limit is finite), so key material could reach swap: use encrypted swap or none, or raise `ulimit -l` to unlimited".into());
+    }
+    if next.is_empty() {
+        next.push("nothing to do: everything looks right".into());
+    }
+    report.insert("next_steps".into(), json!(next));
+
+    let report = Value::Object(report);
+    let text = if json_out {
+        let mut t = serde_json::to_string_pretty(&report).expect("plain JSON");
+        t.push('\n');
+        t
+    } else {
+        human(&report)
+    };
+    stdout_write(text.as_bytes())
+}
+
+fn human(v: &Value) -> String {
+    let mut out = String::new();
+    fn walk(out: &mut String, v: &Value, indent: usize, key: &str) {
+        let pad = "  ".repeat(indent);
+        match v {
+            Value::Object(m) => {
+                if !key.is_empty() {
+                    out.push_str(&format!("{pad}{key}:\n"));
+                }
+                for (k, v) in m {
+                    walk(out, v, indent + usize::from(!key.is_empty()), k);
+                }
+            }
+            Value::Array(a) => {
+                out.push_str(&format!("{pad}{key}:\n"));
+                for item in a {
+                    match item {
+                        Value::Object(_) => {
+                            out.push_str(&format!("{pad}  -\n"));
+                            walk(out, item, indent + 2, "");
+                        }
+                        other => out.push_str(&format!("{pad}  - {}\n", plain(other))),
+                    }
+                }
+            }
+            other => out.push_str(&format!("{pad}{key}: {}\n", plain(other))),
+        }
+    }
+    fn plain(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "unknown".into(),
+            other => other.to_string(),
+        }
+    }
+    walk(&mut out, v, 0, "");
+    out
+}
