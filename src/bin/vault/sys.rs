@@ -63,28 +63,30 @@ pub fn lock_memory() -> bool {
     false
 }
 
-/// The memory-lock limit (soft), bytes; `None` for unlimited.
-#[cfg(unix)]
-pub fn memlock_limit() -> Option<u64> {
+/// A soft resource limit, bytes; `None` for unlimited.
+#[cfg(target_os = "linux")]
+fn soft_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit into a local.
-    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    unsafe { libc::getrlimit(resource, &mut lim) };
+    // rlim_t is u64 here but not on every target.
+    #[allow(clippy::unnecessary_cast)]
     (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
 }
 
+/// The memory-lock limit (soft), bytes; `None` for unlimited.
+#[cfg(target_os = "linux")]
+pub fn memlock_limit() -> Option<u64> {
+    soft_limit(libc::RLIMIT_MEMLOCK)
+}
+
 /// The current core-file limit (soft), bytes; `None` for unlimited.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub fn core_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit into a local.
-    unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) };
-    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    soft_limit(libc::RLIMIT_CORE)
 }
 
 /// Whether the process is marked non-dumpable (Linux `PR_GET_DUMPABLE`).
