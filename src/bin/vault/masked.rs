@@ -25,7 +25,9 @@ const CHUNK: usize = 128 * 1024;
 /// written as soon as the masker releases it.
 fn pump(mut from: impl Read, mut masker: Masker, mut to: impl Write) {
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
-    let mut out = Zeroizing::new(Vec::with_capacity(CHUNK + 1024));
+    // One feed can release the input plus a held-back prefix of up to the
+    // longest value (1 MiB), so this never reallocates.
+    let mut out = Zeroizing::new(Vec::with_capacity(CHUNK + vault::format::MAX_VALUE_LEN));
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => break,
