@@ -143,10 +143,25 @@ pub struct Plan {
     pub files: Vec<(String, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
-/// An environment value: inherited (not secret) or a secret.
+/// An environment value: inherited (not secret) or a secret (with its name).
 pub enum SecretOrPlain {
     Plain(OsString),
-    Secret(SecretBytes),
+    Secret(String, SecretBytes),
+}
+
+/// Why `value` cannot travel as environment variable `var`, if it cannot.
+fn env_unusable(var: &OsStr, value: &[u8]) -> Option<String> {
+    if value.contains(&0) {
+        Some("contains a NUL byte, which an environment variable cannot carry".into())
+    } else if var.len() + 1 + value.len() + 1 > MAX_ENV_STRLEN {
+        Some(format!(
+            "is {} bytes, over the {} KiB the OS allows for one environment variable",
+            value.len(),
+            MAX_ENV_STRLEN / 1024
+        ))
+    } else {
+        None
+    }
 }
 
 /// Works out the command's environment from the inherited one and the
@@ -195,46 +210,54 @@ pub fn plan(
                 let what = format!("referenced by ${}", k.to_string_lossy());
                 let value = lookup(name, &what)?;
                 injected.insert(name.to_string(), value.clone());
-                env.insert(k, SecretOrPlain::Secret(value));
+                env.insert(k, SecretOrPlain::Secret(name.to_string(), value));
             }
             None => {
                 env.insert(k, SecretOrPlain::Plain(val));
             }
         }
     }
-    for (name, e) in v.entries() {
-        if allowed(name) {
-            injected.insert(name.clone(), e.value.clone());
-            env.insert(name.into(), SecretOrPlain::Secret(e.value.clone()));
-        }
-    }
     let mut rendered = Vec::new();
+    let mut in_files: BTreeSet<&str> = BTreeSet::new();
     for f in files {
         let what = f.template_path.display().to_string();
         let t: Template<'_> = render::parse(&f.template).map_err(|e| render_error(&what, e))?;
         for (name, line, col) in t.references() {
             let value = lookup(name, &format!("referenced at {what}:{line}:{col}"))?;
             injected.insert(name.to_string(), value);
+            if let Some((n, _)) = v.entries().get_key_value(name) {
+                in_files.insert(n.as_str());
+            }
         }
         let out = t
             .render(&|n| v.get(n).map(|e| e.value.expose()))
             .map_err(|e| render_error(&what, e))?;
         rendered.push((f.var.clone(), out));
     }
+    for (name, e) in v.entries() {
+        if !allowed(name) {
+            continue;
+        }
+        // A value that cannot be a variable but that a --file template
+        // carries is handed over by the file only.
+        if in_files.contains(name.as_str())
+            && env_unusable(OsStr::new(name), e.value.expose()).is_some()
+        {
+            env.remove(OsStr::new(name));
+            continue;
+        }
+        injected.insert(name.clone(), e.value.clone());
+        env.insert(
+            name.into(),
+            SecretOrPlain::Secret(name.clone(), e.value.clone()),
+        );
+    }
     // Every value must be able to travel as an environment variable.
     for (k, val) in &env {
-        if let SecretOrPlain::Secret(s) = val {
-            let name = k.to_string_lossy();
-            if s.expose().contains(&0) {
+        if let SecretOrPlain::Secret(name, s) = val {
+            if let Some(why) = env_unusable(k, s.expose()) {
                 return Err(Error::Unusable(format!(
-                    "the value of {name} contains a NUL byte, which an environment variable cannot carry; pass it as a file with --file VAR=TEMPLATE"
-                )));
-            }
-            if k.len() + 1 + s.len() + 1 > MAX_ENV_STRLEN {
-                return Err(Error::Unusable(format!(
-                    "the value of {name} is {} bytes, over the {} KiB the OS allows for one environment variable; pass it as a file with --file VAR=TEMPLATE",
-                    s.len(),
-                    MAX_ENV_STRLEN / 1024
+                    "the value of secret {name} {why}; pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
                 )));
             }
         }
@@ -272,7 +295,7 @@ pub fn exec_cmd(
     for (k, val) in &plan.env {
         match val {
             SecretOrPlain::Plain(p) => command.env(k, p),
-            SecretOrPlain::Secret(sec) => command.env(k, OsStr::from_bytes(sec.expose())),
+            SecretOrPlain::Secret(_, sec) => command.env(k, OsStr::from_bytes(sec.expose())),
         };
     }
     // The in-memory files stay open (not close-on-exec) for the command.
@@ -308,6 +331,12 @@ pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
         std::io::ErrorKind::NotFound => Error::CommandFailed {
             code: 127,
             message: format!("{p}: command not found"),
+        },
+        _ if e.raw_os_error() == Some(libc::E2BIG) => Error::CommandFailed {
+            code: 126,
+            message: format!(
+                "{p}: the environment is too large for the OS (argument list too long); give the command fewer secrets with --only, or large ones with --file"
+            ),
         },
         std::io::ErrorKind::PermissionDenied => Error::CommandFailed {
             code: 126,
