@@ -1,0 +1,101 @@
+//! Opening a vault with a known key: `LockedVault::parse` then `unlock`
+//! never panics and fails only with exit code 3 or 4 (no partial vault).
+//!
+//! Two modes, chosen by the input:
+//! - it starts with the magic bytes: it is a whole vault file, tried with the
+//!   fixture's data key and with its keyring slot key (seeds: the fixture
+//!   sealed with a few bodies, and `tests/vectors/*.vault`);
+//! - anything else is a body *plaintext*, sealed under the fixture header
+//!   with the fixture's data key, so the CBOR body decoder and the name
+//!   checks run behind a passing AEAD. Here unlock must succeed exactly when
+//!   `decode_body` accepts the bytes and every name is valid, with the same
+//!   secrets. Even-length inputs are opened with the data key, odd ones
+//!   with the keyring slot key.
+//!
+//! Whenever unlock succeeds, sealing the vault again and reopening it gives
+//! the same secrets.
+#![no_main]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use vault::format::{self, Header, MAGIC};
+use vault::vault::validate_name;
+use vault::{Credential, LockedVault};
+use vault_fuzz::{data_key, fixture_header, keyring_kek, seal, FIXTURE_PATH, KEYRING_SLOT};
+
+struct Fixture {
+    header: Header,
+    creds: [Credential; 2],
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| Fixture {
+        header: fixture_header(),
+        creds: [
+            Credential::DataKey(data_key()),
+            Credential::SlotKey {
+                slot: KEYRING_SLOT,
+                kek: keyring_kek(),
+            },
+        ],
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let fx = fixture();
+    let path = Path::new(FIXTURE_PATH);
+    let sealed_by_us = !data.starts_with(MAGIC);
+    let file = if sealed_by_us {
+        seal(&fx.header, data)
+    } else {
+        data.to_vec()
+    };
+    let locked = match LockedVault::parse(path, file) {
+        Ok(l) => l,
+        Err(e) => {
+            assert!(!sealed_by_us, "the fixture header failed to parse: {e:?}");
+            assert_eq!(e.exit_code(), 4, "{e:?}");
+            return;
+        }
+    };
+    let expected = sealed_by_us.then(|| {
+        format::decode_body(data)
+            .ok()
+            .filter(|m| m.keys().all(|n| validate_name(n).is_ok()))
+    });
+    // A whole file is tried with both credentials; a sealed plaintext (whose
+    // header is always the fixture's) with one of them, picked by the input
+    // length, since the body decoder dominates the cost of an execution.
+    let creds = if sealed_by_us {
+        &fx.creds[data.len() % 2..][..1]
+    } else {
+        &fx.creds[..]
+    };
+    for cred in creds {
+        match locked.unlock(cred) {
+            Ok(mut v) => {
+                if let Some(expected) = &expected {
+                    assert_eq!(Some(v.entries()), expected.as_ref());
+                }
+                assert!(v.entries().keys().all(|n| validate_name(n).is_ok()));
+                let entries = v.entries().clone();
+                let resealed = v.seal();
+                let reopened = LockedVault::parse(path, resealed)
+                    .expect("a sealed vault parses")
+                    .unlock(cred)
+                    .expect("a sealed vault opens with the same key");
+                assert_eq!(reopened.entries(), &entries);
+            }
+            Err(e) => {
+                if let Some(expected) = &expected {
+                    assert!(expected.is_none(), "a valid body did not open: {e:?}");
+                    assert_eq!(e.exit_code(), 4, "{e:?}");
+                }
+                assert!(matches!(e.exit_code(), 3 | 4), "{e:?}");
+            }
+        }
+    }
+});
