@@ -1,0 +1,584 @@
+#!/usr/bin/env bash
+# benches/compare.sh: times `vault` side by side with the tools people use
+# today for the same job, and writes docs/BENCHMARKS.md and
+# docs/benchmarks.svg from the figures.
+#
+# Usage: benches/compare.sh            (from anywhere; needs root or sudo
+#                                       only to install missing packages)
+#
+# What it does, in one run:
+#  1. installs the Debian packages it needs, if missing (apt-get update once);
+#     a package that fails to install only skips its rows;
+#  2. re-runs itself under scripts/with-secret-service.sh (a private, throwaway
+#     D-Bus session and gnome-keyring), so no real keyring is touched;
+#  3. builds vault in release, and sets up in a temp dir: vaults of 20 secrets
+#     in keyring, passphrase (default Argon2id parameters) and cached
+#     (`vault unlock`) mode, one secret-tool item, one python3-keyring item,
+#     a KeePassXC database, a pass store, and (optionally) bigger vaults;
+#  4. times every row with hyperfine (-N, no shell in between), a few runs of
+#     GNU time for peak RSS, and Argon2id on one thread through criterion;
+#  5. writes the report (benches/report.py): medians, min/max, ratios,
+#     targets met or missed, the machine, and an SVG bar chart.
+# Any row whose tool is missing or fails its first run is reported as
+# skipped, not fatal.
+#
+# Environment:
+#   RUNS=30              hyperfine runs of each fast row (warm-up: WARMUP=3)
+#   SLOW_RUNS=10         runs of rows that pay Argon2id or start Python
+#   SCALE_RUNS=10        runs of the 100 000-secret rows
+#   RSS_RUNS=5           GNU time runs per row for peak RSS (median taken)
+#   VAULT_BENCH_SCALE=1  the 100 000-secret rows (0: skip)
+#   VAULT_BENCH_1M=0     the 1 000 000-secret rows (1: build and time them;
+#                        BIG_RUNS=5 runs, 1 warm-up)
+#   VAULT_BENCH_MASK_MB=100  size of the --mask throughput file (0: skip)
+#   MASK_RUNS=5          runs of the mask rows
+#   VAULT_BENCH_CRITERION=0  1: also run every criterion bench (a few
+#                        minutes) so the report's criterion table is fresh;
+#                        the kdf bench always runs (the one-thread baseline)
+#   VAULT_BENCH_OUT=docs/BENCHMARKS.md, VAULT_BENCH_SVG=docs/benchmarks.svg
+#   VAULT_BENCH_KEEP=1   keep the temp dir (printed at the end)
+#   VAULT_BENCH_NO_INSTALL=1  never call apt-get
+#   VAULT_BENCH_SESSION_BUS=1  use the current D-Bus session (and so the
+#                        user's real Secret Service) instead of a private one
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+self="$here/$(basename "${BASH_SOURCE[0]}")"
+me=compare
+
+say() { printf '%s: %s\n' "$me" "$*" >&2; }
+loud() {
+    printf '\n%s: ************************************************************\n' "$me" >&2
+    printf '%s: %s\n' "$me" "$@" >&2
+    printf '%s: ************************************************************\n\n' "$me" >&2
+}
+die() {
+    say "error: $*"
+    exit 1
+}
+
+# --- 1. packages -------------------------------------------------------------
+# package -> what it gives (checked by dpkg status)
+packages=(hyperfine libsecret-tools python3-keyring keepassxc pass argon2 age time
+    gnupg dbus gnome-keyring python3)
+install_packages() {
+    local missing=() p status sudo=()
+    for p in "${packages[@]}"; do
+        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        [[ $status == "install ok installed" ]] || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ ${VAULT_BENCH_NO_INSTALL:-} == 1 ]]; then
+        say "not installing (VAULT_BENCH_NO_INSTALL=1): ${missing[*]}"
+        return 0
+    fi
+    if [[ $(id -u) != 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+            say "missing ${missing[*]} and not root, no sudo: their rows will be skipped"
+            return 0
+        fi
+    fi
+    say "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q </dev/null >&2 || say "apt-get update failed; trying anyway"
+    if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2; then
+        # One by one, so one unavailable package does not stop the others.
+        for p in "${missing[@]}"; do
+            "${sudo[@]}" apt-get install -y -q --no-install-recommends "$p" </dev/null >&2 ||
+                say "could not install $p: its rows will be skipped"
+        done
+    fi
+}
+
+if [[ ${VAULT_SS_PRIVATE:-} != 1 && ${VAULT_BENCH_REEXEC:-} != 1 ]]; then
+    install_packages
+    command -v hyperfine >/dev/null 2>&1 || die "hyperfine is needed (apt-get install hyperfine)"
+    if [[ ${VAULT_BENCH_SESSION_BUS:-} == 1 && -n ${DBUS_SESSION_BUS_ADDRESS:-} ]]; then
+        say "using the current D-Bus session (VAULT_BENCH_SESSION_BUS=1)"
+    else
+        # Always a private Secret Service unless asked otherwise: the rows
+        # store items in it, and a desktop keyring's timings differ.
+        say "re-running under scripts/with-secret-service.sh"
+        VAULT_BENCH_REEXEC=1 exec "$repo/scripts/with-secret-service.sh" "$self" "$@"
+    fi
+fi
+
+# --- 2. settings -------------------------------------------------------------
+RUNS=${RUNS:-30}
+SLOW_RUNS=${SLOW_RUNS:-10}
+SCALE_RUNS=${SCALE_RUNS:-10}
+BIG_RUNS=${BIG_RUNS:-5}
+MASK_RUNS=${MASK_RUNS:-5}
+RSS_RUNS=${RSS_RUNS:-5}
+WARMUP=${WARMUP:-3}
+SCALE=${VAULT_BENCH_SCALE:-1}
+BIG=${VAULT_BENCH_1M:-0}
+MASK_MB=${VAULT_BENCH_MASK_MB:-100}
+CRITERION_ALL=${VAULT_BENCH_CRITERION:-0}
+OUT_MD=${VAULT_BENCH_OUT:-$repo/docs/BENCHMARKS.md}
+OUT_SVG=${VAULT_BENCH_SVG:-$repo/docs/benchmarks.svg}
+PY=python3
+SYS_PY=/usr/bin/python3 # Debian's python3-keyring is for the system python
+[[ -x $SYS_PY ]] || SYS_PY=python3
+
+# Never inherit a vault or passphrase from the caller.
+unset VAULT_FILE VAULT_PASSPHRASE VAULT_PASSPHRASE_FILE
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vault-bench.XXXXXXXX")
+chmod 0700 "$work"
+res="$work/results"
+mkdir -p "$res" "$work/home"
+: >"$res/rows.tsv"
+: >"$res/skipped.tsv"
+: >"$res/notes.txt"
+: >"$res/rss.tsv"
+
+V= # the vault binary, once built
+cached_vaults=()
+cleanup() {
+    local rc=$? v
+    set +e
+    for v in "${cached_vaults[@]}"; do
+        "$V" --vault "$v" lock >/dev/null 2>&1
+    done
+    [[ -n ${GNUPGHOME:-} && -d ${GNUPGHOME:-/nonexistent} ]] &&
+        gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1
+    if [[ ${VAULT_BENCH_KEEP:-} == 1 ]]; then
+        say "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+note() {
+    printf '%s\n' "$*" >>"$res/notes.txt"
+    say "note: $*"
+}
+skip() { # skip ID LABEL REASON
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$res/skipped.tsv"
+    loud "SKIPPED $2: $3"
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+q() { printf '%q' "$1"; }
+
+# --- 3. build ------------------------------------------------------------------
+cd "$repo"
+target=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') ||
+    target=${CARGO_TARGET_DIR:-$repo/target}
+say "building vault (release) into $target"
+cargo build --release --bin vault >&2
+V="$target/release/vault"
+[[ -x $V ]] || die "no binary at $V"
+say "building the bench helpers"
+cargo bench --no-run --bench mkvault --bench kdf >&2
+
+# Criterion first, while nothing of ours is running.
+crit_args=(--warm-up-time 1 --measurement-time 3)
+if [[ $CRITERION_ALL == 1 ]]; then
+    say "criterion: all benches (VAULT_BENCH_CRITERION=1)"
+    cargo bench --bench core --bench kdf --bench mask -- "${crit_args[@]}" >&2 ||
+        note "cargo bench failed; the criterion table may be stale"
+else
+    say "criterion: the kdf bench (one-thread Argon2id baseline)"
+    cargo bench --bench kdf -- "${crit_args[@]}" >&2 ||
+        note "cargo bench --bench kdf failed; no one-thread Argon2id baseline"
+fi
+
+# The rest does not need cargo: move HOME (gpg, pass, keepassxc, python
+# keyring and vault's own state go there) into the temp dir.
+export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" \
+    XDG_DATA_HOME="$work/home/.local/share" XDG_STATE_HOME="$work/home/.local/state" \
+    XDG_CACHE_HOME="$work/home/.cache"
+cd "$work"
+
+# mkvault VAULT N: add N secrets (32-byte names, 64-byte values) in one write.
+mkvault() {
+    (cd "$repo" && VAULT_MKVAULT_FILE="$1" VAULT_MKVAULT_PASSFILE="$pf" VAULT_MKVAULT_N="$2" \
+        HOME="$OLDHOME" cargo bench -q --bench mkvault >&2)
+}
+OLDHOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+export CARGO_HOME=${CARGO_HOME:-$OLDHOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$OLDHOME/.rustup}
+
+# --- 4. set-up -----------------------------------------------------------------
+pf="$work/passphrase"
+head -c 18 /dev/urandom | base64 >"$pf"
+chmod 0600 "$pf"
+names=()
+for i in $(seq -w 1 20); do names+=("SECRET_$i"); done
+fill20() { # fill20 VAULT [global flags...]
+    local v=$1 n
+    shift
+    for n in "${names[@]}"; do
+        head -c 24 /dev/urandom | base64 | "$V" --vault "$v" "$@" set "$n" >/dev/null
+    done
+}
+
+has_unlock=0
+if "$V" unlock --help >/dev/null 2>&1; then has_unlock=1; else
+    loud "vault has no 'unlock' command yet: every cached-mode row is SKIPPED"
+    note "this build of vault has no 'vault unlock': cached-mode rows were skipped"
+fi
+
+kv="$work/keyring.vault"
+pv="$work/passphrase.vault"
+cv="$work/cached.vault"
+kv_ok=0 pv_ok=0 cv_ok=0
+say "set-up: keyring-mode vault (20 secrets)"
+if "$V" --vault "$kv" init --keyring >/dev/null && fill20 "$kv"; then kv_ok=1; else
+    skip kr "vault, keyring mode" "vault init --keyring or set failed (no Secret Service?)"
+fi
+say "set-up: passphrase-mode vault (20 secrets, default Argon2id parameters)"
+if "$V" --vault "$pv" --passphrase-file "$pf" init >/dev/null &&
+    fill20 "$pv" --passphrase-file "$pf"; then pv_ok=1; else
+    skip pp "vault, passphrase mode" "vault init/set with a passphrase failed"
+fi
+if ((has_unlock)); then
+    say "set-up: cached-mode vault (20 secrets; vault unlock --timeout 15m)"
+    if "$V" --vault "$cv" --passphrase-file "$pf" init >/dev/null &&
+        fill20 "$cv" --passphrase-file "$pf" &&
+        "$V" --vault "$cv" --passphrase-file "$pf" unlock --timeout 15m; then
+        cached_vaults+=("$cv")
+        cv_ok=1
+    else
+        skip ca "vault, cached mode" "vault unlock failed"
+    fi
+fi
+
+# secret-tool
+st_ok=0
+if have secret-tool && printf 'value-%s' "$RANDOM" |
+    secret-tool store --label="vault bench" service vault-bench account one 2>"$work/st.err"; then
+    st_ok=1
+fi
+# python3 -m keyring (Secret Service backend)
+export PYTHON_KEYRING_BACKEND=keyring.backends.SecretService.Keyring
+pk_ok=0
+if "$SYS_PY" -c 'import keyring' 2>/dev/null &&
+    printf 'value-%s\n' "$RANDOM" | "$SYS_PY" -m keyring set vault-bench one 2>"$work/pk.err"; then
+    pk_ok=1
+fi
+# KeePassXC
+kp_ok=0
+kdb="$work/bench.kdbx"
+printf 'kdb-password\n' >"$work/kdb.pw"
+if have keepassxc-cli &&
+    printf 'kdb-password\nkdb-password\n' | keepassxc-cli db-create -p "$kdb" >/dev/null 2>&1 &&
+    printf 'kdb-password\nentry-pw\nentry-pw\n' | keepassxc-cli add -p "$kdb" bench >/dev/null 2>&1; then
+    kp_ok=1
+    kdf=$(keepassxc-cli db-info "$kdb" <"$work/kdb.pw" 2>/dev/null | sed -n 's/^KDF: //p' || true)
+    note "KeePassXC database made by 'keepassxc-cli db-create' with its defaults (KDF: ${kdf:-unknown})"
+fi
+# pass
+ps_ok=0
+export GNUPGHOME="$work/gnupg" PASSWORD_STORE_DIR="$work/pass"
+mkdir -m 0700 "$GNUPGHOME"
+if have pass && have gpg &&
+    gpg --batch --passphrase '' --quick-gen-key 'vault bench <bench@example.invalid>' \
+        default default never >/dev/null 2>&1 &&
+    pass init bench@example.invalid >/dev/null 2>&1 &&
+    printf 'pass-value\n' | pass insert -e bench/one >/dev/null 2>&1; then
+    ps_ok=1
+fi
+# envchain (not in Debian)
+ec_ok=0
+if have envchain; then
+    ok=1
+    for n in "${names[@]}"; do
+        printf 'value-%s\n' "$RANDOM" | envchain --set --noecho vaultbench "$n" >/dev/null 2>&1 || ok=0
+    done
+    ((ok)) && ec_ok=1
+fi
+# argon2 CLI input
+printf '%s' "pw" >"$work/argon2.pw"
+
+# --- 5. rows ---------------------------------------------------------------------
+# row ID GROUP CATEGORY LABEL STDIN CMD...
+#   GROUP: fast | slow | scale | big | mask (one hyperfine run each)
+#   CATEGORY: floor | keyring | passphrase | cached | tool | mask
+# CMD is run without a shell by hyperfine. A row that needs standard input
+# gets it through `sh -c 'exec CMD < FILE'` (this hyperfine has no --input;
+# that costs one extra exec of sh, about one env-floor).
+hf_input=0
+hyperfine --help 2>&1 | grep -q -- '--input' && hf_input=1
+declare -A R_GROUP R_CAT R_LABEL R_STDIN R_CMD
+ids=()
+row() {
+    local id=$1 group=$2 cat=$3 label=$4 stdin=$5 cmd=""
+    shift 5
+    local a
+    for a in "$@"; do cmd+="${cmd:+ }$(q "$a")"; done
+    ids+=("$id")
+    R_GROUP[$id]=$group R_CAT[$id]=$cat R_LABEL[$id]=$label R_STDIN[$id]=$stdin R_CMD[$id]=$cmd
+}
+
+row env fast floor "env FOO=bar true (floor: one exec)" "" env FOO=bar true
+if ((kv_ok)); then
+    row kr_exec fast keyring "vault exec -- true (keyring)" "" "$V" --vault "$kv" exec -- true
+    row kr_get fast keyring "vault get (keyring)" "" "$V" --vault "$kv" get SECRET_07
+fi
+if ((cv_ok)); then
+    row ca_exec fast cached "vault exec -- true (cached)" "" "$V" --vault "$cv" exec -- true
+    row ca_get fast cached "vault get (cached)" "" "$V" --vault "$cv" get SECRET_07
+elif ((!has_unlock)); then
+    skip ca_exec "vault exec -- true (cached)" "no 'vault unlock' in this build"
+    skip ca_get "vault get (cached)" "no 'vault unlock' in this build"
+fi
+if ((pv_ok)); then
+    row pp_exec slow passphrase "vault exec -- true (passphrase, m=64MiB t=3 p=4)" "" \
+        "$V" --vault "$pv" --passphrase-file "$pf" exec -- true
+    row pp_get slow passphrase "vault get (passphrase, m=64MiB t=3 p=4)" "" \
+        "$V" --vault "$pv" --passphrase-file "$pf" get SECRET_07
+fi
+if ((st_ok)); then
+    row secret_tool fast tool "secret-tool lookup (1 item)" "" secret-tool lookup service vault-bench account one
+else
+    skip secret_tool "secret-tool lookup" "secret-tool missing or store failed: $(tail -n1 "$work/st.err" 2>/dev/null)"
+fi
+if ((ec_ok)); then
+    row envchain fast tool "envchain ns true (20 secrets)" "" envchain vaultbench true
+else
+    skip envchain "envchain ns true" "envchain is not on PATH (it is not packaged in Debian)"
+fi
+if ((kp_ok)); then
+    row keepassxc fast tool "keepassxc-cli show (password on stdin)" "$work/kdb.pw" \
+        keepassxc-cli show -q -s -a Password "$kdb" bench
+else
+    skip keepassxc "keepassxc-cli show" "keepassxc-cli missing or database set-up failed"
+fi
+if ((ps_ok)); then
+    row pass fast tool "pass show (gpg, no passphrase)" "" pass show bench/one
+else
+    skip pass "pass show" "pass/gpg missing or set-up failed"
+fi
+if ((pk_ok)); then
+    row py_keyring slow tool "python3 -m keyring get" "" "$SYS_PY" -m keyring get vault-bench one
+else
+    skip py_keyring "python3 -m keyring get" "python3-keyring missing or set failed: $(tail -n1 "$work/pk.err" 2>/dev/null)"
+fi
+if have argon2; then
+    row argon2_cli slow tool "argon2 CLI (reference C, m=64MiB t=3 p=4)" "$work/argon2.pw" \
+        argon2 saltsaltsaltsalt -id -m 16 -t 3 -p 4 -l 32
+else
+    skip argon2_cli "argon2 CLI" "the argon2 package is not installed"
+fi
+
+# Scale: 100 000 and 1 000 000 secrets, cached mode when there is one.
+scale_mode=cached
+((has_unlock)) || scale_mode=keyring
+# big_vault PATH N: a vault with N secrets, opened in $scale_mode.
+big_vault() {
+    local v=$1 n=$2 flags=()
+    [[ $scale_mode == keyring ]] && flags=(--keyring)
+    "$V" --vault "$v" --passphrase-file "$pf" init "${flags[@]}" >/dev/null || return 1
+    mkvault "$v" "$n" || return 1
+    if [[ $scale_mode == cached ]]; then
+        "$V" --vault "$v" --passphrase-file "$pf" unlock --timeout 1h || return 1
+        cached_vaults+=("$v")
+    fi
+}
+if [[ $SCALE == 1 ]]; then
+    say "set-up: 100 000 secrets ($scale_mode mode)"
+    sv="$work/scale-100k.vault"
+    if big_vault "$sv" 100000; then
+        row s100k_get scale "$scale_mode" "vault get, 100 000 secrets ($scale_mode)" "" \
+            "$V" --vault "$sv" get BULK_000000000000000000000050000
+        row s100k_set scale "$scale_mode" "vault set, 100 000 secrets ($scale_mode)" "" \
+            "$V" --vault "$sv" set NEW_SECRET new-value-0123456789
+    else
+        skip s100k "100 000 secrets" "building the vault failed"
+    fi
+else
+    skip s100k "100 000 secrets" "VAULT_BENCH_SCALE=0"
+fi
+if [[ $BIG == 1 ]]; then
+    say "set-up: 1 000 000 secrets ($scale_mode mode)"
+    bv="$work/scale-1m.vault"
+    if big_vault "$bv" 1000000; then
+        row s1m_get big "$scale_mode" "vault get, 1 000 000 secrets ($scale_mode)" "" \
+            "$V" --vault "$bv" get BULK_000000000000000000000500000
+        row s1m_set big "$scale_mode" "vault set, 1 000 000 secrets ($scale_mode)" "" \
+            "$V" --vault "$bv" set NEW_SECRET new-value-0123456789
+    else
+        skip s1m "1 000 000 secrets" "building the vault failed"
+    fi
+else
+    skip s1m "1 000 000 secrets" "off by default (building it takes a while): VAULT_BENCH_1M=1"
+fi
+
+# Mask throughput: 100 MB of log-like text with the 100 secrets planted.
+if ((MASK_MB > 0)); then
+    say "set-up: --mask throughput (${MASK_MB} MB, 100 secrets, $scale_mode mode)"
+    mv="$work/mask.vault"
+    mf="$work/mask.txt"
+    if big_vault "$mv" 100 &&
+        "$V" --vault "$mv" get BULK_000000000000000000000000007 >"$work/planted" &&
+        "$PY" - "$mf" "$MASK_MB" "$work/planted" <<'EOF'; then
+import sys
+path, mb, planted = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "rb").read().strip()
+size = mb * 1000 * 1000
+lines = []
+for i in range(4096):
+    lines.append(b"2024-05-01T12:%02d:%02d.%03dZ INFO worker[%d] request id=%08x path=/api/v1/items/%d status=200 bytes=%d\n"
+                 % (i // 60 % 60, i % 60, i % 1000, i % 7, (i * 2654435761) & 0xFFFFFFFF, i % 997, i * 31 % 65536))
+    if i % 512 == 17:
+        lines.append(b"token=" + planted + b"\n")
+block = b"".join(lines)
+with open(path, "wb") as f:
+    n = 0
+    while n < size:
+        chunk = block[: size - n]
+        f.write(chunk)
+        n += len(chunk)
+EOF
+        masked=$("$V" --vault "$mv" exec --mask -- cat "$mf" | grep -c 'token=\*\*\*' || true)
+        if ((masked > 0)); then
+            note "mask check: $masked planted occurrences came out as *** in one run"
+        else
+            note "mask check FAILED: no planted occurrence came out masked"
+        fi
+        row mask_vault mask mask "vault exec --mask -- cat FILE (${MASK_MB} MB, 100 secrets)" "" \
+            "$V" --vault "$mv" exec --mask -- cat "$mf"
+        row mask_cat mask mask "cat FILE | cat (${MASK_MB} MB)" "" sh -c "cat $(q "$mf") | cat"
+        echo "$MASK_MB" >"$res/mask_mb"
+    else
+        skip mask "--mask throughput" "building the vault or the file failed"
+    fi
+else
+    skip mask "--mask throughput" "VAULT_BENCH_MASK_MB=0"
+fi
+
+# --- 6. check each row once, then time --------------------------------------
+# The command line hyperfine runs for a row.
+hf_cmd() {
+    local id=$1
+    if [[ -n ${R_STDIN[$id]} && $hf_input == 0 ]]; then
+        printf 'sh -c %q' "exec ${R_CMD[$id]} < $(q "${R_STDIN[$id]}")"
+    else
+        printf '%s' "${R_CMD[$id]}"
+    fi
+}
+run_once() { # run_once ID: the row's command, its stdin, output discarded
+    local id=$1
+    local in=${R_STDIN[$id]:-/dev/null}
+    eval "timeout 300 ${R_CMD[$id]}" <"$in" >/dev/null 2>"$work/err.$id"
+}
+live=()
+for id in "${ids[@]}"; do
+    if run_once "$id"; then
+        live+=("$id")
+    else
+        skip "$id" "${R_LABEL[$id]}" "its first run failed: $(tail -n 2 "$work/err.$id" | tr '\n' ' ')"
+    fi
+done
+
+runs_for() {
+    case $1 in
+    fast) echo "$RUNS" ;; slow) echo "$SLOW_RUNS" ;; scale) echo "$SCALE_RUNS" ;;
+    big) echo "$BIG_RUNS" ;; mask) echo "$MASK_RUNS" ;;
+    esac
+}
+warmup_for() { [[ $1 == big || $1 == mask ]] && echo 1 || echo "$WARMUP"; }
+
+cat /proc/loadavg >"$res/load_before"
+hf_run() { # hf_run OUTJSON RUNS WARMUP ID...
+    local out=$1 runs=$2 warm=$3 args=() id
+    shift 3
+    for id in "$@"; do
+        args+=(--command-name "$id")
+        if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then
+            die "internal: rows with stdin need their own run"
+        fi
+        args+=("$(hf_cmd "$id")")
+    done
+    hyperfine -N --style basic --warmup "$warm" --runs "$runs" --export-json "$out" "${args[@]}" >&2
+}
+for group in fast slow scale big mask; do
+    members=()
+    solo=()
+    for id in "${live[@]}"; do
+        [[ ${R_GROUP[$id]} == "$group" ]] || continue
+        if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then solo+=("$id"); else members+=("$id"); fi
+    done
+    runs=$(runs_for "$group")
+    warm=$(warmup_for "$group")
+    if ((${#members[@]})); then
+        say "timing group '$group': ${members[*]} ($runs runs)"
+        if ! hf_run "$res/hf-$group.json" "$runs" "$warm" "${members[@]}"; then
+            say "group '$group' failed as a whole; timing its rows one by one"
+            rm -f "$res/hf-$group.json"
+            solo+=("${members[@]}")
+        fi
+    fi
+    for id in "${solo[@]}"; do
+        if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then
+            hyperfine -N --style basic --warmup "$warm" --runs "$runs" --input "${R_STDIN[$id]}" \
+                --export-json "$res/hf-$group-$id.json" --command-name "$id" "${R_CMD[$id]}" >&2 ||
+                skip "$id" "${R_LABEL[$id]}" "hyperfine failed on it"
+        else
+            hf_run "$res/hf-$group-$id.json" "$runs" "$warm" "$id" ||
+                skip "$id" "${R_LABEL[$id]}" "hyperfine failed on it"
+        fi
+    done
+done
+cat /proc/loadavg >"$res/load_after"
+
+# Peak RSS (GNU time %M, KiB): median of RSS_RUNS runs.
+if [[ -x /usr/bin/time ]]; then
+    for id in "${live[@]}"; do
+        [[ $id == mask_cat ]] && continue # a shell pipeline: not one process
+        vals=()
+        for ((i = 0; i < RSS_RUNS; i++)); do
+            in=${R_STDIN[$id]:-/dev/null}
+            if eval "/usr/bin/time -f %M -o $(q "$work/rss") ${R_CMD[$id]}" <"$in" >/dev/null 2>&1; then
+                vals+=("$(tail -n 1 "$work/rss")")
+            fi
+        done
+        ((${#vals[@]})) && printf '%s\t%s\n' "$id" "${vals[*]}" >>"$res/rss.tsv"
+    done
+else
+    note "GNU time (/usr/bin/time) missing: no peak RSS column"
+fi
+
+# --- 7. report -----------------------------------------------------------------
+for id in "${ids[@]}"; do
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "${R_GROUP[$id]}" "${R_CAT[$id]}" "${R_LABEL[$id]}" \
+        "$([[ -n ${R_STDIN[$id]} && $hf_input == 0 ]] && echo sh || echo -)" "$(hf_cmd "$id")" >>"$res/rows.tsv"
+done
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "ram_kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+    echo "kernel=$(uname -sr)"
+    # shellcheck disable=SC1091
+    echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+    echo "vault_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "vault_version=$("$V" --version 2>/dev/null)"
+    echo "rustc=$(rustc --version 2>/dev/null)"
+    for p in hyperfine libsecret-tools python3-keyring keepassxc pass argon2 gnupg gnome-keyring; do
+        echo "pkg_$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo '-')"
+    done
+    echo "runs=$RUNS"
+    echo "slow_runs=$SLOW_RUNS"
+    echo "scale_runs=$SCALE_RUNS"
+    echo "big_runs=$BIG_RUNS"
+    echo "mask_runs=$MASK_RUNS"
+    echo "rss_runs=$RSS_RUNS"
+    echo "warmup=$WARMUP"
+    echo "scale_mode=$scale_mode"
+    echo "hf_input=$hf_input"
+    echo "load_before=$(cut -d' ' -f1-3 "$res/load_before")"
+    echo "load_after=$(cut -d' ' -f1-3 "$res/load_after")"
+    echo "criterion_dir=$target/criterion"
+    echo "repo=$repo"
+} >"$res/meta.txt"
+
+mkdir -p "$(dirname "$OUT_MD")" "$(dirname "$OUT_SVG")"
+"$PY" "$here/report.py" "$res" "$OUT_MD" "$OUT_SVG"
+say "wrote $OUT_MD and $OUT_SVG"
