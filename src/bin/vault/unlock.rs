@@ -173,6 +173,32 @@ impl Session {
         let locked = self.read_locked()?;
         let cred = self.credential(&locked)?;
         let v = locked.unlock(&cred)?;
+        match self.check_rollback(&v) {
+            Err(Error::Rollback { .. }) => self.recheck_rollback_under_lock(v, &cred),
+            r => r.map(|()| v),
+        }
+    }
+
+    /// A reader does not take the lock, so it can read generation N just
+    /// before a writer commits N+1 and remembers it; the check then sees
+    /// "older than remembered" for a file that was never rolled back. Under
+    /// the write lock no commit is half done (a writer remembers its
+    /// generation before it lets go), so the file read there is the newest:
+    /// if it is still older than remembered, the rollback is real. The data
+    /// key just unwrapped opens it without a second KDF run (unless a rekey
+    /// slipped in between, when `cred` is used again). Where the lock cannot
+    /// be taken (a read-only directory) the first verdict stands.
+    fn recheck_rollback_under_lock(&self, first: Vault, cred: &Credential) -> Result<Vault> {
+        let Ok(_lock) = self.lock() else {
+            return self.check_rollback(&first).map(|()| first);
+        };
+        let locked = self.read_locked()?;
+        let v = if locked.data_key_matches(first.data_key()) {
+            locked.unlock(&Credential::DataKey(first.data_key().clone()))?
+        } else {
+            locked.unlock(cred)?
+        };
+        drop(first);
         self.check_rollback(&v)?;
         Ok(v)
     }
