@@ -98,21 +98,36 @@ pub use secret_service::SecretServiceStore;
 
 #[cfg(target_os = "linux")]
 mod secret_service {
-    //! The Secret Service (gnome-keyring, KeePassXC) through
-    //! `zbus-secret-service-keyring-store`, pure Rust over D-Bus.
+    //! The Secret Service (gnome-keyring, KeePassXC) over D-Bus, through the
+    //! `secret-service` crate (pure Rust, zbus), the crate keyring-rs's own
+    //! Linux store is built on. Items carry the same attributes and label as
+    //! keyring-rs's store (`service`, `username`; `keyring:<account>@vault`),
+    //! so entries made by either are found by both.
+    //!
+    //! The session is opened in `plain` mode, not `dh-ietf1024-sha256-aes128-cbc-pkcs7`:
+    //! the transport is the user's own session bus, where any process of the
+    //! same user can ask the service for the secret (or become a bus monitor)
+    //! anyway, so the Diffie-Hellman exchange protects nothing in our threat
+    //! model, and the crate computes it with a textbook modular
+    //! exponentiation that cost 5-6 ms of CPU per command (benches/notes.md).
 
+    use std::collections::HashMap;
     use std::sync::mpsc;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use keyring_core::{CredentialStore, Entry, Error as KError};
+    use secret_service::blocking::{Item, SecretService};
+    use secret_service::{EncryptionType, Error as SsError};
+    use zeroize::Zeroizing;
 
     use super::{KeyStore, KeyringError, KEYRING_SERVICE};
     use crate::secret::Key;
 
+    type Shared = Arc<Mutex<SecretService<'static>>>;
+
     /// The Secret Service on the session bus, with a time bound per call.
     pub struct SecretServiceStore {
-        store: Arc<CredentialStore>,
+        ss: Shared,
         timeout: Duration,
     }
 
@@ -134,26 +149,45 @@ mod secret_service {
             .unwrap_or(Err(KeyringError::Timeout(timeout.as_secs().max(1))))
     }
 
-    /// Turns the store's errors into reasons a user can act on. The shapes
-    /// were read off zbus-secret-service-keyring-store 1.0 here: no bus is
-    /// `PlatformFailure(Zbus(Connection(..)))` (or `Unavailable` for a bad
-    /// address), no service is a `ServiceUnknown` method error, a locked
-    /// collection is `NoStorageAccess(Prompt)`.
-    fn classify(e: KError) -> KeyringError {
+    /// Turns the crate's errors into reasons a user can act on: no bus is
+    /// `Unavailable` (or a connection I/O error), no service answering is a
+    /// `ServiceUnknown`/`NameHasNoOwner` method error, a locked item or
+    /// collection is `Locked`, a dismissed prompt `Prompt`.
+    fn classify(e: SsError) -> KeyringError {
         let text = format!("{e:?}");
         match e {
-            KError::NoEntry => KeyringError::NoEntry,
-            KError::NoStorageAccess(_) if text.contains("Prompt") => KeyringError::Locked,
-            KError::NoStorageAccess(_) => KeyringError::Platform(
-                "the Secret Service has no usable default collection to keep keys in".into(),
-            ),
+            SsError::Locked | SsError::Prompt | SsError::PromptDisconnected => KeyringError::Locked,
             _ if text.contains("ServiceUnknown") || text.contains("NameHasNoOwner") => {
                 KeyringError::NoService
             }
-            _ if text.contains("Connection(") || text.contains("Unavailable") => {
-                KeyringError::NoSessionBus
-            }
+            SsError::Unavailable => KeyringError::NoSessionBus,
+            SsError::Zbus(_) if text.starts_with("Zbus(InputOutput(") => KeyringError::NoSessionBus,
             _ => KeyringError::Platform(text),
+        }
+    }
+
+    fn attributes(account: &str) -> HashMap<&str, &str> {
+        HashMap::from([("service", KEYRING_SERVICE), ("username", account)])
+    }
+
+    /// The one item for `account`, unlocked: `NoEntry` if there is none;
+    /// several (never made by vault) is an error, not a guess.
+    fn find<'a>(ss: &'a SecretService<'a>, account: &str) -> Result<Item<'a>, KeyringError> {
+        let found = ss.search_items(attributes(account)).map_err(classify)?;
+        let (unlocked, locked) = (found.unlocked.len(), found.locked.len());
+        match (unlocked, locked) {
+            (0, 0) => Err(KeyringError::NoEntry),
+            (1, 0) => Ok(found.unlocked.into_iter().next().expect("one item")),
+            (0, 1) => {
+                let item = found.locked.into_iter().next().expect("one item");
+                // May show the desktop's unlock prompt; bounded by the caller.
+                ss.unlock_all(&[&item]).map_err(classify)?;
+                Ok(item)
+            }
+            _ => Err(KeyringError::Platform(format!(
+                "{} keyring entries match service {KEYRING_SERVICE:?} and account {account:?}; remove the extra ones (e.g. with seahorse)",
+                unlocked + locked
+            ))),
         }
     }
 
@@ -163,49 +197,72 @@ mod secret_service {
             if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|v| v.is_empty()) {
                 return Err(KeyringError::NoSessionBus);
             }
-            let store = bounded(timeout, || {
-                zbus_secret_service_keyring_store::Store::new()
-                    .map(|s| s as Arc<CredentialStore>)
+            let ss = bounded(timeout, || {
+                SecretService::connect(EncryptionType::Plain)
+                    .map(|ss| Arc::new(Mutex::new(ss)))
                     .map_err(classify)
             })?;
-            Ok(SecretServiceStore { store, timeout })
+            Ok(SecretServiceStore { ss, timeout })
         }
 
-        fn entry(&self, account: &str) -> Result<Entry, KeyringError> {
-            Entry::new_in_store(&self.store, KEYRING_SERVICE, account).map_err(classify)
+        /// Runs `f` with the service, on a helper thread under the time bound.
+        fn call<T: Send + 'static>(
+            &self,
+            f: impl FnOnce(&SecretService<'static>) -> Result<T, KeyringError> + Send + 'static,
+        ) -> Result<T, KeyringError> {
+            let ss = Arc::clone(&self.ss);
+            bounded(self.timeout, move || {
+                let guard = ss.lock().unwrap_or_else(|e| e.into_inner());
+                f(&guard)
+            })
         }
     }
 
     impl KeyStore for SecretServiceStore {
         fn get(&self, account: &str) -> Result<Key, KeyringError> {
-            let entry = self.entry(account)?;
-            let bytes = bounded(self.timeout, move || {
-                entry
-                    .get_secret()
-                    .map(zeroize::Zeroizing::new)
-                    .map_err(classify)
+            let account = account.to_string();
+            let bytes = self.call(move |ss| {
+                let item = find(ss, &account)?;
+                item.get_secret().map(Zeroizing::new).map_err(classify)
             })?;
             Key::from_slice(&bytes).ok_or(KeyringError::BadEntry)
         }
 
         fn create(&self, account: &str, key: &Key) -> Result<(), KeyringError> {
-            match self.get(account) {
-                Err(KeyringError::NoEntry) => {}
-                Ok(_) | Err(KeyringError::BadEntry) => return Err(KeyringError::EntryExists),
-                Err(e) => return Err(e),
-            }
-            let entry = self.entry(account)?;
+            let account = account.to_string();
             let key = key.clone();
-            bounded(self.timeout, move || {
-                entry.set_secret(key.expose()).map_err(classify)
+            self.call(move |ss| {
+                match find(ss, &account) {
+                    Err(KeyringError::NoEntry) => {}
+                    Ok(_) => return Err(KeyringError::EntryExists),
+                    Err(e) => return Err(e),
+                }
+                let collection = ss.get_default_collection().map_err(|e| match e {
+                    SsError::NoResult => KeyringError::Platform(
+                        "the Secret Service has no default collection to keep keys in".into(),
+                    ),
+                    e => classify(e),
+                })?;
+                if collection.is_locked().map_err(classify)? {
+                    collection.unlock().map_err(classify)?;
+                }
+                let label = format!("keyring:{account}@{KEYRING_SERVICE}");
+                collection
+                    .create_item(
+                        &label,
+                        attributes(&account),
+                        key.expose(),
+                        false, // never replace an entry
+                        "application/octet-stream",
+                    )
+                    .map(drop)
+                    .map_err(classify)
             })
         }
 
         fn delete(&self, account: &str) -> Result<(), KeyringError> {
-            let entry = self.entry(account)?;
-            bounded(self.timeout, move || {
-                entry.delete_credential().map_err(classify)
-            })
+            let account = account.to_string();
+            self.call(move |ss| find(ss, &account)?.delete().map_err(classify))
         }
     }
 }
