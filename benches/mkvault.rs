@@ -60,7 +60,7 @@ fn main() {
     eprintln!(
         "mkvault: {} now holds {} secrets ({} bytes) in {:.1} s",
         path.display(),
-        v.entries().len(),
+        v.len(),
         out.len(),
         t.elapsed().as_secs_f64()
     );

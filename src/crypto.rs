@@ -115,6 +115,40 @@ pub fn seal_in_place(key: &Key, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut V
         .expect("XChaCha20-Poly1305 accepts any length this program produces");
 }
 
+/// Encrypts `buf[aad_len..]` in place, authenticating `buf[..aad_len]`
+/// with it, and appends the tag: a whole vault file is sealed in the one
+/// buffer it is written from.
+pub fn seal_after(key: &Key, nonce: &[u8; NONCE_LEN], aad_len: usize, buf: &mut Vec<u8>) {
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let (aad, plaintext) = buf.split_at_mut(aad_len);
+    let tag = cipher
+        .encrypt_inout_detached(&XNonce::from(*nonce), aad, plaintext.into())
+        .expect("XChaCha20-Poly1305 accepts any length this program produces");
+    buf.extend_from_slice(&tag);
+}
+
+/// Authenticates `buf[..aad_len]` and the ciphertext after it, decrypts the
+/// ciphertext in place and removes the tag: the inverse of [`seal_after`].
+pub fn open_after(
+    key: &Key,
+    nonce: &[u8; NONCE_LEN],
+    aad_len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), Unauthentic> {
+    let Some(tag_at) = buf.len().checked_sub(TAG_LEN).filter(|t| *t >= aad_len) else {
+        return Err(Unauthentic);
+    };
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let (head, tag) = buf.split_at_mut(tag_at);
+    let tag = chacha20poly1305::Tag::try_from(&tag[..]).map_err(|_| Unauthentic)?;
+    let (aad, ciphertext) = head.split_at_mut(aad_len);
+    cipher
+        .decrypt_inout_detached(&XNonce::from(*nonce), aad, ciphertext.into(), &tag)
+        .map_err(|_| Unauthentic)?;
+    buf.truncate(tag_at);
+    Ok(())
+}
+
 /// Authenticates and decrypts `buf` (ciphertext followed by its tag) in
 /// place, leaving the plaintext.
 pub fn open_in_place(

@@ -2,13 +2,14 @@
 //! [`Vault`] (unlocked: the data key and the secrets), with the operations
 //! the commands need. No file I/O here: bytes in, bytes out.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::crypto::{self, KdfParams, KdfRefused};
 use crate::error::{Error, Result, WRONG_PASSPHRASE};
-use crate::format::{self, Entry, FormatError, Header, Slot, SlotId, SlotKind, VaultId};
+use crate::format::{
+    self, Body, Entry, EntryRef, FormatError, Header, Slot, SlotId, SlotKind, VaultId,
+};
 use crate::platform::available_memory_kib;
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{self, keyring_account, KeyStore, KeyringError};
@@ -104,7 +105,7 @@ pub enum Credential {
 }
 
 /// A parsed vault file whose body is still encrypted.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LockedVault {
     path: PathBuf,
     bytes: Vec<u8>,
@@ -181,10 +182,11 @@ impl LockedVault {
         Err(last)
     }
 
-    /// Opens the vault with `cred`. A wrong passphrase and a tampered
-    /// passphrase slot give the same error (exit 3); a body or header that
-    /// fails authentication once the data key is known is corrupt (exit 4).
-    pub fn unlock(&self, cred: &Credential) -> Result<Vault> {
+    /// Opens the vault with `cred`, decrypting the body in the buffer the
+    /// file was read into. A wrong passphrase and a tampered passphrase slot
+    /// give the same error (exit 3); a body or header that fails
+    /// authentication once the data key is known is corrupt (exit 4).
+    pub fn unlock(self, cred: &Credential) -> Result<Vault> {
         let h = &self.header;
         let (dek, slot) = match cred {
             Credential::Passphrase(pass) => {
@@ -250,18 +252,17 @@ impl LockedVault {
             path: self.path.clone(),
             detail: d.to_string(),
         };
-        let (aad, ct) = self.bytes.split_at(self.aad_len);
-        let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(ct.len()));
-        buf.extend_from_slice(ct);
-        crypto::open_in_place(&dek, &h.body_nonce, aad, &mut buf)
+        // From here the buffer holds plaintext: zeroized when dropped.
+        let mut buf = zeroize::Zeroizing::new(self.bytes);
+        crypto::open_after(&dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
-        let secrets = format::decode_body(&buf).map_err(|e| format_error(&self.path, e))?;
-        if secrets.keys().any(|n| validate_name(n).is_err()) {
+        let secrets = Body::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
+        if secrets.iter().any(|e| validate_name(e.name).is_err()) {
             return Err(corrupt("invalid secret name in body"));
         }
         Ok(Vault {
-            path: self.path.clone(),
-            header: h.clone(),
+            path: self.path,
+            header: self.header,
             dek,
             unlocked_by: slot,
             secrets,
@@ -275,7 +276,7 @@ pub struct Vault {
     header: Header,
     dek: Key,
     unlocked_by: SlotId,
-    secrets: BTreeMap<String, Entry>,
+    secrets: Body,
 }
 
 impl std::fmt::Debug for Vault {
@@ -315,7 +316,7 @@ impl Vault {
             },
             dek,
             unlocked_by: SlotId([0; 4]),
-            secrets: BTreeMap::new(),
+            secrets: Body::new(),
         };
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {
@@ -532,13 +533,16 @@ impl Vault {
     pub fn seal(&mut self) -> Vec<u8> {
         self.header.generation = self.header.generation.wrapping_add(1);
         self.header.body_nonce = crypto::random_nonce();
-        let mut body = format::encode_body(&self.secrets);
         let prefix = format::write_prefix(&self.header);
-        crypto::seal_in_place(&self.dek, &self.header.body_nonce, &prefix, &mut body);
-        let mut out = Vec::with_capacity(prefix.len() + body.len());
+        // One buffer, sized up front (no reallocation leaves plaintext
+        // behind) and zeroizing until the body in it is encrypted.
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(
+            prefix.len() + self.secrets.encoded_len() + crypto::TAG_LEN,
+        ));
         out.extend_from_slice(&prefix);
-        out.extend_from_slice(&body);
-        out
+        self.secrets.encode_into(&mut out);
+        crypto::seal_after(&self.dek, &self.header.body_nonce, prefix.len(), &mut out);
+        std::mem::take(&mut *out)
     }
 
     /// The header (slots, id, generation).
@@ -557,13 +561,23 @@ impl Vault {
     }
 
     /// The secret named `name`.
-    pub fn get(&self, name: &str) -> Option<&Entry> {
+    pub fn get(&self, name: &str) -> Option<EntryRef<'_>> {
         self.secrets.get(name)
     }
 
     /// All secrets, sorted by name.
-    pub fn entries(&self) -> &BTreeMap<String, Entry> {
-        &self.secrets
+    pub fn entries(&self) -> impl Iterator<Item = EntryRef<'_>> + '_ {
+        self.secrets.iter()
+    }
+
+    /// The number of secrets.
+    pub fn len(&self) -> usize {
+        self.secrets.len()
+    }
+
+    /// Whether the vault holds no secret.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
     }
 
     /// Sets `name` to `value`, keeping `created` when it already exists.
@@ -571,29 +585,22 @@ impl Vault {
         validate_name(name)?;
         validate_value(value.expose())?;
         let t = now();
-        match self.secrets.get_mut(name) {
-            Some(e) => {
-                e.value = value;
-                e.updated = t;
-            }
-            None => {
-                self.secrets.insert(
-                    name.to_string(),
-                    Entry {
-                        value,
-                        created: t,
-                        updated: t,
-                    },
-                );
-            }
-        }
+        let created = self.secrets.get(name).map_or(t, |e| e.created);
+        self.secrets.insert(
+            name,
+            Entry {
+                value,
+                created,
+                updated: t,
+            },
+        );
         Ok(())
     }
 
     /// Deletes every name in `names`, or none if any is unknown.
     pub fn delete(&mut self, names: &[String]) -> Result<()> {
         for n in names {
-            if !self.secrets.contains_key(n) {
+            if !self.secrets.contains(n) {
                 return Err(Error::NoSuchSecret(n.clone()));
             }
         }
@@ -647,11 +654,14 @@ mod tests {
         let bytes = v.seal();
         let locked = LockedVault::parse(Path::new("t.vault"), bytes.clone()).unwrap();
         assert_eq!(locked.header().generation, 1);
-        let a = locked.unlock(&Credential::Passphrase(p.clone())).unwrap();
+        let a = locked
+            .clone()
+            .unlock(&Credential::Passphrase(p.clone()))
+            .unwrap();
         let kc = locked.fetch_keyring_credential(&store).unwrap();
-        let b = locked.unlock(&kc).unwrap();
-        assert_eq!(a.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
-        assert_eq!(b.get("TOKEN").unwrap().value.expose(), b"s3cr3t");
+        let b = locked.clone().unlock(&kc).unwrap();
+        assert_eq!(a.get("TOKEN").unwrap().expose_value(), b"s3cr3t");
+        assert_eq!(b.get("TOKEN").unwrap().expose_value(), b"s3cr3t");
         let wrong = locked
             .unlock(&Credential::Passphrase(pass("wrong")))
             .unwrap_err();
@@ -693,7 +703,14 @@ mod tests {
         let p = pass("pw");
         let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
         v.set("A", SecretBytes::copy_from(b"1")).unwrap();
-        v.secrets.get_mut("A").unwrap().created = 5;
+        v.secrets.insert(
+            "A",
+            Entry {
+                value: SecretBytes::copy_from(b"1"),
+                created: 5,
+                updated: 5,
+            },
+        );
         v.set("A", SecretBytes::copy_from(b"2")).unwrap();
         assert_eq!(v.get("A").unwrap().created, 5);
         let e = v.delete(&["A".into(), "B".into()]).unwrap_err();
@@ -738,9 +755,8 @@ mod tests {
         let bytes = v.seal();
         reopen(bytes.clone(), &Credential::Passphrase(p)).unwrap();
         let locked = LockedVault::parse(Path::new("t"), bytes).unwrap();
-        locked
-            .unlock(&locked.fetch_keyring_credential(&store).unwrap())
-            .unwrap();
+        let cred = locked.fetch_keyring_credential(&store).unwrap();
+        locked.unlock(&cred).unwrap();
     }
 
     #[test]

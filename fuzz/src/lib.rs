@@ -4,10 +4,8 @@
 //! plain reference implementations of the template syntax and of masking,
 //! written from the module docs, that the targets compare against.
 
-use std::collections::BTreeMap;
-
 use vault::crypto::{self, KdfParams, NONCE_LEN, WRAPPED_LEN};
-use vault::format::{self, Entry, Header, Slot, SlotId, SlotKind, VaultId};
+use vault::format::{self, Body, Entry, Header, Slot, SlotId, SlotKind, VaultId};
 use vault::render::{
     RenderError, RenderErrorKind, EMPTY_NAME, INVALID_CHAR, MAX_NAME_LEN, NAME_TOO_LONG, UNCLOSED,
 };
@@ -95,20 +93,18 @@ pub fn seal(header: &Header, plaintext: &[u8]) -> Vec<u8> {
 
 /// The body plaintext holding `entries` (created 1, updated 2).
 pub fn body(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let map: BTreeMap<String, Entry> = entries
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.to_string(),
-                Entry {
-                    value: SecretBytes::copy_from(v),
-                    created: 1,
-                    updated: 2,
-                },
-            )
-        })
-        .collect();
-    format::encode_body(&map).to_vec()
+    let mut body = Body::new();
+    for (n, v) in entries {
+        body.insert(
+            n,
+            Entry {
+                value: SecretBytes::copy_from(v),
+                created: 1,
+                updated: 2,
+            },
+        );
+    }
+    body.encode().to_vec()
 }
 
 // ------------------------------------------------------ render reference

@@ -9,7 +9,7 @@
 mod body;
 mod header;
 
-pub use body::{decode_body, encode_body, Entry, MAX_VALUE_LEN};
+pub use body::{decode_body, Body, Entry, EntryRef, MAX_VALUE_LEN};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
 
 use crate::crypto::TAG_LEN;

@@ -128,7 +128,7 @@ pub fn render_cmd(s: &mut Session, template: Option<&str>) -> Result<()> {
     let t = render::parse(&bytes).map_err(|e| render_error(&what, e))?;
     let v = s.open_read()?;
     let out = t
-        .render(&|n| v.get(n).map(|e| e.value.expose()))
+        .render(&|n| v.get(n).map(|e| e.expose_value()))
         .map_err(|e| render_error(&what, e))?;
     stdout_write(&out)
 }
@@ -191,7 +191,7 @@ pub fn plan(
             )));
         }
         v.get(name)
-            .map(|e| e.value.clone())
+            .map(|e| e.value_copy())
             .ok_or_else(|| Error::NoSuchSecret(format!("{name} ({what})")))
     };
     let mut injected: BTreeMap<String, SecretBytes> = BTreeMap::new();
@@ -225,31 +225,30 @@ pub fn plan(
         for (name, line, col) in t.references() {
             let value = lookup(name, &format!("referenced at {what}:{line}:{col}"))?;
             injected.insert(name.to_string(), value);
-            if let Some((n, _)) = v.entries().get_key_value(name) {
-                in_files.insert(n.as_str());
+            if let Some(e) = v.get(name) {
+                in_files.insert(e.name);
             }
         }
         let out = t
-            .render(&|n| v.get(n).map(|e| e.value.expose()))
+            .render(&|n| v.get(n).map(|e| e.expose_value()))
             .map_err(|e| render_error(&what, e))?;
         rendered.push((f.var.clone(), out));
     }
-    for (name, e) in v.entries() {
+    for e in v.entries() {
+        let name = e.name;
         if !allowed(name) {
             continue;
         }
         // A value that cannot be a variable but that a --file template
         // carries is handed over by the file only.
-        if in_files.contains(name.as_str())
-            && env_unusable(OsStr::new(name), e.value.expose()).is_some()
-        {
+        if in_files.contains(name) && env_unusable(OsStr::new(name), e.expose_value()).is_some() {
             env.remove(OsStr::new(name));
             continue;
         }
-        injected.insert(name.clone(), e.value.clone());
+        injected.insert(name.to_string(), e.value_copy());
         env.insert(
             name.into(),
-            SecretOrPlain::Secret(name.clone(), e.value.clone()),
+            SecretOrPlain::Secret(name.to_string(), e.value_copy()),
         );
     }
     // Every value must be able to travel as an environment variable.

@@ -32,7 +32,7 @@ pub fn get(s: &mut Session, name: &str, no_newline: bool) -> Result<()> {
     let e = v
         .get(name)
         .ok_or_else(|| Error::NoSuchSecret(name.to_string()))?;
-    let value = e.value.expose();
+    let value = e.expose_value();
     let mut out = SecretBytes::new(Vec::with_capacity(value.len() + 1));
     out.expose_vec_mut().extend_from_slice(value);
     if !no_newline {
@@ -47,16 +47,15 @@ pub fn list(s: &mut Session, json: bool) -> Result<()> {
     if json {
         let items: Vec<serde_json::Value> = v
             .entries()
-            .iter()
-            .map(|(n, e)| {
-                serde_json::json!({"name": n, "created": e.created, "updated": e.updated, "size": e.value.len()})
+            .map(|e| {
+                serde_json::json!({"name": e.name, "created": e.created, "updated": e.updated, "size": e.len()})
             })
             .collect();
         out = serde_json::to_string_pretty(&items).expect("JSON of plain values");
         out.push('\n');
     } else {
-        for n in v.entries().keys() {
-            out.push_str(n);
+        for e in v.entries() {
+            out.push_str(e.name);
             out.push('\n');
         }
     }
