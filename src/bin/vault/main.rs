@@ -25,6 +25,8 @@ use unlock::Session;
 
 fn main() -> ExitCode {
     sys::harden_process();
+    #[cfg(target_os = "linux")]
+    vault::crypto::set_kdf_memory(sys::kdf_memory);
     MEMORY_LOCKED.store(sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     let cli = Cli::parse();
     match run(cli) {
