@@ -211,20 +211,6 @@ pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
     mac.verify_slice(expected).is_ok()
 }
 
-/// Argon2's working memory, as a [`set_kdf_memory`] provider hands it out.
-pub type KdfMemory = Box<dyn AsMut<[argon2::Block]> + Send>;
-
-static KDF_MEMORY: std::sync::OnceLock<fn(usize) -> Option<KdfMemory>> = std::sync::OnceLock::new();
-
-/// Installs where Argon2's working memory (`blocks` blocks of 1 KiB) comes
-/// from; the first call wins. Without a provider, or when it returns
-/// `None`, the `argon2` crate allocates the memory itself. The binary hands
-/// out a mapping that asks for transparent huge pages: touching 64 MiB
-/// page by page costs about a third of a default unlock.
-pub fn set_kdf_memory(provider: fn(blocks: usize) -> Option<KdfMemory>) {
-    let _ = KDF_MEMORY.set(provider);
-}
-
 /// The KDF was refused before any work: a bound or the machine's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KdfRefused {
@@ -269,17 +255,11 @@ pub fn derive_kek(
         Some(Key::LEN),
     )
     .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
-    let blocks = p.block_count();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
     let mut kek = Key::zeroed();
-    let memory = KDF_MEMORY.get().and_then(|f| f(blocks));
-    match memory {
-        Some(mut m) => {
-            argon.hash_password_into_with_memory(passphrase, salt, kek.expose_mut(), m.as_mut())
-        }
-        None => argon.hash_password_into(passphrase, salt, kek.expose_mut()),
-    }
-    .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
+    argon
+        .hash_password_into(passphrase, salt, kek.expose_mut())
+        .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
     Ok(kek)
 }
 

@@ -14,21 +14,15 @@ use crate::platform::available_memory_kib;
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{self, keyring_account, KeyStore, KeyringError};
 
-/// Longest secret name.
-pub const MAX_NAME_LEN: usize = 128;
+pub use format::MAX_NAME_LEN;
 
 /// The rule for names, as shown in error messages.
 pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
 
-/// Checks a secret name. The message does not repeat the name.
+/// Checks a secret name ([`format::is_valid_name`]). The message does not
+/// repeat the name.
 pub fn validate_name(name: &str) -> Result<()> {
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= MAX_NAME_LEN
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && !name.starts_with("VAULT_");
-    if ok {
+    if format::is_valid_name(name.as_bytes()) {
         Ok(())
     } else {
         Err(Error::Usage(format!("invalid secret name: {NAME_RULE}")))
@@ -256,10 +250,8 @@ impl LockedVault {
         let mut buf = zeroize::Zeroizing::new(self.bytes);
         crypto::open_after(&dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
+        // Parsing also checks every name against the name rule.
         let secrets = Body::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
-        if secrets.iter().any(|e| validate_name(e.name).is_err()) {
-            return Err(corrupt("invalid secret name in body"));
-        }
         Ok(Vault {
             path: self.path,
             header: self.header,

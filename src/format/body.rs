@@ -23,15 +23,11 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::FormatError;
+use super::{is_valid_name, FormatError, MAX_NAME_LEN};
 use crate::secret::SecretBytes;
 
 /// Largest value accepted, in bytes (1 MiB).
 pub const MAX_VALUE_LEN: usize = 1 << 20;
-
-/// Longest name the body may hold (the vault's name rule, 128, is checked
-/// by the vault; this one only bounds what the parser accepts).
-const MAX_NAME_BYTES: usize = 1024;
 
 /// The smallest encoding of one entry: a 1-byte name, an empty value and
 /// small times. A count the input cannot hold is refused up front.
@@ -200,9 +196,9 @@ impl Body {
         Body::default()
     }
 
-    /// Indexes the plaintext `plain[start..]` in place. Names must be UTF-8
-    /// and strictly increasing (as written), which also rejects duplicates;
-    /// no byte may follow the map.
+    /// Indexes the plaintext `plain[start..]` in place. Names must follow
+    /// the name rule ([`is_valid_name`]) and be strictly increasing (as
+    /// written), which also rejects duplicates; no byte may follow the map.
     pub fn parse(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Body, FormatError> {
         if plain.len() > u32::MAX as usize || start > plain.len() {
             return Err(FormatError::Corrupt("body too long"));
@@ -218,10 +214,11 @@ impl Body {
         let mut index = Vec::with_capacity(n as usize);
         let mut last: &[u8] = &[];
         for i in 0..n {
-            let (name, name_len) = r.string(3, MAX_NAME_BYTES)?;
+            let (name, name_len) = r.string(3, MAX_NAME_LEN)?;
             let name_bytes = &plain[name..name + name_len];
-            if std::str::from_utf8(name_bytes).is_err() {
-                return Err(BAD);
+            // ASCII by the rule, so also UTF-8.
+            if !is_valid_name(name_bytes) {
+                return Err(FormatError::Corrupt("invalid secret name in body"));
             }
             if i > 0 && last >= name_bytes {
                 return Err(FormatError::Corrupt("body names out of order"));
@@ -261,7 +258,8 @@ impl Body {
 
     fn entry_ref(&self, s: &Span) -> EntryRef<'_> {
         EntryRef {
-            name: std::str::from_utf8(self.name_bytes(s)).expect("names are checked at parse"),
+            name: std::str::from_utf8(self.name_bytes(s))
+                .expect("names are ASCII, checked at parse"),
             value: &self.plain[s.value as usize..(s.value + s.value_len) as usize],
             created: s.created,
             updated: s.updated,
@@ -568,10 +566,16 @@ mod tests {
         let mut long_head = vec![0xB8, 0x01];
         long_head.extend_from_slice(&good[1..]);
         assert!(decode_body(&long_head).is_err());
-        // Not UTF-8.
-        let mut bad_utf8 = good.clone();
-        bad_utf8[2] = 0xFF;
-        assert!(decode_body(&bad_utf8).is_err());
+        // Names outside the rule: not UTF-8, not a variable name, reserved.
+        for name in [&b"\xFF"[..], b"9", b"-", b"VAULT_X"] {
+            let mut bytes = vec![0xA1, 0x60 + name.len() as u8];
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(&good[3..]);
+            assert_eq!(
+                decode_body(&bytes).unwrap_err(),
+                FormatError::Corrupt("invalid secret name in body")
+            );
+        }
     }
 
     #[test]
@@ -602,7 +606,8 @@ mod tests {
         #[test]
         fn same_bytes_as_ciborium_and_round_trip(
             m in proptest::collection::btree_map(
-                "[A-Za-z_][A-Za-z0-9_]{0,40}",
+                // Lower-case first: never the reserved VAULT_ prefix.
+                "[a-z_][A-Za-z0-9_]{0,40}",
                 (proptest::collection::vec(any::<u8>(), 0..300), any::<u64>(), any::<u64>()),
                 0..30)
         ) {

@@ -25,6 +25,20 @@ pub const MAX_FILE_LEN: u64 = 1 << 30;
 /// Bytes before the header: magic, version, header length.
 pub const PREFIX_LEN: usize = 8 + 2 + 4;
 
+/// Longest secret name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// The rule for secret names (they become environment variable names):
+/// `[A-Za-z_][A-Za-z0-9_]*`, at most [`MAX_NAME_LEN`] bytes, not starting
+/// with `VAULT_` (reserved). A body holding any other name is corrupt.
+pub fn is_valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && (name[0].is_ascii_alphabetic() || name[0] == b'_')
+        && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !name.starts_with(b"VAULT_")
+}
+
 /// Why a file could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {

@@ -2,6 +2,8 @@
 //! subcommand, print errors with their hint and exit with the documented
 //! code. Everything secret-handling lives in the library.
 
+#[cfg(target_os = "linux")]
+mod alloc;
 mod cli;
 mod cmd_cache;
 mod cmd_doctor;
@@ -23,10 +25,12 @@ use vault::error::Error;
 use cli::{Cli, Command};
 use unlock::Session;
 
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOC: alloc::VaultAlloc = alloc::VaultAlloc;
+
 fn main() -> ExitCode {
     sys::harden_process();
-    #[cfg(target_os = "linux")]
-    vault::crypto::set_kdf_memory(sys::kdf_memory);
     MEMORY_LOCKED.store(sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     let cli = Cli::parse();
     match run(cli) {

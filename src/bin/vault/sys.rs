@@ -1,7 +1,6 @@
 //! The few raw operating-system calls the CLI needs, each behind `cfg`:
 //! turning core dumps off, reading standard input without read-ahead,
-//! reading a passphrase from a numbered file descriptor, and Argon2's
-//! working memory.
+//! and reading a passphrase from a numbered file descriptor.
 
 use std::io;
 
@@ -172,103 +171,4 @@ pub fn read_fd_to_end(fd: i32, out: &mut Vec<u8>, max: usize) -> io::Result<()> 
     let f = unsafe { std::fs::File::from_raw_fd(fd) };
     f.take(max as u64 + 1).read_to_end(out)?;
     Ok(())
-}
-
-/// Argon2's working memory: a private anonymous mapping, aligned to 2 MiB
-/// and advised to use transparent huge pages, so 64 MiB costs a few dozen
-/// page faults instead of 16 384; kept out of core dumps, and unmapped on
-/// drop (never handed back to the allocator for reuse, never kept).
-#[cfg(target_os = "linux")]
-struct KdfMapping {
-    ptr: std::ptr::NonNull<argon2::Block>,
-    blocks: usize,
-    len: usize,
-}
-
-// SAFETY: the mapping is owned by this value alone; nothing else points into it.
-#[cfg(target_os = "linux")]
-unsafe impl Send for KdfMapping {}
-
-#[cfg(target_os = "linux")]
-impl AsMut<[argon2::Block]> for KdfMapping {
-    fn as_mut(&mut self) -> &mut [argon2::Block] {
-        // SAFETY: `ptr` is a live, zero-filled mapping of at least `blocks`
-        // blocks, aligned beyond `Block`'s alignment, borrowed mutably here.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.blocks) }
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for KdfMapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the range mapped in `kdf_memory`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
-/// The provider given to `vault::crypto::set_kdf_memory`; `None` (the crate
-/// then allocates) if the mapping fails.
-#[cfg(target_os = "linux")]
-pub fn kdf_memory(blocks: usize) -> Option<vault::crypto::KdfMemory> {
-    const HUGE: usize = 2 << 20;
-    let len = blocks.checked_mul(std::mem::size_of::<argon2::Block>())?;
-    let len = len.checked_next_multiple_of(HUGE)?;
-    let map_len = len.checked_add(HUGE)?;
-    // SAFETY: a fresh private anonymous mapping; the parts outside the
-    // aligned range are unmapped at once, the rest is owned by KdfMapping.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            map_len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let start = p as usize;
-        let aligned = start.next_multiple_of(HUGE);
-        if aligned > start {
-            libc::munmap(p, aligned - start);
-        }
-        let tail = start + map_len - (aligned + len);
-        if tail > 0 {
-            libc::munmap((aligned + len) as *mut libc::c_void, tail);
-        }
-        let ptr = aligned as *mut libc::c_void;
-        // Best effort: without them it is ordinary memory, just slower.
-        libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
-        libc::madvise(ptr, len, libc::MADV_DONTDUMP);
-        Some(Box::new(KdfMapping {
-            ptr: std::ptr::NonNull::new(ptr.cast())?,
-            blocks,
-            len,
-        }))
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use argon2::{Algorithm, Argon2, Params, Version};
-
-    #[test]
-    fn kdf_memory_is_zeroed_sized_and_gives_the_same_hash() {
-        let mut m = super::kdf_memory(8192).expect("an anonymous mapping");
-        let blocks: &mut [argon2::Block] = (*m).as_mut();
-        assert_eq!(blocks.len(), 8192);
-        assert!(blocks.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
-        let a = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8192, 1, 2, Some(32)).unwrap(),
-        );
-        let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
-        a.hash_password_into_with_memory(b"pw", b"saltsaltsaltsalt", &mut x, (*m).as_mut())
-            .unwrap();
-        a.hash_password_into(b"pw", b"saltsaltsaltsalt", &mut y)
-            .unwrap();
-        assert_eq!(x, y);
-    }
 }
