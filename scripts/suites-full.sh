@@ -2,9 +2,9 @@
 # The fault, attack, rollback and memory suites of tests/suites.rs at the
 # full counts of issue 4: 200 SIGKILLs during `set` (VAULT_SUITE_KILLS),
 # 16 processes x 50 mixed operations (VAULT_SUITE_PROCS, VAULT_SUITE_OPS).
-# Every byte flip and every truncation is tried at any count. `cargo test`
-# (and so .ci/run) runs the same tests at the scaled-down defaults
-# (40 kills, 16 x 10 operations).
+# Every byte flip and every truncation is tried at any count. These are
+# also the defaults, so `cargo test` (and .ci/run) runs the same counts;
+# this script runs one test at a time and collects the figures in a file.
 #
 # One test at a time, so timing figures are not disturbed by the others.
 # Figures are printed with the prefix [suites] and collected in
