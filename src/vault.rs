@@ -479,10 +479,19 @@ impl Vault {
             let dropped = drop.contains(&s.id);
             if !has && !dropped {
                 return Err(Error::Usage(format!(
-                    "cannot re-wrap {} slot {}: its {} was not given; give it, or drop the slot with --drop {}",
+                    "cannot re-wrap {} slot {}: its {}; give it{}, or drop the slot with --drop {}",
                     s.kind_name(),
                     s.id.to_hex(),
-                    if s.kind == SlotKind::Keyring { "keyring key" } else { "passphrase" },
+                    if s.kind == SlotKind::Keyring {
+                        "keyring key was not found"
+                    } else {
+                        "passphrase was not given"
+                    },
+                    if s.kind == SlotKind::Keyring {
+                        ""
+                    } else {
+                        " (--other-passphrase-file, or on a terminal)"
+                    },
                     s.id.to_hex()
                 )));
             }

@@ -232,6 +232,14 @@ fn passphrase_flags_win_over_vault_passphrase_file_which_wins_over_vault_passphr
         .env("VAULT_PASSPHRASE", PASS)
         .run()
         .code(3);
+    // Set but empty (an unset CI variable) counts as not given, for both.
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE_FILE", "")
+        .env("VAULT_PASSPHRASE", "")
+        .run()
+        .code(3)
+        .stderr_has("no passphrase was given");
 }
 
 #[test]
@@ -1186,6 +1194,9 @@ fn key_passwd_old_passphrase_stops_working_and_new_one_works() {
         .success()
         .json();
     assert_eq!(keys["slots"][0]["memory_kib"], 10240);
+    // A parameter not given keeps the slot's value, not the default (t=3 p=4).
+    assert_eq!(keys["slots"][0]["time"], 1);
+    assert_eq!(keys["slots"][0]["parallelism"], 1);
     // Refused: empty new passphrase, bad KDF, unknown slot, wrong current.
     let before = s.vault_bytes();
     s.with_pass(
@@ -1270,6 +1281,41 @@ fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
         .code(2);
     s.with_pass("wrong", b"", &["rekey"]).run().code(3);
     assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn rekey_takes_the_other_slots_passphrases_from_files() {
+    // The README's "after a leak" flow on a vault with a second (recovery)
+    // passphrase: both slots survive the rekey, each with its own passphrase.
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(
+        PASS,
+        b"recovery words\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let before = s.vault_bytes();
+    let wrong = s.file("wrong", b"not it\n");
+    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&wrong)
+        .run()
+        .code(2)
+        .stderr_has("--other-passphrase-file");
+    assert_eq!(s.vault_bytes(), before);
+    let recovery = s.file("recovery", b"recovery words\n");
+    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&recovery)
+        .run()
+        .success()
+        .stderr_has("re-wrapped 2");
+    assert_ne!(commitment(&s.vault_bytes()), commitment(&before));
+    assert_eq!(s.get("A"), b"v");
+    s.with_pass("recovery words", b"", &["get", "A"])
+        .run()
+        .success();
 }
 
 #[test]
@@ -2412,6 +2458,13 @@ fn keyring_no_keyring_flag_on_a_keyring_only_vault_exits_3() {
         .run()
         .code(3)
         .stderr_has("no passphrase slot");
+    // An empty VAULT_PASSPHRASE (an unset CI variable) does not stand in the
+    // keyring's way.
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE", "")
+        .run()
+        .success();
     // init --keyring with --no-keyring cannot make the slot.
     let other = s.root().join("o.vault");
     s.cmd()

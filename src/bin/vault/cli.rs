@@ -15,6 +15,7 @@ Exit codes:
   3  cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given
   4  the vault file is corrupt, tampered with, or of an unsupported version
   5  no such secret
+  126, 127  exec: the command is not executable / not found
 
 Environment:
   VAULT_FILE              vault path (like --vault)
@@ -186,10 +187,16 @@ pub enum Command {
     #[command(subcommand)]
     Key(KeyCommand),
     /// New data key: re-encrypt the body and re-wrap every slot
+    #[command(
+        after_help = "Keyring slots are re-wrapped through the keyring. Passphrase slots need their passphrases: the one given the usual way, each --other-passphrase-file, and (on a terminal) a prompt for any still missing. A slot that cannot be re-wrapped must be named with --drop."
+    )]
     Rekey {
         /// Remove this slot instead of re-wrapping it (repeatable)
         #[arg(long, value_name = "ID")]
         drop: Vec<String>,
+        /// A file holding the passphrase of another passphrase slot (repeatable)
+        #[arg(long, value_name = "PATH")]
+        other_passphrase_file: Vec<PathBuf>,
     },
 }
 

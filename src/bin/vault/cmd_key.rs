@@ -8,8 +8,12 @@ use vault::slots::KeyringError;
 use vault::vault::NewSlot;
 use vault::{Credential, Key};
 
+use std::path::PathBuf;
+
+use vault::SecretBytes;
+
 use crate::cli::{AddSlot, KeyCommand};
-use crate::unlock::{new_passphrase, Session};
+use crate::unlock::{new_passphrase, passphrase_from_file, prompt, stdin_is_terminal, Session};
 use crate::{stdout_write, warn};
 
 fn parse_id(id: &str) -> Result<SlotId> {
@@ -71,7 +75,12 @@ pub fn run(s: &mut Session, cmd: KeyCommand) -> Result<()> {
         }
         KeyCommand::Passwd { id, new, kdf } => {
             let id = parse_id(&id)?;
-            let params = kdf.any().then(|| kdf.params_over(KdfParams::DEFAULT));
+            // A parameter not given keeps the slot's current value.
+            let current = match s.read_locked()?.header().slot(id).map(|sl| &sl.kind) {
+                Some(SlotKind::Passphrase { params, .. }) => *params,
+                _ => KdfParams::DEFAULT, // change_passphrase names the problem
+            };
+            let params = kdf.any().then(|| kdf.params_over(current));
             if let Some(p) = params {
                 p.check_bounds().map_err(Error::Usage)?;
             }
@@ -131,9 +140,42 @@ fn list(s: &mut Session, json: bool) -> Result<()> {
     stdout_write(out.as_bytes())
 }
 
-pub fn rekey(s: &mut Session, drop: &[String]) -> Result<()> {
+pub fn rekey(s: &mut Session, drop: &[String], other_passphrase_files: &[PathBuf]) -> Result<()> {
     let drop: Vec<SlotId> = drop.iter().map(|d| parse_id(d)).collect::<Result<_>>()?;
     let cred = s.credential_for_write()?;
+    let mut passphrases: Vec<SecretBytes> = Vec::new();
+    if let Credential::Passphrase(p) = &cred {
+        passphrases.push(p.clone());
+    }
+    for f in other_passphrase_files {
+        passphrases.push(passphrase_from_file(f)?);
+    }
+    // On a terminal, ask for the passphrase of each slot still missing
+    // (before taking the lock: no prompt ever waits while holding it).
+    if stdin_is_terminal() {
+        let v = s.open_read()?;
+        for sl in &v.header().slots {
+            if !matches!(sl.kind, SlotKind::Passphrase { .. })
+                || drop.contains(&sl.id)
+                || sl.id == v.unlocked_by()
+            {
+                continue;
+            }
+            let mut opened = false;
+            for p in &passphrases {
+                if v.passphrase_slot_kek(sl.id, p)?.is_some() {
+                    opened = true;
+                    break;
+                }
+            }
+            if !opened {
+                passphrases.push(prompt(&format!(
+                    "Passphrase of slot {} (to re-wrap it): ",
+                    sl.id.to_hex()
+                ))?);
+            }
+        }
+    }
     let (mut v, lock) = s.open_locked(&cred)?;
     let mut keks: Vec<(SlotId, Key)> = Vec::new();
     let mut forget = Vec::new();
@@ -157,9 +199,10 @@ pub fn rekey(s: &mut Session, drop: &[String]) -> Result<()> {
                 }
             }
             SlotKind::Passphrase { .. } if !dropped => {
-                if let Credential::Passphrase(p) = &cred {
+                for p in &passphrases {
                     if let Some(k) = v.passphrase_slot_kek(sl.id, p)? {
                         keks.push((sl.id, k));
+                        break;
                     }
                 }
             }

@@ -79,9 +79,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             s.without_cache();
             cmd_key::run(&mut s, k)
         }
-        Command::Rekey { drop } => {
+        Command::Rekey {
+            drop,
+            other_passphrase_file,
+        } => {
             s.without_cache();
-            cmd_key::rekey(&mut s, &drop)
+            cmd_key::rekey(&mut s, &drop, &other_passphrase_file)
         }
         Command::Unlock { timeout } => {
             s.without_cache();

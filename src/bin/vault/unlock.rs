@@ -75,7 +75,9 @@ impl Session {
         } else if let Some(f) = std::env::var_os("VAULT_PASSPHRASE_FILE").filter(|v| !v.is_empty())
         {
             Some(Source::File(PathBuf::from(f)))
-        } else if std::env::var_os("VAULT_PASSPHRASE").is_some() {
+        } else if std::env::var_os("VAULT_PASSPHRASE").is_some_and(|v| !v.is_empty()) {
+            // Set but empty (an unset CI variable) counts as not given, as
+            // for VAULT_PASSPHRASE_FILE: the keyring or a prompt still works.
             Some(Source::Env)
         } else {
             None
@@ -154,7 +156,7 @@ impl Session {
             }
         }
         let has_pass = locked.has_passphrase_slot();
-        if has_pass && std::io::stdin().is_terminal() && tty_available() {
+        if has_pass && stdin_is_terminal() {
             let p = prompt(&format!("Passphrase for {}: ", self.path.display()))?;
             return Ok(Credential::Passphrase(p));
         }
@@ -294,6 +296,12 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, Keyr
     }
 }
 
+/// A passphrase from a file (one trailing newline removed), e.g. for
+/// `rekey --other-passphrase-file`.
+pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
+    read_passphrase(&Source::File(path.to_path_buf()))
+}
+
 fn read_passphrase(source: &Source) -> Result<SecretBytes> {
     let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
     let too_long = || {
@@ -340,8 +348,10 @@ fn read_passphrase(source: &Source) -> Result<SecretBytes> {
     Ok(p)
 }
 
-fn tty_available() -> bool {
-    std::fs::File::open("/dev/tty").is_ok()
+/// Whether a prompt can be shown: standard input is a terminal and the
+/// process has a controlling terminal to ask on.
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_ok()
 }
 
 /// A no-echo prompt on the terminal.
@@ -373,7 +383,7 @@ pub fn new_passphrase(
 
 /// Prompts twice on a terminal; exit 3 with guidance where there is none.
 pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
-    if !(std::io::stdin().is_terminal() && tty_available()) {
+    if !stdin_is_terminal() {
         return Err(Error::Unlock(format!(
             "no {what} given and standard input is not a terminal to ask for one; give it with --new-passphrase-stdin or --new-passphrase-file"
         )));
@@ -393,7 +403,7 @@ pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
 pub fn read_value(raw: bool) -> Result<SecretBytes> {
     use std::io::Read;
     let limit = vault::format::MAX_VALUE_LEN;
-    if std::io::stdin().is_terminal() && tty_available() {
+    if stdin_is_terminal() {
         return prompt("Value: ");
     }
     // Capacity up front: growing the buffer would leave copies behind.
