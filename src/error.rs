@@ -142,7 +142,7 @@ impl Error {
         match self {
             Error::NoVault(_) => Some("create one with `vault init`, or point --vault / VAULT_FILE at an existing vault".into()),
             Error::VaultExists(_) => Some("choose another path with --vault; an existing vault is never overwritten".into()),
-            Error::Corrupt { .. } => Some("restore the file from a backup; `vault doctor` shows what can still be read".into()),
+            Error::Corrupt { .. } => Some("restore the file from a backup; `vault doctor` reports what it can still read of the header".into()),
             Error::UnsupportedVersion { .. } => Some("was it written by a newer vault? upgrade vault to open it".into()),
             Error::Rollback { .. } => Some("if you restored this file from a backup on purpose, accept it once with --allow-rollback".into()),
             Error::LockTimeout { .. } => Some("another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into()),

@@ -34,13 +34,30 @@ pub fn remembered(id: &VaultId) -> Option<u64> {
 
 /// Remembers `generation` for `id`: raised to it, or set to it when `force`
 /// (accepting a restored backup). Best effort: a machine where the state
-/// directory cannot be written simply has no rollback memory.
+/// directory cannot be written simply has no rollback memory. The compare
+/// and the replace happen under a lock on the directory's `.lock` file, so
+/// two processes remembering at once can never lower the memory.
 pub fn remember(id: &VaultId, generation: u64, force: bool) {
     let Some(dir) = dir() else { return };
     if !force && remembered(id).is_some_and(|g| g >= generation) {
-        return;
+        return; // the common case: nothing to write, no lock needed
     }
     if crate::store::create_dir_private(&dir).is_err() {
+        return;
+    }
+    let Ok(lock) = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join(".lock"))
+    else {
+        return;
+    };
+    if lock.lock().is_err() {
+        return;
+    }
+    if !force && remembered(id).is_some_and(|g| g >= generation) {
         return;
     }
     let path = dir.join(id.to_hex());

@@ -1283,6 +1283,106 @@ fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
     assert_eq!(s.vault_bytes(), before);
 }
 
+// ---------------------------------------------------------------------------
+// the cached unlock (kernel keyring)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn unlock_caches_the_data_key_for_reads_and_writes_until_lock() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success()
+        .stderr_has("unlocked for 10m");
+    // Reading, running and changing need no passphrase now.
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+    s.vault_cmd()
+        .args(["set", "B"])
+        .stdin(b"w".to_vec())
+        .run()
+        .success();
+    let out = s
+        .vault_cmd()
+        .args(["exec", "--", "sh", "-c", "printf %s \"$A$B\""])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"vw");
+    // key list and doctor say so, with the expiry; never the key.
+    s.vault_cmd()
+        .args(["key", "list"])
+        .run()
+        .success()
+        .stdout_has("cached unlock until");
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    assert!(keys["cached_unlock_expires_utc"].is_string(), "{keys}");
+    let doctor = s
+        .vault_cmd()
+        .args(["doctor", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doctor["cache"]["cached_key"], true, "{doctor}");
+    // --no-cache skips it; slot management never uses it.
+    s.vault_cmd().args(["--no-cache", "get", "A"]).run().code(3);
+    s.vault_cmd()
+        .args(["key", "add", "passphrase", "--new-passphrase-stdin"])
+        .stdin(b"another\n".to_vec())
+        .run()
+        .code(3);
+    s.vault_cmd().args(["rekey"]).run().code(3);
+    // A passphrase given explicitly still wins (a wrong one fails).
+    s.with_pass("wrong", b"", &["get", "A"]).run().code(3);
+    // lock removes it.
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("removed the cached key");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("had no cached key");
+}
+
+#[test]
+fn a_cached_unlock_expires_by_itself_and_a_rekey_ends_it() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "2s"])
+        .run()
+        .success();
+    s.vault_cmd().args(["get", "A"]).run().success();
+    std::thread::sleep(Duration::from_millis(3500));
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    // A rekey makes a cached key useless, and removes it.
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success();
+    s.with_pass(PASS, b"", &["rekey"]).run().success();
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("had no cached key");
+}
+
 #[test]
 fn rekey_takes_the_other_slots_passphrases_from_files() {
     // The README's "after a leak" flow on a vault with a second (recovery)
@@ -2474,6 +2574,66 @@ fn keyring_no_keyring_flag_on_a_keyring_only_vault_exits_3() {
         .run()
         .code(3);
     assert!(!other.exists());
+}
+
+#[test]
+fn keyring_locked_collection_exits_3_init_falls_back_and_doctor_says_so() {
+    // Its own Secret Service (tests share the suite's one, and this test
+    // locks its collection): a nested scripts/with-secret-service.sh.
+    if secret_service("keyring_locked_collection").is_none() {
+        return;
+    }
+    let s = Sandbox::new();
+    let script = s.file(
+        "locked.sh",
+        br#"V=$1; D=$2
+"$V" --vault "$D/k.vault" init --keyring 2>/dev/null || exit 90
+printf v | "$V" --vault "$D/k.vault" set A || exit 91
+dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+  org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login \
+  >/dev/null || exit 92
+"$V" --vault "$D/k.vault" get A; echo "get=$?" >&2
+"$V" --vault "$D/p.vault" init; echo "init=$?" >&2
+"$V" --vault "$D/k.vault" doctor --json >"$D/doctor.json"; echo "doctor=$?" >&2
+"#,
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(format!("{root}/scripts/with-secret-service.sh"))
+        .arg("sh")
+        .arg(&script)
+        .arg(VAULT)
+        .arg(s.root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &s.home)
+        .env("TMPDIR", &s.tmp)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running scripts/with-secret-service.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Reading through a locked collection: exit 3, saying it is locked.
+    assert!(err.contains("get=3"), "{err}");
+    assert!(err.contains("keyring collection is locked"), "{err}");
+    // init with no flags does not take a locked keyring for a usable one:
+    // exit 3 with the passphrase options, and no vault.
+    assert!(err.contains("init=3"), "{err}");
+    assert!(err.contains("--passphrase-stdin"), "{err}");
+    assert!(!s.root().join("p.vault").exists());
+    assert!(!s.root().join("p.vault.lock").exists());
+    // doctor: answers, but locked, with a next step.
+    assert!(err.contains("doctor=0"), "{err}");
+    let d: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.root().join("doctor.json")).unwrap()).unwrap();
+    assert_eq!(d["keyring"]["answers"], true, "{d}");
+    assert!(
+        d["keyring"]["default_collection"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{d}"
+    );
+    assert!(d["next_steps"].to_string().contains("unlock it"), "{d}");
 }
 
 #[test]

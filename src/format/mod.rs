@@ -32,11 +32,15 @@ pub const MAX_NAME_LEN: usize = 128;
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most [`MAX_NAME_LEN`] bytes, not starting
 /// with `VAULT_` (reserved). A body holding any other name is corrupt.
 pub fn is_valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && (name[0].is_ascii_alphabetic() || name[0] == b'_')
+    name.len() <= MAX_NAME_LEN && is_env_name(name) && !name.starts_with(b"VAULT_")
+}
+
+/// Whether `name` is a portable environment variable name:
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(name: &[u8]) -> bool {
+    name.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
         && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && !name.starts_with(b"VAULT_")
 }
 
 /// Why a file could not be parsed.

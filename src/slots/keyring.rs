@@ -68,6 +68,11 @@ pub trait KeyStore {
     fn create(&self, account: &str, key: &Key) -> Result<(), KeyringError>;
     /// Deletes the entry.
     fn delete(&self, account: &str) -> Result<(), KeyringError>;
+    /// Whether a new entry could be stored now without a prompt (for the
+    /// Secret Service: a default collection exists and is unlocked).
+    fn ready(&self) -> Result<(), KeyringError> {
+        Ok(())
+    }
 }
 
 /// An in-memory [`KeyStore`], for tests and for the library's own examples.
@@ -191,6 +196,17 @@ mod secret_service {
         }
     }
 
+    fn default_collection<'a>(
+        ss: &'a SecretService<'a>,
+    ) -> Result<secret_service::blocking::Collection<'a>, KeyringError> {
+        ss.get_default_collection().map_err(|e| match e {
+            SsError::NoResult => KeyringError::Platform(
+                "the Secret Service has no default collection to keep keys in".into(),
+            ),
+            e => classify(e),
+        })
+    }
+
     impl SecretServiceStore {
         /// Connects to the Secret Service, waiting at most `timeout`.
         pub fn connect(timeout: Duration) -> Result<SecretServiceStore, KeyringError> {
@@ -237,12 +253,7 @@ mod secret_service {
                     Ok(_) => return Err(KeyringError::EntryExists),
                     Err(e) => return Err(e),
                 }
-                let collection = ss.get_default_collection().map_err(|e| match e {
-                    SsError::NoResult => KeyringError::Platform(
-                        "the Secret Service has no default collection to keep keys in".into(),
-                    ),
-                    e => classify(e),
-                })?;
+                let collection = default_collection(ss)?;
                 if collection.is_locked().map_err(classify)? {
                     collection.unlock().map_err(classify)?;
                 }
@@ -263,6 +274,14 @@ mod secret_service {
         fn delete(&self, account: &str) -> Result<(), KeyringError> {
             let account = account.to_string();
             self.call(move |ss| find(ss, &account)?.delete().map_err(classify))
+        }
+
+        fn ready(&self) -> Result<(), KeyringError> {
+            self.call(|ss| match default_collection(ss)?.is_locked() {
+                Ok(false) => Ok(()),
+                Ok(true) => Err(KeyringError::Locked),
+                Err(e) => Err(classify(e)),
+            })
         }
     }
 }

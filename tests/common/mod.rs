@@ -490,6 +490,16 @@ impl Out {
         self
     }
 
+    /// Asserts that stdout (as text) contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Out {
+        assert!(
+            self.stdout_str().contains(needle),
+            "stdout lacks {needle:?}:{self:?}"
+        );
+        self
+    }
+
     /// Asserts that stderr does not contain `needle`.
     #[track_caller]
     pub fn stderr_lacks(self, needle: &str) -> Out {

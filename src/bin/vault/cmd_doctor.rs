@@ -47,6 +47,12 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
     report.insert("file".into(), file);
     if let Some(dir) = s.resolved.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(m) = std::fs::metadata(dir) {
+            if m.permissions().mode() & 0o022 != 0 {
+                next.push(format!(
+                    "others can create or replace files in the vault's directory: chmod go-w {} (vault creates its own directories 0700)",
+                    dir.display()
+                ));
+            }
             report.insert(
                 "directory".into(),
                 json!({"path": dir.display().to_string(), "mode": format!("{:04o}", m.permissions().mode() & 0o7777)}),
@@ -74,11 +80,16 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
     };
 
     let keyring_state = s.keyring().map(|_| ());
+    let ready = s.keyring().and_then(|st| st.ready());
     report.insert(
         "keyring".into(),
-        match &keyring_state {
-            Ok(()) => json!({"answers": true, "store": "Secret Service (D-Bus)"}),
-            Err(e) => json!({"answers": false, "why": e.to_string()}),
+        match (&keyring_state, &ready) {
+            (Ok(()), Ok(())) => json!({"answers": true, "store": "Secret Service (D-Bus)", "default_collection": "unlocked"}),
+            (Ok(()), Err(e)) => {
+                next.push(format!("the keyring answers but cannot be used without a prompt ({e}): unlock it (log in to the desktop, or `secret-tool` / seahorse), or use a passphrase"));
+                json!({"answers": true, "store": "Secret Service (D-Bus)", "default_collection": e.to_string()})
+            }
+            (Err(e), _) => json!({"answers": false, "why": e.to_string()}),
         },
     );
 

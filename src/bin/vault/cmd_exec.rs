@@ -45,7 +45,7 @@ pub fn parse_file_arg(spec: &str) -> Result<FileArg> {
             "--file takes VAR=TEMPLATE, e.g. --file AWS_SHARED_CREDENTIALS_FILE=creds.tmpl".into(),
         )
     })?;
-    if validate_env_name(var).is_err() {
+    if !vault::format::is_env_name(var.as_bytes()) {
         return Err(Error::Usage(
             "--file VAR=TEMPLATE: VAR must match [A-Za-z_][A-Za-z0-9_]*".into(),
         ));
@@ -56,18 +56,6 @@ pub fn parse_file_arg(spec: &str) -> Result<FileArg> {
         template_path: path.into(),
         template,
     })
-}
-
-fn validate_env_name(n: &str) -> std::result::Result<(), ()> {
-    let b = n.as_bytes();
-    if !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-    {
-        Ok(())
-    } else {
-        Err(())
-    }
 }
 
 fn read_template(path: &Path) -> Result<Vec<u8>> {
@@ -283,6 +271,14 @@ pub fn exec_cmd(
         .iter()
         .map(|f| parse_file_arg(f))
         .collect::<Result<_>>()?;
+    for (i, f) in files.iter().enumerate() {
+        if files[..i].iter().any(|g| g.var == f.var) {
+            return Err(Error::Usage(format!(
+                "--file {}=... is given twice; give each variable one template",
+                f.var
+            )));
+        }
+    }
     let (program, args) = command.split_first().ok_or_else(|| {
         Error::Usage("no command given: vault exec [OPTIONS] -- CMD [ARGS...]".into())
     })?;
@@ -354,10 +350,10 @@ mod tests {
 
     #[test]
     fn env_names_for_file_vars() {
-        assert!(validate_env_name("AWS_FILE").is_ok());
-        assert!(validate_env_name("_x1").is_ok());
+        use vault::format::is_env_name;
+        assert!(is_env_name(b"AWS_FILE") && is_env_name(b"_x1") && is_env_name(b"VAULT_OK"));
         for bad in ["", "1A", "A-B", "A=B", "A B"] {
-            assert!(validate_env_name(bad).is_err(), "{bad}");
+            assert!(!is_env_name(bad.as_bytes()), "{bad}");
         }
         assert_eq!(parse_file_arg("nofile").unwrap_err().exit_code(), 2);
         assert_eq!(parse_file_arg("1A=x").unwrap_err().exit_code(), 2);

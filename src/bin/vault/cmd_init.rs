@@ -14,19 +14,28 @@ use crate::unlock::{parent_dir, prompt_twice, Session};
 use crate::{stdout_write, warn};
 
 /// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
-const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ-";
+const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
-/// A random recovery code: 30 symbols of 5 bits (150 bits), in groups of 5.
+/// A random recovery code: 30 symbols drawn uniformly from 31 (about 148
+/// bits), in groups of 5.
 fn recovery_code() -> SecretBytes {
-    let mut raw = zeroize::Zeroizing::new([0u8; 30]);
-    crypto::fill_random(&mut raw[..]);
     let mut out = SecretBytes::new(Vec::with_capacity(35));
-    for (i, b) in raw.iter().enumerate() {
-        if i > 0 && i % 5 == 0 {
-            out.expose_vec_mut().push(b'-');
+    let mut raw = zeroize::Zeroizing::new([0u8; 64]);
+    let mut n = 0;
+    while n < 30 {
+        crypto::fill_random(&mut raw[..]);
+        // Rejection sampling: 5 random bits, value 31 redrawn, so every
+        // symbol is equally likely.
+        for b in raw.iter().map(|b| b & 31).filter(|b| *b < 31) {
+            if n == 30 {
+                break;
+            }
+            if n > 0 && n % 5 == 0 {
+                out.expose_vec_mut().push(b'-');
+            }
+            out.expose_vec_mut().push(CODE_ALPHABET[b as usize]);
+            n += 1;
         }
-        out.expose_vec_mut()
-            .push(CODE_ALPHABET[(b & 31) as usize % 31]);
     }
     out
 }
@@ -40,8 +49,9 @@ pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Res
     let mut passphrase = s.given_passphrase()?;
     let mut want_keyring = keyring;
     if !keyring && passphrase.is_none() {
-        match s.keyring() {
-            Ok(_) => want_keyring = true,
+        // The keyring must be able to store the key now, not just answer.
+        match s.keyring().and_then(|st| st.ready()) {
+            Ok(()) => want_keyring = true,
             Err(why) if std::io::stdin().is_terminal() => {
                 eprintln!("vault: no keyring here ({why}); the vault will be opened by a passphrase");
                 passphrase = Some(prompt_twice("passphrase")?);
@@ -70,11 +80,14 @@ pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Res
     if let Some(c) = &code {
         slots.push(NewSlot::Passphrase(c, params));
     }
-    store::create_dir_private(parent_dir(&s.resolved))?;
-    let lock = s.lock()?;
+    // Made in memory first (the KDF, the keyring entry, every refusal),
+    // so a failed init leaves nothing behind, not even a lock file.
     let mut v = Vault::create(&s.path, &slots)?;
     let bytes = v.seal();
-    if let Err(e) = store::write_new(&s.resolved, &bytes, &lock) {
+    let written = store::create_dir_private(parent_dir(&s.resolved))
+        .and_then(|()| s.lock())
+        .and_then(|lock| store::write_new(&s.resolved, &bytes, &lock));
+    if let Err(e) = written {
         v.forget_keyring_entries(&slots);
         return Err(e);
     }
@@ -114,7 +127,7 @@ mod tests {
         assert!(a.expose().iter().enumerate().all(|(i, c)| if i % 6 == 5 {
             *c == b'-'
         } else {
-            CODE_ALPHABET[..31].contains(c)
+            CODE_ALPHABET.contains(c)
         }));
     }
 }

@@ -101,6 +101,10 @@ fn list(s: &mut Session, json: bool) -> Result<()> {
     // command do.
     let locked = s.read_locked()?;
     let h = locked.header();
+    // A cached unlock (`vault unlock`) is shown, never its key.
+    let cached = vault::cache::get(&h.vault_id)
+        .filter(|c| locked.data_key_matches(&c.dek))
+        .map(|c| crate::cmd_cache::format_utc(c.expires_at));
     let mut out = String::new();
     if json {
         let slots: Vec<serde_json::Value> = h
@@ -115,7 +119,8 @@ fn list(s: &mut Session, json: bool) -> Result<()> {
             })
             .collect();
         out = serde_json::to_string_pretty(&serde_json::json!({
-            "vault_id": h.vault_id.to_hex(), "generation": h.generation, "slots": slots}))
+            "vault_id": h.vault_id.to_hex(), "generation": h.generation, "slots": slots,
+            "cached_unlock_expires_utc": cached}))
         .expect("JSON of plain values");
         out.push('\n');
     } else {
@@ -135,6 +140,11 @@ fn list(s: &mut Session, json: bool) -> Result<()> {
                     params.parallelism
                 )),
             }
+        }
+        if let Some(until) = cached {
+            out.push_str(&format!(
+                "cached unlock until {until} UTC (`vault lock` ends it)\n"
+            ));
         }
     }
     stdout_write(out.as_bytes())
