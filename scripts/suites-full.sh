@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault, attack, rollback and memory suites of tests/suites.rs at the
+# The fault, attack, rollback and memory suites of tests/integration/suites.rs at the
 # full counts of issue 4: 200 SIGKILLs during `set` (VAULT_SUITE_KILLS),
 # 16 processes x 50 mixed operations (VAULT_SUITE_PROCS, VAULT_SUITE_OPS).
 # Every byte flip and every truncation is tried at any count. These are
@@ -23,11 +23,11 @@ export VAULT_SUITE_OPS=${VAULT_SUITE_OPS:-50}
 export VAULT_SUITE_REPORT=${VAULT_SUITE_REPORT:-$PWD/target/suites-figures.txt}
 mkdir -p "$(dirname "$VAULT_SUITE_REPORT")"
 {
-    echo "# tests/suites.rs, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, uid $(id -u)"
+    echo "# tests/integration/suites.rs, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, uid $(id -u)"
     echo "# VAULT_SUITE_KILLS=$VAULT_SUITE_KILLS VAULT_SUITE_PROCS=$VAULT_SUITE_PROCS VAULT_SUITE_OPS=$VAULT_SUITE_OPS scripts/suites-full.sh $*"
 } >"$VAULT_SUITE_REPORT"
 status=0
-time cargo test --test suites -- --test-threads=1 "$@" </dev/null || status=$?
+time cargo test --test integration -- --test-threads=1 "suites::${1:-}" </dev/null || status=$?
 printf '\n==== figures (%s) ====\n' "$VAULT_SUITE_REPORT"
 cat "$VAULT_SUITE_REPORT"
 exit "$status"

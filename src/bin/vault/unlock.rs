@@ -75,9 +75,7 @@ impl Session {
         } else if let Some(f) = std::env::var_os("VAULT_PASSPHRASE_FILE").filter(|v| !v.is_empty())
         {
             Some(Source::File(PathBuf::from(f)))
-        } else if std::env::var_os("VAULT_PASSPHRASE").is_some_and(|v| !v.is_empty()) {
-            // Set but empty (an unset CI variable) counts as not given, as
-            // for VAULT_PASSPHRASE_FILE: the keyring or a prompt still works.
+        } else if std::env::var_os("VAULT_PASSPHRASE").is_some() {
             Some(Source::Env)
         } else {
             None
@@ -136,7 +134,17 @@ impl Session {
     /// no-echo prompt on a terminal; else exit 3 at once with guidance.
     pub fn credential(&mut self, locked: &LockedVault) -> Result<Credential> {
         if let Some(p) = self.given_passphrase()? {
-            return Ok(Credential::Passphrase(p));
+            // An empty VAULT_PASSPHRASE is most likely an unset CI variable.
+            // It can open nothing (slots refuse empty passphrases, so `init`
+            // and `key add` still fail on it with exit 2); for opening, it
+            // must not stand in the way of the keyring or a prompt.
+            if p.is_empty() && matches!(self.source, Some(Source::Env)) {
+                crate::warn(
+                    "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
+                );
+            } else {
+                return Ok(Credential::Passphrase(p));
+            }
         }
         if self.use_cache && !self.global.no_cache {
             if let Some(c) = vault::cache::get(&locked.header().vault_id) {

@@ -7,11 +7,10 @@
 //! (`--passphrase-stdin`), or from `VAULT_PASSPHRASE_FILE` where stdin
 //! belongs to the child.
 //!
-//! Self-contained on purpose: `tests/common` did not exist when this was
-//! written, and these tests need what its `Cmd` does not offer (a `pre_exec`
-//! hook for resource limits and a controlling terminal, the child's PID,
-//! incremental reading of stdout). Everything here is private to the file, so
-//! it can become a module of one integration test binary as it is.
+//! It has its own small harness (`World`) rather than `common`'s `Cmd`:
+//! these tests need what `Cmd` does not offer (a `pre_exec` hook for
+//! resource limits and a controlling terminal, the child's PID, incremental
+//! reading of stdout).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -26,8 +26,6 @@
 //! A test that needs something this machine lacks (root, mount, gdb, flock)
 //! prints a loud `*** SKIPPED ***` line, and fails instead when `CI=true`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, Read, Write};
@@ -37,7 +35,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The second passphrase of the two-slot vaults.
 const PASS2: &str = "second passphrase, second slot";

@@ -8,14 +8,12 @@
 //! `scripts/with-secret-service.sh` (`scripts/test.sh` runs everything inside
 //! it); without it they print a loud SKIPPED line, and fail when `CI=true`.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The message of a wrong passphrase (src/error.rs), without the path.
 const WRONG: &str = "wrong passphrase (or the vault's passphrase slots have been tampered with)";
@@ -1784,7 +1782,7 @@ fn out_of_bounds_kdf_memory_in_a_header_is_refused_before_any_kdf_work() {
 }
 
 /// Regenerates `tests/vectors/` (the files the other tests only read):
-/// `VAULT_REGENERATE_VECTORS=1 cargo test --test cli -- --ignored regenerate_test_vectors`
+/// `VAULT_REGENERATE_VECTORS=1 cargo test --test integration -- --ignored cli::regenerate_test_vectors`
 /// (`scripts/make-vectors.sh` runs exactly that). Then update the README if
 /// a vector was added, and commit the files.
 #[test]
