@@ -255,6 +255,7 @@ impl<'a> Template<'a> {
 
         // Pass 2: copy into a buffer that never grows.
         let mut out = Zeroizing::new(Vec::with_capacity(total));
+        crate::secret::lock_memory(&out);
         let mut values = values.into_iter();
         for piece in &self.pieces {
             match piece {

@@ -3,10 +3,33 @@
 //! Every one of them zeroizes its memory on drop and prints as `[redacted]`
 //! in `Debug`; none implements `Display`. Reading the bytes goes through
 //! `expose()`, so every place a secret leaves these types can be found with
-//! `grep -n expose`.
+//! `grep -n expose`. Their buffers, and the vault's plaintext buffers, are
+//! announced to a memory-locking hook ([`set_memory_lock`]) when made.
 
 use std::fmt;
+use std::sync::OnceLock;
 use zeroize::{Zeroize, Zeroizing};
+
+static MEMORY_LOCK: OnceLock<fn(*const u8, usize)> = OnceLock::new();
+
+/// Installs the function called with the address and length of every new
+/// buffer meant for key material or secret values, before anything secret
+/// is put in it, so the binary can lock those pages in memory (`mlock`);
+/// the library itself has no unsafe code. The first call wins.
+pub fn set_memory_lock(lock: fn(*const u8, usize)) {
+    let _ = MEMORY_LOCK.set(lock);
+}
+
+/// Announces `buf`'s whole allocation (capacity, not just length) to the
+/// memory-locking hook, if one is installed.
+#[allow(clippy::ptr_arg)] // the capacity, not the length, is what gets locked
+pub(crate) fn lock_memory(buf: &Vec<u8>) {
+    if buf.capacity() > 0 {
+        if let Some(lock) = MEMORY_LOCK.get() {
+            lock(buf.as_ptr(), buf.capacity());
+        }
+    }
+}
 
 /// A 256-bit key (data key or key-encryption key), boxed so that moving it
 /// never leaves a copy behind on the stack.
@@ -25,7 +48,11 @@ impl Key {
 
     /// An all-zero key, to be filled in place (e.g. by a KDF or an unwrap).
     pub fn zeroed() -> Key {
-        Key(Box::new(Zeroizing::new([0u8; 32])))
+        let key = Key(Box::new(Zeroizing::new([0u8; 32])));
+        if let Some(lock) = MEMORY_LOCK.get() {
+            lock(key.0.as_ptr(), Key::LEN);
+        }
+        key
     }
 
     /// Copies a key out of a slice; `None` unless it is exactly 32 bytes.
@@ -64,21 +91,31 @@ impl fmt::Debug for Key {
 }
 
 /// Secret bytes of any length: a passphrase or a secret's value.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default, PartialEq, Eq)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl Clone for SecretBytes {
+    fn clone(&self) -> SecretBytes {
+        SecretBytes::copy_from(self.expose())
+    }
+}
 
 impl SecretBytes {
     /// Takes ownership of `bytes`; they are wiped when this value drops.
+    /// Give it an empty buffer with the capacity needed and fill it through
+    /// [`SecretBytes::expose_vec_mut`], so the memory is announced to the
+    /// locking hook before the secret is in it.
     pub fn new(bytes: Vec<u8>) -> SecretBytes {
+        lock_memory(&bytes);
         SecretBytes(Zeroizing::new(bytes))
     }
 
     /// Copies `bytes` into an exactly sized buffer (no spare capacity that a
     /// later growth could leave behind unwiped).
     pub fn copy_from(bytes: &[u8]) -> SecretBytes {
-        let mut v = Vec::with_capacity(bytes.len());
-        v.extend_from_slice(bytes);
-        SecretBytes::new(v)
+        let mut s = SecretBytes::new(Vec::with_capacity(bytes.len()));
+        s.0.extend_from_slice(bytes);
+        s
     }
 
     /// The secret bytes.

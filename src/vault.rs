@@ -248,6 +248,7 @@ impl LockedVault {
         };
         // From here the buffer holds plaintext: zeroized when dropped.
         let mut buf = zeroize::Zeroizing::new(self.bytes);
+        crate::secret::lock_memory(&buf);
         crypto::open_after(&dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
         // Parsing also checks every name against the name rule.
@@ -540,6 +541,7 @@ impl Vault {
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(
             prefix.len() + self.secrets.encoded_len() + crypto::TAG_LEN,
         ));
+        crate::secret::lock_memory(&out);
         out.extend_from_slice(&prefix);
         self.secrets.encode_into(&mut out);
         crypto::seal_after(&self.dek, &self.header.body_nonce, prefix.len(), &mut out);

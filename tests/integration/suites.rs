@@ -1806,6 +1806,64 @@ fn random_hex(n: usize) -> String {
 }
 
 #[test]
+fn memory_beyond_the_lock_limit_gives_one_warning() {
+    let test = "memory_lock_limit";
+    if !need(test, "root (to run vault as another user)", is_root())
+        || !need(
+            test,
+            "setpriv and prlimit (util-linux)",
+            in_path("setpriv") && in_path("prlimit"),
+        )
+    {
+        return;
+    }
+    let s = Sandbox::new();
+    let u = Unpriv::new(&s);
+    let dir = u.dir.join("vaultdir");
+    fs::create_dir(&dir).unwrap();
+    let v = dir.join("v.vault");
+    at(&s, &v, PASS, b"", &["init"]).args(KDF).run().success();
+    at(&s, &v, PASS, b"small", &["set", "--raw", "SMALL"])
+        .run()
+        .success();
+    let pf = dir.join("pass");
+    fs::write(&pf, format!("{PASS}\n")).unwrap();
+    chown_tree(&dir);
+    // As an ordinary user under a 64 KiB memory-lock limit (root ignores it).
+    let get = |name: &str| {
+        let mut c = u.command("prlimit");
+        c.args(["--memlock=65536:65536", "--"])
+            .arg(&u.bin)
+            .arg("--vault")
+            .arg(&v)
+            .arg("--passphrase-file")
+            .arg(&pf)
+            .args(["get", "-n", name]);
+        run_prog(c, "vault get under prlimit", DEFAULT_TIMEOUT)
+    };
+    let small = get("SMALL");
+    assert_eq!(small.code, Some(0), "{small:?}");
+    assert!(!small.stderr.contains("could not lock"), "{small:?}");
+    // 1 MiB more: the plaintext and the value's copy no longer fit.
+    at(&s, &v, PASS, &vec![b'x'; 1 << 20], &["set", "--raw", "BIG"])
+        .run()
+        .success();
+    chown_tree(&dir);
+    let big = get("BIG");
+    assert_eq!(big.code, Some(0), "{big:?}");
+    assert_eq!(big.stdout.len(), 1 << 20);
+    assert_eq!(
+        big.stderr.matches("could not lock").count(),
+        1,
+        "one warning, not one per buffer:{big:?}"
+    );
+    figure(&format!(
+        "memory: under a 64 KiB memory-lock limit, a small vault opens silently; with a 1 MiB value, one warning: {}",
+        big.stderr.trim()
+    ));
+}
+
+#[test]
 fn memory_gcore_of_a_masked_exec_shows_which_secrets_stay_in_memory() {
     let test = "memory_gcore";
     if !need(
@@ -1884,6 +1942,14 @@ fn memory_gcore_of_a_masked_exec_shows_which_secrets_stay_in_memory() {
     assert_eq!(line, "ready ***", "the injected value is masked on stdout");
     // The process runs as the unprivileged user, with core dumps off...
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    // ...and the pages of its keys and values locked in RAM (as an ordinary
+    // user, within RLIMIT_MEMLOCK): VmLck counts them.
+    let locked_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmLck in /proc/PID/status");
+    assert!(locked_kb > 0, "no memory locked:\n{status}");
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert_eq!(
         uid_line.split_whitespace().nth(2),
@@ -1949,6 +2015,7 @@ fn memory_gcore_of_a_masked_exec_shows_which_secrets_stay_in_memory() {
     figure(&format!(
         "memory: vault exec --mask as uid {NOBODY} (pid {pid}): RLIMIT_CORE 0, non-dumpable \
          (/proc/PID owned by root), same-user ptrace attach denied, same-user /proc/PID/environ denied; \
+         {locked_kb} kB locked (VmLck); \
          gcore as root: {:.0} MB core; occurrences: passphrase {}, injected secret {}, \
          secret not injected (--only) {}",
         size as f64 / 1e6,
@@ -1961,9 +2028,12 @@ fn memory_gcore_of_a_masked_exec_shows_which_secrets_stay_in_memory() {
         counts[1] > 0,
         "the injected value is not in the core: the search is broken"
     );
+    // The passphrase is dropped (wiped) once the vault is open, before the
+    // command starts.
+    assert_eq!(counts[0], 0, "the passphrase is still in memory");
     // The secret left out by --only was decrypted with the rest of the body
-    // and then dropped: zeroizing types (and the zeroized CBOR scratch
-    // buffer of src/format/body.rs) leave no copy. Held in every run here.
+    // (in a zeroizing buffer, indexed in place) and then dropped: no copy
+    // is left. Held in every run here.
     assert_eq!(
         counts[2], 0,
         "a secret that was not injected is still in memory"

@@ -165,14 +165,13 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
     let memlock = sys::memlock_limit();
     report.insert(
         "process".into(),
-        json!({"memory_locked": locked_mem,
+        json!({"memory_locking": if locked_mem { "all memory (mlockall)".to_string() } else {
+                    "buffers of keys and values, page by page, up to the memory-lock limit; past it one warning and the rest may reach swap".to_string()
+               },
                "memlock_limit": memlock.map(|b| format_kib(b / 1024)).unwrap_or_else(|| "unlimited".into()),
                "core_dumps_blocked": sys::core_limit() == Some(0),
                "dumpable": sys::dumpable()}),
     );
-    if !locked_mem {
-        next.push("memory is not locked (the memory-lock limit is finite), so key material could reach swap: use encrypted swap or none, or raise `ulimit -l` to unlimited".into());
-    }
     if next.is_empty() {
         next.push("nothing to do: everything looks right".into());
     }

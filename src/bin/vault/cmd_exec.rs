@@ -284,7 +284,10 @@ pub fn exec_cmd(
     })?;
     let v = s.open_read()?;
     let plan = plan(&v, only, &files, std::env::vars_os())?;
+    // What the command does not need goes now: with --mask this process
+    // stays alive as long as the command does.
     drop(v);
+    s.forget_passphrase();
     let mut command = std::process::Command::new(program);
     command.args(args).env_clear();
     for (k, val) in &plan.env {
@@ -301,7 +304,7 @@ pub fn exec_cmd(
         _keep.push(fd);
     }
     if mask {
-        crate::masked::run(command, program, &plan)
+        crate::masked::run(command, program, plan)
     } else {
         drop(plan);
         Err(exec(command, program))

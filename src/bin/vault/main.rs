@@ -32,6 +32,8 @@ static ALLOC: alloc::VaultAlloc = alloc::VaultAlloc;
 fn main() -> ExitCode {
     sys::harden_process();
     MEMORY_LOCKED.store(sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
+    #[cfg(target_os = "linux")]
+    vault::secret::set_memory_lock(sys::lock_secret_memory);
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

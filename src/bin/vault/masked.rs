@@ -49,7 +49,7 @@ fn pump(mut from: impl Read, mut masker: Masker, mut to: impl Write) {
 
 /// Runs `command` masked; never returns on success (exits with the child's
 /// status or dies of its signal).
-pub fn run(mut command: Command, program: &OsStr, plan: &Plan) -> Result<()> {
+pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     let values: Vec<&[u8]> = plan.injected.values().map(|v| v.expose()).collect();
     let names: Vec<&String> = plan.injected.keys().collect();
     let (out_masker, short) = Masker::new(&values);
@@ -61,6 +61,10 @@ pub fn run(mut command: Command, program: &OsStr, plan: &Plan) -> Result<()> {
         ));
     }
     let (err_masker, _) = Masker::new(&values);
+    // The maskers hold what they need; the plan's copies are wiped now.
+    drop(values);
+    drop(names);
+    drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])
         .map_err(|e| Error::Other(format!("installing signal handlers: {e}")))?;
@@ -74,6 +78,8 @@ pub fn run(mut command: Command, program: &OsStr, plan: &Plan) -> Result<()> {
         });
     }
     let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
+    // Its environment block is std's (freed, not wiped): gone from use at least.
+    drop(command);
     let pid = child.id() as libc::pid_t;
     let so = child.stdout.take().expect("piped");
     let se = child.stderr.take().expect("piped");

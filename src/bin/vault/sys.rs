@@ -63,6 +63,28 @@ pub fn lock_memory() -> bool {
     false
 }
 
+/// The memory-locking hook given to `vault::secret::set_memory_lock`: locks
+/// the pages of a buffer about to hold key material or secret values.
+/// Nothing to do when all memory is locked already; after the first
+/// failure (the memory-lock limit reached) one warning, and no more tries.
+#[cfg(target_os = "linux")]
+pub fn lock_secret_memory(ptr: *const u8, len: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    static GAVE_UP: AtomicBool = AtomicBool::new(false);
+    if crate::MEMORY_LOCKED.load(Relaxed) || GAVE_UP.load(Relaxed) {
+        return;
+    }
+    // SAFETY: mlock changes only whether the pages of a live allocation of
+    // ours stay in RAM; it reads and writes no memory.
+    if unsafe { libc::mlock(ptr.cast(), len) } != 0 && !GAVE_UP.swap(true, Relaxed) {
+        crate::warn(&format!(
+            "could not lock {} of secret memory ({}); it may reach swap: raise `ulimit -l` or use encrypted swap",
+            vault::crypto::format_kib(len.div_ceil(1024) as u64),
+            io::Error::last_os_error()
+        ));
+    }
+}
+
 /// A soft resource limit, bytes; `None` for unlimited.
 #[cfg(target_os = "linux")]
 fn soft_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {

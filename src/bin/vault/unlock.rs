@@ -108,6 +108,12 @@ impl Session {
         Ok(self.passphrase.clone())
     }
 
+    /// Drops (and so wipes) the passphrase read earlier; it is not read again.
+    pub fn forget_passphrase(&mut self) {
+        self.passphrase = None;
+        self.source = None;
+    }
+
     /// The keyring, connected once; `Err` says why it cannot be used.
     pub fn keyring(&mut self) -> std::result::Result<Rc<dyn KeyStore>, KeyringError> {
         self.keyring
