@@ -2664,6 +2664,48 @@ fn keyring_only_vault_with_no_session_bus_exits_3_saying_so() {
 }
 
 #[test]
+fn keyring_entry_remembers_the_generation_when_the_state_file_is_gone() {
+    let Some(s) = keyring_sandbox("keyring_rollback_memory") else {
+        return;
+    };
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin(b"1".to_vec())
+        .run()
+        .success();
+    let old = s.vault_bytes();
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin(b"2".to_vec())
+        .run()
+        .success();
+    // An old copy back in place, and the state directory's memory gone:
+    // the keyring entry still remembers the newer generation.
+    fs::write(&s.vault, &old).unwrap();
+    fs::remove_dir_all(s.home.join(".local/state/vault")).unwrap();
+    s.vault_cmd()
+        .args(["get", "A"])
+        .run()
+        .code(4)
+        .stderr_has("older than generation")
+        .stderr_has("--allow-rollback");
+    // Accepting it deliberately lowers both memories; then it opens.
+    s.vault_cmd()
+        .args(["--allow-rollback", "get", "-n", "A"])
+        .run()
+        .success();
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"1"
+    );
+}
+
+#[test]
 fn keyring_key_remove_deletes_the_keyring_entry() {
     let Some(s) = keyring_sandbox("keyring_key_remove_deletes_the_keyring_entry") else {
         return;

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use vault::error::{Error, Result};
+use vault::format::SlotId;
 use vault::slots::{KeyStore, KeyringError};
 use vault::store::{self, WriteLock};
 use vault::{Credential, LockedVault, SecretBytes, Vault};
@@ -189,7 +190,7 @@ impl Session {
         let locked = self.read_locked()?;
         let cred = self.credential(&locked)?;
         let v = locked.unlock(&cred)?;
-        match self.check_rollback(&v) {
+        match self.check_rollback(&v, v.unlocked_by()) {
             Err(Error::Rollback { .. }) => self.recheck_rollback_under_lock(v, &cred),
             r => r.map(|()| v),
         }
@@ -205,8 +206,9 @@ impl Session {
     /// slipped in between, when `cred` is used again). Where the lock cannot
     /// be taken (a read-only directory) the first verdict stands.
     fn recheck_rollback_under_lock(&self, first: Vault, cred: &Credential) -> Result<Vault> {
+        let via = first.unlocked_by();
         let Ok(_lock) = self.lock() else {
-            return self.check_rollback(&first).map(|()| first);
+            return self.check_rollback(&first, via).map(|()| first);
         };
         let locked = self.read_locked()?;
         let v = if locked.data_key_matches(first.data_key()) {
@@ -215,16 +217,26 @@ impl Session {
             locked.unlock(cred)?
         };
         drop(first);
-        self.check_rollback(&v)?;
+        // Checked as opened the first time (through the same slot).
+        self.check_rollback(&v, via)?;
         Ok(v)
     }
 
     /// Refuses a vault older than the newest generation seen here (unless
     /// `--allow-rollback`), and remembers the newest. Only called on an
     /// authenticated header.
-    fn check_rollback(&self, v: &Vault) -> Result<()> {
+    fn check_rollback(&self, v: &Vault, via: SlotId) -> Result<()> {
         let h = v.header();
-        if let Some(remembered) = vault::state::remembered(&h.vault_id) {
+        let in_keyring = self.keyring_memory(v, via).and_then(|(st, account)| {
+            st.generation(&account)
+                .ok()
+                .map(|g| (st, account, g.unwrap_or(0)))
+        });
+        let remembered = vault::state::remembered(&h.vault_id)
+            .into_iter()
+            .chain(in_keyring.as_ref().map(|k| k.2))
+            .max();
+        if let Some(remembered) = remembered {
             if h.generation < remembered && !self.global.allow_rollback {
                 return Err(Error::Rollback {
                     path: self.path.clone(),
@@ -234,7 +246,27 @@ impl Session {
             }
         }
         vault::state::remember(&h.vault_id, h.generation, self.global.allow_rollback);
+        if let Some((st, account, g)) = in_keyring {
+            if g != h.generation {
+                let _ = st.set_generation(&account, h.generation);
+            }
+        }
         Ok(())
+    }
+
+    /// Where the keyring remembers `v`'s generation: the entry of slot
+    /// `via`, if that is the keyring slot that opened it (the keyring is
+    /// then connected already; nothing is connected for this).
+    fn keyring_memory(&self, v: &Vault, via: SlotId) -> Option<(Rc<dyn KeyStore>, String)> {
+        let slot = v.header().slot(via)?;
+        if slot.kind != vault::format::SlotKind::Keyring {
+            return None;
+        }
+        let st = self.keyring.as_ref()?.as_ref().ok()?.clone();
+        Some((
+            st,
+            vault::slots::keyring_account(&v.header().vault_id, slot.id),
+        ))
     }
 
     /// Slot management needs a real unlock: never the cached key.
@@ -265,7 +297,7 @@ impl Session {
     pub fn open_locked(&self, cred: &Credential) -> Result<(Vault, WriteLock)> {
         let lock = self.lock()?;
         let vault = self.read_locked()?.unlock(cred)?;
-        self.check_rollback(&vault)?;
+        self.check_rollback(&vault, vault.unlocked_by())?;
         Ok((vault, lock))
     }
 
@@ -286,7 +318,11 @@ impl Session {
     pub fn save(&self, vault: &mut Vault, lock: &WriteLock) -> Result<()> {
         let bytes = vault.seal();
         store::write_atomic(&self.resolved, &bytes, lock)?;
-        vault::state::remember(&vault.header().vault_id, vault.header().generation, false);
+        let g = vault.header().generation;
+        vault::state::remember(&vault.header().vault_id, g, false);
+        if let Some((st, account)) = self.keyring_memory(vault, vault.unlocked_by()) {
+            let _ = st.set_generation(&account, g);
+        }
         Ok(())
     }
 }
