@@ -7,8 +7,7 @@
 # Environment:
 #   FUZZ_SANITIZER  none (default) or address: the targets fuzz safe Rust
 #                   (the vault crate forbids unsafe code), and ASan costs
-#                   5-15x in executions, most of all on the body decoder's
-#                   large scratch allocation; use address for a deep run.
+#                   several times in executions; use address for a deep run.
 #   FUZZ_JOBS       parallel libFuzzer workers per target (default 1).
 #
 # Exit status: 0 when every target ran without a finding, 1 when any target

@@ -43,13 +43,6 @@ mod imp {
             .map_err(|e| format!("the kernel user keyring is not available: {e:?}"))
     }
 
-    fn now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-
     /// Caches `dek` for `timeout_secs` (1 ..= 24 h); returns the expiry.
     pub fn put(id: &VaultId, dek: &Key, timeout_secs: u64) -> Result<u64, String> {
         if timeout_secs == 0 || timeout_secs > MAX_TIMEOUT_SECS {
@@ -63,7 +56,7 @@ mod imp {
         // its expiry, so the payload goes in at creation.)
         let staging = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
             .map_err(|e| format!("the kernel process keyring is not available: {e:?}"))?;
-        let expires_at = now() + timeout_secs;
+        let expires_at = crate::platform::unix_now() + timeout_secs;
         let mut payload = Zeroizing::new([0u8; 40]);
         payload[..32].copy_from_slice(dek.expose());
         payload[32..].copy_from_slice(&expires_at.to_be_bytes());

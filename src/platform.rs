@@ -1,6 +1,30 @@
-//! Small operating-system facts and switches the library needs, each behind
-//! `cfg`: available memory, core dumps, memory locking. Best effort: a
-//! platform without the facility gets `None` or a no-op.
+//! Operating-system facts the library needs: XDG directories, the clock,
+//! and (behind `cfg`) the memory available for a KDF run. Best effort: a
+//! platform without the facility gets `None`. (Core dumps and memory locking are the binary's, in
+//! `src/bin/vault/sys.rs`, since they need unsafe code.)
+
+use std::path::{Path, PathBuf};
+
+/// An XDG base directory: `$var` when it is set to an absolute path, else
+/// `$HOME/<home_relative>` (e.g. `XDG_STATE_HOME`, `.local/state`).
+pub fn xdg_dir(var: &str, home_relative: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty() && Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(home_relative))
+        })
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// Memory the machine has available now, KiB (`MemAvailable` on Linux).
 #[cfg(target_os = "linux")]

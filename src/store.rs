@@ -18,20 +18,11 @@ use crate::secret::SecretBytes;
 /// The default vault path: `$XDG_DATA_HOME/vault/default.vault`, i.e.
 /// `~/.local/share/vault/default.vault` on Linux.
 pub fn default_path() -> Result<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty() && Path::new(v).is_absolute())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })
-        .ok_or_else(|| {
-            Error::Usage(
-                "cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault"
-                    .into(),
-            )
-        })?;
+    let data = crate::platform::xdg_dir("XDG_DATA_HOME", ".local/share").ok_or_else(|| {
+        Error::Usage(
+            "cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault".into(),
+        )
+    })?;
     Ok(data.join("vault").join("default.vault"))
 }
 

@@ -3,7 +3,6 @@
 //! the commands need. No file I/O here: bytes in, bytes out.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::crypto::{self, KdfParams, KdfRefused};
 use crate::error::{Error, Result, WRONG_PASSPHRASE};
@@ -39,13 +38,6 @@ pub fn validate_value(value: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn format_error(path: &Path, e: FormatError) -> Error {
@@ -587,7 +579,7 @@ impl Vault {
     pub fn set(&mut self, name: &str, value: SecretBytes) -> Result<()> {
         validate_name(name)?;
         validate_value(value.expose())?;
-        let t = now();
+        let t = crate::platform::unix_now();
         let created = self.secrets.get(name).map_or(t, |e| e.created);
         self.secrets.insert(
             name,

@@ -684,14 +684,14 @@ fn vault_path_that_is_a_directory_fifo_or_dangling_link_is_a_clear_error() {
     use std::os::unix::fs::FileTypeExt;
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     assert!(!s.root().join("missing-target.vault").exists());
-    // init never overwrites a directory or a FIFO.
+    // init never overwrites a directory or a FIFO, and says what is there.
     for path in [&dir, &fifo] {
         at(&s, path, PASS, b"", &["init"])
             .args(KDF)
             .timeout(Duration::from_secs(10))
             .run()
             .code(1)
-            .stderr_has("already exists");
+            .stderr_has("is not a regular file");
     }
 }
 

@@ -41,8 +41,10 @@ fn recovery_code() -> SecretBytes {
 }
 
 pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
-    if store::exists(&s.resolved) {
-        return Err(Error::VaultExists(s.path.clone()));
+    match std::fs::symlink_metadata(&s.resolved) {
+        Ok(m) if m.is_file() => return Err(Error::VaultExists(s.path.clone())),
+        Ok(_) => return Err(Error::NotAFile(s.path.clone())),
+        Err(_) => {}
     }
     let params = kdf.params_over(KdfParams::DEFAULT);
     params.check_bounds().map_err(Error::Usage)?;
