@@ -1458,52 +1458,9 @@ fn small_vault() -> (Sandbox, Vec<u8>) {
     (s, bytes)
 }
 
-/// Runs `get A` with the right passphrase on each of `variants` (label,
-/// bytes), in a few threads, each thread with its own file. Returns
-/// (label, exit code, stderr with the file's path replaced by `VAULT`).
+/// [`Sandbox::open_variants`] with the right passphrase for every variant.
 fn open_variants(s: &Sandbox, variants: Vec<(String, Vec<u8>)>) -> Vec<(String, i32, String)> {
-    let threads = 4;
-    let chunks: Vec<Vec<(String, Vec<u8>)>> = {
-        let mut c: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, v) in variants.into_iter().enumerate() {
-            c[i % threads].push(v);
-        }
-        c
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(t, chunk)| {
-                scope.spawn(move || {
-                    let path = s.root().join(format!("tamper-{t}.vault"));
-                    let shown = path.display().to_string();
-                    let mut results = Vec::new();
-                    for (label, bytes) in chunk {
-                        fs::write(&path, &bytes).unwrap();
-                        let out = s
-                            .cmd()
-                            .arg("--vault")
-                            .arg(&path)
-                            .args(["--passphrase-stdin", "get", "A"])
-                            .stdin(format!("{PASS}\n"))
-                            .run();
-                        assert!(
-                            out.stdout.is_empty(),
-                            "{label}: output from a tampered vault:{out:?}"
-                        );
-                        let code = out.code.unwrap_or(-1);
-                        results.push((label, code, out.stderr.replace(&shown, "VAULT")));
-                    }
-                    results
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    })
+    s.open_variants(variants.into_iter().map(|(l, b)| (l, PASS, b)).collect())
 }
 
 #[test]

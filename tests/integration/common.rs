@@ -195,6 +195,60 @@ impl Sandbox {
         p
     }
 
+    /// Writes each of `variants` (label, passphrase, file bytes) to a vault
+    /// file and runs `get -n A` on it with that passphrase, four threads at
+    /// a time, each with its own file. Asserts that nothing reaches stdout
+    /// (no partial output from a damaged vault); returns (label, exit code,
+    /// stderr with the file's path replaced by `VAULT`).
+    pub fn open_variants(
+        &self,
+        variants: Vec<(String, &str, Vec<u8>)>,
+    ) -> Vec<(String, i32, String)> {
+        let threads = 4;
+        let mut chunks: Vec<Vec<(String, &str, Vec<u8>)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        for (i, v) in variants.into_iter().enumerate() {
+            chunks[i % threads].push(v);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .enumerate()
+                .map(|(t, chunk)| {
+                    scope.spawn(move || {
+                        let path = self.root().join(format!("variant-{t}.vault"));
+                        let shown = path.display().to_string();
+                        let mut res = Vec::new();
+                        for (label, pass, bytes) in chunk {
+                            fs::write(&path, &bytes).unwrap();
+                            let out = self
+                                .cmd()
+                                .arg("--vault")
+                                .arg(&path)
+                                .args(["--passphrase-stdin", "get", "-n", "A"])
+                                .stdin(stdin_lines(pass, b""))
+                                .run();
+                            assert!(
+                                out.stdout.is_empty(),
+                                "{label}: output from a damaged vault:{out:?}"
+                            );
+                            res.push((
+                                label,
+                                out.code.unwrap_or(-1),
+                                out.stderr.replace(&shown, "VAULT"),
+                            ));
+                        }
+                        res
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        })
+    }
+
     /// The ids of the vault's slots of `kind` ("passphrase" or "keyring"),
     /// from `key list --json` (which reads the header without unlocking).
     pub fn slot_ids(&self, kind: &str) -> Vec<String> {

@@ -1043,39 +1043,6 @@ fn plausibility_check_catches_lost_and_stale_values() {
 // attack: flips, truncations, swaps, KDF bounds, version
 // ---------------------------------------------------------------------------
 
-/// Runs `get -n A` on each variant with `pass`, in 4 threads with a file
-/// each. Returns (label, exit code, stderr) and asserts no output.
-fn try_variants(s: &Sandbox, variants: Vec<(String, &str, Vec<u8>)>) -> Vec<(String, i32, String)> {
-    let threads = 4;
-    let mut chunks: Vec<Vec<(String, &str, Vec<u8>)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, v) in variants.into_iter().enumerate() {
-        chunks[i % threads].push(v);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(t, chunk)| {
-                scope.spawn(move || {
-                    let path = s.root().join(format!("attack-{t}.vault"));
-                    let mut res = Vec::new();
-                    for (label, pass, bytes) in chunk {
-                        fs::write(&path, &bytes).unwrap();
-                        let out = at(s, &path, pass, b"", &["get", "-n", "A"]).run();
-                        assert!(out.stdout.is_empty(), "{label}: output:{out:?}");
-                        res.push((label, out.code.unwrap_or(-1), out.stderr));
-                    }
-                    res
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    })
-}
-
 #[test]
 fn attack_every_flip_and_truncation_of_a_two_slot_vault_is_detected() {
     let start = Instant::now();
@@ -1108,7 +1075,7 @@ fn attack_every_flip_and_truncation_of_a_two_slot_vault_is_detected() {
     for n in 0..bytes.len() {
         variants.push((format!("truncate to {n}"), PASS, bytes[..n].to_vec()));
     }
-    let results = try_variants(&s, variants);
+    let results = s.open_variants(variants);
     let tried = results.len();
     let mut codes: BTreeMap<i32, usize> = BTreeMap::new();
     let mut bad = Vec::new();
@@ -1190,7 +1157,7 @@ fn attack_slot_or_body_swapped_between_vaults_with_the_same_passphrases_is_detec
             header.clone(),
         ));
     }
-    let results = try_variants(&s, variants);
+    let results = s.open_variants(variants);
     let mut results = results;
     results.sort();
     let mut lines = Vec::new();
