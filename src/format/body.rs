@@ -94,16 +94,15 @@ impl fmt::Debug for EntryRef<'_> {
     }
 }
 
-/// Where one entry of the plaintext sits. Offsets fit in `u32`: a vault
-/// file is at most 1 GiB.
+/// Where one entry of the plaintext sits: 16 bytes a secret (the times are
+/// read again from the plaintext when asked for). Offsets fit in `u32`: a
+/// vault file is at most 1 GiB.
 #[derive(Clone, Copy)]
 struct Span {
     name: u32,
     name_len: u32,
     value: u32,
     value_len: u32,
-    created: u64,
-    updated: u64,
 }
 
 /// A decrypted body: the plaintext, the index of its entries (sorted by
@@ -190,6 +189,14 @@ impl Reader<'_> {
     }
 }
 
+/// `"c": created, "u": updated`, after an entry's value.
+fn times(r: &mut Reader<'_>) -> Result<(u64, u64), FormatError> {
+    r.key(b'c')?;
+    let created = r.uint()?;
+    r.key(b'u')?;
+    Ok((created, r.uint()?))
+}
+
 impl Body {
     /// An empty body.
     pub fn new() -> Body {
@@ -229,17 +236,12 @@ impl Body {
             }
             r.key(b'v')?;
             let (value, value_len) = r.string(2, MAX_VALUE_LEN)?;
-            r.key(b'c')?;
-            let created = r.uint()?;
-            r.key(b'u')?;
-            let updated = r.uint()?;
+            times(&mut r)?;
             index.push(Span {
                 name: name as u32,
                 name_len: name_len as u32,
                 value: value as u32,
                 value_len: value_len as u32,
-                created,
-                updated,
             });
         }
         if r.pos != plain.len() {
@@ -257,12 +259,18 @@ impl Body {
     }
 
     fn entry_ref(&self, s: &Span) -> EntryRef<'_> {
+        let value_end = (s.value + s.value_len) as usize;
+        // Checked at parse, so this cannot fail; zeros rather than a panic.
+        let (created, updated) = times(&mut Reader {
+            buf: &self.plain,
+            pos: value_end,
+        })
+        .unwrap_or((0, 0));
         EntryRef {
-            name: std::str::from_utf8(self.name_bytes(s))
-                .expect("names are ASCII, checked at parse"),
-            value: &self.plain[s.value as usize..(s.value + s.value_len) as usize],
-            created: s.created,
-            updated: s.updated,
+            name: std::str::from_utf8(self.name_bytes(s)).unwrap_or_default(),
+            value: &self.plain[s.value as usize..value_end],
+            created,
+            updated,
         }
     }
 

@@ -1359,6 +1359,58 @@ fn unlock_caches_the_data_key_for_reads_and_writes_until_lock() {
 }
 
 #[test]
+fn a_cached_unlock_works_from_the_default_and_from_fresh_session_keyrings() {
+    // The cache lives in the user keyring, so it does not matter which
+    // session keyring a process has: the machine's default `_uid_ses` one
+    // (no PAM keyinit here) or a fresh one (`keyctl session -`).
+    if which("keyctl").is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI must provide keyctl (keyutils); scripts/deps.sh installs it");
+        }
+        eprintln!("\n*** SKIPPED: keyctl (keyutils) is not installed ***\n");
+        return;
+    }
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let pf = s.file("pass", format!("{PASS}\n").as_bytes());
+    // `keyctl session - vault ...` runs vault in a new anonymous session
+    // keyring.
+    let wrapped = |with_pass: bool, args: &[&str]| {
+        let c = s
+            .cmd_via(&["keyctl".as_ref(), "session".as_ref(), "-".as_ref()])
+            .arg("--vault")
+            .arg(&s.vault)
+            .args(args);
+        if with_pass {
+            c.env("VAULT_PASSPHRASE_FILE", &pf)
+        } else {
+            c
+        }
+    };
+    wrapped(true, &["unlock", "--timeout", "1m"])
+        .run()
+        .success();
+    // The default session, then another fresh one, both see it.
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+    assert_eq!(
+        wrapped(false, &["get", "-n", "A"]).run().success().stdout,
+        b"v"
+    );
+    wrapped(false, &["lock"])
+        .run()
+        .success()
+        .stderr_has("removed");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+}
+
+#[test]
 fn a_cached_unlock_expires_by_itself_and_a_rekey_ends_it() {
     let s = Sandbox::new();
     s.init().set("A", b"v");
