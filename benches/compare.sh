@@ -31,7 +31,7 @@
 #   VAULT_BENCH_1M=0     the 1 000 000-secret rows (1: build and time them;
 #                        BIG_RUNS=10 runs, 1 warm-up)
 #   VAULT_BENCH_MASK_MB=100  size of the --mask throughput file (0: skip)
-#   MASK_RUNS=5          runs of the mask rows
+#   MASK_RUNS=10         runs of the mask rows
 #   VAULT_BENCH_CRITERION=0  1: also run every criterion bench (a few
 #                        minutes) so the report's criterion table is fresh;
 #                        the kdf bench always runs (the one-thread baseline)
@@ -109,7 +109,7 @@ RUNS=${RUNS:-30}
 SLOW_RUNS=${SLOW_RUNS:-10}
 SCALE_RUNS=${SCALE_RUNS:-10}
 BIG_RUNS=${BIG_RUNS:-10}
-MASK_RUNS=${MASK_RUNS:-5}
+MASK_RUNS=${MASK_RUNS:-10}
 RSS_RUNS=${RSS_RUNS:-5}
 WARMUP=${WARMUP:-3}
 SCALE=${VAULT_BENCH_SCALE:-1}
