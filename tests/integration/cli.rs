@@ -2428,15 +2428,7 @@ fn keyring_init_with_no_passphrase_uses_the_keyring_and_recommends_a_recovery_sl
     assert_eq!(ids.len(), 1);
     assert!(s.slot_ids("passphrase").is_empty());
     let account = keyring_account(&s, &ids[0]);
-    let vault_id = s
-        .vault_cmd()
-        .args(["key", "list", "--json"])
-        .run()
-        .success()
-        .json()["vault_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vault_id = s.vault_id();
     assert_eq!(account, format!("{vault_id}:{}", ids[0]));
     if let Some(has) = keyring_has(&s, &account) {
         assert!(has, "the keyring holds the slot's key");

@@ -249,6 +249,18 @@ impl Sandbox {
         })
     }
 
+    /// The vault id, from `key list --json` (no unlock).
+    pub fn vault_id(&self) -> String {
+        self.vault_cmd()
+            .args(["key", "list", "--json"])
+            .run()
+            .success()
+            .json()["vault_id"]
+            .as_str()
+            .expect("a vault id")
+            .to_string()
+    }
+
     /// The ids of the vault's slots of `kind` ("passphrase" or "keyring"),
     /// from `key list --json` (which reads the header without unlocking).
     pub fn slot_ids(&self, kind: &str) -> Vec<String> {

@@ -23,15 +23,7 @@ use std::time::{Duration, Instant};
 
 /// The passphrase of every test vault.
 const PASS: &str = "exec-test passphrase 7f3a";
-/// Cheap Argon2id parameters for test vaults.
-const KDF: [&str; 6] = [
-    "--kdf-memory",
-    "8MiB",
-    "--kdf-time",
-    "1",
-    "--kdf-parallelism",
-    "1",
-];
+use crate::common::KDF;
 /// How long any one vault run may take before the test gives up on it.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for output that a live child should produce at once.

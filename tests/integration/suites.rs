@@ -1679,15 +1679,7 @@ fn rollback_is_refused_until_accepted_and_a_fresh_home_cannot_see_it() {
     assert_eq!(g_new, g_old + 2);
     let newest = s.vault_bytes();
     // The memory of this HOME holds the newest generation.
-    let vid = s
-        .vault_cmd()
-        .args(["key", "list", "--json"])
-        .run()
-        .success()
-        .json()["vault_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vid = s.vault_id();
     let mem = s.home.join(".local/state/vault/generations").join(&vid);
     assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_new.to_string());
     // Restore the old copy: refused, naming both generations and the way out.
