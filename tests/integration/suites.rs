@@ -1401,18 +1401,7 @@ fn table_of_bad_inputs_each_with_exit_code_message_and_unchanged_vault() {
             "init with an empty passphrase",
             2,
             "refusing an empty passphrase",
-            newv(
-                "",
-                &[
-                    "init",
-                    "--kdf-memory",
-                    "8MiB",
-                    "--kdf-time",
-                    "1",
-                    "--kdf-parallelism",
-                    "1",
-                ],
-            ),
+            newv("", &[&["init"][..], &KDF[..]].concat()),
         ),
         bad(
             "init over an existing vault",
