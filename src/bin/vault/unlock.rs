@@ -15,7 +15,7 @@ use vault::store::{self, WriteLock};
 use vault::{Credential, LockedVault, SecretBytes, Vault};
 
 use crate::cli::{Global, NewPassphraseArgs};
-use crate::sys;
+use crate::os::sys;
 
 /// Longest passphrase accepted, bytes.
 pub const MAX_PASSPHRASE: usize = 4096;
@@ -146,7 +146,7 @@ impl Session {
             // and `key add` still fail on it with exit 2); for opening, it
             // must not stand in the way of the keyring or a prompt.
             if p.is_empty() && matches!(self.source, Some(Source::Env)) {
-                crate::warn(
+                crate::output::warn(
                     "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
                 );
             } else {

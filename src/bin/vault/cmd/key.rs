@@ -14,7 +14,7 @@ use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
 use crate::unlock::{new_passphrase, passphrase_from_file, prompt, stdin_is_terminal, Session};
-use crate::{stdout_write, warn};
+use crate::output::{stdout_write, warn};
 
 fn parse_id(id: &str) -> Result<SlotId> {
     SlotId::from_hex(id)
@@ -104,7 +104,7 @@ fn list(s: &mut Session, json: bool) -> Result<()> {
     // A cached unlock (`vault unlock`) is shown, never its key.
     let cached = vault::cache::get(&h.vault_id)
         .filter(|c| locked.data_key_matches(&c.dek))
-        .map(|c| crate::cmd_cache::format_utc(c.expires_at));
+        .map(|c| crate::output::format_utc(c.expires_at));
     let mut out = String::new();
     if json {
         let slots: Vec<serde_json::Value> = h

@@ -15,8 +15,8 @@ use vault::error::{Error, Result};
 use vault::mask::{Masker, MIN_LEN};
 use zeroize::Zeroizing;
 
-use crate::cmd_exec::{spawn_error, Plan};
-use crate::warn;
+use crate::cmd::exec::Plan;
+use crate::output::warn;
 
 /// Bytes read from the child per call.
 const CHUNK: usize = 128 * 1024;
@@ -73,7 +73,7 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
-            crate::sys::restore_core_limit();
+            crate::os::sys::restore_core_limit();
             Ok(())
         });
     }
@@ -121,3 +121,29 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     }
     std::process::exit(128 + sig);
 }
+
+/// The shell's answer to a command that could not be started.
+pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
+    let p = program.to_string_lossy();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Error::CommandFailed {
+            code: 127,
+            message: format!("{p}: command not found"),
+        },
+        _ if e.raw_os_error() == Some(libc::E2BIG) => Error::CommandFailed {
+            code: 126,
+            message: format!(
+                "{p}: the environment is too large for the OS (argument list too long); give the command fewer secrets with --only, or large ones with --file"
+            ),
+        },
+        std::io::ErrorKind::PermissionDenied => Error::CommandFailed {
+            code: 126,
+            message: format!("{p}: permission denied (is it executable?)"),
+        },
+        _ => Error::CommandFailed {
+            code: 126,
+            message: format!("{p}: cannot run it: {e}"),
+        },
+    }
+}
+

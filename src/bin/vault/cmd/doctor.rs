@@ -12,7 +12,8 @@ use vault::format::SlotKind;
 use vault::slots::{keyring_account, KeyringError};
 
 use crate::unlock::Session;
-use crate::{stdout_write, sys, MEMORY_LOCKED};
+use crate::os::sys;
+use crate::output::stdout_write;
 
 pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
     let mut next: Vec<String> = Vec::new();
@@ -154,14 +155,14 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
         report.insert(
             "cache".into(),
             match cached {
-                Some(c) if l.data_key_matches(&c.dek) => json!({"cached_key": true, "expires_utc": crate::cmd_cache::format_utc(c.expires_at)}),
+                Some(c) if l.data_key_matches(&c.dek) => json!({"cached_key": true, "expires_utc": crate::output::format_utc(c.expires_at)}),
                 Some(_) => json!({"cached_key": true, "stale": true}),
                 None => json!({"cached_key": false}),
             },
         );
     }
 
-    let locked_mem = MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed);
+    let locked_mem = sys::MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed);
     let memlock = sys::memlock_limit();
     report.insert(
         "process".into(),

@@ -11,7 +11,7 @@ use vault::{SecretBytes, Vault};
 
 use crate::cli::KdfArgs;
 use crate::unlock::{parent_dir, prompt_twice, Session};
-use crate::{stdout_write, warn};
+use crate::output::{stdout_write, warn};
 
 /// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
 const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";

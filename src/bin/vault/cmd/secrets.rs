@@ -5,7 +5,7 @@ use vault::vault::validate_name;
 use vault::SecretBytes;
 
 use crate::unlock::{read_value, Session};
-use crate::{stdout_write, warn};
+use crate::output::{stdout_write, warn};
 
 pub fn set(s: &mut Session, name: &str, value: Option<String>, raw: bool) -> Result<()> {
     validate_name(name)?;

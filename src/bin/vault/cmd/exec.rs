@@ -17,7 +17,7 @@ use vault::render::{self, RenderError, RenderErrorKind, Template};
 use vault::vault::validate_name;
 use vault::{SecretBytes, Vault};
 
-use crate::stdout_write;
+use crate::output::stdout_write;
 use crate::unlock::Session;
 
 /// Longest value one environment variable may carry (Linux MAX_ARG_STRLEN,
@@ -299,12 +299,12 @@ pub fn exec_cmd(
     // The in-memory files stay open (not close-on-exec) for the command.
     let mut _keep = Vec::new();
     for (var, bytes) in &plan.files {
-        let (fd, path) = crate::memfile::sealed(var, bytes)?;
+        let (fd, path) = crate::os::memfile::sealed(var, bytes)?;
         command.env(var, path);
         _keep.push(fd);
     }
     if mask {
-        crate::masked::run(command, program, plan)
+        crate::os::child::run(command, program, plan)
     } else {
         drop(plan);
         Err(exec(command, program))
@@ -316,35 +316,10 @@ pub fn exec_cmd(
 #[cfg(unix)]
 fn exec(mut command: std::process::Command, program: &OsStr) -> Error {
     use std::os::unix::process::CommandExt;
-    crate::sys::restore_core_limit();
+    crate::os::sys::restore_core_limit();
     let e = command.exec();
-    crate::sys::harden_process();
-    spawn_error(program, e)
-}
-
-/// The shell's answer to a command that could not be started.
-pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
-    let p = program.to_string_lossy();
-    match e.kind() {
-        std::io::ErrorKind::NotFound => Error::CommandFailed {
-            code: 127,
-            message: format!("{p}: command not found"),
-        },
-        _ if e.raw_os_error() == Some(libc::E2BIG) => Error::CommandFailed {
-            code: 126,
-            message: format!(
-                "{p}: the environment is too large for the OS (argument list too long); give the command fewer secrets with --only, or large ones with --file"
-            ),
-        },
-        std::io::ErrorKind::PermissionDenied => Error::CommandFailed {
-            code: 126,
-            message: format!("{p}: permission denied (is it executable?)"),
-        },
-        _ => Error::CommandFailed {
-            code: 126,
-            message: format!("{p}: cannot run it: {e}"),
-        },
-    }
+    crate::os::sys::harden_process();
+    crate::os::child::spawn_error(program, e)
 }
 
 #[cfg(test)]

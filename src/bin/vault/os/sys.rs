@@ -3,6 +3,10 @@
 //! and reading a passphrase from a numbered file descriptor.
 
 use std::io;
+use std::sync::atomic::AtomicBool;
+
+/// Whether [`lock_memory`] succeeded at start (for `vault doctor`).
+pub static MEMORY_LOCKED: AtomicBool = AtomicBool::new(false);
 
 /// The core-file limit the process started with, restored for children.
 #[cfg(unix)]
@@ -71,13 +75,13 @@ pub fn lock_memory() -> bool {
 pub fn lock_secret_memory(ptr: *const u8, len: usize) {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     static GAVE_UP: AtomicBool = AtomicBool::new(false);
-    if crate::MEMORY_LOCKED.load(Relaxed) || GAVE_UP.load(Relaxed) {
+    if MEMORY_LOCKED.load(Relaxed) || GAVE_UP.load(Relaxed) {
         return;
     }
     // SAFETY: mlock changes only whether the pages of a live allocation of
     // ours stay in RAM; it reads and writes no memory.
     if unsafe { libc::mlock(ptr.cast(), len) } != 0 && !GAVE_UP.swap(true, Relaxed) {
-        crate::warn(&format!(
+        crate::output::warn(&format!(
             "could not lock {} of secret memory ({}); it may reach swap: raise `ulimit -l` or use encrypted swap",
             vault::crypto::format_kib(len.div_ceil(1024) as u64),
             io::Error::last_os_error()

@@ -1,0 +1,10 @@
+//! One file per subcommand, each a few lines over the library's opener and
+//! write transaction. Shared plumbing lives outside: `unlock.rs`,
+//! `output.rs`, `os/`.
+
+pub mod cache;
+pub mod doctor;
+pub mod exec;
+pub mod init;
+pub mod key;
+pub mod secrets;
