@@ -23,6 +23,9 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test (inside a private Secret Service)"
 scripts/with-secret-service.sh cargo test --all-targets </dev/null
 
+step "cargo test --doc (compile-fail examples: slot management needs a slot)"
+cargo test --doc </dev/null
+
 if [[ ${FUZZ_SECONDS:-10} != 0 && -x fuzz/run.sh ]]; then
     step "fuzzing, ${FUZZ_SECONDS:-10} s per target"
     fuzz/run.sh "${FUZZ_SECONDS:-10}"

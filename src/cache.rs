@@ -134,50 +134,9 @@ mod imp {
 
 pub use imp::{get, put, remove};
 
-/// Parses a duration like `15m`, `1h30m`, `90s` or `2h` into seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let bad = || format!("`{s}` is not a duration like 15m, 1h30m or 90s");
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    let mut any = false;
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let mult = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        total = total
-            .checked_add(n.checked_mul(mult).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-        num.clear();
-        any = true;
-    }
-    if !num.is_empty() || !any {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Ok(900));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("90s"), Ok(90));
-        assert_eq!(parse_duration("0s"), Ok(0));
-        for bad in ["", "15", "m", "1d", "1h-2m", "99999999999999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[cfg(target_os = "linux")]
     #[test]

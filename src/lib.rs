@@ -14,7 +14,8 @@
 //! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
 //! - [`render`] and [`mask`]: template substitution and stream masking, pure.
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
-//! - [`state`]: rollback memory (highest generation seen per vault).
+//! - [`open`]: the one open path: [`open::Opener`], read, and the write transaction.
+//! - [`rollback`]: rollback memory (highest generation seen per vault) behind a trait.
 //! - [`error`]: the one error enum and its exit codes.
 #![forbid(unsafe_code)]
 
@@ -23,14 +24,16 @@ pub mod crypto;
 pub mod error;
 pub mod format;
 pub mod mask;
+pub mod open;
 pub mod platform;
 pub mod render;
+pub mod rollback;
 pub mod secret;
 pub mod slots;
-pub mod state;
 pub mod store;
 pub mod vault;
 
 pub use error::{Error, Result};
+pub use open::{Opener, SlotCredential, WriteTxn};
 pub use secret::{Key, SecretBytes};
-pub use vault::{Credential, LockedVault, Vault};
+pub use vault::{Credential, LockedVault, OpenedBy, Vault};

@@ -57,7 +57,7 @@ fn format_error(path: &Path, e: FormatError) -> Error {
     }
 }
 
-fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
+pub(crate) fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
     match e {
         KdfRefused::OutOfBounds(d) if usage => Error::Usage(d),
         KdfRefused::OutOfBounds(d) => Error::Corrupt {
@@ -73,6 +73,29 @@ fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
             usage,
         },
     }
+}
+
+/// What opened a vault: a slot (passphrase or keyring), the cached data
+/// key, or nothing (a vault just created in memory). Slot management needs
+/// a slot: see `open::SlotCredential`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenedBy {
+    /// This slot's key unwrapped the data key.
+    Slot(SlotId),
+    /// The cached data key (`vault unlock`).
+    Cache,
+    /// Made by [`Vault::create`].
+    Creation,
+}
+
+/// Keys worked out from a credential against one header: the slot key
+/// (when a slot opened it) and the data key, checked against the header's
+/// commitment. Made before the write lock is taken, so a slow credential
+/// (Argon2, the keyring) is never worked on while holding it.
+pub(crate) struct Derived {
+    pub(crate) by: OpenedBy,
+    pub(crate) kek: Option<Key>,
+    pub(crate) dek: Key,
 }
 
 /// What opens a vault.
@@ -173,20 +196,30 @@ impl LockedVault {
     /// give the same error (exit 3); a body or header that fails
     /// authentication once the data key is known is corrupt (exit 4).
     pub fn unlock(self, cred: &Credential) -> Result<Vault> {
+        let d = self.derive(cred, available_memory_kib())?;
+        self.open_derived(&d)
+    }
+
+    /// Works out the data key from `cred` (the KDF for a passphrase, with
+    /// `available_kib` checked first) without touching the body.
+    pub(crate) fn derive(&self, cred: &Credential, available_kib: Option<u64>) -> Result<Derived> {
         let h = &self.header;
-        let (dek, slot) = match cred {
+        let d = match cred {
             Credential::Passphrase(pass) => {
                 let mut found = None;
                 let mut any = false;
-                let available = available_memory_kib();
                 for s in &h.slots {
-                    let Some(kek) = slots::passphrase_kek(s, pass.expose(), available) else {
+                    let Some(kek) = slots::passphrase_kek(s, pass.expose(), available_kib) else {
                         continue;
                     };
                     any = true;
                     let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
                     if let Ok(dek) = slots::open_slot(&h.vault_id, s, &kek) {
-                        found = Some((dek, s.id));
+                        found = Some(Derived {
+                            by: OpenedBy::Slot(s.id),
+                            kek: Some(kek),
+                            dek,
+                        });
                         break;
                     }
                 }
@@ -214,11 +247,19 @@ impl LockedVault {
                         slot.to_hex()
                     ),
                 })?;
-                (dek, *slot)
+                Derived {
+                    by: OpenedBy::Slot(*slot),
+                    kek: Some(kek.clone()),
+                    dek,
+                }
             }
-            Credential::DataKey(dek) => (dek.clone(), SlotId([0; 4])),
+            Credential::DataKey(dek) => Derived {
+                by: OpenedBy::Cache,
+                kek: None,
+                dek: dek.clone(),
+            },
         };
-        if !crypto::check_commitment(&dek, &h.commitment) {
+        if !crypto::check_commitment(&d.dek, &h.commitment) {
             return Err(match cred {
                 Credential::Passphrase(_) => Error::Unlock(format!(
                     "cannot unlock {}: {WRONG_PASSPHRASE}",
@@ -234,6 +275,32 @@ impl LockedVault {
                 },
             });
         }
+        Ok(d)
+    }
+
+    /// The same keys against this (re-read) header, without a KDF run:
+    /// the slot that opened the vault before must still open it, to a data
+    /// key the header commits to. `None` if the file changed so that it
+    /// does not (another process changed the slot or rekeyed).
+    pub(crate) fn rederive(&self, d: &Derived) -> Option<Derived> {
+        let dek = match (d.by, &d.kek) {
+            (OpenedBy::Slot(id), Some(kek)) => {
+                slots::open_slot(&self.header.vault_id, self.header.slot(id)?, kek).ok()?
+            }
+            (OpenedBy::Cache, None) => d.dek.clone(),
+            _ => return None,
+        };
+        crypto::check_commitment(&dek, &self.header.commitment).then(|| Derived {
+            by: d.by,
+            kek: d.kek.clone(),
+            dek,
+        })
+    }
+
+    /// Decrypts the body with derived keys (from [`LockedVault::derive`]
+    /// or [`LockedVault::rederive`] on this same header).
+    pub(crate) fn open_derived(self, d: &Derived) -> Result<Vault> {
+        let h = &self.header;
         let corrupt = |d: &str| Error::Corrupt {
             path: self.path.clone(),
             detail: d.to_string(),
@@ -241,15 +308,15 @@ impl LockedVault {
         // From here the buffer holds plaintext: zeroized when dropped.
         let mut buf = zeroize::Zeroizing::new(self.bytes);
         crate::secret::lock_memory(&buf);
-        crypto::open_after(&dek, &h.body_nonce, self.aad_len, &mut buf)
+        crypto::open_after(&d.dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
         // Parsing also checks every name against the name rule.
         let secrets = Body::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
         Ok(Vault {
             path: self.path,
             header: self.header,
-            dek,
-            unlocked_by: slot,
+            dek: d.dek.clone(),
+            opened_by: d.by,
             secrets,
         })
     }
@@ -260,7 +327,7 @@ pub struct Vault {
     path: PathBuf,
     header: Header,
     dek: Key,
-    unlocked_by: SlotId,
+    opened_by: OpenedBy,
     secrets: Body,
 }
 
@@ -300,7 +367,7 @@ impl Vault {
                 body_nonce: [0; crypto::NONCE_LEN],
             },
             dek,
-            unlocked_by: SlotId([0; 4]),
+            opened_by: OpenedBy::Creation,
             secrets: Body::new(),
         };
         for s in new_slots {
@@ -314,7 +381,7 @@ impl Vault {
 
     /// Best effort: deletes the keyring entries of this vault's keyring slots
     /// in `new_slots`' stores, after a failed first write.
-    pub fn forget_keyring_entries(&self, new_slots: &[NewSlot<'_>]) {
+    pub(crate) fn forget_keyring_entries(&self, new_slots: &[NewSlot<'_>]) {
         for ns in new_slots {
             if let NewSlot::Keyring(store) = ns {
                 for s in self
@@ -331,7 +398,33 @@ impl Vault {
 
     /// Adds a slot; returns its id. A keyring slot's entry is created (never
     /// overwriting one) before the slot exists in memory.
-    pub fn add_slot(&mut self, new: &NewSlot<'_>) -> Result<SlotId> {
+    pub(crate) fn add_slot(&mut self, new: &NewSlot<'_>) -> Result<SlotId> {
+        if self.header.slots.len() >= format::MAX_SLOTS {
+            return Err(Error::Usage(format!(
+                "the vault already has {} slots, the most it can hold; remove one first",
+                format::MAX_SLOTS
+            )));
+        }
+        let (kind, kek) = match new {
+            NewSlot::Keyring(_) => (SlotKind::Keyring, Key::random()),
+            NewSlot::Passphrase(pass, params) => new_passphrase(pass, *params, &self.path)?,
+        };
+        let store = match new {
+            NewSlot::Keyring(store) => Some(*store),
+            NewSlot::Passphrase(..) => None,
+        };
+        self.add_slot_with(kind, &kek, store)
+    }
+
+    /// Adds a slot of `kind` wrapping the data key under `kek` (derived
+    /// already); a keyring slot's key is stored in `store` first, never
+    /// overwriting an entry. Returns the new slot's id.
+    pub(crate) fn add_slot_with(
+        &mut self,
+        kind: SlotKind,
+        kek: &Key,
+        store: Option<&dyn KeyStore>,
+    ) -> Result<SlotId> {
         if self.header.slots.len() >= format::MAX_SLOTS {
             return Err(Error::Usage(format!(
                 "the vault already has {} slots, the most it can hold; remove one first",
@@ -339,25 +432,20 @@ impl Vault {
             )));
         }
         let id = slots::new_slot_id(&self.header.slots);
-        let (kind, kek) = match new {
-            NewSlot::Keyring(store) => {
-                let kek = Key::random();
-                store
-                    .create(&keyring_account(&self.header.vault_id, id), &kek)
-                    .map_err(Error::Keyring)?;
-                (SlotKind::Keyring, kek)
-            }
-            NewSlot::Passphrase(pass, params) => new_passphrase(pass, *params, &self.path)?,
-        };
-        let slot = slots::make_slot(&self.header.vault_id, id, kind, &kek, &self.dek);
+        if let Some(store) = store {
+            store
+                .create(&keyring_account(&self.header.vault_id, id), kek)
+                .map_err(Error::Keyring)?;
+        }
+        let slot = slots::make_slot(&self.header.vault_id, id, kind, kek, &self.dek);
         self.header.slots.push(slot);
         Ok(id)
     }
 
     /// Removes slot `id` from the header (refusing the last one). Returns the
     /// removed slot so the caller can delete its keyring entry after the
-    /// write, with [`Vault::delete_keyring_entry`].
-    pub fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
+    /// write, if [`Vault::keyring_entry_is_ours`].
+    pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
         let pos = self
             .header
             .slots
@@ -377,36 +465,41 @@ impl Vault {
         Ok(self.header.slots.remove(pos))
     }
 
-    /// Deletes the keyring entry of a removed keyring slot, but only after
-    /// checking that the entry's key unwraps that slot to this vault's data
-    /// key: a crafted header can never make vault delete another key.
-    /// Returns whether it was deleted.
-    pub fn delete_keyring_entry(
+    /// Whether the keyring entry of slot `slot` (removed or about to be)
+    /// holds a key that opens it to this vault's data key: only then may
+    /// it be deleted, so a crafted header can never make vault delete
+    /// another key.
+    pub(crate) fn keyring_entry_is_ours(
         &self,
-        removed: &Slot,
+        slot: &Slot,
         store: &dyn KeyStore,
     ) -> Result<bool, KeyringError> {
-        if removed.kind != SlotKind::Keyring {
+        if slot.kind != SlotKind::Keyring {
             return Ok(false);
         }
-        let account = keyring_account(&self.header.vault_id, removed.id);
-        let kek = store.get(&account)?;
-        match slots::open_slot(&self.header.vault_id, removed, &kek) {
-            Ok(dek) if dek.expose() == self.dek.expose() => {
-                store.delete(&account)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        let kek = store.get(&keyring_account(&self.header.vault_id, slot.id))?;
+        Ok(matches!(
+            slots::open_slot(&self.header.vault_id, slot, &kek),
+            Ok(dek) if dek.expose() == self.dek.expose()
+        ))
     }
 
-    /// Gives passphrase slot `id` a new passphrase (new salt, new KEK).
-    pub fn change_passphrase(
+    /// Replaces passphrase slot `id`'s key with `kek` of `kind` (a new
+    /// passphrase, derived already).
+    pub(crate) fn replace_passphrase_key(
         &mut self,
         id: SlotId,
-        new: &SecretBytes,
-        params: Option<KdfParams>,
+        kind: SlotKind,
+        kek: &Key,
     ) -> Result<()> {
+        let pos = self.passphrase_slot_pos(id)?;
+        self.header.slots[pos] = slots::make_slot(&self.header.vault_id, id, kind, kek, &self.dek);
+        Ok(())
+    }
+
+    /// Where passphrase slot `id` is; an error naming it if it is missing
+    /// or not a passphrase slot.
+    pub(crate) fn passphrase_slot_pos(&self, id: SlotId) -> Result<usize> {
         let pos = self
             .header
             .slots
@@ -418,55 +511,27 @@ impl Vault {
                     id.to_hex()
                 ))
             })?;
-        let old = match &self.header.slots[pos].kind {
-            SlotKind::Passphrase { params, .. } => *params,
-            SlotKind::Keyring => {
-                return Err(Error::Usage(format!(
-                    "slot {} is a keyring slot; only passphrase slots have a passphrase",
-                    id.to_hex()
-                )))
-            }
-        };
-        let (kind, kek) = new_passphrase(new, params.unwrap_or(old), &self.path)?;
-        self.header.slots[pos] = slots::make_slot(&self.header.vault_id, id, kind, &kek, &self.dek);
-        Ok(())
+        match &self.header.slots[pos].kind {
+            SlotKind::Passphrase { .. } => Ok(pos),
+            SlotKind::Keyring => Err(Error::Usage(format!(
+                "slot {} is a keyring slot; only passphrase slots have a passphrase",
+                id.to_hex()
+            ))),
+        }
     }
 
-    /// The KEK of slot `id` if `passphrase` opens it (for `rekey`).
-    pub fn passphrase_slot_kek(&self, id: SlotId, passphrase: &SecretBytes) -> Result<Option<Key>> {
-        let Some(s) = self.header.slot(id) else {
-            return Ok(None);
-        };
-        let Some(kek) = slots::passphrase_kek(s, passphrase.expose(), available_memory_kib())
-        else {
-            return Ok(None);
-        };
-        let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
-        Ok(match slots::open_slot(&self.header.vault_id, s, &kek) {
-            Ok(d) if d.expose() == self.dek.expose() => Some(kek),
-            _ => None,
-        })
-    }
-
-    /// The KEK of keyring slot `id` from `store`, if it opens the slot.
-    pub fn keyring_slot_kek(
-        &self,
-        id: SlotId,
-        store: &dyn KeyStore,
-    ) -> Result<Option<Key>, KeyringError> {
-        let Some(s) = self.header.slot(id) else {
-            return Ok(None);
-        };
-        let kek = store.get(&keyring_account(&self.header.vault_id, id))?;
-        Ok(match slots::open_slot(&self.header.vault_id, s, &kek) {
-            Ok(d) if d.expose() == self.dek.expose() => Some(kek),
-            _ => None,
+    /// Whether `kek` opens slot `id` to this vault's data key (a key
+    /// worked out before the lock, checked again under it).
+    pub(crate) fn slot_key_opens(&self, id: SlotId, kek: &Key) -> bool {
+        self.header.slot(id).is_some_and(|s| {
+            matches!(slots::open_slot(&self.header.vault_id, s, kek),
+                Ok(d) if d.expose() == self.dek.expose())
         })
     }
 
     /// A new data key: every slot in `keks` re-wrapped, every slot in `drop`
     /// removed; any other slot is an error naming it (nothing changes).
-    pub fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
+    pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
         for s in &self.header.slots {
             let has = keks.iter().any(|(id, _)| *id == s.id);
             let dropped = drop.contains(&s.id);
@@ -545,9 +610,9 @@ impl Vault {
         &self.header
     }
 
-    /// The slot this vault was opened with (all zero for a cached key).
-    pub fn unlocked_by(&self) -> SlotId {
-        self.unlocked_by
+    /// What opened this vault.
+    pub fn opened_by(&self) -> OpenedBy {
+        self.opened_by
     }
 
     /// The data key, for a cached unlock.
@@ -577,9 +642,13 @@ impl Vault {
 
     /// Sets `name` to `value`, keeping `created` when it already exists.
     pub fn set(&mut self, name: &str, value: SecretBytes) -> Result<()> {
+        self.set_at(name, value, crate::platform::unix_now())
+    }
+
+    /// [`Vault::set`] at time `t` (Unix seconds).
+    pub fn set_at(&mut self, name: &str, value: SecretBytes, t: u64) -> Result<()> {
         validate_name(name)?;
         validate_value(value.expose())?;
-        let t = crate::platform::unix_now();
         let created = self.secrets.get(name).map_or(t, |e| e.created);
         self.secrets.insert(
             name,
@@ -606,7 +675,13 @@ impl Vault {
     }
 }
 
-fn new_passphrase(pass: &SecretBytes, params: KdfParams, path: &Path) -> Result<(SlotKind, Key)> {
+/// A new passphrase slot's kind (fresh salt) and key: the KDF run, with
+/// the bounds and free memory checked first; an empty passphrase refused.
+pub(crate) fn new_passphrase(
+    pass: &SecretBytes,
+    params: KdfParams,
+    path: &Path,
+) -> Result<(SlotKind, Key)> {
     if pass.is_empty() {
         return Err(Error::Usage(
             "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)"
@@ -730,31 +805,6 @@ mod tests {
     }
 
     #[test]
-    fn rekey_changes_the_data_key_and_needs_every_slot() {
-        let store = MemoryKeyStore::default();
-        let p = pass("pw");
-        let mut v = Vault::create(
-            Path::new("t"),
-            &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)],
-        )
-        .unwrap();
-        let kr = v.header.slots[0].id;
-        let pp = v.header.slots[1].id;
-        let old = v.dek.clone();
-        let k1 = v.keyring_slot_kek(kr, &store).unwrap().unwrap();
-        assert!(v.rekey(&[(kr, k1.clone())], &[]).is_err());
-        let k2 = v.passphrase_slot_kek(pp, &p).unwrap().unwrap();
-        assert!(v.passphrase_slot_kek(pp, &pass("no")).unwrap().is_none());
-        v.rekey(&[(kr, k1), (pp, k2)], &[]).unwrap();
-        assert_ne!(v.dek.expose(), old.expose());
-        let bytes = v.seal();
-        reopen(bytes.clone(), &Credential::Passphrase(p)).unwrap();
-        let locked = LockedVault::parse(Path::new("t"), bytes).unwrap();
-        let cred = locked.fetch_keyring_credential(&store).unwrap();
-        locked.unlock(&cred).unwrap();
-    }
-
-    #[test]
     fn keyring_entry_is_deleted_only_if_it_opens_the_slot() {
         let store = MemoryKeyStore::default();
         let p = pass("pw");
@@ -770,7 +820,7 @@ mod tests {
         let foreign = Key::random();
         store.create(&account, &foreign).unwrap();
         let removed = v.remove_slot(kr).unwrap();
-        assert!(!v.delete_keyring_entry(&removed, &store).unwrap());
+        assert!(!v.keyring_entry_is_ours(&removed, &store).unwrap());
         assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
         // The last slot cannot go.
         let pp = v.header.slots[0].id;

@@ -1,10 +1,14 @@
 //! What the user typed: the clap definitions of every flag and subcommand,
-//! and parsing of flag values. No system calls here.
+//! and typed parsers for flag values (a malformed size, duration, slot id,
+//! descriptor or `--file` spec is exit 2 from clap itself). No system calls
+//! here.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use vault::crypto::KdfParams;
+use vault::format::SlotId;
 
 /// The exit-code table, shown by `--help` and in the README.
 pub const EXIT_CODES: &str = "\
@@ -50,8 +54,8 @@ pub struct Global {
     /// Read the passphrase from a file (one trailing newline is removed)
     #[arg(long, global = true, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
-    /// Read the passphrase from an open file descriptor, which is then closed
-    #[arg(long, global = true, value_name = "N")]
+    /// Read the passphrase from an open file descriptor (3 or above), which is then closed
+    #[arg(long, global = true, value_name = "N", value_parser = parse_passphrase_fd)]
     pub passphrase_fd: Option<i32>,
     /// Do not use the platform keyring
     #[arg(long, global = true)]
@@ -86,11 +90,6 @@ impl KdfArgs {
             time: self.kdf_time.unwrap_or(base.time),
             parallelism: self.kdf_parallelism.unwrap_or(base.parallelism),
         }
-    }
-
-    /// Whether any option was given.
-    pub fn any(&self) -> bool {
-        self.kdf_memory.is_some() || self.kdf_time.is_some() || self.kdf_parallelism.is_some()
     }
 }
 
@@ -156,8 +155,8 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
         /// Render TEMPLATE into a sealed in-memory file and set VAR to its path (/dev/fd/N)
-        #[arg(long, value_name = "VAR=TEMPLATE")]
-        file: Vec<String>,
+        #[arg(long, value_name = "VAR=TEMPLATE", value_parser = parse_file_spec)]
+        file: Vec<FileSpec>,
         /// Stay as the parent and replace every secret value in the command's output with ***
         #[arg(long)]
         mask: bool,
@@ -173,8 +172,8 @@ pub enum Command {
     /// Cache the data key in the kernel keyring so later commands skip the passphrase (Linux)
     Unlock {
         /// How long, e.g. 15m, 1h30m (1 second to 24 hours)
-        #[arg(long, value_name = "DURATION", default_value = "15m")]
-        timeout: String,
+        #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_timeout)]
+        timeout: Duration,
     },
     /// Remove the cached data key of this vault
     Lock,
@@ -192,8 +191,8 @@ pub enum Command {
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it (repeatable)
-        #[arg(long, value_name = "ID")]
-        drop: Vec<String>,
+        #[arg(long, value_name = "ID", value_parser = parse_slot_id)]
+        drop: Vec<SlotId>,
         /// A file holding the passphrase of another passphrase slot (repeatable)
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
@@ -211,10 +210,16 @@ pub enum KeyCommand {
     #[command(subcommand)]
     Add(AddSlot),
     /// Remove a slot (never the last one)
-    Remove { id: String },
+    Remove {
+        /// The slot's id (8 hex digits, from `vault key list`)
+        #[arg(value_parser = parse_slot_id)]
+        id: SlotId,
+    },
     /// Change the passphrase of a passphrase slot
     Passwd {
-        id: String,
+        /// The slot's id (8 hex digits, from `vault key list`)
+        #[arg(value_parser = parse_slot_id)]
+        id: SlotId,
         #[command(flatten)]
         new: NewPassphraseArgs,
         #[command(flatten)]
@@ -258,6 +263,114 @@ pub fn parse_size_kib(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// A slot id: the 8 hex digits `vault key list` shows.
+pub fn parse_slot_id(s: &str) -> Result<SlotId, String> {
+    SlotId::from_hex(s).ok_or_else(|| "a slot id is the 8 hex digits `vault key list` shows".into())
+}
+
+/// A descriptor to read the passphrase from: 0, 1 and 2 belong to the
+/// process's standard streams (use --passphrase-stdin for stdin).
+pub fn parse_passphrase_fd(s: &str) -> Result<i32, String> {
+    let fd: i32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a file descriptor number"))?;
+    match fd {
+        0 => Err("descriptor 0 is standard input: use --passphrase-stdin".into()),
+        1 | 2 => Err(format!(
+            "descriptor {fd} is standard {}: give a descriptor of 3 or above",
+            if fd == 1 { "output" } else { "error" }
+        )),
+        fd if fd < 0 => Err(format!("`{s}` is not a file descriptor number")),
+        fd => Ok(fd),
+    }
+}
+
+/// A `--file VAR=TEMPLATE` request, as typed (the template is read later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// The variable that gets the in-memory file's path.
+    pub var: String,
+    /// The template file.
+    pub path: PathBuf,
+}
+
+/// `VAR=TEMPLATE`, VAR an environment variable name.
+pub fn parse_file_spec(spec: &str) -> Result<FileSpec, String> {
+    let (var, path) = spec.split_once('=').ok_or_else(|| {
+        "--file takes VAR=TEMPLATE, e.g. --file AWS_SHARED_CREDENTIALS_FILE=creds.tmpl".to_string()
+    })?;
+    if !vault::format::is_env_name(var.as_bytes()) {
+        return Err("--file VAR=TEMPLATE: VAR must match [A-Za-z_][A-Za-z0-9_]*".into());
+    }
+    if path.is_empty() {
+        return Err("--file VAR=TEMPLATE: the template path is empty".into());
+    }
+    Ok(FileSpec {
+        var: var.to_string(),
+        path: path.into(),
+    })
+}
+
+/// Longest cache lifetime.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// A cache timeout like `15m`, `1h30m` or `90s`: 1 second to 24 hours.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs = parse_duration(s)?;
+    if secs == 0 {
+        return Err("a timeout of 0 would cache the key forever; give one from 1s to 24h".into());
+    }
+    if secs > MAX_TIMEOUT.as_secs() {
+        return Err("the longest cache timeout is 24h".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Parses a duration like `15m`, `1h30m`, `90s` or `2h` into seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a duration like 15m, 1h30m or 90s");
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    let mut any = false;
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let mult = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        total = total
+            .checked_add(n.checked_mul(mult).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
+        num.clear();
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// `5400 s` → `1h30m`: a duration as [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let mut out = String::new();
+    for (n, unit) in [(s / 3600, "h"), (s % 3600 / 60, "m"), (s % 60, "s")] {
+        if n != 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +379,51 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("0s"), Ok(0));
+        for bad in ["", "15", "m", "1d", "1h-2m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("25h").is_err());
+        assert_eq!(parse_timeout("24h"), Ok(MAX_TIMEOUT));
+        for (secs, text) in [
+            (600, "10m"),
+            (5400, "1h30m"),
+            (90, "1m30s"),
+            (86400, "24h"),
+            (1, "1s"),
+        ] {
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+        }
+    }
+
+    #[test]
+    fn typed_values() {
+        assert!(parse_passphrase_fd("0").is_err());
+        assert!(parse_passphrase_fd("1").is_err());
+        assert!(parse_passphrase_fd("2").is_err());
+        assert!(parse_passphrase_fd("-3").is_err());
+        assert_eq!(parse_passphrase_fd("3"), Ok(3));
+        assert!(parse_slot_id("xyz").is_err());
+        assert!(parse_slot_id("0123456").is_err());
+        assert_eq!(parse_slot_id("0a0b0c0d").unwrap().to_hex(), "0a0b0c0d");
+        assert!(parse_file_spec("nofile").is_err());
+        assert!(parse_file_spec("1A=x").is_err());
+        assert!(parse_file_spec("A=").is_err());
+        assert_eq!(
+            parse_file_spec("A=b=c").unwrap(),
+            FileSpec {
+                var: "A".into(),
+                path: "b=c".into()
+            }
+        );
     }
 
     #[test]

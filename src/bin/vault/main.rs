@@ -4,8 +4,10 @@
 
 mod cli;
 mod cmd;
+mod invocation;
 mod os;
 mod output;
+mod prompt;
 mod unlock;
 
 use std::process::ExitCode;
@@ -14,7 +16,8 @@ use clap::Parser;
 use vault::error::Error;
 
 use cli::{Cli, Command};
-use unlock::Session;
+use invocation::Invocation;
+use unlock::{Ctx, Stores};
 
 #[cfg(target_os = "linux")]
 #[global_allocator]
@@ -43,40 +46,34 @@ fn main() -> ExitCode {
 pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn run(cli: Cli) -> Result<(), Error> {
-    let mut s = Session::new(&cli.global)?;
+    let inv = Invocation::resolve(&cli.global)?;
+    let stores = Stores::new(&inv);
+    let mut ctx = Ctx::new(&inv, &stores);
+    let ctx = &mut ctx;
     match cli.command {
         Command::Init {
             keyring,
             recovery_code,
             kdf,
-        } => cmd::init::run(&mut s, keyring, recovery_code, &kdf),
-        Command::Set { name, value, raw } => cmd::secrets::set(&mut s, &name, value, raw),
-        Command::Get { name, no_newline } => cmd::secrets::get(&mut s, &name, no_newline),
-        Command::List { json } => cmd::secrets::list(&mut s, json),
-        Command::Delete { names } => cmd::secrets::delete(&mut s, &names),
-        Command::Key(k) => {
-            s.without_cache();
-            cmd::key::run(&mut s, k)
-        }
+        } => cmd::init::run(ctx, keyring, recovery_code, &kdf),
+        Command::Set { name, value, raw } => cmd::secrets::set(ctx, &name, value, raw),
+        Command::Get { name, no_newline } => cmd::secrets::get(ctx, &name, no_newline),
+        Command::List { json } => cmd::secrets::list(ctx, json),
+        Command::Delete { names } => cmd::secrets::delete(ctx, &names),
+        Command::Key(k) => cmd::key::run(ctx, k),
         Command::Rekey {
             drop,
             other_passphrase_file,
-        } => {
-            s.without_cache();
-            cmd::key::rekey(&mut s, &drop, &other_passphrase_file)
-        }
-        Command::Unlock { timeout } => {
-            s.without_cache();
-            cmd::cache::unlock(&mut s, &timeout)
-        }
-        Command::Lock => cmd::cache::lock(&mut s),
-        Command::Doctor { json } => cmd::doctor::run(&mut s, json),
+        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file),
+        Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
+        Command::Lock => cmd::cache::lock(ctx),
+        Command::Doctor { json } => cmd::doctor::run(ctx, json),
         Command::Exec {
             only,
             file,
             mask,
             command,
-        } => cmd::exec::exec_cmd(&mut s, &only, &file, mask, &command),
-        Command::Render { template } => cmd::exec::render_cmd(&mut s, template.as_deref()),
+        } => cmd::exec::exec_cmd(ctx, &only, &file, mask, &command),
+        Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
     }
 }

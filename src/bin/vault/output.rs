@@ -4,7 +4,10 @@
 
 use std::io::Write;
 
+use vault::crypto::format_kib;
 use vault::error::Error;
+use vault::format::{Header, Slot, SlotKind};
+use vault::slots::{keyring_account, KEYRING_SERVICE};
 
 /// Prints an error and its hint on stderr.
 pub fn report(e: &Error) {
@@ -26,6 +29,39 @@ pub fn stdout_write(bytes: &[u8]) -> Result<(), Error> {
     out.write_all(bytes)
         .and_then(|_| out.flush())
         .map_err(|e| Error::io("writing to", "standard output", e))
+}
+
+/// A slot as JSON, the one shape every command prints (`key list --json`,
+/// `doctor --json`): never key material.
+pub fn slot_json(h: &Header, sl: &Slot) -> serde_json::Value {
+    match &sl.kind {
+        SlotKind::Keyring => serde_json::json!({"id": sl.id.to_hex(), "kind": "keyring",
+            "keyring_service": KEYRING_SERVICE,
+            "keyring_account": keyring_account(&h.vault_id, sl.id)}),
+        SlotKind::Passphrase { params, .. } => {
+            serde_json::json!({"id": sl.id.to_hex(), "kind": "passphrase",
+            "kdf": "argon2id", "memory_kib": params.memory_kib, "time": params.time, "parallelism": params.parallelism})
+        }
+    }
+}
+
+/// A slot as one line of `vault key list`.
+pub fn slot_line(h: &Header, sl: &Slot) -> String {
+    match &sl.kind {
+        SlotKind::Keyring => format!(
+            "{}  keyring     service {} account {}",
+            sl.id.to_hex(),
+            KEYRING_SERVICE,
+            keyring_account(&h.vault_id, sl.id)
+        ),
+        SlotKind::Passphrase { params, .. } => format!(
+            "{}  passphrase  argon2id m={} t={} p={}",
+            sl.id.to_hex(),
+            format_kib(params.memory_kib as u64),
+            params.time,
+            params.parallelism
+        ),
+    }
 }
 
 /// `2026-11-25 18:04:05` for Unix seconds (UTC; no time-zone database needed).

@@ -1,333 +1,73 @@
-//! Getting from the command line to an open vault: which file, where the
-//! passphrase comes from (stdin, file, descriptor, environment, prompt),
-//! the keyring, and the unlock order. Also reads other secret input
-//! (values, new passphrases) from stdin or a no-echo prompt.
+//! From an [`Invocation`] to the library's [`Opener`]: the platform keyring
+//! (connected on first use, at most once), the rollback memory, and the
+//! unlock order that picks a credential: a given passphrase; else the cached
+//! data key (never for slot management); else a keyring slot if the keyring
+//! answers; else a no-echo prompt on a terminal; else exit 3 at once with
+//! what to do. The passphrase is read from its source once.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use vault::error::{Error, Result};
-use vault::format::SlotId;
+use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
+use vault::rollback::StateDir;
 use vault::slots::{KeyStore, KeyringError};
-use vault::store::{self, WriteLock};
-use vault::{Credential, LockedVault, SecretBytes, Vault};
+use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
 
-use crate::cli::{Global, NewPassphraseArgs};
-use crate::os::sys;
+use crate::cli::NewPassphraseArgs;
+use crate::invocation::{Invocation, PassphraseSource};
+use crate::prompt::{prompt, prompt_twice, read_passphrase, stdin_is_terminal};
 
-/// Longest passphrase accepted, bytes.
-pub const MAX_PASSPHRASE: usize = 4096;
 /// How long any single keyring call may take.
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where a passphrase comes from.
-enum Source {
-    Stdin,
-    File(PathBuf),
-    Fd(i32),
-    Env,
+/// The platform keyring, connected on first use; a connection that failed
+/// stays failed (and says why) for the rest of the command.
+pub struct LazyKeyring {
+    disabled: bool,
+    store: OnceCell<std::result::Result<Box<dyn KeyStore>, KeyringError>>,
 }
 
-/// The resolved invocation: paths and the passphrase source, plus state
-/// that must be read once (stdin) or connected once (the keyring).
-pub struct Session {
-    /// The vault path as given (for messages).
-    pub path: PathBuf,
-    /// The path with symbolic links followed: where reads and writes go.
-    pub resolved: PathBuf,
-    global: Global,
-    source: Option<Source>,
-    passphrase: Option<SecretBytes>,
-    keyring: Option<std::result::Result<Rc<dyn KeyStore>, KeyringError>>,
-    use_cache: bool,
-}
-
-impl Session {
-    /// Resolves the vault path and the passphrase source from flags and
-    /// environment. Flags win over `VAULT_PASSPHRASE_FILE`, which wins over
-    /// `VAULT_PASSPHRASE`; two flags at once are a usage error.
-    pub fn new(global: &Global) -> Result<Session> {
-        let path = match &global.vault {
-            Some(p) => p.clone(),
-            None => match std::env::var_os("VAULT_FILE").filter(|v| !v.is_empty()) {
-                Some(p) => PathBuf::from(p),
-                None => store::default_path()?,
-            },
-        };
-        let resolved = store::resolve(&path)?;
-        let flags = [
-            global.passphrase_stdin,
-            global.passphrase_file.is_some(),
-            global.passphrase_fd.is_some(),
-        ];
-        if flags.iter().filter(|f| **f).count() > 1 {
-            return Err(Error::Usage(
-                "give the passphrase one way only: --passphrase-stdin, --passphrase-file or --passphrase-fd".into(),
-            ));
-        }
-        let source = if global.passphrase_stdin {
-            Some(Source::Stdin)
-        } else if let Some(f) = &global.passphrase_file {
-            Some(Source::File(f.clone()))
-        } else if let Some(fd) = global.passphrase_fd {
-            Some(Source::Fd(fd))
-        } else if let Some(f) = std::env::var_os("VAULT_PASSPHRASE_FILE").filter(|v| !v.is_empty())
-        {
-            Some(Source::File(PathBuf::from(f)))
-        } else if std::env::var_os("VAULT_PASSPHRASE").is_some() {
-            Some(Source::Env)
-        } else {
-            None
-        };
-        Ok(Session {
-            path,
-            resolved,
-            global: global.clone(),
-            source,
-            passphrase: None,
-            keyring: None,
-            use_cache: true,
-        })
-    }
-
-    /// Whether the passphrase is read from standard input.
-    pub fn passphrase_from_stdin(&self) -> bool {
-        matches!(self.source, Some(Source::Stdin))
-    }
-
-    /// The given passphrase, read once from its source (a trailing `\n` or
-    /// `\r\n` removed, except from the environment).
-    pub fn given_passphrase(&mut self) -> Result<Option<SecretBytes>> {
-        if self.passphrase.is_none() {
-            let Some(source) = &self.source else {
-                return Ok(None);
-            };
-            self.passphrase = Some(read_passphrase(source)?);
-        }
-        Ok(self.passphrase.clone())
-    }
-
-    /// Drops (and so wipes) the passphrase read earlier; it is not read again.
-    pub fn forget_passphrase(&mut self) {
-        self.passphrase = None;
-        self.source = None;
-    }
-
-    /// The keyring, connected once; `Err` says why it cannot be used.
-    pub fn keyring(&mut self) -> std::result::Result<Rc<dyn KeyStore>, KeyringError> {
-        self.keyring
-            .get_or_insert_with(|| connect_keyring(self.global.no_keyring))
-            .clone()
-    }
-
-    /// Reads and parses the vault file.
-    pub fn read_locked(&self) -> Result<LockedVault> {
-        let bytes = store::read(&self.resolved).map_err(|e| self.name_path(e))?;
-        LockedVault::parse(&self.path, bytes)
-    }
-
-    fn name_path(&self, e: Error) -> Error {
-        match e {
-            Error::NoVault(_) => Error::NoVault(self.path.clone()),
-            Error::NotAFile(_) => Error::NotAFile(self.path.clone()),
-            e => e,
+impl LazyKeyring {
+    /// A keyring to connect when first needed, or never with `--no-keyring`.
+    pub fn new(disabled: bool) -> LazyKeyring {
+        LazyKeyring {
+            disabled,
+            store: OnceCell::new(),
         }
     }
 
-    /// Works out what opens `locked`, in the documented order: a given
-    /// passphrase; else a keyring slot if the keyring answers; else a
-    /// no-echo prompt on a terminal; else exit 3 at once with guidance.
-    pub fn credential(&mut self, locked: &LockedVault) -> Result<Credential> {
-        if let Some(p) = self.given_passphrase()? {
-            // An empty VAULT_PASSPHRASE is most likely an unset CI variable.
-            // It can open nothing (slots refuse empty passphrases, so `init`
-            // and `key add` still fail on it with exit 2); for opening, it
-            // must not stand in the way of the keyring or a prompt.
-            if p.is_empty() && matches!(self.source, Some(Source::Env)) {
-                crate::output::warn(
-                    "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
-                );
-            } else {
-                return Ok(Credential::Passphrase(p));
-            }
+    /// The connected store, or why there is none.
+    pub fn connected(&self) -> std::result::Result<&dyn KeyStore, KeyringError> {
+        match self.store.get_or_init(|| connect_keyring(self.disabled)) {
+            Ok(s) => Ok(s.as_ref()),
+            Err(e) => Err(e.clone()),
         }
-        if self.use_cache && !self.global.no_cache {
-            if let Some(c) = vault::cache::get(&locked.header().vault_id) {
-                if locked.data_key_matches(&c.dek) {
-                    return Ok(Credential::DataKey(c.dek));
-                }
-            }
-        }
-        let mut why_not_keyring = None;
-        if locked.has_keyring_slot() {
-            match self.keyring() {
-                Ok(store) => match locked.fetch_keyring_credential(store.as_ref()) {
-                    Ok(c) => return Ok(c),
-                    Err(e) => why_not_keyring = Some(e),
-                },
-                Err(e) => why_not_keyring = Some(e),
-            }
-        }
-        let has_pass = locked.has_passphrase_slot();
-        if has_pass && stdin_is_terminal() {
-            let p = prompt(&format!("Passphrase for {}: ", self.path.display()))?;
-            return Ok(Credential::Passphrase(p));
-        }
-        let path = self.path.display();
-        let give = "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE";
-        Err(Error::Unlock(match (why_not_keyring, has_pass) {
-            (Some(why), true) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}); {give}"),
-            (Some(why), false) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
-            (None, true) => format!("cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal); {give}"),
-            (None, false) => format!("cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
-        }))
-    }
-
-    /// Opens the vault for reading.
-    pub fn open_read(&mut self) -> Result<Vault> {
-        let locked = self.read_locked()?;
-        let cred = self.credential(&locked)?;
-        let v = locked.unlock(&cred)?;
-        match self.check_rollback(&v, v.unlocked_by()) {
-            Err(Error::Rollback { .. }) => self.recheck_rollback_under_lock(v, &cred),
-            r => r.map(|()| v),
-        }
-    }
-
-    /// A reader does not take the lock, so it can read generation N just
-    /// before a writer commits N+1 and remembers it; the check then sees
-    /// "older than remembered" for a file that was never rolled back. Under
-    /// the write lock no commit is half done (a writer remembers its
-    /// generation before it lets go), so the file read there is the newest:
-    /// if it is still older than remembered, the rollback is real. The data
-    /// key just unwrapped opens it without a second KDF run (unless a rekey
-    /// slipped in between, when `cred` is used again). Where the lock cannot
-    /// be taken (a read-only directory) the first verdict stands.
-    fn recheck_rollback_under_lock(&self, first: Vault, cred: &Credential) -> Result<Vault> {
-        let via = first.unlocked_by();
-        let Ok(_lock) = self.lock() else {
-            return self.check_rollback(&first, via).map(|()| first);
-        };
-        let locked = self.read_locked()?;
-        let v = if locked.data_key_matches(first.data_key()) {
-            locked.unlock(&Credential::DataKey(first.data_key().clone()))?
-        } else {
-            locked.unlock(cred)?
-        };
-        drop(first);
-        // Checked as opened the first time (through the same slot).
-        self.check_rollback(&v, via)?;
-        Ok(v)
-    }
-
-    /// Refuses a vault older than the newest generation seen here (unless
-    /// `--allow-rollback`), and remembers the newest. Only called on an
-    /// authenticated header.
-    fn check_rollback(&self, v: &Vault, via: SlotId) -> Result<()> {
-        let h = v.header();
-        let in_keyring = self.keyring_memory(v, via).and_then(|(st, account)| {
-            st.generation(&account)
-                .ok()
-                .map(|g| (st, account, g.unwrap_or(0)))
-        });
-        let remembered = vault::state::remembered(&h.vault_id)
-            .into_iter()
-            .chain(in_keyring.as_ref().map(|k| k.2))
-            .max();
-        if let Some(remembered) = remembered {
-            if h.generation < remembered && !self.global.allow_rollback {
-                return Err(Error::Rollback {
-                    path: self.path.clone(),
-                    found: h.generation,
-                    remembered,
-                });
-            }
-        }
-        vault::state::remember(&h.vault_id, h.generation, self.global.allow_rollback);
-        if let Some((st, account, g)) = in_keyring {
-            if g != h.generation {
-                let _ = st.set_generation(&account, h.generation);
-            }
-        }
-        Ok(())
-    }
-
-    /// Where the keyring remembers `v`'s generation: the entry of slot
-    /// `via`, if that is the keyring slot that opened it (the keyring is
-    /// then connected already; nothing is connected for this).
-    fn keyring_memory(&self, v: &Vault, via: SlotId) -> Option<(Rc<dyn KeyStore>, String)> {
-        let slot = v.header().slot(via)?;
-        if slot.kind != vault::format::SlotKind::Keyring {
-            return None;
-        }
-        let st = self.keyring.as_ref()?.as_ref().ok()?.clone();
-        Some((
-            st,
-            vault::slots::keyring_account(&v.header().vault_id, slot.id),
-        ))
-    }
-
-    /// Slot management needs a real unlock: never the cached key.
-    pub fn without_cache(&mut self) {
-        self.use_cache = false;
-    }
-
-    /// Opens the vault for a change: the credential is worked out first (so
-    /// no prompt happens while holding the lock), then the lock is taken and
-    /// the file re-read under it. `before_lock` runs between the two (to read
-    /// a value from stdin after the passphrase line).
-    pub fn open_write(
-        &mut self,
-        before_lock: &mut dyn FnMut() -> Result<()>,
-    ) -> Result<(Vault, WriteLock)> {
-        let cred = self.credential_for_write()?;
-        before_lock()?;
-        self.open_locked(&cred)
-    }
-
-    /// The first half of [`Session::open_write`]: what will open the vault.
-    pub fn credential_for_write(&mut self) -> Result<Credential> {
-        let locked = self.read_locked()?;
-        self.credential(&locked)
-    }
-
-    /// The second half of [`Session::open_write`]: lock, re-read, unlock.
-    pub fn open_locked(&self, cred: &Credential) -> Result<(Vault, WriteLock)> {
-        let lock = self.lock()?;
-        let vault = self.read_locked()?.unlock(cred)?;
-        self.check_rollback(&vault, vault.unlocked_by())?;
-        Ok((vault, lock))
-    }
-
-    /// Takes the write lock, telling the user if it has to wait.
-    pub fn lock(&self) -> Result<WriteLock> {
-        let timeout = std::env::var("VAULT_LOCK_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(Duration::from_secs(30));
-        let path = self.path.display().to_string();
-        store::lock(&self.resolved, timeout, &mut || {
-            eprintln!("vault: waiting for another vault process to finish writing {path}...")
-        })
-    }
-
-    /// Seals and writes the vault under the lock.
-    pub fn save(&self, vault: &mut Vault, lock: &WriteLock) -> Result<()> {
-        let bytes = vault.seal();
-        store::write_atomic(&self.resolved, &bytes, lock)?;
-        let g = vault.header().generation;
-        vault::state::remember(&vault.header().vault_id, g, false);
-        if let Some((st, account)) = self.keyring_memory(vault, vault.unlocked_by()) {
-            let _ = st.set_generation(&account, g);
-        }
-        Ok(())
     }
 }
 
-fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, KeyringError> {
+impl KeyStore for LazyKeyring {
+    fn get(&self, account: &str) -> std::result::Result<Key, KeyringError> {
+        self.connected()?.get(account)
+    }
+    fn create(&self, account: &str, key: &Key) -> std::result::Result<(), KeyringError> {
+        self.connected()?.create(account, key)
+    }
+    fn delete(&self, account: &str) -> std::result::Result<(), KeyringError> {
+        self.connected()?.delete(account)
+    }
+    fn ready(&self) -> std::result::Result<(), KeyringError> {
+        self.connected()?.ready()
+    }
+    fn generation(&self, account: &str) -> std::result::Result<Option<u64>, KeyringError> {
+        self.connected()?.generation(account)
+    }
+    fn set_generation(&self, account: &str, g: u64) -> std::result::Result<(), KeyringError> {
+        self.connected()?.set_generation(account, g)
+    }
+}
+
+fn connect_keyring(disabled: bool) -> std::result::Result<Box<dyn KeyStore>, KeyringError> {
     if disabled {
         return Err(KeyringError::Unavailable(
             "the keyring is disabled by --no-keyring".into(),
@@ -336,7 +76,7 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, Keyr
     #[cfg(target_os = "linux")]
     {
         vault::slots::SecretServiceStore::connect(KEYRING_TIMEOUT)
-            .map(|s| Rc::new(s) as Rc<dyn KeyStore>)
+            .map(|s| Box::new(s) as Box<dyn KeyStore>)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -346,131 +86,196 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, Keyr
     }
 }
 
-/// A passphrase from a file (one trailing newline removed), e.g. for
-/// `rekey --other-passphrase-file`.
-pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
-    read_passphrase(&Source::File(path.to_path_buf()))
+/// The stores an [`Opener`] borrows: made once per command.
+pub struct Stores {
+    /// The platform keyring.
+    pub keyring: LazyKeyring,
+    /// The rollback memory in the state directory.
+    pub memory: StateDir,
 }
 
-fn read_passphrase(source: &Source) -> Result<SecretBytes> {
-    let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
-    let too_long = || {
-        Error::Usage(format!(
-            "the passphrase is longer than {MAX_PASSPHRASE} bytes"
-        ))
-    };
-    match source {
-        Source::Stdin => {
-            sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
-                match e.kind() {
-                    std::io::ErrorKind::InvalidData => too_long(),
-                    _ => Error::io("reading the passphrase from", "standard input", e),
-                }
-            })?;
+impl Stores {
+    /// The stores for `inv`.
+    pub fn new(inv: &Invocation) -> Stores {
+        Stores {
+            keyring: LazyKeyring::new(inv.no_keyring),
+            memory: StateDir::default_location(),
         }
-        Source::File(f) => {
-            let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
-                Error::Usage(_) => too_long(),
-                e => e,
-            })?;
-            p = bytes;
+    }
+}
+
+fn lock_wait_notice() {
+    eprintln!("vault: waiting for another vault process to finish writing the vault...");
+}
+
+/// The opener of `inv`'s vault over `stores`.
+pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
+    Opener::new(&inv.path, &inv.resolved, &stores.keyring, &stores.memory)
+        .allow_rollback(inv.allow_rollback)
+        .lock_wait(inv.lock_timeout, &lock_wait_notice)
+}
+
+/// The passphrase given for this command, read from its source once.
+pub struct Credentials<'i> {
+    inv: &'i Invocation,
+    passphrase: Option<SecretBytes>,
+    forgotten: bool,
+}
+
+impl<'i> Credentials<'i> {
+    /// Nothing read yet.
+    pub fn new(inv: &'i Invocation) -> Credentials<'i> {
+        Credentials {
+            inv,
+            passphrase: None,
+            forgotten: false,
         }
-        Source::Fd(fd) => {
-            sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
-                Error::Usage(format!(
-                    "cannot read the passphrase from file descriptor {fd}: {e}"
-                ))
-            })?;
+    }
+
+    /// Whether the passphrase is read from standard input.
+    pub fn passphrase_from_stdin(&self) -> bool {
+        matches!(self.inv.passphrase, Some(PassphraseSource::Stdin))
+    }
+
+    /// The given passphrase, read once from its source.
+    pub fn given_passphrase(&mut self) -> Result<Option<SecretBytes>> {
+        if self.forgotten {
+            return Ok(None);
         }
-        Source::Env => {
-            let v = std::env::var_os("VAULT_PASSPHRASE").unwrap_or_default();
-            p = SecretBytes::new(v.into_encoded_bytes());
-            if p.len() > MAX_PASSPHRASE {
-                return Err(too_long());
+        if self.passphrase.is_none() {
+            let Some(source) = &self.inv.passphrase else {
+                return Ok(None);
+            };
+            self.passphrase = Some(read_passphrase(source)?);
+        }
+        Ok(self.passphrase.clone())
+    }
+
+    /// The given passphrase if it can open anything. An empty
+    /// `VAULT_PASSPHRASE` is most likely an unset CI variable: it opens
+    /// nothing (slots refuse empty passphrases, so `init` and `key add`
+    /// still fail on it with exit 2), and must not stand in the way of the
+    /// keyring or a prompt.
+    fn usable_passphrase(&mut self) -> Result<Option<SecretBytes>> {
+        match self.given_passphrase()? {
+            Some(p) if p.is_empty() && self.inv.passphrase == Some(PassphraseSource::Env) => {
+                crate::output::warn(
+                    "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
+                );
+                Ok(None)
             }
-            return Ok(p);
+            p => Ok(p),
         }
     }
-    p.strip_one_newline();
-    if p.len() > MAX_PASSPHRASE {
-        return Err(too_long());
+
+    /// Drops (and so wipes) the passphrase; it is not read again.
+    pub fn forget(&mut self) {
+        self.passphrase = None;
+        self.forgotten = true;
     }
-    Ok(p)
-}
 
-/// Whether a prompt can be shown: standard input is a terminal and the
-/// process has a controlling terminal to ask on.
-pub fn stdin_is_terminal() -> bool {
-    std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_ok()
-}
-
-/// A no-echo prompt on the terminal.
-pub fn prompt(text: &str) -> Result<SecretBytes> {
-    rpassword::prompt_password(text)
-        .map(|s| SecretBytes::new(s.into_bytes()))
-        .map_err(|e| Error::io("reading from", "the terminal", e))
-}
-
-/// A new passphrase: from stdin or a file as asked, else prompted twice on
-/// a terminal. An empty one is refused later, when the slot is made.
-pub fn new_passphrase(
-    session: &mut Session,
-    args: &NewPassphraseArgs,
-    what: &str,
-) -> Result<SecretBytes> {
-    if args.new_passphrase_stdin {
-        // The current passphrase, if it also comes from stdin, is the first line.
-        if session.passphrase_from_stdin() {
-            session.given_passphrase()?;
+    /// What opens `locked`, in the documented order, the cached data key
+    /// included (unless `--no-cache`).
+    pub fn credential(&mut self, opener: &Opener<'_>, locked: &LockedVault) -> Result<Credential> {
+        if let Some(p) = self.usable_passphrase()? {
+            return Ok(Credential::Passphrase(p));
         }
-        return read_passphrase(&Source::Stdin);
+        if !self.inv.no_cache {
+            if let Some(c) = opener.cached(locked) {
+                return Ok(c);
+            }
+        }
+        self.slot_credential(opener, locked).map(Credential::from)
     }
-    if let Some(f) = &args.new_passphrase_file {
-        return read_passphrase(&Source::File(f.clone()));
+
+    /// What opens a slot of `locked` (for slot management: never the
+    /// cached key): a given passphrase, a keyring slot, a prompt.
+    pub fn slot_credential(
+        &mut self,
+        opener: &Opener<'_>,
+        locked: &LockedVault,
+    ) -> Result<SlotCredential> {
+        if let Some(p) = self.usable_passphrase()? {
+            return Ok(SlotCredential::passphrase(p));
+        }
+        let mut why_not_keyring = None;
+        if locked.has_keyring_slot() {
+            match opener.keyring_credential(locked) {
+                Ok(c) => return Ok(c),
+                Err(e) => why_not_keyring = Some(e),
+            }
+        }
+        let has_pass = locked.has_passphrase_slot();
+        if has_pass && stdin_is_terminal() {
+            let p = prompt(&format!("Passphrase for {}: ", self.inv.path.display()))?;
+            return Ok(SlotCredential::passphrase(p));
+        }
+        let path = self.inv.path.display();
+        let give = "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE";
+        Err(Error::Unlock(match (why_not_keyring, has_pass) {
+            (Some(why), true) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}); {give}"),
+            (Some(why), false) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
+            (None, true) => format!("cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal); {give}"),
+            (None, false) => format!("cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+        }))
     }
-    prompt_twice(what)
+
+    /// A new passphrase: from stdin or a file as asked, else prompted twice
+    /// on a terminal. An empty one is refused when the slot is made.
+    pub fn new_passphrase(&mut self, args: &NewPassphraseArgs, what: &str) -> Result<SecretBytes> {
+        if args.new_passphrase_stdin {
+            // The current passphrase, if it also comes from stdin, is the first line.
+            if self.passphrase_from_stdin() {
+                self.given_passphrase()?;
+            }
+            return read_passphrase(&PassphraseSource::Stdin);
+        }
+        if let Some(f) = &args.new_passphrase_file {
+            return read_passphrase(&PassphraseSource::File(f.clone()));
+        }
+        prompt_twice(what)
+    }
 }
 
-/// Prompts twice on a terminal; exit 3 with guidance where there is none.
-pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
-    if !stdin_is_terminal() {
-        return Err(Error::Unlock(format!(
-            "no {what} given and standard input is not a terminal to ask for one; give it with --new-passphrase-stdin or --new-passphrase-file"
-        )));
-    }
-    let a = prompt(&format!("New {what}: "))?;
-    let b = prompt(&format!("Repeat the {what}: "))?;
-    if a != b {
-        return Err(Error::Usage(
-            "the two entries differ; nothing was changed".into(),
-        ));
-    }
-    Ok(a)
+/// Everything a command needs: the invocation, the opener, the credentials.
+pub struct Ctx<'a> {
+    /// What was asked.
+    pub inv: &'a Invocation,
+    /// The one way to open the vault.
+    pub opener: Opener<'a>,
+    /// The passphrase, read once.
+    pub creds: Credentials<'a>,
+    /// The keyring and rollback memory (also borrowed by `opener`).
+    pub stores: &'a Stores,
 }
 
-/// Reads a secret value: standard input to its end (one trailing newline
-/// removed unless `raw`), or a no-echo prompt on a terminal.
-pub fn read_value(raw: bool) -> Result<SecretBytes> {
-    use std::io::Read;
-    let limit = vault::format::MAX_VALUE_LEN;
-    if stdin_is_terminal() {
-        return prompt("Value: ");
+impl<'a> Ctx<'a> {
+    /// A context for `inv` over `stores`.
+    pub fn new(inv: &'a Invocation, stores: &'a Stores) -> Ctx<'a> {
+        Ctx {
+            inv,
+            opener: opener(inv, stores),
+            creds: Credentials::new(inv),
+            stores,
+        }
     }
-    // Capacity up front: growing the buffer would leave copies behind.
-    let mut v = SecretBytes::new(Vec::with_capacity(limit + 3));
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 3)
-        .read_to_end(v.expose_vec_mut())
-        .map_err(|e| Error::io("reading the value from", "standard input", e))?;
-    if !raw {
-        v.strip_one_newline();
-    }
-    vault::vault::validate_value(v.expose())?;
-    Ok(v)
-}
 
-/// Whether `path` looks like it needs creating (for `init`).
-pub fn parent_dir(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
+    /// Reads the file and works out what opens it (for secrets).
+    pub fn prepare(&mut self) -> Result<Prepared<'_, Secrets>> {
+        let locked = self.opener.locked()?;
+        let cred = self.creds.credential(&self.opener, &locked)?;
+        self.opener.prepare(locked, cred)
+    }
+
+    /// Reads the file and works out which slot opens it (slot management).
+    pub fn prepare_slots(&mut self) -> Result<Prepared<'_, Slots>> {
+        let locked = self.opener.locked()?;
+        let cred = self.creds.slot_credential(&self.opener, &locked)?;
+        self.opener.prepare_slots(locked, cred)
+    }
+
+    /// Opens the vault for reading.
+    pub fn read(&mut self) -> Result<Vault> {
+        self.prepare()?.read()
+    }
 }

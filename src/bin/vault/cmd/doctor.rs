@@ -11,11 +11,12 @@ use vault::error::{Error, Result};
 use vault::format::SlotKind;
 use vault::slots::{keyring_account, KeyringError};
 
-use crate::unlock::Session;
 use crate::os::sys;
-use crate::output::stdout_write;
+use crate::output::{slot_json, stdout_write};
+use crate::unlock::Ctx;
 
-pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
+pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
+    let s = ctx.inv;
     let mut next: Vec<String> = Vec::new();
     let mut report = serde_json::Map::new();
     report.insert("vault_version".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -61,7 +62,7 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
         }
     }
 
-    let locked = match s.read_locked() {
+    let locked = match ctx.opener.locked() {
         Ok(l) => Some(l),
         Err(e @ (Error::NoVault(_) | Error::NotAFile(_))) => {
             report.insert(
@@ -80,8 +81,9 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
         }
     };
 
-    let keyring_state = s.keyring().map(|_| ());
-    let ready = s.keyring().and_then(|st| st.ready());
+    let keyring = &ctx.stores.keyring;
+    let keyring_state = keyring.connected().map(|_| ());
+    let ready = keyring.connected().and_then(|st| st.ready());
     report.insert(
         "keyring".into(),
         match (&keyring_state, &ready) {
@@ -100,7 +102,7 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
         for sl in &h.slots {
             match &sl.kind {
                 SlotKind::Keyring => {
-                    let entry = match s.keyring() {
+                    let entry = match keyring.connected() {
                         Ok(st) => match st.get(&keyring_account(&h.vault_id, sl.id)) {
                             Ok(_) => "present".to_string(),
                             Err(KeyringError::NoEntry) => {
@@ -111,10 +113,9 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
                         },
                         Err(e) => format!("unavailable: {e}"),
                     };
-                    slots.push(json!({"id": sl.id.to_hex(), "kind": "keyring",
-                        "keyring_service": vault::slots::KEYRING_SERVICE,
-                        "keyring_account": keyring_account(&h.vault_id, sl.id),
-                        "keyring_entry": entry}));
+                    let mut j = slot_json(h, sl);
+                    j["keyring_entry"] = json!(entry);
+                    slots.push(j);
                 }
                 SlotKind::Passphrase { params, salt } => {
                     let d = KdfParams::DEFAULT;
@@ -125,11 +126,11 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
                             sl.id.to_hex(), format_kib(params.memory_kib as u64), params.time, sl.id.to_hex()
                         ));
                     }
-                    slots.push(json!({"id": sl.id.to_hex(), "kind": "passphrase", "kdf": "argon2id",
-                        "memory": format_kib(params.memory_kib as u64), "time": params.time,
-                        "parallelism": params.parallelism, "salt_len": salt.len(),
-                        "recommended": format!("memory {} time {} parallelism {}", format_kib(d.memory_kib as u64), d.time, d.parallelism),
-                        "weaker_than_recommended": weaker}));
+                    let mut j = slot_json(h, sl);
+                    j["salt_len"] = json!(salt.len());
+                    j["recommended"] = json!({"memory_kib": d.memory_kib, "time": d.time, "parallelism": d.parallelism});
+                    j["weaker_than_recommended"] = json!(weaker);
+                    slots.push(j);
                 }
             }
         }
@@ -147,7 +148,7 @@ pub fn run(s: &mut Session, json_out: bool) -> Result<()> {
             "vault".into(),
             json!({"readable": true, "format_version": vault::format::VERSION,
                    "vault_id": h.vault_id.to_hex(), "generation": h.generation,
-                   "generation_remembered_here": vault::state::remembered(&h.vault_id),
+                   "generation_remembered_here": ctx.opener.remembered(l),
                    "header_authenticated": false,
                    "note": "doctor does not unlock; the header is authenticated by every command that opens the vault",
                    "slots": slots}),

@@ -5,13 +5,14 @@ use std::io::IsTerminal;
 
 use vault::crypto::{self, KdfParams};
 use vault::error::{Error, Result};
-use vault::store;
+use vault::slots::KeyStore;
 use vault::vault::NewSlot;
-use vault::{SecretBytes, Vault};
+use vault::SecretBytes;
 
 use crate::cli::KdfArgs;
-use crate::unlock::{parent_dir, prompt_twice, Session};
 use crate::output::{stdout_write, warn};
+use crate::prompt::prompt_twice;
+use crate::unlock::Ctx;
 
 /// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
 const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -40,19 +41,20 @@ fn recovery_code() -> SecretBytes {
     out
 }
 
-pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
-    match std::fs::symlink_metadata(&s.resolved) {
-        Ok(m) if m.is_file() => return Err(Error::VaultExists(s.path.clone())),
-        Ok(_) => return Err(Error::NotAFile(s.path.clone())),
+pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
+    let path = &ctx.inv.path;
+    match std::fs::symlink_metadata(&ctx.inv.resolved) {
+        Ok(m) if m.is_file() => return Err(Error::VaultExists(path.clone())),
+        Ok(_) => return Err(Error::NotAFile(path.clone())),
         Err(_) => {}
     }
     let params = kdf.params_over(KdfParams::DEFAULT);
     params.check_bounds().map_err(Error::Usage)?;
-    let mut passphrase = s.given_passphrase()?;
+    let mut passphrase = ctx.creds.given_passphrase()?;
     let mut want_keyring = keyring;
     if !keyring && passphrase.is_none() {
         // The keyring must be able to store the key now, not just answer.
-        match s.keyring().and_then(|st| st.ready()) {
+        match ctx.stores.keyring.ready() {
             Ok(()) => want_keyring = true,
             Err(why) if std::io::stdin().is_terminal() => {
                 eprintln!("vault: no keyring here ({why}); the vault will be opened by a passphrase");
@@ -61,20 +63,18 @@ pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Res
             Err(why) => {
                 return Err(Error::Unlock(format!(
                     "cannot create {}: no keyring here ({why}) and no passphrase given; give one with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
-                    s.path.display()
+                    path.display()
                 )))
             }
         }
     }
-    let store = if want_keyring {
-        Some(s.keyring().map_err(Error::Keyring)?)
-    } else {
-        None
-    };
+    if want_keyring {
+        ctx.stores.keyring.connected().map_err(Error::Keyring)?;
+    }
     let code = recovery.then(recovery_code);
     let mut slots = Vec::new();
-    if let Some(st) = &store {
-        slots.push(NewSlot::Keyring(st.as_ref()));
+    if want_keyring {
+        slots.push(NewSlot::Keyring(&ctx.stores.keyring));
     }
     if let Some(p) = &passphrase {
         slots.push(NewSlot::Passphrase(p, params));
@@ -82,17 +82,7 @@ pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Res
     if let Some(c) = &code {
         slots.push(NewSlot::Passphrase(c, params));
     }
-    // Made in memory first (the KDF, the keyring entry, every refusal),
-    // so a failed init leaves nothing behind, not even a lock file.
-    let mut v = Vault::create(&s.path, &slots)?;
-    let bytes = v.seal();
-    let written = store::create_dir_private(parent_dir(&s.resolved))
-        .and_then(|()| s.lock())
-        .and_then(|lock| store::write_new(&s.resolved, &bytes, &lock));
-    if let Err(e) = written {
-        v.forget_keyring_entries(&slots);
-        return Err(e);
-    }
+    let v = ctx.opener.create(&slots)?;
     let kinds: Vec<String> = v
         .header()
         .slots
@@ -101,7 +91,7 @@ pub fn run(s: &mut Session, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Res
         .collect();
     eprintln!(
         "vault: created {} (slots: {})",
-        s.path.display(),
+        path.display(),
         kinds.join(", ")
     );
     if let Some(c) = &code {

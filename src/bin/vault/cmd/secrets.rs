@@ -4,31 +4,33 @@ use vault::error::{Error, Result};
 use vault::vault::validate_name;
 use vault::SecretBytes;
 
-use crate::unlock::{read_value, Session};
 use crate::output::{stdout_write, warn};
+use crate::prompt::read_value;
+use crate::unlock::Ctx;
 
-pub fn set(s: &mut Session, name: &str, value: Option<String>, raw: bool) -> Result<()> {
+pub fn set(ctx: &mut Ctx<'_>, name: &str, value: Option<String>, raw: bool) -> Result<()> {
     validate_name(name)?;
-    let mut from_arg = value.map(|v| SecretBytes::new(v.into_bytes()));
+    let from_arg = value.map(|v| SecretBytes::new(v.into_bytes()));
     if let Some(v) = &from_arg {
         vault::vault::validate_value(v.expose())?;
         warn("a value on the command line is visible to other processes and lands in shell history; pipe it on stdin instead");
     }
-    let mut value: Option<SecretBytes> = None;
-    let (mut v, lock) = s.open_write(&mut || {
-        value = Some(match from_arg.take() {
-            Some(v) => v,
-            None => read_value(raw)?,
-        });
-        Ok(())
-    })?;
-    v.set(name, value.take().expect("read before the lock"))?;
-    s.save(&mut v, &lock)
+    let locked = ctx.opener.locked()?;
+    let cred = ctx.creds.credential(&ctx.opener, &locked)?;
+    // The value follows the passphrase line on stdin: read it now, before
+    // the KDF runs and before the lock is taken.
+    let value = match from_arg {
+        Some(v) => v,
+        None => read_value(raw)?,
+    };
+    let mut txn = ctx.opener.prepare(locked, cred)?.begin()?;
+    txn.set(name, value)?;
+    txn.commit().map(drop)
 }
 
-pub fn get(s: &mut Session, name: &str, no_newline: bool) -> Result<()> {
+pub fn get(ctx: &mut Ctx<'_>, name: &str, no_newline: bool) -> Result<()> {
     validate_name(name)?;
-    let v = s.open_read()?;
+    let v = ctx.read()?;
     let e = v
         .get(name)
         .ok_or_else(|| Error::NoSuchSecret(name.to_string()))?;
@@ -41,8 +43,8 @@ pub fn get(s: &mut Session, name: &str, no_newline: bool) -> Result<()> {
     stdout_write(out.expose())
 }
 
-pub fn list(s: &mut Session, json: bool) -> Result<()> {
-    let v = s.open_read()?;
+pub fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
+    let v = ctx.read()?;
     let mut out = String::new();
     if json {
         let items: Vec<serde_json::Value> = v
@@ -62,11 +64,11 @@ pub fn list(s: &mut Session, json: bool) -> Result<()> {
     stdout_write(out.as_bytes())
 }
 
-pub fn delete(s: &mut Session, names: &[String]) -> Result<()> {
+pub fn delete(ctx: &mut Ctx<'_>, names: &[String]) -> Result<()> {
     for n in names {
         validate_name(n)?;
     }
-    let (mut v, lock) = s.open_write(&mut || Ok(()))?;
-    v.delete(names)?;
-    s.save(&mut v, &lock)
+    let mut txn = ctx.prepare()?.begin()?;
+    txn.delete(names)?;
+    txn.commit().map(drop)
 }

@@ -1,0 +1,122 @@
+//! Reading secret input: a passphrase from its source (stdin's first line,
+//! a file, a descriptor, the environment), a no-echo prompt on the
+//! terminal, a value from standard input. Everything read lands directly in
+//! a zeroizing buffer sized up front.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use vault::error::{Error, Result};
+use vault::{store, SecretBytes};
+
+use crate::invocation::PassphraseSource;
+use crate::os::sys;
+
+/// Longest passphrase accepted, bytes.
+pub const MAX_PASSPHRASE: usize = 4096;
+
+/// A passphrase from a file (one trailing newline removed), e.g. for
+/// `rekey --other-passphrase-file`.
+pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
+    read_passphrase(&PassphraseSource::File(path.to_path_buf()))
+}
+
+/// Reads a passphrase from `source`; a trailing `\n` or `\r\n` is removed,
+/// except from the environment.
+pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
+    let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
+    let too_long = || {
+        Error::Usage(format!(
+            "the passphrase is longer than {MAX_PASSPHRASE} bytes"
+        ))
+    };
+    match source {
+        PassphraseSource::Stdin => {
+            sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
+                match e.kind() {
+                    std::io::ErrorKind::InvalidData => too_long(),
+                    _ => Error::io("reading the passphrase from", "standard input", e),
+                }
+            })?;
+        }
+        PassphraseSource::File(f) => {
+            let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
+                Error::Usage(_) => too_long(),
+                e => e,
+            })?;
+            p = bytes;
+        }
+        PassphraseSource::Fd(fd) => {
+            sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the passphrase from file descriptor {fd}: {e}"
+                ))
+            })?;
+        }
+        PassphraseSource::Env => {
+            let v = std::env::var_os("VAULT_PASSPHRASE").unwrap_or_default();
+            p = SecretBytes::new(v.into_encoded_bytes());
+            if p.len() > MAX_PASSPHRASE {
+                return Err(too_long());
+            }
+            return Ok(p);
+        }
+    }
+    p.strip_one_newline();
+    if p.len() > MAX_PASSPHRASE {
+        return Err(too_long());
+    }
+    Ok(p)
+}
+
+/// Whether a prompt can be shown: standard input is a terminal and the
+/// process has a controlling terminal to ask on.
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// A no-echo prompt on the terminal.
+pub fn prompt(text: &str) -> Result<SecretBytes> {
+    rpassword::prompt_password(text)
+        .map(|s| SecretBytes::new(s.into_bytes()))
+        .map_err(|e| Error::io("reading from", "the terminal", e))
+}
+
+/// Prompts twice on a terminal; exit 3 with guidance where there is none.
+pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
+    if !stdin_is_terminal() {
+        return Err(Error::Unlock(format!(
+            "no {what} given and standard input is not a terminal to ask for one; give it with --new-passphrase-stdin or --new-passphrase-file"
+        )));
+    }
+    let a = prompt(&format!("New {what}: "))?;
+    let b = prompt(&format!("Repeat the {what}: "))?;
+    if a != b {
+        return Err(Error::Usage(
+            "the two entries differ; nothing was changed".into(),
+        ));
+    }
+    Ok(a)
+}
+
+/// Reads a secret value: standard input to its end (one trailing newline
+/// removed unless `raw`), or a no-echo prompt on a terminal.
+pub fn read_value(raw: bool) -> Result<SecretBytes> {
+    use std::io::Read;
+    let limit = vault::format::MAX_VALUE_LEN;
+    if stdin_is_terminal() {
+        return prompt("Value: ");
+    }
+    // Capacity up front: growing the buffer would leave copies behind.
+    let mut v = SecretBytes::new(Vec::with_capacity(limit + 3));
+    std::io::stdin()
+        .lock()
+        .take(limit as u64 + 3)
+        .read_to_end(v.expose_vec_mut())
+        .map_err(|e| Error::io("reading the value from", "standard input", e))?;
+    if !raw {
+        v.strip_one_newline();
+    }
+    vault::vault::validate_value(v.expose())?;
+    Ok(v)
+}

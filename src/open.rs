@@ -1,0 +1,1020 @@
+//! The one way every command opens a vault file: [`Opener`].
+//!
+//! Readers: read the file (no lock) → [`Opener::prepare`] (the credential's
+//! keys worked out: Argon2, the keyring) → [`Prepared::read`] (body opened,
+//! rollback memory checked). Writers: the same preparation, then
+//! [`Prepared::begin`] takes the write lock, re-reads the file under it and
+//! opens it with the keys already derived (no second KDF run, no prompt
+//! while locked) → edits on [`WriteTxn`] → [`WriteTxn::commit`] seals,
+//! writes atomically, raises the rollback memory, releases the lock and
+//! then runs what must follow a write (deleting a removed slot's keyring
+//! entry). A transaction dropped uncommitted undoes what it did outside
+//! the file (a keyring entry it created).
+//!
+//! What opened the vault is a type: a cached data key ([`Credential::DataKey`])
+//! can start a [`WriteTxn<Secrets>`] only; slot management lives on
+//! [`WriteTxn<Slots>`], which only a [`SlotCredential`] can start.
+//!
+//! A command that manages slots from a cache-opened vault does not compile:
+//!
+//! ```compile_fail
+//! use vault::open::{Secrets, WriteTxn};
+//! fn add_slot(txn: &mut WriteTxn<'_, Secrets>) {
+//!     txn.add_keyring_slot(); // only on WriteTxn<Slots>
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use vault::{Credential, Key, SlotCredential};
+//! // A cached data key cannot become a slot credential.
+//! let c: SlotCredential = Credential::DataKey(Key::random()).into();
+//! ```
+//!
+//! No printing, prompting or terminal here; the caller supplies the key
+//! store, the rollback memory and the clock.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::crypto::KdfParams;
+use crate::error::{Error, Result};
+use crate::format::{Header, Slot, SlotId, SlotKind};
+use crate::rollback::{KeyringMemory, MemoryKey, RollbackMemory};
+use crate::secret::{Key, SecretBytes};
+use crate::slots::{self, keyring_account, KeyStore, KeyringError};
+use crate::store::{self, WriteLock};
+use crate::vault::{self, Credential, Derived, LockedVault, NewSlot, OpenedBy, Vault};
+
+/// The time in Unix seconds, behind a trait so tests can fix it.
+pub trait Clock {
+    /// Now, in Unix seconds.
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        crate::platform::unix_now()
+    }
+}
+
+/// A credential that opens a slot, and so may manage slots: a passphrase
+/// or a keyring slot's key. A cached data key can never become one.
+pub struct SlotCredential(Credential);
+
+impl SlotCredential {
+    /// A passphrase, tried against every passphrase slot.
+    pub fn passphrase(p: SecretBytes) -> SlotCredential {
+        SlotCredential(Credential::Passphrase(p))
+    }
+
+    /// Whether this is a passphrase (and which).
+    pub fn as_passphrase(&self) -> Option<&SecretBytes> {
+        match &self.0 {
+            Credential::Passphrase(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<SlotCredential> for Credential {
+    fn from(c: SlotCredential) -> Credential {
+        c.0
+    }
+}
+
+/// Marker: a transaction that may change secrets only.
+pub enum Secrets {}
+/// Marker: a transaction opened through a slot, which may also manage slots.
+pub enum Slots {}
+
+/// How to reach and open one vault file, resolved once per command.
+pub struct Opener<'a> {
+    path: PathBuf,
+    resolved: PathBuf,
+    keystore: &'a dyn KeyStore,
+    memory: &'a dyn RollbackMemory,
+    clock: &'a dyn Clock,
+    available_kib: Option<u64>,
+    allow_rollback: bool,
+    lock_timeout: Duration,
+    on_lock_wait: &'a dyn Fn(),
+}
+
+fn no_wait_notice() {}
+
+impl<'a> Opener<'a> {
+    /// The vault at `path` (as the user gave it, for messages), read and
+    /// written at `resolved` (links followed), with keyring slots in
+    /// `keystore` and rollback memory in `memory` (plus the keyring entry
+    /// of a keyring slot that opens it). Defaults: the system clock, the
+    /// machine's available memory, no rollback accepted, a 30 s lock wait.
+    pub fn new(
+        path: &Path,
+        resolved: &Path,
+        keystore: &'a dyn KeyStore,
+        memory: &'a dyn RollbackMemory,
+    ) -> Opener<'a> {
+        Opener {
+            path: path.to_path_buf(),
+            resolved: resolved.to_path_buf(),
+            keystore,
+            memory,
+            clock: &SystemClock,
+            available_kib: crate::platform::available_memory_kib(),
+            allow_rollback: false,
+            lock_timeout: Duration::from_secs(30),
+            on_lock_wait: &no_wait_notice,
+        }
+    }
+
+    /// Uses `clock` for the times recorded with secrets.
+    pub fn clock(mut self, clock: &'a dyn Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Accepts, once, a file older than the rollback memory (after
+    /// restoring a backup); the memory is then set to it.
+    pub fn allow_rollback(mut self, yes: bool) -> Self {
+        self.allow_rollback = yes;
+        self
+    }
+
+    /// How long to wait for another writer, and what to call (once) when
+    /// the wait begins.
+    pub fn lock_wait(mut self, timeout: Duration, on_wait: &'a dyn Fn()) -> Self {
+        self.lock_timeout = timeout;
+        self.on_lock_wait = on_wait;
+        self
+    }
+
+    /// The memory a KDF may use, KiB (`None`: unknown, not checked).
+    pub fn available_memory(mut self, kib: Option<u64>) -> Self {
+        self.available_kib = kib;
+        self
+    }
+
+    /// The path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The generation of `locked` remembered in the state directory (for
+    /// reports; the keyring's memory needs the vault opened).
+    pub fn remembered(&self, locked: &LockedVault) -> Option<u64> {
+        self.memory
+            .remembered(&MemoryKey::new(locked.header().vault_id, None))
+    }
+
+    /// The path reads and writes go to.
+    pub fn resolved(&self) -> &Path {
+        &self.resolved
+    }
+
+    /// The key store of keyring slots.
+    pub fn keystore(&self) -> &dyn KeyStore {
+        self.keystore
+    }
+
+    /// Reads and parses the file (no lock, no key work).
+    pub fn locked(&self) -> Result<LockedVault> {
+        let bytes = store::read(&self.resolved).map_err(|e| match e {
+            Error::NoVault(_) => Error::NoVault(self.path.clone()),
+            Error::NotAFile(_) => Error::NotAFile(self.path.clone()),
+            e => e,
+        })?;
+        LockedVault::parse(&self.path, bytes)
+    }
+
+    /// The cached data key of `locked`, if one is cached and is this
+    /// vault's current key.
+    pub fn cached(&self, locked: &LockedVault) -> Option<Credential> {
+        let c = crate::cache::get(&locked.header().vault_id)?;
+        locked
+            .data_key_matches(&c.dek)
+            .then(|| Credential::DataKey(c.dek))
+    }
+
+    /// The key of the first keyring slot of `locked` whose entry the store
+    /// has; the error is the reason of the last slot tried.
+    pub fn keyring_credential(
+        &self,
+        locked: &LockedVault,
+    ) -> std::result::Result<SlotCredential, KeyringError> {
+        locked
+            .fetch_keyring_credential(self.keystore)
+            .map(SlotCredential)
+    }
+
+    /// Works out `cred`'s keys against `locked` (the KDF runs here).
+    pub fn prepare(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, Secrets>> {
+        self.prepare_any(locked, cred)
+    }
+
+    /// As [`Opener::prepare`], for slot management.
+    pub fn prepare_slots(
+        &self,
+        locked: LockedVault,
+        cred: SlotCredential,
+    ) -> Result<Prepared<'_, Slots>> {
+        self.prepare_any(locked, cred.0)
+    }
+
+    fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
+        let derived = locked.derive(&cred, self.available_kib)?;
+        let passphrase = match cred {
+            Credential::Passphrase(p) => Some(p),
+            _ => None,
+        };
+        Ok(Prepared {
+            opener: self,
+            locked,
+            derived,
+            passphrase,
+            _access: PhantomData,
+        })
+    }
+
+    /// Derives a new passphrase slot's key (fresh salt; the KDF runs here,
+    /// before any lock). An empty passphrase is refused.
+    pub fn new_passphrase_key(&self, pass: &SecretBytes, params: KdfParams) -> Result<NewKey> {
+        let (kind, kek) = vault::new_passphrase(pass, params, &self.path)?;
+        Ok(NewKey { kind, kek })
+    }
+
+    /// Creates the vault file with `new_slots` (at least one), never
+    /// overwriting one. Everything that can fail without touching the disk
+    /// (the KDF, the keyring entry) happens first; if the write fails the
+    /// keyring entries made for it are deleted again.
+    pub fn create(&self, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
+        let mut v = Vault::create(&self.path, new_slots)?;
+        let bytes = v.seal();
+        let dir = match self.resolved.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let written = store::create_dir_private(dir)
+            .and_then(|()| self.lock())
+            .and_then(|lock| store::write_new(&self.resolved, &bytes, &lock));
+        if let Err(e) = written {
+            v.forget_keyring_entries(new_slots);
+            return Err(e);
+        }
+        Ok(v)
+    }
+
+    /// Takes the write lock.
+    fn lock(&self) -> Result<WriteLock> {
+        store::lock(&self.resolved, self.lock_timeout, &mut || {
+            (self.on_lock_wait)()
+        })
+    }
+
+    fn memory_key(v: &Vault) -> MemoryKey {
+        let h = v.header();
+        let keyring_slot = match v.opened_by() {
+            OpenedBy::Slot(id) => h
+                .slot(id)
+                .filter(|s| s.kind == SlotKind::Keyring)
+                .map(|s| s.id),
+            OpenedBy::Cache | OpenedBy::Creation => None,
+        };
+        MemoryKey::new(h.vault_id, keyring_slot)
+    }
+
+    /// The highest generation remembered of `v` here (state and keyring).
+    fn remembered_max(&self, key: &MemoryKey) -> Option<u64> {
+        let kr = KeyringMemory(self.keystore);
+        [self.memory.remembered(key), kr.remembered(key)]
+            .into_iter()
+            .flatten()
+            .max()
+    }
+
+    fn remember(&self, key: &MemoryKey, generation: u64, force: bool) {
+        self.memory.remember(key, generation, force);
+        KeyringMemory(self.keystore).remember(key, generation, force);
+    }
+
+    /// Refuses `v` if it is older than remembered (unless rollback is
+    /// allowed), then remembers it. Only called on an authenticated header.
+    fn check_rollback(&self, v: &Vault) -> Result<()> {
+        let key = Self::memory_key(v);
+        let found = v.header().generation;
+        if let Some(remembered) = self.remembered_max(&key) {
+            if found < remembered && !self.allow_rollback {
+                return Err(Error::Rollback {
+                    path: self.path.clone(),
+                    found,
+                    remembered,
+                });
+            }
+        }
+        self.remember(&key, found, self.allow_rollback);
+        Ok(())
+    }
+
+    /// Under the lock: re-reads the file and opens it with `derived`, or,
+    /// if another process changed the slot in between, with the passphrase
+    /// again (the one case where a KDF runs under the lock: a race with a
+    /// concurrent `key passwd`/`rekey`).
+    fn reopen_locked(&self, derived: &Derived, passphrase: Option<&SecretBytes>) -> Result<Vault> {
+        let locked = self.locked()?;
+        if let Some(d) = locked.rederive(derived) {
+            return locked.open_derived(&d);
+        }
+        match passphrase {
+            Some(p) => {
+                let d = locked.derive(&Credential::Passphrase(p.clone()), self.available_kib)?;
+                locked.open_derived(&d)
+            }
+            None => Err(Error::Unlock(format!(
+                "cannot unlock {}: {} changed while it was being opened; retry",
+                self.path.display(),
+                match derived.by {
+                    OpenedBy::Cache => "its data key",
+                    _ => "the slot that opened it",
+                }
+            ))),
+        }
+    }
+}
+
+/// A vault file read and its credential's keys worked out, not yet opened.
+pub struct Prepared<'o, A> {
+    opener: &'o Opener<'o>,
+    locked: LockedVault,
+    derived: Derived,
+    passphrase: Option<SecretBytes>,
+    _access: PhantomData<A>,
+}
+
+impl<'o, A> Prepared<'o, A> {
+    /// The header as read (not yet authenticated: the body is, on open).
+    pub fn header(&self) -> &Header {
+        self.locked.header()
+    }
+
+    /// What will open the vault.
+    pub fn opened_by(&self) -> OpenedBy {
+        self.derived.by
+    }
+
+    /// Opens the file as read, for reading. A reader holds no lock, so it
+    /// can read generation N just before a writer commits N+1 and raises
+    /// the memory; a file that looks rolled back is therefore checked once
+    /// more under the write lock, where no commit is half done: if it is
+    /// still older, the rollback is real. Where the lock cannot be taken
+    /// (a read-only directory) the first verdict stands.
+    pub fn read(self) -> Result<Vault> {
+        let opener = self.opener;
+        let v = self.locked.open_derived(&self.derived)?;
+        match opener.check_rollback(&v) {
+            Err(first @ Error::Rollback { .. }) => {
+                let Ok(_lock) = opener.lock() else {
+                    return Err(first);
+                };
+                let v = opener.reopen_locked(&self.derived, self.passphrase.as_ref())?;
+                opener.check_rollback(&v)?;
+                Ok(v)
+            }
+            r => r.map(|()| v),
+        }
+    }
+
+    /// Takes the write lock, re-reads the file under it and opens it with
+    /// the keys already worked out: the start of a change.
+    pub fn begin(self) -> Result<WriteTxn<'o, A>> {
+        let opener = self.opener;
+        let lock = opener.lock()?;
+        drop(self.locked);
+        let vault = opener.reopen_locked(&self.derived, self.passphrase.as_ref())?;
+        opener.check_rollback(&vault)?;
+        Ok(WriteTxn {
+            opener,
+            vault,
+            lock: Some(lock),
+            undo: Vec::new(),
+            after: Vec::new(),
+            outcomes: Vec::new(),
+            _access: PhantomData,
+        })
+    }
+}
+
+impl Prepared<'_, Slots> {
+    /// The key of passphrase slot `id` if `pass` opens it to this vault's
+    /// data key (the KDF runs here, before any lock; for `rekey`).
+    pub fn passphrase_slot_key(&self, id: SlotId, pass: &SecretBytes) -> Result<Option<SlotKey>> {
+        if self.derived.by == OpenedBy::Slot(id) {
+            return Ok(self.derived.kek.clone().map(|kek| SlotKey { id, kek }));
+        }
+        let h = self.locked.header();
+        let Some(s) = h.slot(id) else {
+            return Ok(None);
+        };
+        let Some(kek) = slots::passphrase_kek(s, pass.expose(), self.opener.available_kib) else {
+            return Ok(None);
+        };
+        let kek = kek.map_err(|e| vault::kdf_error(e, false, &self.opener.path))?;
+        Ok(match slots::open_slot(&h.vault_id, s, &kek) {
+            Ok(d) if d.expose() == self.derived.dek.expose() => Some(SlotKey { id, kek }),
+            _ => None,
+        })
+    }
+
+    /// The key of keyring slot `id` from the key store, if it opens the
+    /// slot to this vault's data key.
+    pub fn keyring_slot_key(
+        &self,
+        id: SlotId,
+    ) -> std::result::Result<Option<SlotKey>, KeyringError> {
+        let h = self.locked.header();
+        let Some(s) = h.slot(id) else {
+            return Ok(None);
+        };
+        let kek = self
+            .opener
+            .keystore
+            .get(&keyring_account(&h.vault_id, id))?;
+        Ok(match slots::open_slot(&h.vault_id, s, &kek) {
+            Ok(d) if d.expose() == self.derived.dek.expose() => Some(SlotKey { id, kek }),
+            _ => None,
+        })
+    }
+}
+
+/// A slot's key, shown to open it (for `rekey`).
+pub struct SlotKey {
+    id: SlotId,
+    kek: Key,
+}
+
+impl SlotKey {
+    /// The slot.
+    pub fn id(&self) -> SlotId {
+        self.id
+    }
+}
+
+/// A new passphrase slot's kind and key, derived before the lock.
+pub struct NewKey {
+    kind: SlotKind,
+    kek: Key,
+}
+
+/// Something to do outside the file: undone if the transaction is dropped,
+/// or done once it commits.
+enum Outside {
+    /// Delete this keyring entry (its key was checked to open this vault's slot).
+    DeleteKeyringEntry { slot: SlotId, account: String },
+    /// Forget the cached data key (it no longer opens the vault).
+    ForgetCache,
+}
+
+/// What happened to a keyring entry a committed change left behind.
+#[derive(Debug)]
+pub enum EntryOutcome {
+    /// Deleted.
+    Deleted,
+    /// Left alone: its key does not open this vault's slot.
+    NotThisVaults,
+    /// There was none.
+    Missing,
+    /// The keyring failed.
+    Failed(KeyringError),
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub struct Committed {
+    /// The new generation.
+    pub generation: u64,
+    /// The keyring entries of removed slots, and what happened to each.
+    pub keyring_entries: Vec<(SlotId, EntryOutcome)>,
+}
+
+/// A change in progress: the file locked, opened under the lock, edited in
+/// memory. [`WriteTxn::commit`] writes it; dropping it writes nothing and
+/// undoes what it did outside the file.
+pub struct WriteTxn<'o, A> {
+    opener: &'o Opener<'o>,
+    vault: Vault,
+    lock: Option<WriteLock>,
+    undo: Vec<Outside>,
+    after: Vec<Outside>,
+    outcomes: Vec<(SlotId, EntryOutcome)>,
+    _access: PhantomData<A>,
+}
+
+impl<A> WriteTxn<'_, A> {
+    /// The vault as changed so far.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Sets `name` to `value` (the clock gives the time).
+    pub fn set(&mut self, name: &str, value: SecretBytes) -> Result<()> {
+        self.vault.set_at(name, value, self.opener.clock.now())
+    }
+
+    /// Deletes every name in `names`, or none if any is unknown.
+    pub fn delete(&mut self, names: &[String]) -> Result<()> {
+        self.vault.delete(names)
+    }
+
+    /// Seals and writes the vault atomically, raises the rollback memory,
+    /// releases the lock, then does what follows the write.
+    pub fn commit(mut self) -> Result<Committed> {
+        let bytes = self.vault.seal();
+        let lock = self
+            .lock
+            .take()
+            .expect("a transaction holds its lock until commit");
+        store::write_atomic(&self.opener.resolved, &bytes, &lock)?;
+        let generation = self.vault.header().generation;
+        self.opener
+            .remember(&Opener::memory_key(&self.vault), generation, false);
+        drop(lock);
+        self.undo.clear();
+        let mut keyring_entries = std::mem::take(&mut self.outcomes);
+        for step in std::mem::take(&mut self.after) {
+            match step {
+                Outside::DeleteKeyringEntry { slot, account } => {
+                    let outcome = match self.opener.keystore.delete(&account) {
+                        Ok(()) => EntryOutcome::Deleted,
+                        Err(KeyringError::NoEntry) => EntryOutcome::Missing,
+                        Err(e) => EntryOutcome::Failed(e),
+                    };
+                    keyring_entries.push((slot, outcome));
+                }
+                Outside::ForgetCache => {
+                    let _ = crate::cache::remove(&self.vault.header().vault_id);
+                }
+            }
+        }
+        Ok(Committed {
+            generation,
+            keyring_entries,
+        })
+    }
+}
+
+impl<A> Drop for WriteTxn<'_, A> {
+    fn drop(&mut self) {
+        for step in self.undo.drain(..) {
+            if let Outside::DeleteKeyringEntry { account, .. } = step {
+                let _ = self.opener.keystore.delete(&account);
+            }
+        }
+    }
+}
+
+impl WriteTxn<'_, Slots> {
+    /// Adds a keyring slot: a fresh key stored in the key store (never
+    /// overwriting an entry), deleted again if this change is not committed.
+    pub fn add_keyring_slot(&mut self) -> Result<SlotId> {
+        let kek = Key::random();
+        let id = self
+            .vault
+            .add_slot_with(SlotKind::Keyring, &kek, Some(self.opener.keystore))?;
+        self.undo.push(Outside::DeleteKeyringEntry {
+            slot: id,
+            account: keyring_account(&self.vault.header().vault_id, id),
+        });
+        Ok(id)
+    }
+
+    /// Adds a passphrase slot with a key derived before the lock
+    /// ([`Opener::new_passphrase_key`]).
+    pub fn add_passphrase_slot(&mut self, key: NewKey) -> Result<SlotId> {
+        self.vault.add_slot_with(key.kind, &key.kek, None)
+    }
+
+    /// Gives passphrase slot `id` a new passphrase's key.
+    pub fn change_passphrase(&mut self, id: SlotId, key: NewKey) -> Result<()> {
+        self.vault.replace_passphrase_key(id, key.kind, &key.kek)
+    }
+
+    /// Removes slot `id` (never the last). A keyring slot's entry is
+    /// deleted after the commit, and only if its key opens the removed slot
+    /// to this vault's data key: a crafted header can never make vault
+    /// delete another key. Returns the removed slot.
+    pub fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
+        let removed = self.vault.remove_slot(id)?;
+        if removed.kind == SlotKind::Keyring {
+            self.schedule_entry_deletion(&removed);
+        }
+        Ok(removed)
+    }
+
+    /// Schedules the deletion of a removed keyring slot's entry, checked
+    /// now (the data key that slot wrapped is the current one); an entry
+    /// that is missing, foreign or unreadable is reported, not deleted.
+    fn schedule_entry_deletion(&mut self, removed: &Slot) {
+        let outcome = match self
+            .vault
+            .keyring_entry_is_ours(removed, self.opener.keystore)
+        {
+            Ok(true) => {
+                self.after.push(Outside::DeleteKeyringEntry {
+                    slot: removed.id,
+                    account: keyring_account(&self.vault.header().vault_id, removed.id),
+                });
+                return;
+            }
+            Ok(false) => EntryOutcome::NotThisVaults,
+            Err(KeyringError::NoEntry) => EntryOutcome::Missing,
+            Err(e) => EntryOutcome::Failed(e),
+        };
+        self.outcomes.push((removed.id, outcome));
+    }
+
+    /// A new data key: every slot whose key is in `keys` re-wrapped, every
+    /// slot in `drop` removed (a dropped keyring slot's entry deleted after
+    /// the commit, if it is this vault's); any other slot is an error
+    /// naming it, and nothing changes. The cached data key is forgotten.
+    pub fn rekey(&mut self, keys: &[SlotKey], drop: &[SlotId]) -> Result<()> {
+        // Worked out before the lock: another process may have changed a
+        // slot since, and wrapping under a stale key would break it.
+        if let Some(k) = keys
+            .iter()
+            .find(|k| !self.vault.slot_key_opens(k.id, &k.kek))
+        {
+            return Err(Error::Unlock(format!(
+                "slot {} of {} changed while the rekey was being prepared; nothing was changed, retry",
+                k.id.to_hex(),
+                self.opener.path.display()
+            )));
+        }
+        let keks: Vec<(SlotId, Key)> = keys.iter().map(|k| (k.id, k.kek.clone())).collect();
+        let dropped_keyring: Vec<Slot> = self
+            .vault
+            .header()
+            .slots
+            .iter()
+            .filter(|s| drop.contains(&s.id) && s.kind == SlotKind::Keyring)
+            .cloned()
+            .collect();
+        // Checked against the old data key, before it changes.
+        let ours: Vec<SlotId> = dropped_keyring
+            .iter()
+            .filter(|s| {
+                matches!(
+                    self.vault.keyring_entry_is_ours(s, self.opener.keystore),
+                    Ok(true)
+                )
+            })
+            .map(|s| s.id)
+            .collect();
+        self.vault.rekey(&keks, drop)?;
+        for id in ours {
+            self.after.push(Outside::DeleteKeyringEntry {
+                slot: id,
+                account: keyring_account(&self.vault.header().vault_id, id),
+            });
+        }
+        self.after.push(Outside::ForgetCache);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollback::InMemory;
+    use crate::slots::MemoryKeyStore;
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 8 * 1024,
+        time: 1,
+        parallelism: 1,
+    };
+
+    struct FixedClock(u64);
+    impl Clock for FixedClock {
+        fn now(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn pass(s: &str) -> SecretBytes {
+        SecretBytes::copy_from(s.as_bytes())
+    }
+
+    fn pw() -> Credential {
+        Credential::Passphrase(pass("pw"))
+    }
+
+    /// A temp dir with a vault `t.vault` (one passphrase slot "pw").
+    struct World {
+        dir: tempfile::TempDir,
+        store: MemoryKeyStore,
+        memory: InMemory,
+        clock: FixedClock,
+    }
+
+    impl World {
+        fn new() -> World {
+            let w = World {
+                dir: tempfile::tempdir().unwrap(),
+                store: MemoryKeyStore::default(),
+                memory: InMemory::default(),
+                clock: FixedClock(1_000),
+            };
+            let p = pass("pw");
+            w.opener()
+                .create(&[NewSlot::Passphrase(&p, CHEAP)])
+                .unwrap();
+            w
+        }
+
+        fn path(&self) -> PathBuf {
+            self.dir.path().join("t.vault")
+        }
+
+        fn opener(&self) -> Opener<'_> {
+            let p = self.path();
+            Opener::new(&p, &p, &self.store, &self.memory).clock(&self.clock)
+        }
+
+        fn set(&self, name: &str, value: &str) {
+            let o = self.opener();
+            let mut txn = o
+                .prepare(o.locked().unwrap(), pw())
+                .unwrap()
+                .begin()
+                .unwrap();
+            txn.set(name, pass(value)).unwrap();
+            txn.commit().unwrap();
+        }
+
+        fn read(&self) -> Result<Vault> {
+            let o = self.opener();
+            o.prepare(o.locked()?, pw())?.read()
+        }
+    }
+
+    #[test]
+    fn a_writer_opens_the_file_again_under_the_lock() {
+        let w = World::new();
+        let o = w.opener();
+        // Prepared (the KDF done) on generation 1 ...
+        let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
+        // ... while another writer commits generation 2.
+        w.set("OTHER", "theirs");
+        let mut txn = prepared.begin().unwrap();
+        assert_eq!(txn.vault().header().generation, 2);
+        txn.set("MINE", pass("ours")).unwrap();
+        assert_eq!(txn.commit().unwrap().generation, 3);
+        let v = w.read().unwrap();
+        assert!(v.get("OTHER").is_some() && v.get("MINE").is_some());
+    }
+
+    #[test]
+    fn the_clock_stamps_secrets() {
+        let w = World::new();
+        w.set("A", "1");
+        let v = w.read().unwrap();
+        let e = v.get("A").unwrap();
+        assert_eq!((e.created, e.updated), (1_000, 1_000));
+    }
+
+    #[test]
+    fn an_older_copy_is_refused_then_accepted_once_when_allowed() {
+        let w = World::new();
+        w.set("A", "1");
+        let old = std::fs::read(w.path()).unwrap();
+        w.set("A", "2");
+        std::fs::write(w.path(), &old).unwrap();
+        let e = w.read().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Rollback {
+                    found: 2,
+                    remembered: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // A writer is refused the same way, and writes nothing.
+        let o = w.opener();
+        let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
+        assert!(matches!(prepared.begin(), Err(Error::Rollback { .. })));
+        assert_eq!(std::fs::read(w.path()).unwrap(), old);
+        // Accepted once, deliberately: the memory now holds generation 2.
+        let o = w.opener().allow_rollback(true);
+        o.prepare(o.locked().unwrap(), pw())
+            .unwrap()
+            .read()
+            .unwrap();
+        let v = w.read().unwrap();
+        assert_eq!(v.header().generation, 2);
+    }
+
+    #[test]
+    fn a_reader_behind_a_concurrent_commit_is_not_called_a_rollback() {
+        let w = World::new();
+        w.set("A", "1");
+        let o = w.opener();
+        // The reader read generation 2 ...
+        let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
+        // ... a writer commits 3 and raises the memory before the reader
+        // checks it: the recheck under the lock opens 3.
+        w.set("B", "2");
+        let v = prepared.read().unwrap();
+        assert_eq!(v.header().generation, 3);
+        assert!(v.get("B").is_some());
+    }
+
+    #[test]
+    fn a_dropped_transaction_deletes_the_keyring_entry_it_made() {
+        let w = World::new();
+        let o = w.opener();
+        let cred = SlotCredential::passphrase(pass("pw"));
+        let mut txn = o
+            .prepare_slots(o.locked().unwrap(), cred)
+            .unwrap()
+            .begin()
+            .unwrap();
+        let id = txn.add_keyring_slot().unwrap();
+        let account = keyring_account(&txn.vault().header().vault_id, id);
+        assert!(w.store.get(&account).is_ok());
+        drop(txn);
+        assert!(matches!(w.store.get(&account), Err(KeyringError::NoEntry)));
+        assert_eq!(w.read().unwrap().header().slots.len(), 1);
+        // Committed, the entry stays and opens the vault.
+        let cred = SlotCredential::passphrase(pass("pw"));
+        let mut txn = o
+            .prepare_slots(o.locked().unwrap(), cred)
+            .unwrap()
+            .begin()
+            .unwrap();
+        txn.add_keyring_slot().unwrap();
+        txn.commit().unwrap();
+        let locked = o.locked().unwrap();
+        let kc = o.keyring_credential(&locked).unwrap();
+        let v = o.prepare_slots(locked, kc).unwrap().read().unwrap();
+        assert!(matches!(v.opened_by(), OpenedBy::Slot(_)));
+    }
+
+    #[test]
+    fn a_removed_keyring_slot_loses_its_entry_only_after_the_commit_and_only_if_ours() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || {
+            let cred = SlotCredential::passphrase(pass("pw"));
+            o.prepare_slots(o.locked().unwrap(), cred)
+                .unwrap()
+                .begin()
+                .unwrap()
+        };
+        let mut txn = begin();
+        let id = txn.add_keyring_slot().unwrap();
+        let account = keyring_account(&txn.vault().header().vault_id, id);
+        txn.commit().unwrap();
+        // Removed but not committed: the entry stays.
+        let mut txn = begin();
+        txn.remove_slot(id).unwrap();
+        drop(txn);
+        assert!(w.store.get(&account).is_ok());
+        let mut txn = begin();
+        txn.remove_slot(id).unwrap();
+        let done = txn.commit().unwrap();
+        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Deleted)] if s == id));
+        assert!(w.store.get(&account).is_err());
+        // A foreign key under a removed slot's account is left alone.
+        let mut txn = begin();
+        let id = txn.add_keyring_slot().unwrap();
+        let account = keyring_account(&txn.vault().header().vault_id, id);
+        txn.commit().unwrap();
+        w.store.delete(&account).unwrap();
+        let foreign = Key::random();
+        w.store.create(&account, &foreign).unwrap();
+        let mut txn = begin();
+        txn.remove_slot(id).unwrap();
+        let done = txn.commit().unwrap();
+        assert!(matches!(
+            done.keyring_entries[..],
+            [(_, EntryOutcome::NotThisVaults)]
+        ));
+        assert_eq!(w.store.get(&account).unwrap().expose(), foreign.expose());
+    }
+
+    #[test]
+    fn a_passphrase_changed_between_prepare_and_begin_is_asked_for_again_under_the_lock() {
+        let w = World::new();
+        let o = w.opener();
+        let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
+        // Another process changes the passphrase meanwhile.
+        let slot = o.locked().unwrap().header().slots[0].id;
+        let cred = SlotCredential::passphrase(pass("pw"));
+        let key = o.new_passphrase_key(&pass("new"), CHEAP).unwrap();
+        let mut txn = o
+            .prepare_slots(o.locked().unwrap(), cred)
+            .unwrap()
+            .begin()
+            .unwrap();
+        txn.change_passphrase(slot, key).unwrap();
+        txn.commit().unwrap();
+        // The old passphrase no longer opens it: one message, no change.
+        let e = prepared.begin().err().unwrap();
+        assert!(
+            e.to_string().contains(crate::error::WRONG_PASSPHRASE),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rekey_needs_every_slot_and_refuses_keys_gone_stale() {
+        let w = World::new();
+        let o = w.opener();
+        let cred = || SlotCredential::passphrase(pass("pw"));
+        let mut txn = o
+            .prepare_slots(o.locked().unwrap(), cred())
+            .unwrap()
+            .begin()
+            .unwrap();
+        let kr = txn.add_keyring_slot().unwrap();
+        let extra = o.new_passphrase_key(&pass("second"), CHEAP).unwrap();
+        let pp2 = txn.add_passphrase_slot(extra).unwrap();
+        txn.commit().unwrap();
+        w.set("A", "value");
+        let pp1 = o.locked().unwrap().header().slots[0].id;
+
+        let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
+        let k1 = prepared
+            .passphrase_slot_key(pp1, &pass("pw"))
+            .unwrap()
+            .unwrap();
+        let k2 = prepared.keyring_slot_key(kr).unwrap().unwrap();
+        assert!(prepared
+            .passphrase_slot_key(pp2, &pass("no"))
+            .unwrap()
+            .is_none());
+        let k3 = prepared
+            .passphrase_slot_key(pp2, &pass("second"))
+            .unwrap()
+            .unwrap();
+        // Without the second passphrase slot's key: refused, nothing changes.
+        let mut txn = prepared.begin().unwrap();
+        let e = txn.rekey(&[k1, k2], &[]).unwrap_err();
+        assert!(e.to_string().contains(&pp2.to_hex()), "{e}");
+        drop(txn);
+
+        // A key worked out before another process changed that slot.
+        let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
+        let k1 = prepared
+            .passphrase_slot_key(pp1, &pass("pw"))
+            .unwrap()
+            .unwrap();
+        let k2 = prepared.keyring_slot_key(kr).unwrap().unwrap();
+        let key = o.new_passphrase_key(&pass("third"), CHEAP).unwrap();
+        let mut other = o
+            .prepare_slots(o.locked().unwrap(), cred())
+            .unwrap()
+            .begin()
+            .unwrap();
+        other.change_passphrase(pp2, key).unwrap();
+        other.commit().unwrap();
+        let mut txn = prepared.begin().unwrap();
+        let e = txn.rekey(&[k1, k2, k3], &[]).unwrap_err();
+        assert!(e.to_string().contains("changed"), "{e}");
+        drop(txn);
+
+        // With every key: a new data key, every slot still opens it.
+        let before = o.locked().unwrap().header().commitment;
+        let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
+        let keys = [
+            prepared
+                .passphrase_slot_key(pp1, &pass("pw"))
+                .unwrap()
+                .unwrap(),
+            prepared.keyring_slot_key(kr).unwrap().unwrap(),
+            prepared
+                .passphrase_slot_key(pp2, &pass("third"))
+                .unwrap()
+                .unwrap(),
+        ];
+        let mut txn = prepared.begin().unwrap();
+        txn.rekey(&keys, &[]).unwrap();
+        txn.commit().unwrap();
+        let locked = o.locked().unwrap();
+        assert_ne!(locked.header().commitment, before);
+        let kc = o.keyring_credential(&locked).unwrap();
+        let v = o.prepare_slots(locked, kc).unwrap().read().unwrap();
+        assert_eq!(v.get("A").unwrap().expose_value(), b"value");
+        let third = Credential::Passphrase(pass("third"));
+        o.prepare(o.locked().unwrap(), third)
+            .unwrap()
+            .read()
+            .unwrap();
+    }
+}
