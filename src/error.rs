@@ -1,25 +1,35 @@
-//! The one error type of the crate, and the exit code each variant maps to.
+//! The library's one error type: what went wrong and which file, secret or
+//! slot, never which flag to use or what to type next (the binary wraps it
+//! and adds that, with the exit code).
 //!
-//! Exit codes (README, `--help`): 0 ok · 1 I/O or other failure · 2 usage ·
-//! 3 cannot unlock · 4 corrupt, tampered or unsupported vault · 5 no such
-//! secret. Messages say what happened and which file or secret; none ever
-//! contains a secret value or a passphrase, and a rejected name is not
-//! repeated (it may be a token typed in the wrong place).
+//! No message ever contains a secret value or a passphrase, and a rejected
+//! name is not repeated (it may be a token typed in the wrong place). A
+//! wrong passphrase and a tampered passphrase slot are one variant with one
+//! text.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::format::SlotId;
 use crate::slots::KeyringError;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong, each with its exit code.
+/// The message for a wrong passphrase or a tampered passphrase slot: the two
+/// cannot be told apart, and must not be.
+pub const WRONG_PASSPHRASE: &str =
+    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
+
+/// The rule for secret names, as shown in error messages.
+pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
+
+/// Everything that can go wrong.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error on `path` while doing `action` (exit 1).
+    /// An I/O error on `path` while doing `action`.
     Io {
         /// What was being done, e.g. "reading".
         action: &'static str,
@@ -28,63 +38,82 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
-    /// No vault file at the path (exit 1).
+    /// No vault file at the path.
     NoVault(PathBuf),
-    /// `init` found a vault already there (exit 1).
+    /// A vault is already there (creating one never overwrites).
     VaultExists(PathBuf),
-    /// The vault path is not a regular file (exit 1).
+    /// The vault path is not a regular file.
     NotAFile(PathBuf),
-    /// Another process held the write lock for too long (exit 1).
+    /// No home directory to put the default vault in.
+    NoHome,
+    /// A chain of symbolic links too long to follow.
+    TooManyLinks(PathBuf),
+    /// A small secret file (a passphrase file) is over its limit.
+    FileTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The limit, bytes.
+        max: usize,
+    },
+    /// Another process held the write lock for too long.
     LockTimeout {
         /// The lock file.
         path: PathBuf,
         /// How long we waited, seconds.
         waited_secs: u64,
     },
-    /// Not enough memory for a KDF (exit 1 on open, exit 2 when making a slot).
+    /// Not enough memory for a KDF.
     NotEnoughMemory {
         /// What the slot asks for, KiB.
         needed_kib: u64,
         /// Available, KiB.
         available_kib: u64,
-        /// Whether the parameters came from the command line.
-        usage: bool,
+        /// Whether the parameters are for a new slot (chosen by the user)
+        /// rather than read from the file.
+        new_slot: bool,
     },
-    /// A value cannot be passed on as asked (exit 1), e.g. as an environment
-    /// variable; the text names the secret and the alternative.
-    Unusable(String),
-    /// Any other failure (exit 1).
-    Other(String),
-    /// A command could not be started: exit 127 (not found) or 126 (not
-    /// executable), as shells do.
-    CommandFailed {
-        /// 126 or 127.
-        code: u8,
-        /// What happened.
-        message: String,
+    /// KDF parameters asked for a new slot are out of bounds.
+    KdfParams(String),
+    /// A wrong passphrase, or tampered passphrase slots: [`WRONG_PASSPHRASE`].
+    WrongPassphrase(PathBuf),
+    /// A passphrase was given but the vault has no passphrase slot.
+    NoPassphraseSlot(PathBuf),
+    /// The cached data key is not this vault's current key.
+    StaleCachedKey(PathBuf),
+    /// The slot (or data key) that opened the vault changed before the
+    /// write lock was taken.
+    ChangedWhileOpening {
+        /// The vault.
+        path: PathBuf,
+        /// What changed.
+        what: &'static str,
     },
-    /// Bad usage: flag, parameter, name or size (exit 2).
-    Usage(String),
-    /// Cannot unlock (exit 3). The text is the whole reason; a wrong
-    /// passphrase and a tampered passphrase slot give the same text.
-    Unlock(String),
-    /// The keyring could not be used (exit 3).
+    /// Nothing given or available opens any slot.
+    NoUsableSlot {
+        /// The vault.
+        path: PathBuf,
+        /// Why the keyring slot could not be used, if the vault has one.
+        keyring: Option<KeyringError>,
+        /// Whether the vault has a passphrase slot (a passphrase would do).
+        has_passphrase_slot: bool,
+    },
+    /// The keyring could not be used.
     Keyring(KeyringError),
-    /// Corrupt or tampered vault (exit 4); the detail is for debugging.
+    /// Corrupt or tampered vault; the detail is for debugging.
     Corrupt {
         /// The vault file.
         path: PathBuf,
         /// Short internal reason.
         detail: String,
     },
-    /// A format version this build does not know (exit 4).
+    /// A format version this build does not know.
     UnsupportedVersion {
         /// The vault file.
         path: PathBuf,
         /// The version found.
         version: u16,
     },
-    /// The file is older than one this machine has already seen (exit 4).
+    /// The file is older than one this machine has already seen.
     Rollback {
         /// The vault file.
         path: PathBuf,
@@ -93,41 +122,64 @@ pub enum Error {
         /// Highest generation remembered.
         remembered: u64,
     },
-    /// No secret by that name (exit 5).
-    NoSuchSecret(String),
+    /// No secret by that name.
+    NoSuchSecret {
+        /// The name.
+        name: String,
+        /// Where it was asked for (e.g. "referenced at t.tmpl:3:7").
+        context: Option<String>,
+    },
+    /// A secret name breaks [`NAME_RULE`] (the name is not repeated).
+    InvalidName,
+    /// A value over the size limit.
+    ValueTooLarge {
+        /// Its length, bytes.
+        len: usize,
+    },
+    /// A template is malformed.
+    Template {
+        /// The template's name (path or `<stdin>`).
+        what: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value cannot travel as an environment variable.
+    NotAnEnvValue {
+        /// The secret.
+        name: String,
+        /// Why.
+        why: String,
+    },
+    /// An empty passphrase for a new slot.
+    EmptyPassphrase,
+    /// No slot with this id.
+    SlotNotFound(SlotId),
+    /// The slot is not a passphrase slot.
+    NotAPassphraseSlot(SlotId),
+    /// Removing the last slot would lock the vault for good.
+    LastSlot,
+    /// The vault holds the most slots it can.
+    TooManySlots(usize),
+    /// A rekey would drop every slot.
+    DroppingEverySlot,
+    /// A rekey lacks the key of these slots (neither re-wrapped nor dropped).
+    MissingSlotKeys(Vec<(SlotId, &'static str)>),
+    /// A slot changed while a rekey was prepared.
+    SlotChanged {
+        /// The vault.
+        path: PathBuf,
+        /// The slot.
+        slot: SlotId,
+    },
+    /// The cached unlock (kernel keyring) failed.
+    Cache(String),
 }
 
-/// The message for a wrong passphrase or a tampered passphrase slot: the two
-/// cannot be told apart, and must not be.
-pub const WRONG_PASSPHRASE: &str =
-    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
-
 impl Error {
-    /// The process exit code documented for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Io { .. }
-            | Error::NoVault(_)
-            | Error::VaultExists(_)
-            | Error::NotAFile(_)
-            | Error::LockTimeout { .. }
-            | Error::Unusable(_)
-            | Error::Other(_) => 1,
-            Error::NotEnoughMemory { usage, .. } => {
-                if *usage {
-                    2
-                } else {
-                    1
-                }
-            }
-            Error::Usage(_) => 2,
-            Error::Unlock(_) | Error::Keyring(_) => 3,
-            Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::Rollback { .. } => 4,
-            Error::NoSuchSecret(_) => 5,
-            Error::CommandFailed { code, .. } => *code,
-        }
-    }
-
     /// Shorthand for an I/O error with its path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
@@ -137,18 +189,11 @@ impl Error {
         }
     }
 
-    /// The one-line hint printed after the message, if there is one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::NoVault(_) => Some("create one with `vault init`, or point --vault / VAULT_FILE at an existing vault".into()),
-            Error::VaultExists(_) => Some("choose another path with --vault; an existing vault is never overwritten".into()),
-            Error::Corrupt { .. } => Some("restore the file from a backup; `vault doctor` reports what it can still read of the header".into()),
-            Error::UnsupportedVersion { .. } => Some("was it written by a newer vault? upgrade vault to open it".into()),
-            Error::Rollback { .. } => Some("if you restored this file from a backup on purpose, accept it once with --allow-rollback".into()),
-            Error::LockTimeout { .. } => Some("another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into()),
-            Error::NotEnoughMemory { usage: true, .. } => Some("choose a smaller --kdf-memory".into()),
-            Error::NotEnoughMemory { usage: false, .. } => Some("open the vault on a machine with more free memory, or through another slot".into()),
-            _ => None,
+    /// A missing secret, without context.
+    pub fn no_such_secret(name: &str) -> Error {
+        Error::NoSuchSecret {
+            name: name.to_string(),
+            context: None,
         }
     }
 }
@@ -164,6 +209,11 @@ impl fmt::Display for Error {
             Error::NoVault(p) => write!(f, "no vault at {}", p.display()),
             Error::VaultExists(p) => write!(f, "a vault already exists at {}", p.display()),
             Error::NotAFile(p) => write!(f, "{} is not a regular file", p.display()),
+            Error::NoHome => f.write_str("cannot find a home for the vault: set HOME or XDG_DATA_HOME"),
+            Error::TooManyLinks(p) => write!(f, "{}: too many levels of symbolic links", p.display()),
+            Error::FileTooLong { path, max } => {
+                write!(f, "{} is longer than {max} bytes", path.display())
+            }
             Error::LockTimeout { path, waited_secs } => write!(
                 f,
                 "gave up after {waited_secs} s waiting for the write lock {}",
@@ -179,10 +229,36 @@ impl fmt::Display for Error {
                 crate::crypto::format_kib(*needed_kib),
                 crate::crypto::format_kib(*available_kib)
             ),
-            Error::Unusable(m) | Error::Other(m) | Error::Usage(m) | Error::Unlock(m) => {
-                f.write_str(m)
+            Error::KdfParams(m) => f.write_str(m),
+            Error::WrongPassphrase(p) => write!(f, "cannot unlock {}: {WRONG_PASSPHRASE}", p.display()),
+            Error::NoPassphraseSlot(p) => write!(
+                f,
+                "cannot unlock {}: it has no passphrase slot; open it through the keyring",
+                p.display()
+            ),
+            Error::StaleCachedKey(p) => write!(
+                f,
+                "cannot unlock {}: the cached key is for an older data key",
+                p.display()
+            ),
+            Error::ChangedWhileOpening { path, what } => write!(
+                f,
+                "cannot unlock {}: {what} changed while it was being opened; retry",
+                path.display()
+            ),
+            Error::NoUsableSlot {
+                path,
+                keyring,
+                has_passphrase_slot,
+            } => {
+                let path = path.display();
+                match (keyring, has_passphrase_slot) {
+                    (Some(why), true) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}) and no passphrase was given"),
+                    (Some(why), false) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
+                    (None, true) => write!(f, "cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal)"),
+                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+                }
             }
-            Error::CommandFailed { message, .. } => f.write_str(message),
             Error::Keyring(e) => write!(f, "keyring: {e}"),
             Error::Corrupt { path, detail } => write!(
                 f,
@@ -194,7 +270,6 @@ impl fmt::Display for Error {
                 "{} has format version {version}, which this vault does not know (written by a newer vault?)",
                 path.display()
             ),
-            Error::NoSuchSecret(name) => write!(f, "no secret named {name}"),
             Error::Rollback {
                 path,
                 found,
@@ -204,6 +279,65 @@ impl fmt::Display for Error {
                 "{} is generation {found}, older than generation {remembered} already seen on this machine: it may have been rolled back to an older copy",
                 path.display()
             ),
+            Error::NoSuchSecret { name, context } => match context {
+                Some(c) => write!(f, "no secret named {name} ({c})"),
+                None => write!(f, "no secret named {name}"),
+            },
+            Error::InvalidName => write!(f, "invalid secret name: {NAME_RULE}"),
+            Error::ValueTooLarge { len } => write!(
+                f,
+                "the value is {len} bytes; the limit is 1 MiB ({} bytes)",
+                crate::format::MAX_VALUE_LEN
+            ),
+            Error::Template {
+                what,
+                line,
+                column,
+                message,
+            } => write!(f, "{what}:{line}:{column}: {message}"),
+            Error::NotAnEnvValue { name, why } => {
+                write!(f, "the value of secret {name} {why}")
+            }
+            Error::EmptyPassphrase => f.write_str(
+                "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)",
+            ),
+            Error::SlotNotFound(id) => write!(f, "no slot {} in this vault", id.to_hex()),
+            Error::NotAPassphraseSlot(id) => write!(
+                f,
+                "slot {} is a keyring slot; only passphrase slots have a passphrase",
+                id.to_hex()
+            ),
+            Error::LastSlot => f.write_str(
+                "refusing to remove the last slot: the vault could never be opened again",
+            ),
+            Error::TooManySlots(n) => write!(f, "the vault already has {n} slots, the most it can hold"),
+            Error::DroppingEverySlot => f.write_str(
+                "refusing to drop every slot: the vault could never be opened again",
+            ),
+            Error::MissingSlotKeys(slots) => {
+                let list: Vec<String> = slots
+                    .iter()
+                    .map(|(id, kind)| {
+                        format!(
+                            "{kind} slot {} ({})",
+                            id.to_hex(),
+                            if *kind == "keyring" {
+                                "its keyring key was not found"
+                            } else {
+                                "its passphrase was not given"
+                            }
+                        )
+                    })
+                    .collect();
+                write!(f, "cannot re-wrap {}", list.join(", "))
+            }
+            Error::SlotChanged { path, slot } => write!(
+                f,
+                "slot {} of {} changed while the rekey was being prepared; nothing was changed, retry",
+                slot.to_hex(),
+                path.display()
+            ),
+            Error::Cache(m) => f.write_str(m),
         }
     }
 }
@@ -222,37 +356,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_codes_match_the_documented_table() {
-        let p = PathBuf::from("v");
-        let cases: Vec<(Error, u8)> = vec![
-            (Error::io("reading", &p, io::Error::other("x")), 1),
-            (Error::NoVault(p.clone()), 1),
-            (Error::VaultExists(p.clone()), 1),
-            (Error::Usage("bad".into()), 2),
-            (Error::Unlock(WRONG_PASSPHRASE.into()), 3),
-            (Error::Keyring(KeyringError::Locked), 3),
-            (
-                Error::Corrupt {
-                    path: p.clone(),
-                    detail: "x".into(),
-                },
-                4,
-            ),
-            (
-                Error::UnsupportedVersion {
-                    path: p.clone(),
-                    version: 9,
-                },
-                4,
-            ),
-            (Error::NoSuchSecret("A".into()), 5),
-        ];
-        for (e, code) in cases {
-            assert_eq!(e.exit_code(), code, "{e}");
-        }
-    }
-
-    #[test]
     fn unsupported_version_names_it() {
         let e = Error::UnsupportedVersion {
             path: "v".into(),
@@ -260,5 +363,39 @@ mod tests {
         };
         assert!(e.to_string().contains("version 9"));
         assert!(e.to_string().contains("newer vault"));
+    }
+
+    #[test]
+    fn no_library_message_names_a_flag() {
+        let p = PathBuf::from("v");
+        let all = [
+            Error::NoHome,
+            Error::WrongPassphrase(p.clone()),
+            Error::NoUsableSlot {
+                path: p.clone(),
+                keyring: Some(KeyringError::Locked),
+                has_passphrase_slot: true,
+            },
+            Error::NoUsableSlot {
+                path: p.clone(),
+                keyring: None,
+                has_passphrase_slot: true,
+            },
+            Error::MissingSlotKeys(vec![(SlotId([1; 4]), "passphrase")]),
+            Error::LastSlot,
+            Error::TooManySlots(8),
+            Error::Rollback {
+                path: p.clone(),
+                found: 1,
+                remembered: 2,
+            },
+            Error::LockTimeout {
+                path: p,
+                waited_secs: 2,
+            },
+        ];
+        for e in all {
+            assert!(!e.to_string().contains("--"), "{e}");
+        }
     }
 }

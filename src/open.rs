@@ -333,14 +333,13 @@ impl<'a> Opener<'a> {
                 let d = locked.derive(&Credential::Passphrase(p.clone()), self.available_kib)?;
                 locked.open_derived(&d)
             }
-            None => Err(Error::Unlock(format!(
-                "cannot unlock {}: {} changed while it was being opened; retry",
-                self.path.display(),
-                match derived.by {
+            None => Err(Error::ChangedWhileOpening {
+                path: self.path.clone(),
+                what: match derived.by {
                     OpenedBy::Cache => "its data key",
                     _ => "the slot that opened it",
-                }
-            ))),
+                },
+            }),
         }
     }
 }
@@ -646,11 +645,10 @@ impl WriteTxn<'_, Slots> {
             .iter()
             .find(|k| !self.vault.slot_key_opens(k.id, &k.kek))
         {
-            return Err(Error::Unlock(format!(
-                "slot {} of {} changed while the rekey was being prepared; nothing was changed, retry",
-                k.id.to_hex(),
-                self.opener.path.display()
-            )));
+            return Err(Error::SlotChanged {
+                path: self.opener.path.clone(),
+                slot: k.id,
+            });
         }
         let keks: Vec<(SlotId, Key)> = keys.iter().map(|k| (k.id, k.kek.clone())).collect();
         let dropped_keyring: Vec<Slot> = self

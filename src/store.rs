@@ -18,11 +18,7 @@ use crate::secret::SecretBytes;
 /// The default vault path: `$XDG_DATA_HOME/vault/default.vault`, i.e.
 /// `~/.local/share/vault/default.vault` on Linux.
 pub fn default_path() -> Result<PathBuf> {
-    let data = crate::platform::xdg_dir("XDG_DATA_HOME", ".local/share").ok_or_else(|| {
-        Error::Usage(
-            "cannot find a home for the vault: set HOME or XDG_DATA_HOME, or give --vault".into(),
-        )
-    })?;
+    let data = crate::platform::xdg_dir("XDG_DATA_HOME", ".local/share").ok_or(Error::NoHome)?;
     Ok(data.join("vault").join("default.vault"))
 }
 
@@ -42,10 +38,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
             _ => return Ok(p),
         }
     }
-    Err(Error::Other(format!(
-        "{}: too many levels of symbolic links",
-        path.display()
-    )))
+    Err(Error::TooManyLinks(path.to_path_buf()))
 }
 
 /// Reads the whole vault file, refusing anything but a regular file (a FIFO
@@ -99,10 +92,10 @@ pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
         .read_to_end(out.expose_vec_mut())
         .map_err(|e| Error::io("reading", path, e))?;
     if out.len() > max {
-        return Err(Error::Usage(format!(
-            "{} is longer than {max} bytes",
-            path.display()
-        )));
+        return Err(Error::FileTooLong {
+            path: path.to_path_buf(),
+            max,
+        });
     }
     Ok(out)
 }

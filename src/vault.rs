@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::crypto::{self, KdfParams, KdfRefused};
-use crate::error::{Error, Result, WRONG_PASSPHRASE};
+use crate::error::{Error, Result};
 use crate::format::{
     self, Body, Entry, EntryRef, FormatError, Header, Slot, SlotId, SlotKind, VaultId,
 };
@@ -15,8 +15,7 @@ use crate::slots::{self, keyring_account, KeyStore, KeyringError};
 
 pub use format::MAX_NAME_LEN;
 
-/// The rule for names, as shown in error messages.
-pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
+pub use crate::error::NAME_RULE;
 
 /// Checks a secret name ([`format::is_valid_name`]). The message does not
 /// repeat the name.
@@ -24,18 +23,14 @@ pub fn validate_name(name: &str) -> Result<()> {
     if format::is_valid_name(name.as_bytes()) {
         Ok(())
     } else {
-        Err(Error::Usage(format!("invalid secret name: {NAME_RULE}")))
+        Err(Error::InvalidName)
     }
 }
 
 /// Checks a value's size.
 pub fn validate_value(value: &[u8]) -> Result<()> {
     if value.len() > format::MAX_VALUE_LEN {
-        return Err(Error::Usage(format!(
-            "the value is {} bytes; the limit is 1 MiB ({} bytes)",
-            value.len(),
-            format::MAX_VALUE_LEN
-        )));
+        return Err(Error::ValueTooLarge { len: value.len() });
     }
     Ok(())
 }
@@ -57,9 +52,9 @@ fn format_error(path: &Path, e: FormatError) -> Error {
     }
 }
 
-pub(crate) fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
+pub(crate) fn kdf_error(e: KdfRefused, new_slot: bool, path: &Path) -> Error {
     match e {
-        KdfRefused::OutOfBounds(d) if usage => Error::Usage(d),
+        KdfRefused::OutOfBounds(d) if new_slot => Error::KdfParams(d),
         KdfRefused::OutOfBounds(d) => Error::Corrupt {
             path: path.to_path_buf(),
             detail: d,
@@ -70,7 +65,7 @@ pub(crate) fn kdf_error(e: KdfRefused, usage: bool, path: &Path) -> Error {
         } => Error::NotEnoughMemory {
             needed_kib,
             available_kib,
-            usage,
+            new_slot,
         },
     }
 }
@@ -224,21 +219,14 @@ impl LockedVault {
                     }
                 }
                 if !any {
-                    return Err(Error::Unlock(format!(
-                        "cannot unlock {}: it has no passphrase slot; open it through the keyring",
-                        self.path.display()
-                    )));
+                    return Err(Error::NoPassphraseSlot(self.path.clone()));
                 }
-                found.ok_or_else(|| {
-                    Error::Unlock(format!(
-                        "cannot unlock {}: {WRONG_PASSPHRASE}",
-                        self.path.display()
-                    ))
-                })?
+                found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?
             }
             Credential::SlotKey { slot, kek } => {
-                let s = h.slot(*slot).ok_or_else(|| {
-                    Error::Unlock(format!("cannot unlock {}: its keyring slot changed while it was being opened; retry", self.path.display()))
+                let s = h.slot(*slot).ok_or_else(|| Error::ChangedWhileOpening {
+                    path: self.path.clone(),
+                    what: "its keyring slot",
                 })?;
                 let dek = slots::open_slot(&h.vault_id, s, kek).map_err(|_| Error::Corrupt {
                     path: self.path.clone(),
@@ -261,14 +249,8 @@ impl LockedVault {
         };
         if !crypto::check_commitment(&d.dek, &h.commitment) {
             return Err(match cred {
-                Credential::Passphrase(_) => Error::Unlock(format!(
-                    "cannot unlock {}: {WRONG_PASSPHRASE}",
-                    self.path.display()
-                )),
-                Credential::DataKey(_) => Error::Unlock(format!(
-                    "cannot unlock {}: the cached key is for an older data key",
-                    self.path.display()
-                )),
+                Credential::Passphrase(_) => Error::WrongPassphrase(self.path.clone()),
+                Credential::DataKey(_) => Error::StaleCachedKey(self.path.clone()),
                 Credential::SlotKey { .. } => Error::Corrupt {
                     path: self.path.clone(),
                     detail: "data key commitment mismatch".into(),
@@ -400,10 +382,7 @@ impl Vault {
     /// overwriting one) before the slot exists in memory.
     pub(crate) fn add_slot(&mut self, new: &NewSlot<'_>) -> Result<SlotId> {
         if self.header.slots.len() >= format::MAX_SLOTS {
-            return Err(Error::Usage(format!(
-                "the vault already has {} slots, the most it can hold; remove one first",
-                format::MAX_SLOTS
-            )));
+            return Err(Error::TooManySlots(format::MAX_SLOTS));
         }
         let (kind, kek) = match new {
             NewSlot::Keyring(_) => (SlotKind::Keyring, Key::random()),
@@ -426,10 +405,7 @@ impl Vault {
         store: Option<&dyn KeyStore>,
     ) -> Result<SlotId> {
         if self.header.slots.len() >= format::MAX_SLOTS {
-            return Err(Error::Usage(format!(
-                "the vault already has {} slots, the most it can hold; remove one first",
-                format::MAX_SLOTS
-            )));
+            return Err(Error::TooManySlots(format::MAX_SLOTS));
         }
         let id = slots::new_slot_id(&self.header.slots);
         if let Some(store) = store {
@@ -451,16 +427,9 @@ impl Vault {
             .slots
             .iter()
             .position(|s| s.id == id)
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "no slot {} in this vault; see `vault key list`",
-                    id.to_hex()
-                ))
-            })?;
+            .ok_or(Error::SlotNotFound(id))?;
         if self.header.slots.len() == 1 {
-            return Err(Error::Usage(
-                "refusing to remove the last slot: the vault could never be opened again; add another slot first".into(),
-            ));
+            return Err(Error::LastSlot);
         }
         Ok(self.header.slots.remove(pos))
     }
@@ -505,18 +474,10 @@ impl Vault {
             .slots
             .iter()
             .position(|s| s.id == id)
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "no slot {} in this vault; see `vault key list`",
-                    id.to_hex()
-                ))
-            })?;
+            .ok_or(Error::SlotNotFound(id))?;
         match &self.header.slots[pos].kind {
             SlotKind::Passphrase { .. } => Ok(pos),
-            SlotKind::Keyring => Err(Error::Usage(format!(
-                "slot {} is a keyring slot; only passphrase slots have a passphrase",
-                id.to_hex()
-            ))),
+            SlotKind::Keyring => Err(Error::NotAPassphraseSlot(id)),
         }
     }
 
@@ -532,40 +493,23 @@ impl Vault {
     /// A new data key: every slot in `keks` re-wrapped, every slot in `drop`
     /// removed; any other slot is an error naming it (nothing changes).
     pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
-        for s in &self.header.slots {
-            let has = keks.iter().any(|(id, _)| *id == s.id);
-            let dropped = drop.contains(&s.id);
-            if !has && !dropped {
-                return Err(Error::Usage(format!(
-                    "cannot re-wrap {} slot {}: its {}; give it{}, or drop the slot with --drop {}",
-                    s.kind_name(),
-                    s.id.to_hex(),
-                    if s.kind == SlotKind::Keyring {
-                        "keyring key was not found"
-                    } else {
-                        "passphrase was not given"
-                    },
-                    if s.kind == SlotKind::Keyring {
-                        ""
-                    } else {
-                        " (--other-passphrase-file, or on a terminal)"
-                    },
-                    s.id.to_hex()
-                )));
-            }
+        let missing: Vec<(SlotId, &'static str)> = self
+            .header
+            .slots
+            .iter()
+            .filter(|s| !keks.iter().any(|(id, _)| *id == s.id) && !drop.contains(&s.id))
+            .map(|s| (s.id, s.kind_name()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingSlotKeys(missing));
         }
         for d in drop {
             if self.header.slot(*d).is_none() {
-                return Err(Error::Usage(format!(
-                    "no slot {} in this vault; see `vault key list`",
-                    d.to_hex()
-                )));
+                return Err(Error::SlotNotFound(*d));
             }
         }
         if self.header.slots.iter().all(|s| drop.contains(&s.id)) {
-            return Err(Error::Usage(
-                "refusing to drop every slot: the vault could never be opened again".into(),
-            ));
+            return Err(Error::DroppingEverySlot);
         }
         let dek = Key::random();
         let vid = self.header.vault_id;
@@ -665,7 +609,7 @@ impl Vault {
     pub fn delete(&mut self, names: &[String]) -> Result<()> {
         for n in names {
             if !self.secrets.contains(n) {
-                return Err(Error::NoSuchSecret(n.clone()));
+                return Err(Error::no_such_secret(n));
             }
         }
         for n in names {
@@ -683,10 +627,7 @@ pub(crate) fn new_passphrase(
     path: &Path,
 ) -> Result<(SlotKind, Key)> {
     if pass.is_empty() {
-        return Err(Error::Usage(
-            "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)"
-                .into(),
-        ));
+        return Err(Error::EmptyPassphrase);
     }
     slots::new_passphrase_kek(pass.expose(), params, available_memory_kib())
         .map_err(|e| kdf_error(e, true, path))
@@ -735,8 +676,8 @@ mod tests {
         let wrong = locked
             .unlock(&Credential::Passphrase(pass("wrong")))
             .unwrap_err();
-        assert_eq!(wrong.exit_code(), 3);
-        assert!(wrong.to_string().contains(WRONG_PASSPHRASE));
+        assert!(matches!(wrong, Error::WrongPassphrase(_)));
+        assert!(wrong.to_string().contains(crate::error::WRONG_PASSPHRASE));
     }
 
     #[test]
@@ -750,11 +691,22 @@ mod tests {
             let mut b = bytes.clone();
             b[i] ^= 0x01;
             let e = reopen(b, &cred).unwrap_err();
-            assert!(matches!(e.exit_code(), 3 | 4), "byte {i}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    Error::WrongPassphrase(_)
+                        | Error::Corrupt { .. }
+                        | Error::UnsupportedVersion { .. }
+                ),
+                "byte {i}: {e}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(reopen(longer, &cred).unwrap_err().exit_code(), 4);
+        assert!(matches!(
+            reopen(longer, &cred).unwrap_err(),
+            Error::Corrupt { .. }
+        ));
     }
 
     #[test]
@@ -784,7 +736,7 @@ mod tests {
         v.set("A", SecretBytes::copy_from(b"2")).unwrap();
         assert_eq!(v.get("A").unwrap().created, 5);
         let e = v.delete(&["A".into(), "B".into()]).unwrap_err();
-        assert_eq!(e.exit_code(), 5);
+        assert!(matches!(e, Error::NoSuchSecret { .. }));
         assert!(v.get("A").is_some());
         v.delete(&["A".into()]).unwrap();
         assert!(v.get("A").is_none());
@@ -797,7 +749,7 @@ mod tests {
         }
         for bad in ["", "1A", "A-B", "A B", "VAULT_X", "é", &"X".repeat(129)] {
             let e = validate_name(bad).unwrap_err();
-            assert_eq!(e.exit_code(), 2);
+            assert!(matches!(e, Error::InvalidName));
             if !bad.is_empty() {
                 assert!(!e.to_string().contains(bad));
             }
@@ -824,13 +776,13 @@ mod tests {
         assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
         // The last slot cannot go.
         let pp = v.header.slots[0].id;
-        assert_eq!(v.remove_slot(pp).unwrap_err().exit_code(), 2);
+        assert!(matches!(v.remove_slot(pp).unwrap_err(), Error::LastSlot));
     }
 
     #[test]
     fn empty_passphrase_is_refused() {
         let e =
             Vault::create(Path::new("t"), &[NewSlot::Passphrase(&pass(""), CHEAP)]).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
+        assert!(matches!(e, Error::EmptyPassphrase));
     }
 }

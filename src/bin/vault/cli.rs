@@ -10,29 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use vault::crypto::KdfParams;
 use vault::format::SlotId;
 
-/// The exit-code table, shown by `--help` and in the README.
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0  ok
-  1  I/O or other failure (including: no vault at the path)
-  2  usage: bad flag, bad name, bad parameter, value too large
-  3  cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given
-  4  the vault file is corrupt, tampered with, or of an unsupported version
-  5  no such secret
-  126, 127  exec: the command is not executable / not found
-
-Environment:
-  VAULT_FILE              vault path (like --vault)
-  VAULT_PASSPHRASE_FILE   file holding the passphrase (like --passphrase-file)
-  VAULT_PASSPHRASE        the passphrase itself (for CI systems that only offer
-                          variables; prefer the file); never passed to children";
-
 #[derive(Parser, Debug)]
 #[command(
     name = "vault",
     version,
     about = "Secrets in one encrypted file, handed to commands in memory only",
-    after_help = EXIT_CODES,
     propagate_version = true
 )]
 pub struct Cli {

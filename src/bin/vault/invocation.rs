@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use vault::error::{Error, Result};
+use crate::error::{CliError, Result};
 use vault::store;
 
 use crate::cli::Global;
@@ -62,7 +62,7 @@ impl Invocation {
             global.passphrase_fd.is_some(),
         ];
         if flags.iter().filter(|f| **f).count() > 1 {
-            return Err(Error::Usage(
+            return Err(CliError::Usage(
                 "give the passphrase one way only: --passphrase-stdin, --passphrase-file or --passphrase-fd".into(),
             ));
         }

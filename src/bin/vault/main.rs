@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd;
+mod error;
 mod invocation;
 mod os;
 mod output;
@@ -12,8 +13,7 @@ mod unlock;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use vault::error::Error;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use invocation::Invocation;
@@ -28,13 +28,18 @@ fn main() -> ExitCode {
     os::sys::MEMORY_LOCKED.store(os::sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(target_os = "linux")]
     vault::secret::set_memory_lock(os::sys::lock_secret_memory);
-    let cli = Cli::parse();
+    // The exit-code table comes from the one definition in error.rs.
+    let matches = Cli::command()
+        .after_help(error::help_footer())
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
-            // A reader that went away (`vault list | head`) is not an error.
-            ExitCode::SUCCESS
-        }
+        // A reader that went away (`vault list | head`) is not an error.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             output::report(&e);
             ExitCode::from(e.exit_code())
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
 /// Whether `os::sys::lock_memory` succeeded at start (for `vault doctor`).
 pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: Cli) -> error::Result<()> {
     let inv = Invocation::resolve(&cli.global)?;
     let stores = Stores::new(&inv);
     let mut ctx = Ctx::new(&inv, &stores);

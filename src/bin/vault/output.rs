@@ -6,11 +6,13 @@ use std::io::Write;
 
 use vault::crypto::format_kib;
 use vault::error::Error;
+
+use crate::error::CliError;
 use vault::format::{Header, Slot, SlotKind};
 use vault::slots::{keyring_account, KEYRING_SERVICE};
 
 /// Prints an error and its hint on stderr.
-pub fn report(e: &Error) {
+pub fn report(e: &CliError) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "vault: {e}");
     if let Some(h) = e.hint() {
@@ -24,11 +26,11 @@ pub fn warn(msg: &str) {
 }
 
 /// Writes to stdout, mapping errors (a closed pipe included) to [`Error`].
-pub fn stdout_write(bytes: &[u8]) -> Result<(), Error> {
+pub fn stdout_write(bytes: &[u8]) -> crate::error::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|_| out.flush())
-        .map_err(|e| Error::io("writing to", "standard output", e))
+        .map_err(|e| Error::io("writing to", "standard output", e).into())
 }
 
 /// A slot as JSON, the one shape every command prints (`key list --json`,

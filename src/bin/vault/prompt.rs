@@ -6,7 +6,9 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::{CliError, Result};
 use vault::{store, SecretBytes};
 
 use crate::invocation::PassphraseSource;
@@ -26,7 +28,7 @@ pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
 pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
     let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
     let too_long = || {
-        Error::Usage(format!(
+        CliError::Usage(format!(
             "the passphrase is longer than {MAX_PASSPHRASE} bytes"
         ))
     };
@@ -35,20 +37,20 @@ pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
             sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
                 match e.kind() {
                     std::io::ErrorKind::InvalidData => too_long(),
-                    _ => Error::io("reading the passphrase from", "standard input", e),
+                    _ => Error::io("reading the passphrase from", "standard input", e).into(),
                 }
             })?;
         }
         PassphraseSource::File(f) => {
             let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
-                Error::Usage(_) => too_long(),
-                e => e,
+                Error::FileTooLong { .. } => too_long(),
+                e => e.into(),
             })?;
             p = bytes;
         }
         PassphraseSource::Fd(fd) => {
             sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
-                Error::Usage(format!(
+                CliError::Usage(format!(
                     "cannot read the passphrase from file descriptor {fd}: {e}"
                 ))
             })?;
@@ -79,20 +81,20 @@ pub fn stdin_is_terminal() -> bool {
 pub fn prompt(text: &str) -> Result<SecretBytes> {
     rpassword::prompt_password(text)
         .map(|s| SecretBytes::new(s.into_bytes()))
-        .map_err(|e| Error::io("reading from", "the terminal", e))
+        .map_err(|e| Error::io("reading from", "the terminal", e).into())
 }
 
 /// Prompts twice on a terminal; exit 3 with guidance where there is none.
 pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
     if !stdin_is_terminal() {
-        return Err(Error::Unlock(format!(
+        return Err(CliError::Unlock(format!(
             "no {what} given and standard input is not a terminal to ask for one; give it with --new-passphrase-stdin or --new-passphrase-file"
         )));
     }
     let a = prompt(&format!("New {what}: "))?;
     let b = prompt(&format!("Repeat the {what}: "))?;
     if a != b {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "the two entries differ; nothing was changed".into(),
         ));
     }

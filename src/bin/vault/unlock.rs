@@ -8,7 +8,9 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::Result;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::StateDir;
 use vault::slots::{KeyStore, KeyringError};
@@ -210,14 +212,12 @@ impl<'i> Credentials<'i> {
             let p = prompt(&format!("Passphrase for {}: ", self.inv.path.display()))?;
             return Ok(SlotCredential::passphrase(p));
         }
-        let path = self.inv.path.display();
-        let give = "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE";
-        Err(Error::Unlock(match (why_not_keyring, has_pass) {
-            (Some(why), true) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}); {give}"),
-            (Some(why), false) => format!("cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
-            (None, true) => format!("cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal); {give}"),
-            (None, false) => format!("cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
-        }))
+        Err(Error::NoUsableSlot {
+            path: self.inv.path.clone(),
+            keyring: why_not_keyring,
+            has_passphrase_slot: has_pass,
+        }
+        .into())
     }
 
     /// A new passphrase: from stdin or a file as asked, else prompted twice
@@ -264,18 +264,18 @@ impl<'a> Ctx<'a> {
     pub fn prepare(&mut self) -> Result<Prepared<'_, Secrets>> {
         let locked = self.opener.locked()?;
         let cred = self.creds.credential(&self.opener, &locked)?;
-        self.opener.prepare(locked, cred)
+        Ok(self.opener.prepare(locked, cred)?)
     }
 
     /// Reads the file and works out which slot opens it (slot management).
     pub fn prepare_slots(&mut self) -> Result<Prepared<'_, Slots>> {
         let locked = self.opener.locked()?;
         let cred = self.creds.slot_credential(&self.opener, &locked)?;
-        self.opener.prepare_slots(locked, cred)
+        Ok(self.opener.prepare_slots(locked, cred)?)
     }
 
     /// Opens the vault for reading.
     pub fn read(&mut self) -> Result<Vault> {
-        self.prepare()?.read()
+        Ok(self.prepare()?.read()?)
     }
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use vault::cache;
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::Result;
 
 use crate::output::format_utc;
 use crate::unlock::Ctx;
@@ -12,7 +14,7 @@ pub fn unlock(ctx: &mut Ctx<'_>, timeout: Duration) -> Result<()> {
     // Caching needs a real unlock, never the cached key itself.
     let v = ctx.prepare_slots()?.read()?;
     let expires =
-        cache::put(&v.header().vault_id, v.data_key(), timeout.as_secs()).map_err(Error::Other)?;
+        cache::put(&v.header().vault_id, v.data_key(), timeout.as_secs()).map_err(Error::Cache)?;
     eprintln!(
         "vault: {} unlocked for {} (until {} UTC); `vault lock` ends it sooner",
         ctx.inv.path.display(),
@@ -24,7 +26,7 @@ pub fn unlock(ctx: &mut Ctx<'_>, timeout: Duration) -> Result<()> {
 
 pub fn lock(ctx: &mut Ctx<'_>) -> Result<()> {
     let locked = ctx.opener.locked()?;
-    let removed = cache::remove(&locked.header().vault_id).map_err(Error::Other)?;
+    let removed = cache::remove(&locked.header().vault_id).map_err(Error::Cache)?;
     if removed {
         eprintln!(
             "vault: removed the cached key of {}",

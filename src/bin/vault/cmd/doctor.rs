@@ -7,7 +7,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use serde_json::{json, Value};
 use vault::crypto::{format_kib, KdfParams};
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::{CliError, Result};
 use vault::format::SlotKind;
 use vault::slots::{keyring_account, KeyringError};
 
@@ -73,9 +75,11 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         }
         Err(e) => {
             next.push("the file cannot be parsed: restore it from a backup".into());
+            let error = e.to_string();
+            let exit_code = CliError::from(e).exit_code();
             report.insert(
                 "vault".into(),
-                json!({"readable": false, "error": e.to_string(), "exit_code": e.exit_code()}),
+                json!({"readable": false, "error": error, "exit_code": exit_code}),
             );
             None
         }

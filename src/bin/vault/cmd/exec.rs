@@ -12,7 +12,9 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::{CliError, Result};
 use vault::render::{self, RenderError, RenderErrorKind, Template};
 use vault::vault::validate_name;
 use vault::{SecretBytes, Vault};
@@ -56,7 +58,7 @@ fn read_template(path: &Path) -> Result<Vec<u8>> {
         .read_to_end(&mut buf)
         .map_err(|e| Error::io("reading the template", path, e))?;
     if buf.len() > MAX_TEMPLATE {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "the template {} is over 16 MiB",
             path.display()
         )));
@@ -68,13 +70,16 @@ fn read_template(path: &Path) -> Result<Vec<u8>> {
 /// position: malformed → exit 2, unknown secret → exit 5.
 pub fn render_error(what: &str, e: RenderError) -> Error {
     match e.kind {
-        RenderErrorKind::Malformed(m) => {
-            Error::Usage(format!("{what}:{}:{}: {m}", e.line, e.column))
-        }
-        RenderErrorKind::UnknownSecret(name) => Error::NoSuchSecret(format!(
-            "{name} (referenced at {what}:{}:{})",
-            e.line, e.column
-        )),
+        RenderErrorKind::Malformed(m) => Error::Template {
+            what: what.to_string(),
+            line: e.line,
+            column: e.column,
+            message: m.to_string(),
+        },
+        RenderErrorKind::UnknownSecret(name) => Error::NoSuchSecret {
+            name: name.to_string(),
+            context: Some(format!("referenced at {what}:{}:{}", e.line, e.column)),
+        },
     }
 }
 
@@ -94,7 +99,7 @@ pub fn render_cmd(ctx: &mut Ctx<'_>, template: Option<&str>) -> Result<()> {
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io("reading the template from", "standard input", e))?;
             if buf.len() > MAX_TEMPLATE {
-                return Err(Error::Usage(
+                return Err(CliError::Usage(
                     "the template on standard input is over 16 MiB".into(),
                 ));
             }
@@ -158,19 +163,27 @@ pub fn plan(
     };
     for n in only {
         if v.get(n).is_none() {
-            return Err(Error::NoSuchSecret(n.clone()));
+            return Err(Error::no_such_secret(n).into());
         }
     }
     let allowed = |name: &str| restrict.as_ref().is_none_or(|r| r.contains(name));
     let lookup = |name: &str, what: &str| -> Result<SecretBytes> {
         if !allowed(name) {
-            return Err(Error::NoSuchSecret(format!(
-                "{name} ({what}; not among the --only secrets this command was given)"
-            )));
+            return Err(Error::NoSuchSecret {
+                name: name.to_string(),
+                context: Some(format!(
+                    "{what}; not among the --only secrets this command was given"
+                )),
+            }
+            .into());
         }
-        v.get(name)
-            .map(|e| e.value_copy())
-            .ok_or_else(|| Error::NoSuchSecret(format!("{name} ({what})")))
+        v.get(name).map(|e| e.value_copy()).ok_or_else(|| {
+            Error::NoSuchSecret {
+                name: name.to_string(),
+                context: Some(what.to_string()),
+            }
+            .into()
+        })
     };
     let mut injected: BTreeMap<String, SecretBytes> = BTreeMap::new();
     let mut env: BTreeMap<OsString, SecretOrPlain> = BTreeMap::new();
@@ -233,9 +246,11 @@ pub fn plan(
     for (k, val) in &env {
         if let SecretOrPlain::Secret(name, s) = val {
             if let Some(why) = env_unusable(k, s.expose()) {
-                return Err(Error::Unusable(format!(
-                    "the value of secret {name} {why}; pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
-                )));
+                return Err(Error::NotAnEnvValue {
+                    name: name.clone(),
+                    why,
+                }
+                .into());
             }
         }
     }
@@ -263,14 +278,14 @@ pub fn exec_cmd(
         .collect::<Result<_>>()?;
     for (i, f) in files.iter().enumerate() {
         if files[..i].iter().any(|g| g.var == f.var) {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "--file {}=... is given twice; give each variable one template",
                 f.var
             )));
         }
     }
     let (program, args) = command.split_first().ok_or_else(|| {
-        Error::Usage("no command given: vault exec [OPTIONS] -- CMD [ARGS...]".into())
+        CliError::Usage("no command given: vault exec [OPTIONS] -- CMD [ARGS...]".into())
     })?;
     let v = ctx.read()?;
     let plan = plan(&v, only, &files, std::env::vars_os())?;
@@ -304,7 +319,7 @@ pub fn exec_cmd(
 /// Replaces this process with `command`; returns only on failure, with the
 /// shell's codes: 127 not found, 126 found but not executable.
 #[cfg(unix)]
-fn exec(mut command: std::process::Command, program: &OsStr) -> Error {
+fn exec(mut command: std::process::Command, program: &OsStr) -> CliError {
     use std::os::unix::process::CommandExt;
     crate::os::sys::restore_core_limit();
     let e = command.exec();

@@ -4,7 +4,9 @@
 use std::io::IsTerminal;
 
 use vault::crypto::{self, KdfParams};
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::{CliError, Result};
 use vault::slots::KeyStore;
 use vault::vault::NewSlot;
 use vault::SecretBytes;
@@ -44,12 +46,12 @@ fn recovery_code() -> SecretBytes {
 pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
     let path = &ctx.inv.path;
     match std::fs::symlink_metadata(&ctx.inv.resolved) {
-        Ok(m) if m.is_file() => return Err(Error::VaultExists(path.clone())),
-        Ok(_) => return Err(Error::NotAFile(path.clone())),
+        Ok(m) if m.is_file() => return Err(Error::VaultExists(path.clone()).into()),
+        Ok(_) => return Err(Error::NotAFile(path.clone()).into()),
         Err(_) => {}
     }
     let params = kdf.params_over(KdfParams::DEFAULT);
-    params.check_bounds().map_err(Error::Usage)?;
+    params.check_bounds().map_err(Error::KdfParams)?;
     let mut passphrase = ctx.creds.given_passphrase()?;
     let mut want_keyring = keyring;
     if !keyring && passphrase.is_none() {
@@ -61,7 +63,7 @@ pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> R
                 passphrase = Some(prompt_twice("passphrase")?);
             }
             Err(why) => {
-                return Err(Error::Unlock(format!(
+                return Err(CliError::Unlock(format!(
                     "cannot create {}: no keyring here ({why}) and no passphrase given; give one with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
                     path.display()
                 )))

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use vault::crypto::KdfParams;
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::{CliError, Result};
 use vault::format::{SlotId, SlotKind};
 use vault::open::{EntryOutcome, SlotKey};
 use vault::SecretBytes;
@@ -27,7 +29,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         }
         KeyCommand::Add(AddSlot::Passphrase { new, kdf }) => {
             let params = kdf.params_over(KdfParams::DEFAULT);
-            params.check_bounds().map_err(Error::Usage)?;
+            params.check_bounds().map_err(Error::KdfParams)?;
             let locked = ctx.opener.locked()?;
             let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
@@ -67,20 +69,20 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let current = match locked.header().slot(id).map(|sl| &sl.kind) {
                 Some(SlotKind::Passphrase { params, .. }) => Some(*params),
                 Some(SlotKind::Keyring) => {
-                    return Err(Error::Usage(format!(
+                    return Err(CliError::Usage(format!(
                         "slot {} is a keyring slot; only passphrase slots have a passphrase",
                         id.to_hex()
                     )))
                 }
                 None => {
-                    return Err(Error::Usage(format!(
+                    return Err(CliError::Usage(format!(
                         "no slot {} in this vault; see `vault key list`",
                         id.to_hex()
                     )))
                 }
             };
             let params = kdf.params_over(current.unwrap_or(KdfParams::DEFAULT));
-            params.check_bounds().map_err(Error::Usage)?;
+            params.check_bounds().map_err(Error::KdfParams)?;
             let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
             let key = ctx.opener.new_passphrase_key(&pass, params)?;
@@ -145,7 +147,7 @@ pub fn rekey(ctx: &mut Ctx<'_>, drop: &[SlotId], other_passphrase_files: &[PathB
                 Ok(Some(k)) => keys.push(k),
                 Ok(None) => {}
                 Err(e) => {
-                    return Err(Error::Unlock(format!(
+                    return Err(CliError::Unlock(format!(
                         "cannot re-wrap keyring slot {id}: {e}; run where the keyring answers, or drop the slot with --drop {id}",
                         id = sl.id.to_hex()
                     )))

@@ -1,6 +1,8 @@
 //! `vault set`, `get`, `list` and `delete`: thin over the library.
 
-use vault::error::{Error, Result};
+use vault::error::Error;
+
+use crate::error::Result;
 use vault::vault::validate_name;
 use vault::SecretBytes;
 
@@ -25,15 +27,14 @@ pub fn set(ctx: &mut Ctx<'_>, name: &str, value: Option<String>, raw: bool) -> R
     };
     let mut txn = ctx.opener.prepare(locked, cred)?.begin()?;
     txn.set(name, value)?;
-    txn.commit().map(drop)
+    txn.commit()?;
+    Ok(())
 }
 
 pub fn get(ctx: &mut Ctx<'_>, name: &str, no_newline: bool) -> Result<()> {
     validate_name(name)?;
     let v = ctx.read()?;
-    let e = v
-        .get(name)
-        .ok_or_else(|| Error::NoSuchSecret(name.to_string()))?;
+    let e = v.get(name).ok_or_else(|| Error::no_such_secret(name))?;
     let value = e.expose_value();
     let mut out = SecretBytes::new(Vec::with_capacity(value.len() + 1));
     out.expose_vec_mut().extend_from_slice(value);
@@ -70,5 +71,6 @@ pub fn delete(ctx: &mut Ctx<'_>, names: &[String]) -> Result<()> {
     }
     let mut txn = ctx.prepare()?.begin()?;
     txn.delete(names)?;
-    txn.commit().map(drop)
+    txn.commit()?;
+    Ok(())
 }

@@ -7,11 +7,11 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
+use crate::error::{CliError, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::exfiltrator::origin::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
-use vault::error::{Error, Result};
 use vault::mask::{Masker, MIN_LEN};
 use zeroize::Zeroizing;
 
@@ -67,7 +67,7 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])
-        .map_err(|e| Error::Other(format!("installing signal handlers: {e}")))?;
+        .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
     let handle = signals.handle();
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
@@ -100,7 +100,7 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     });
     let status = child
         .wait()
-        .map_err(|e| Error::Other(format!("waiting for the command: {e}")))?;
+        .map_err(|e| CliError::Other(format!("waiting for the command: {e}")))?;
     let _ = t_out.join();
     let _ = t_err.join();
     handle.close();
@@ -123,25 +123,25 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
 }
 
 /// The shell's answer to a command that could not be started.
-pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
+pub fn spawn_error(program: &OsStr, e: std::io::Error) -> CliError {
     let p = program.to_string_lossy();
     match e.kind() {
-        std::io::ErrorKind::NotFound => Error::CommandFailed {
-            code: 127,
+        std::io::ErrorKind::NotFound => CliError::CommandFailed {
+            code: crate::error::NOT_FOUND,
             message: format!("{p}: command not found"),
         },
-        _ if e.raw_os_error() == Some(libc::E2BIG) => Error::CommandFailed {
-            code: 126,
+        _ if e.raw_os_error() == Some(libc::E2BIG) => CliError::CommandFailed {
+            code: crate::error::NOT_EXECUTABLE,
             message: format!(
                 "{p}: the environment is too large for the OS (argument list too long); give the command fewer secrets with --only, or large ones with --file"
             ),
         },
-        std::io::ErrorKind::PermissionDenied => Error::CommandFailed {
-            code: 126,
+        std::io::ErrorKind::PermissionDenied => CliError::CommandFailed {
+            code: crate::error::NOT_EXECUTABLE,
             message: format!("{p}: permission denied (is it executable?)"),
         },
-        _ => Error::CommandFailed {
-            code: 126,
+        _ => CliError::CommandFailed {
+            code: crate::error::NOT_EXECUTABLE,
             message: format!("{p}: cannot run it: {e}"),
         },
     }

@@ -8,7 +8,7 @@
 
 use std::os::fd::OwnedFd;
 
-use vault::error::{Error, Result};
+use crate::error::{CliError, Result};
 
 /// Creates the sealed in-memory file holding `bytes`; returns it and the
 /// path the command opens it by.
@@ -19,7 +19,7 @@ pub fn sealed(var: &str, bytes: &[u8]) -> Result<(OwnedFd, String)> {
     use std::os::fd::{AsRawFd, FromRawFd};
 
     let fail = |what: &str| {
-        Error::Other(format!(
+        CliError::Other(format!(
             "--file {var}: {what}: {}",
             std::io::Error::last_os_error()
         ))
@@ -39,7 +39,7 @@ pub fn sealed(var: &str, bytes: &[u8]) -> Result<(OwnedFd, String)> {
     }
     let mut f = std::fs::File::from(fd);
     f.write_all(bytes)
-        .map_err(|e| Error::Other(format!("--file {var}: writing the in-memory file: {e}")))?;
+        .map_err(|e| CliError::Other(format!("--file {var}: writing the in-memory file: {e}")))?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
     // SAFETY: fcntl on a descriptor we own.
     if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
@@ -52,7 +52,7 @@ pub fn sealed(var: &str, bytes: &[u8]) -> Result<(OwnedFd, String)> {
 
 #[cfg(not(target_os = "linux"))]
 pub fn sealed(var: &str, _bytes: &[u8]) -> Result<(OwnedFd, String)> {
-    Err(Error::Other(format!(
+    Err(CliError::Other(format!(
         "--file {var}: in-memory files are implemented on Linux only in this build"
     )))
 }

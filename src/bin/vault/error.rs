@@ -1,0 +1,249 @@
+//! The CLI's error: the library's [`vault::error::Error`] plus what only
+//! the command line knows (a mistake in what was typed, a command that
+//! could not be started), each mapped to the one exit-code table and given
+//! a line saying what to do next, which may name a flag (rage's CLI error).
+
+use std::fmt;
+
+use vault::error::Error;
+
+/// Every exit code and what it means: `--help`, the README (checked by a
+/// test) and [`CliError::exit_code`] all come from this table.
+pub const EXIT_CODES: [(u8, &str); 8] = [
+    (0, "ok"),
+    (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
+    (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
+    (3, "cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given"),
+    (4, "the vault file is corrupt, tampered with, or of an unsupported version"),
+    (5, "no such secret"),
+    (126, "`exec`: the command is not executable"),
+    (127, "`exec`: the command is not found"),
+];
+
+/// Exit 1: I/O or other failure.
+pub const FAILURE: u8 = 1;
+/// Exit 2: usage.
+pub const USAGE: u8 = 2;
+/// Exit 3: cannot unlock.
+pub const UNLOCK: u8 = 3;
+/// Exit 4: corrupt, tampered or unsupported vault.
+pub const CORRUPT: u8 = 4;
+/// Exit 5: no such secret.
+pub const NO_SECRET: u8 = 5;
+/// Exit 126: found but not executable.
+pub const NOT_EXECUTABLE: u8 = 126;
+/// Exit 127: command not found.
+pub const NOT_FOUND: u8 = 127;
+
+/// The text after `--help`: exit codes and environment.
+pub fn help_footer() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, what) in EXIT_CODES {
+        s.push_str(&format!("  {code:>3}  {what}\n"));
+    }
+    s.push_str(
+        "\nEnvironment:
+  VAULT_FILE              vault path (like --vault)
+  VAULT_PASSPHRASE_FILE   file holding the passphrase (like --passphrase-file)
+  VAULT_PASSPHRASE        the passphrase itself (for CI systems that only offer
+                          variables; prefer the file); never passed to children
+  VAULT_LOCK_TIMEOUT      seconds to wait for another writer (default 30)",
+    );
+    s
+}
+
+/// `Result` with [`CliError`].
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Everything a command can fail with.
+#[derive(Debug)]
+pub enum CliError {
+    /// The library's error.
+    Vault(Error),
+    /// A mistake in what was typed (exit 2).
+    Usage(String),
+    /// Nothing to read a needed secret from: no terminal, nothing given (exit 3).
+    Unlock(String),
+    /// A command could not be started: exit 127 (not found) or 126.
+    CommandFailed {
+        /// 126 or 127.
+        code: u8,
+        /// What happened.
+        message: String,
+    },
+    /// Any other failure (exit 1).
+    Other(String),
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> CliError {
+        CliError::Vault(e)
+    }
+}
+
+impl CliError {
+    /// The documented exit code ([`EXIT_CODES`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => USAGE,
+            CliError::Unlock(_) => UNLOCK,
+            CliError::CommandFailed { code, .. } => *code,
+            CliError::Other(_) => FAILURE,
+            CliError::Vault(e) => match e {
+                Error::NoHome
+                | Error::FileTooLong { .. }
+                | Error::KdfParams(_)
+                | Error::InvalidName
+                | Error::ValueTooLarge { .. }
+                | Error::Template { .. }
+                | Error::EmptyPassphrase
+                | Error::SlotNotFound(_)
+                | Error::NotAPassphraseSlot(_)
+                | Error::LastSlot
+                | Error::TooManySlots(_)
+                | Error::DroppingEverySlot
+                | Error::MissingSlotKeys(_) => USAGE,
+                Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
+                Error::WrongPassphrase(_)
+                | Error::NoPassphraseSlot(_)
+                | Error::StaleCachedKey(_)
+                | Error::ChangedWhileOpening { .. }
+                | Error::NoUsableSlot { .. }
+                | Error::Keyring(_)
+                | Error::SlotChanged { .. } => UNLOCK,
+                Error::Corrupt { .. }
+                | Error::UnsupportedVersion { .. }
+                | Error::Rollback { .. } => CORRUPT,
+                Error::NoSuchSecret { .. } => NO_SECRET,
+                _ => FAILURE,
+            },
+        }
+    }
+
+    /// The line printed after the message: what to do next.
+    pub fn hint(&self) -> Option<String> {
+        let CliError::Vault(e) = self else {
+            return None;
+        };
+        Some(match e {
+            Error::NoVault(_) => "create one with `vault init`, or point --vault / VAULT_FILE at an existing vault".into(),
+            Error::VaultExists(_) => "choose another path with --vault; an existing vault is never overwritten".into(),
+            Error::NoHome => "give the vault's path with --vault or VAULT_FILE".into(),
+            Error::Corrupt { .. } => "restore the file from a backup; `vault doctor` reports what it can still read of the header".into(),
+            Error::UnsupportedVersion { .. } => "was it written by a newer vault? upgrade vault to open it".into(),
+            Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback".into(),
+            Error::LockTimeout { .. } => "another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into(),
+            Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
+            Error::NotEnoughMemory { new_slot: false, .. } => "open the vault on a machine with more free memory, or through another slot".into(),
+            Error::NoUsableSlot { has_passphrase_slot: true, .. } => "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE".into(),
+            Error::SlotNotFound(_) => "see `vault key list`".into(),
+            Error::LastSlot => "add another slot first".into(),
+            Error::TooManySlots(_) => "remove one first (`vault key remove ID`)".into(),
+            Error::MissingSlotKeys(slots) => {
+                let ids: Vec<String> = slots.iter().map(|(id, _)| id.to_hex()).collect();
+                format!(
+                    "give each passphrase slot's passphrase (--other-passphrase-file, or on a terminal), run where the keyring answers, or drop the slot with --drop {}",
+                    ids.join(" --drop ")
+                )
+            }
+            Error::NotAnEnvValue { name, .. } => format!(
+                "pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Whether this is a closed standard output (`vault list | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Vault(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Vault(e) => e.fmt(f),
+            CliError::Usage(m) | CliError::Unlock(m) | CliError::Other(m) => f.write_str(m),
+            CliError::CommandFailed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use vault::slots::KeyringError;
+
+    #[test]
+    fn exit_codes_follow_the_table() {
+        let p = PathBuf::from("v");
+        let cases: Vec<(CliError, u8)> = vec![
+            (
+                Error::io("reading", &p, std::io::Error::other("x")).into(),
+                1,
+            ),
+            (Error::NoVault(p.clone()).into(), 1),
+            (Error::VaultExists(p.clone()).into(), 1),
+            (CliError::Usage("bad".into()), 2),
+            (Error::InvalidName.into(), 2),
+            (Error::WrongPassphrase(p.clone()).into(), 3),
+            (Error::Keyring(KeyringError::Locked).into(), 3),
+            (
+                Error::Corrupt {
+                    path: p.clone(),
+                    detail: "x".into(),
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::UnsupportedVersion {
+                    path: p.clone(),
+                    version: 9,
+                }
+                .into(),
+                4,
+            ),
+            (Error::no_such_secret("A").into(), 5),
+            (
+                CliError::CommandFailed {
+                    code: 127,
+                    message: "x".into(),
+                },
+                127,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+            assert!(EXIT_CODES.iter().any(|(c, _)| *c == code));
+        }
+    }
+
+    /// The README's exit-code table is this table.
+    #[test]
+    fn readme_lists_the_same_exit_codes() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("## Exit codes")
+            .expect("README has an exit-code section");
+        let rows: Vec<(u8, String)> = readme[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with("| 0 "))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].parse().expect("a code"), cells[2].to_string())
+            })
+            .collect();
+        let want: Vec<(u8, String)> = EXIT_CODES
+            .iter()
+            .map(|(c, w)| (*c, w.to_string()))
+            .collect();
+        assert_eq!(
+            rows, want,
+            "README.md's exit-code table differs from EXIT_CODES"
+        );
+    }
+}
