@@ -374,7 +374,15 @@ mod tests {
     /// default), run exactly as written beside it.
     #[test]
     fn argon2id_matches_the_reference_implementation() {
-        let cases: [(&[u8], &[u8], KdfParams, &str, &str); 2] = [
+        /// Passphrase, salt, parameters, the command, its output.
+        type KnownAnswer = (
+            &'static [u8],
+            &'static [u8],
+            KdfParams,
+            &'static str,
+            &'static str,
+        );
+        let cases: [KnownAnswer; 2] = [
             (
                 b"password",
                 b"somesaltsomesalt",
