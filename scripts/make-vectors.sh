@@ -4,10 +4,16 @@
 # these files; after running this, check `git diff --stat tests/vectors`,
 # update tests/vectors/README.md if a vector was added, and commit.
 #
-# The generator is the ignored test `regenerate_test_vectors` in tests/integration/cli.rs,
-# so the byte edits are written once, in Rust, next to the tests that use them.
+# The byte edits live in examples/make_vectors.rs, which drives the real
+# binary (init, set) and finds header fields the way the tamper tests do
+# (tests/integration/bytes.rs).
+#
+# Usage: scripts/make-vectors.sh [OUT_DIR]   (default tests/vectors)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-VAULT_REGENERATE_VECTORS=1 cargo test --test integration -- --ignored --exact cli::regenerate_test_vectors --nocapture
-ls -l tests/vectors
+out=${1:-tests/vectors}
+cargo build --quiet --bin vault --example make_vectors
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+"$target/debug/examples/make_vectors" "$target/debug/vault" "$out"
+ls -l "$out"

@@ -1,0 +1,151 @@
+//! The cached unlock: `unlock` puts the data key in the kernel keyring for
+//! a while, reads and writes use it, slot management never does; `lock`,
+//! expiry and a rekey end it.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[test]
+fn unlock_caches_the_data_key_for_reads_and_writes_until_lock() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success()
+        .stderr_has("unlocked for 10m");
+    // Reading, running and changing need no passphrase now.
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+    s.vault_cmd()
+        .args(["set", "B"])
+        .stdin(b"w".to_vec())
+        .run()
+        .success();
+    let out = s
+        .vault_cmd()
+        .args(["exec", "--", "sh", "-c", "printf %s \"$A$B\""])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"vw");
+    // key list and doctor say so, with the expiry; never the key.
+    s.vault_cmd()
+        .args(["key", "list"])
+        .run()
+        .success()
+        .stdout_has("cached unlock until");
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    assert!(keys["cached_unlock_expires_utc"].is_string(), "{keys}");
+    let doctor = s
+        .vault_cmd()
+        .args(["doctor", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doctor["cache"]["cached_key"], true, "{doctor}");
+    // --no-cache skips it; slot management never uses it.
+    s.vault_cmd().args(["--no-cache", "get", "A"]).run().code(3);
+    s.vault_cmd()
+        .args(["key", "add", "passphrase", "--new-passphrase-stdin"])
+        .stdin(b"another\n".to_vec())
+        .run()
+        .code(3);
+    s.vault_cmd().args(["rekey"]).run().code(3);
+    // A passphrase given explicitly still wins (a wrong one fails).
+    s.with_pass("wrong", b"", &["get", "A"]).run().code(3);
+    // lock removes it.
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("removed the cached key");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("had no cached key");
+}
+
+#[test]
+fn a_cached_unlock_works_from_the_default_and_from_fresh_session_keyrings() {
+    // The cache lives in the user keyring, so it does not matter which
+    // session keyring a process has: the machine's default `_uid_ses` one
+    // (no PAM keyinit here) or a fresh one (`keyctl session -`).
+    if require(Program("keyctl")).is_none() {
+        return;
+    }
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let pf = s.file("pass", format!("{PASS}\n").as_bytes());
+    // `keyctl session - vault ...` runs vault in a new anonymous session
+    // keyring.
+    let wrapped = |with_pass: bool, args: &[&str]| {
+        let c = s
+            .cmd_via(&["keyctl".as_ref(), "session".as_ref(), "-".as_ref()])
+            .arg("--vault")
+            .arg(&s.vault)
+            .args(args);
+        if with_pass {
+            c.env("VAULT_PASSPHRASE_FILE", &pf)
+        } else {
+            c
+        }
+    };
+    wrapped(true, &["unlock", "--timeout", "1m"])
+        .run()
+        .success();
+    // The default session, then another fresh one, both see it.
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+    assert_eq!(
+        wrapped(false, &["get", "-n", "A"]).run().success().stdout,
+        b"v"
+    );
+    wrapped(false, &["lock"])
+        .run()
+        .success()
+        .stderr_has("removed");
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+}
+
+#[test]
+fn a_cached_unlock_expires_by_itself_and_a_rekey_ends_it() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "2s"])
+        .run()
+        .success();
+    s.vault_cmd().args(["get", "A"]).run().success();
+    std::thread::sleep(Duration::from_millis(3500));
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    // A rekey makes a cached key useless, and removes it.
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success();
+    s.with_pass(PASS, b"", &["rekey"]).run().success();
+    s.vault_cmd().args(["get", "A"]).run().code(3);
+    s.vault_cmd()
+        .arg("lock")
+        .run()
+        .success()
+        .stderr_has("had no cached key");
+}

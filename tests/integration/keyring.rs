@@ -1,0 +1,461 @@
+//! Keyring slots against a real Secret Service (the private one of
+//! `scripts/with-secret-service.sh`): init by keyring, the desktop-to-CI
+//! flow, a locked collection, no session bus, the keyring's rollback
+//! memory, adding, removing and re-wrapping keyring slots.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// Whether the keyring holds the entry of `account`, asked with
+/// `secret-tool`; `None` (after [`require`]'s SKIPPED line, or a failure
+/// on CI) when it is not installed.
+fn keyring_has(s: &Sandbox, account: &str) -> Option<bool> {
+    require(Program("secret-tool"))?;
+    let out = s
+        .program("secret-tool")
+        .args(["lookup", "service", "vault", "username", account])
+        .run();
+    Some(out.code == Some(0) && out.stdout.len() == 32)
+}
+
+fn keyring_account(s: &Sandbox, id: &str) -> String {
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    keys["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap()["keyring_account"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn keyring_init_with_no_passphrase_uses_the_keyring_and_recommends_a_recovery_slot() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd()
+        .arg("init")
+        .run()
+        .success()
+        .stderr_has("keyring")
+        .stderr_has("recovery");
+    let ids = s.slot_ids("keyring");
+    assert_eq!(ids.len(), 1);
+    assert!(s.slot_ids("passphrase").is_empty());
+    let account = keyring_account(&s, &ids[0]);
+    let vault_id = s.vault_id();
+    assert_eq!(account, format!("{vault_id}:{}", ids[0]));
+    if let Some(has) = keyring_has(&s, &account) {
+        assert!(has, "the keyring holds the slot's key");
+    }
+    // Opened through the keyring, no passphrase anywhere.
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin("from keyring\n")
+        .run()
+        .success();
+    assert_eq!(
+        s.vault_cmd().args(["get", "A"]).run().success().stdout,
+        b"from keyring\n"
+    );
+    s.vault_cmd().arg("list").run().success();
+    // --keyring explicitly, on another vault: the same.
+    let other = s.root().join("explicit.vault");
+    s.cmd()
+        .arg("--vault")
+        .arg(&other)
+        .args(["init", "--keyring"])
+        .run()
+        .success()
+        .stderr_has("recovery");
+}
+
+#[test]
+fn keyring_init_recovery_code_adds_a_passphrase_slot_without_the_warning() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    let out = s
+        .vault_cmd()
+        .args(["init", "--recovery-code"])
+        .args(KDF)
+        .run()
+        .success()
+        .stderr_lacks("warning");
+    let code = out.stdout_str();
+    assert_eq!(s.slot_ids("keyring").len(), 1);
+    assert_eq!(s.slot_ids("passphrase").len(), 1);
+    s.vault_cmd().args(["set", "A"]).stdin("v").run().success();
+    // The code opens it where there is no keyring.
+    let out = s
+        .vault_cmd()
+        .args(["--passphrase-stdin", "get", "A"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(code)
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"v\n");
+}
+
+#[test]
+fn keyring_desktop_to_ci_flow_opens_by_passphrase_without_a_session_bus() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    // On the desktop: keyring vault, a secret, then a passphrase slot for CI.
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    s.vault_cmd()
+        .args(["set", "DEPLOY_KEY"])
+        .stdin("ci-secret\n")
+        .run()
+        .success();
+    s.vault_cmd()
+        .args(["key", "add", "passphrase", "--new-passphrase-stdin"])
+        .args(KDF)
+        .stdin("ci pass\n")
+        .run()
+        .success();
+    assert_eq!(s.slot_ids("keyring").len(), 1);
+    assert_eq!(s.slot_ids("passphrase").len(), 1);
+    // On CI: a clean environment with no session bus at all.
+    let ci = Sandbox::new();
+    fs::copy(&s.vault, &ci.vault).unwrap();
+    let out = ci
+        .with_pass("ci pass", b"", &["get", "DEPLOY_KEY"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"ci-secret\n");
+    ci.with_pass("ci pass", b"from ci", &["set", "FROM_CI"])
+        .run()
+        .success();
+    ci.with_pass("wrong", b"", &["list"])
+        .run()
+        .code(3)
+        .stderr_has(WRONG);
+    // No passphrase there: exit 3 saying the keyring is unusable and what to do.
+    ci.vault_cmd()
+        .arg("list")
+        .run()
+        .code(3)
+        .stderr_has("session bus")
+        .stderr_has("--passphrase-stdin");
+    // Back on the desktop, the keyring still opens the CI-modified file.
+    fs::copy(&ci.vault, &s.vault).unwrap();
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "FROM_CI"])
+            .run()
+            .success()
+            .stdout,
+        b"from ci\n"
+    );
+}
+
+#[test]
+fn keyring_no_keyring_flag_on_a_keyring_only_vault_exits_3() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    s.vault_cmd()
+        .args(["--no-keyring", "list"])
+        .run()
+        .code(3)
+        .stderr_has("--no-keyring")
+        .stderr_has("no passphrase slot");
+    s.vault_cmd()
+        .args(["get", "A", "--no-keyring"])
+        .run()
+        .code(3);
+    // A passphrase on a keyring-only vault: exit 3, it has no passphrase slot.
+    s.with_pass(PASS, b"", &["list"])
+        .run()
+        .code(3)
+        .stderr_has("no passphrase slot");
+    // An empty VAULT_PASSPHRASE (an unset CI variable) does not stand in the
+    // keyring's way.
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE", "")
+        .run()
+        .success();
+    // init --keyring with --no-keyring cannot make the slot.
+    let other = s.root().join("o.vault");
+    s.cmd()
+        .arg("--vault")
+        .arg(&other)
+        .args(["init", "--keyring", "--no-keyring"])
+        .run()
+        .code(3);
+    assert!(!other.exists());
+}
+
+#[test]
+fn keyring_locked_collection_exits_3_init_falls_back_and_doctor_says_so() {
+    // Its own Secret Service (tests share the suite's one, and this test
+    // locks its collection): a nested scripts/with-secret-service.sh.
+    if require(SecretService).is_none() {
+        return;
+    }
+    let s = Sandbox::new();
+    let script = s.file(
+        "locked.sh",
+        br#"V=$1; D=$2
+"$V" --vault "$D/k.vault" init --keyring 2>/dev/null || exit 90
+printf v | "$V" --vault "$D/k.vault" set A || exit 91
+dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+  org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login \
+  >/dev/null || exit 92
+"$V" --vault "$D/k.vault" get A; echo "get=$?" >&2
+"$V" --vault "$D/p.vault" init; echo "init=$?" >&2
+"$V" --vault "$D/k.vault" doctor --json >"$D/doctor.json"; echo "doctor=$?" >&2
+"#,
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(format!("{root}/scripts/with-secret-service.sh"))
+        .arg("sh")
+        .arg(&script)
+        .arg(VAULT)
+        .arg(s.root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &s.home)
+        .env("TMPDIR", &s.tmp)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running scripts/with-secret-service.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Reading through a locked collection: exit 3, saying it is locked.
+    assert!(err.contains("get=3"), "{err}");
+    assert!(err.contains("keyring collection is locked"), "{err}");
+    // init with no flags does not take a locked keyring for a usable one:
+    // exit 3 with the passphrase options, and no vault.
+    assert!(err.contains("init=3"), "{err}");
+    assert!(err.contains("--passphrase-stdin"), "{err}");
+    assert!(!s.root().join("p.vault").exists());
+    assert!(!s.root().join("p.vault.lock").exists());
+    // doctor: answers, but locked, with a next step.
+    assert!(err.contains("doctor=0"), "{err}");
+    let d: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.root().join("doctor.json")).unwrap()).unwrap();
+    assert_eq!(d["keyring"]["answers"], true, "{d}");
+    assert!(
+        d["keyring"]["default_collection"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{d}"
+    );
+    assert!(d["next_steps"].to_string().contains("unlock it"), "{d}");
+}
+
+#[test]
+fn keyring_only_vault_with_no_session_bus_exits_3_saying_so() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    let out = s
+        .vault_cmd()
+        .arg("list")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .run()
+        .code(3)
+        .stderr_has("no D-Bus session bus");
+    assert!(out.elapsed < Duration::from_secs(10));
+    // A bus address where nothing listens: also exit 3, quickly.
+    let out = s
+        .vault_cmd()
+        .arg("list")
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}/nobody-listens", s.root().display()),
+        )
+        .timeout(Duration::from_secs(30))
+        .run()
+        .code(3)
+        .stderr_has("keyring");
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+}
+
+#[test]
+fn keyring_entry_remembers_the_generation_when_the_state_file_is_gone() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin(b"1".to_vec())
+        .run()
+        .success();
+    let old = s.vault_bytes();
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin(b"2".to_vec())
+        .run()
+        .success();
+    // An old copy back in place, and the state directory's memory gone:
+    // the keyring entry still remembers the newer generation.
+    fs::write(&s.vault, &old).unwrap();
+    fs::remove_dir_all(s.home.join(".local/state/vault")).unwrap();
+    s.vault_cmd()
+        .args(["get", "A"])
+        .run()
+        .code(4)
+        .stderr_has("older than generation")
+        .stderr_has("--allow-rollback");
+    // Accepting it deliberately lowers both memories; then it opens.
+    s.vault_cmd()
+        .args(["--allow-rollback", "get", "-n", "A"])
+        .run()
+        .success();
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"1"
+    );
+}
+
+#[test]
+fn keyring_key_remove_deletes_the_keyring_entry() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().args(["init", "--keyring"]).run().success();
+    s.vault_cmd().args(["set", "A"]).stdin("v").run().success();
+    s.vault_cmd()
+        .args(["key", "add", "passphrase", "--new-passphrase-stdin"])
+        .args(KDF)
+        .stdin(format!("{PASS}\n"))
+        .run()
+        .success();
+    let id = s.slot_ids("keyring").remove(0);
+    let account = keyring_account(&s, &id);
+    let with_keyring_slot = s.vault_bytes();
+    if let Some(has) = keyring_has(&s, &account) {
+        assert!(has);
+    }
+    s.with_pass(PASS, b"", &["key", "remove", &id])
+        .run()
+        .success()
+        .stderr_has("deleted its keyring entry");
+    assert!(s.slot_ids("keyring").is_empty());
+    if let Some(has) = keyring_has(&s, &account) {
+        assert!(!has, "the entry is gone from the keyring");
+    }
+    // The old file, which still has the slot, no longer opens by keyring.
+    let without = s.vault_bytes();
+    fs::write(&s.vault, &with_keyring_slot).unwrap();
+    s.vault_cmd()
+        .arg("list")
+        .run()
+        .code(3)
+        .stderr_has("no entry");
+    // The last slot (now the passphrase slot) cannot be removed.
+    fs::write(&s.vault, &without).unwrap();
+    let pid = s.slot_ids("passphrase").remove(0);
+    s.with_pass(PASS, b"", &["key", "remove", &pid])
+        .run()
+        .code(2)
+        .stderr_has("last slot");
+    assert_eq!(s.vault_bytes(), without);
+    assert_eq!(s.get("A"), b"v");
+}
+
+#[test]
+fn keyring_key_add_keyring_gives_a_passphrase_vault_a_keyring_slot() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.init().set("A", b"v");
+    s.vault_cmd().arg("list").run().code(3);
+    s.with_pass(PASS, b"", &["key", "add", "keyring"])
+        .run()
+        .success()
+        .stderr_has("added keyring slot");
+    // Now no passphrase is needed.
+    assert_eq!(
+        s.vault_cmd().args(["get", "A"]).run().success().stdout,
+        b"v\n"
+    );
+    let kid = s.slot_ids("keyring").remove(0);
+    // key passwd refuses a keyring slot.
+    s.with_pass(
+        PASS,
+        b"x\n",
+        &["key", "passwd", &kid, "--new-passphrase-stdin"],
+    )
+    .run()
+    .code(2)
+    .stderr_has("keyring slot");
+}
+
+#[test]
+fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.with_pass(PASS, b"", &["init", "--keyring"])
+        .args(KDF)
+        .run()
+        .success();
+    assert_eq!(s.slot_ids("keyring").len(), 1);
+    assert_eq!(s.slot_ids("passphrase").len(), 1);
+    s.vault_cmd().args(["set", "A"]).stdin("v").run().success();
+    let before = s.vault_bytes();
+    // Through the keyring alone the passphrase slot cannot be re-wrapped.
+    let pid = s.slot_ids("passphrase").remove(0);
+    s.vault_cmd()
+        .arg("rekey")
+        .run()
+        .code(2)
+        .stderr_has(&pid)
+        .stderr_has("--drop");
+    assert_eq!(s.vault_bytes(), before);
+    // With the passphrase: both slots re-wrapped under a new data key.
+    s.with_pass(PASS, b"", &["rekey"])
+        .run()
+        .success()
+        .stderr_has("re-wrapped 2");
+    let after = s.vault_bytes();
+    assert_ne!(commitment(&after), commitment(&before));
+    assert_eq!(
+        s.vault_cmd().args(["get", "A"]).run().success().stdout,
+        b"v\n"
+    );
+    assert_eq!(s.get("A"), b"v");
+    // Without a bus, the keyring slot cannot be re-wrapped: named, nothing changes.
+    let kid = s.slot_ids("keyring").remove(0);
+    s.with_pass(PASS, b"", &["rekey"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .run()
+        .code(3)
+        .stderr_has(&kid)
+        .stderr_has("--drop");
+    assert_eq!(s.vault_bytes(), after);
+    // Dropping the keyring slot by passphrase deletes its entry.
+    let account = keyring_account(&s, &kid);
+    s.with_pass(PASS, b"", &["rekey", "--drop", &kid])
+        .run()
+        .success();
+    assert!(s.slot_ids("keyring").is_empty());
+    if let Some(has) = keyring_has(&s, &account) {
+        assert!(!has, "the dropped slot's entry is deleted");
+    }
+    assert_eq!(s.get("A"), b"v");
+}

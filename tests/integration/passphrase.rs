@@ -1,0 +1,295 @@
+//! Where the passphrase comes from: `--passphrase-stdin`, `-file`, `-fd`,
+//! `VAULT_PASSPHRASE(_FILE)`, which wins, which bytes count, lengths and
+//! empties, and what happens when there is none and no terminal.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[test]
+fn passphrase_from_file_fd_env_and_env_file_all_open_the_same_vault() {
+    let s = Sandbox::new();
+    let file = s.file("pass.txt", format!("{PASS}\n").as_bytes());
+    // Created with --passphrase-file ...
+    s.vault_cmd()
+        .arg("--passphrase-file")
+        .arg(&file)
+        .arg("init")
+        .args(KDF)
+        .run()
+        .success();
+    s.set("A", b"via-stdin");
+    // ... opened by every other means.
+    let by_file = s
+        .vault_cmd()
+        .arg("--passphrase-file")
+        .arg(&file)
+        .args(["get", "A"])
+        .run()
+        .success();
+    assert_eq!(by_file.stdout, b"via-stdin\n");
+    let by_fd = s
+        .vault_cmd()
+        .args(["--passphrase-fd", "3", "get", "A"])
+        .fd(3, format!("{PASS}\n"))
+        .run()
+        .success();
+    assert_eq!(by_fd.stdout, b"via-stdin\n");
+    let by_high_fd = s
+        .vault_cmd()
+        .args(["--passphrase-fd", "7", "get", "A"])
+        .fd(7, PASS)
+        .run()
+        .success();
+    assert_eq!(by_high_fd.stdout, b"via-stdin\n");
+    let by_env = s
+        .vault_cmd()
+        .args(["get", "A"])
+        .env("VAULT_PASSPHRASE", PASS)
+        .run()
+        .success();
+    assert_eq!(by_env.stdout, b"via-stdin\n");
+    let by_env_file = s
+        .vault_cmd()
+        .args(["get", "A"])
+        .env("VAULT_PASSPHRASE_FILE", &file)
+        .run()
+        .success();
+    assert_eq!(by_env_file.stdout, b"via-stdin\n");
+}
+
+#[test]
+fn init_with_passphrase_fd_env_and_env_file() {
+    let s = Sandbox::new();
+    let a = s.root().join("fd.vault");
+    s.cmd()
+        .arg("--vault")
+        .arg(&a)
+        .args(["--passphrase-fd", "3", "init"])
+        .args(KDF)
+        .fd(3, "fd-pass\n")
+        .run()
+        .success();
+    let b = s.root().join("env.vault");
+    s.cmd()
+        .arg("--vault")
+        .arg(&b)
+        .arg("init")
+        .args(KDF)
+        .env("VAULT_PASSPHRASE", "env-pass")
+        .run()
+        .success();
+    let c = s.root().join("envfile.vault");
+    let f = s.file("p", b"envfile-pass\n");
+    s.cmd()
+        .arg("--vault")
+        .arg(&c)
+        .arg("init")
+        .args(KDF)
+        .env("VAULT_PASSPHRASE_FILE", &f)
+        .run()
+        .success();
+    for (v, p) in [(&a, "fd-pass"), (&b, "env-pass"), (&c, "envfile-pass")] {
+        s.cmd()
+            .arg("--vault")
+            .arg(v)
+            .args(["--passphrase-stdin", "list"])
+            .stdin(format!("{p}\n"))
+            .run()
+            .success();
+        s.cmd()
+            .arg("--vault")
+            .arg(v)
+            .args(["--passphrase-stdin", "list"])
+            .stdin("not-it\n")
+            .run()
+            .code(3);
+    }
+}
+
+#[test]
+fn passphrase_is_exact_bytes_minus_one_trailing_newline_or_crlf() {
+    let s = Sandbox::new();
+    // From a file: "pw\r\n" is the passphrase "pw".
+    let crlf = s.file("crlf", b" spaced pw \r\n");
+    s.vault_cmd()
+        .arg("--passphrase-file")
+        .arg(&crlf)
+        .arg("init")
+        .args(KDF)
+        .run()
+        .success();
+    let open_env = |p: &str| s.vault_cmd().arg("list").env("VAULT_PASSPHRASE", p).run();
+    open_env(" spaced pw ").success();
+    // No other normalisation: no trimming of spaces, no dropped \r.
+    open_env("spaced pw").code(3);
+    open_env(" spaced pw \r").code(3);
+    // Only one newline goes: "x\n\n" is the passphrase "x\n".
+    let s2 = Sandbox::new();
+    let two = s2.file("two", b"pw\n\n");
+    s2.vault_cmd()
+        .arg("--passphrase-file")
+        .arg(&two)
+        .arg("init")
+        .args(KDF)
+        .run()
+        .success();
+    s2.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE", "pw")
+        .run()
+        .code(3);
+    s2.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE", "pw\n")
+        .run()
+        .success();
+    // The environment variable is taken as is: a trailing newline is kept.
+    let s3 = Sandbox::new();
+    s3.vault_cmd()
+        .arg("init")
+        .args(KDF)
+        .env("VAULT_PASSPHRASE", "pw\n")
+        .run()
+        .success();
+    s3.with_pass("pw", b"", &["list"]).run().code(3);
+    s3.vault_cmd()
+        .arg("--passphrase-file")
+        .arg(s3.file("p", b"pw\n\n"))
+        .arg("list")
+        .run()
+        .success();
+}
+
+#[test]
+fn passphrase_flags_win_over_vault_passphrase_file_which_wins_over_vault_passphrase() {
+    let s = Sandbox::new();
+    s.init();
+    let good = s.file("good", PASS.as_bytes());
+    let bad = s.file("bad", b"nope");
+    // A flag wins over both variables.
+    s.with_pass(PASS, b"", &["list"])
+        .env("VAULT_PASSPHRASE_FILE", &bad)
+        .env("VAULT_PASSPHRASE", "nope")
+        .run()
+        .success();
+    // VAULT_PASSPHRASE_FILE wins over VAULT_PASSPHRASE.
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE_FILE", &good)
+        .env("VAULT_PASSPHRASE", "nope")
+        .run()
+        .success();
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE_FILE", &bad)
+        .env("VAULT_PASSPHRASE", PASS)
+        .run()
+        .code(3);
+    // Set but empty (an unset CI variable) counts as not given, for both.
+    s.vault_cmd()
+        .arg("list")
+        .env("VAULT_PASSPHRASE_FILE", "")
+        .env("VAULT_PASSPHRASE", "")
+        .run()
+        .code(3)
+        .stderr_has("no passphrase was given");
+}
+
+#[test]
+fn two_passphrase_flags_at_once_are_a_usage_error() {
+    let s = Sandbox::new();
+    s.init();
+    let f = s.file("p", PASS.as_bytes());
+    s.with_pass(PASS, b"", &["list", "--passphrase-file"])
+        .arg(&f)
+        .run()
+        .code(2)
+        .stderr_has("one way only");
+}
+
+#[test]
+fn passphrase_fd_that_is_not_open_is_a_usage_error() {
+    let s = Sandbox::new();
+    s.init();
+    s.vault_cmd()
+        .args(["--passphrase-fd", "9", "list"])
+        .run()
+        .code(2)
+        .stderr_has("file descriptor 9");
+}
+
+#[test]
+fn passphrase_longer_than_4_kib_is_refused() {
+    let s = Sandbox::new();
+    let long = "x".repeat(4097);
+    s.with_pass(&long, b"", &["init"])
+        .args(KDF)
+        .run()
+        .code(2)
+        .stderr_has("longer than 4096");
+    assert!(!s.vault.exists());
+    // 4096 bytes is fine.
+    let ok = "y".repeat(4096);
+    s.with_pass(&ok, b"", &["init"]).args(KDF).run().success();
+    s.with_pass(&ok, b"", &["list"]).run().success();
+}
+
+#[test]
+fn init_refuses_an_empty_passphrase_from_every_source() {
+    let s = Sandbox::new();
+    let empty_file = s.file("empty", b"\n");
+    let runs = [
+        s.with_pass("", b"", &["init"]),
+        s.vault_cmd().arg("init").env("VAULT_PASSPHRASE", ""),
+        s.vault_cmd()
+            .arg("init")
+            .env("VAULT_PASSPHRASE_FILE", &empty_file),
+        s.vault_cmd()
+            .arg("--passphrase-file")
+            .arg(&empty_file)
+            .arg("init"),
+        s.vault_cmd()
+            .args(["--passphrase-fd", "3", "init"])
+            .fd(3, ""),
+    ];
+    for r in runs {
+        r.args(KDF).run().code(2).stderr_has("empty passphrase");
+        assert!(!s.vault.exists(), "a vault was created");
+    }
+}
+
+#[test]
+fn no_passphrase_and_no_terminal_exits_3_at_once_with_guidance() {
+    let s = Sandbox::new();
+    s.init();
+    for args in [
+        &["list"][..],
+        &["get", "A"],
+        &["set", "A"],
+        &["delete", "A"],
+        &["rekey"],
+    ] {
+        let out = s
+            .vault_cmd()
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .run()
+            .code(3)
+            .stderr_has("--passphrase-stdin");
+        assert!(
+            out.elapsed < Duration::from_secs(3),
+            "took {:?}",
+            out.elapsed
+        );
+    }
+}
+
+#[test]
+fn init_without_a_passphrase_or_keyring_exits_3_with_guidance() {
+    let s = Sandbox::new();
+    let out = s.vault_cmd().arg("init").args(KDF).run().code(3);
+    assert!(out.elapsed < Duration::from_secs(10));
+    out.stderr_has("--passphrase-stdin").stderr_has("keyring");
+    assert!(!s.vault.exists());
+}

@@ -1,0 +1,508 @@
+//! Key slots: `init` (the first slot, KDF parameters, a recovery code),
+//! `key list`, `key add passphrase`, `key remove`, `key passwd`, and `rekey`
+//! (a new data key, every slot re-wrapped or dropped). Keyring slots are
+//! in `keyring`.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+#[test]
+fn init_with_passphrase_on_stdin_creates_a_0600_vault_that_opens() {
+    let s = Sandbox::new();
+    let out = s.with_pass(PASS, b"", &["init"]).args(KDF).run().code(0);
+    assert!(out.stdout.is_empty(), "init prints nothing on stdout");
+    out.stderr_has("created").stderr_has("passphrase");
+    assert_eq!(mode(&s.vault), 0o600);
+    assert!(fs::read(&s.vault).unwrap().starts_with(b"\x89vault\r\n"));
+    assert!(s.names().is_empty());
+    // The slot has exactly the cheap parameters asked for.
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    let slots = keys["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0]["kind"], "passphrase");
+    assert_eq!(slots[0]["memory_kib"], 8192);
+    assert_eq!(slots[0]["time"], 1);
+    assert_eq!(slots[0]["parallelism"], 1);
+}
+
+#[test]
+fn init_refuses_to_overwrite_an_existing_vault() {
+    let s = Sandbox::new();
+    s.init().set("KEEP", b"me");
+    let before = s.vault_bytes();
+    s.with_pass("other", b"", &["init"])
+        .args(KDF)
+        .run()
+        .code(1)
+        .stderr_has("already exists");
+    assert_eq!(s.vault_bytes(), before);
+    assert_eq!(s.get("KEEP"), b"me");
+    // Not even an empty file is overwritten.
+    let empty = s.root().join("empty.vault");
+    fs::write(&empty, b"").unwrap();
+    s.cmd()
+        .arg("--vault")
+        .arg(&empty)
+        .args(["--passphrase-stdin", "init"])
+        .args(KDF)
+        .stdin("pw\n")
+        .run()
+        .code(1);
+    assert_eq!(fs::read(&empty).unwrap(), b"");
+}
+
+#[test]
+fn init_rejects_out_of_bounds_kdf_parameters() {
+    let s = Sandbox::new();
+    let cases: [&[&str]; 8] = [
+        &["--kdf-memory", "4GiB"],
+        &["--kdf-memory", "7MiB"],
+        &["--kdf-time", "0"],
+        &["--kdf-time", "17"],
+        &["--kdf-parallelism", "0"],
+        &["--kdf-parallelism", "17"],
+        &["--kdf-memory", "64"],
+        &["--kdf-memory", "lots"],
+    ];
+    for extra in cases {
+        let start = Instant::now();
+        s.with_pass(PASS, b"", &["init"]).args(extra).run().code(2);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{extra:?} did KDF work"
+        );
+        assert!(!s.vault.exists(), "{extra:?} created a vault");
+    }
+    // The bounds themselves are accepted.
+    s.with_pass(PASS, b"", &["init"])
+        .args([
+            "--kdf-memory",
+            "8MiB",
+            "--kdf-time",
+            "1",
+            "--kdf-parallelism",
+            "16",
+        ])
+        .run()
+        .success();
+}
+
+#[test]
+fn init_recovery_code_is_printed_once_on_stdout_and_opens_the_vault() {
+    let s = Sandbox::new();
+    let out = s
+        .with_pass(PASS, b"", &["init", "--recovery-code"])
+        .args(KDF)
+        .run()
+        .success()
+        .stderr_has("recovery code");
+    let code = out.stdout_str();
+    let code = code.strip_suffix('\n').expect("one line");
+    assert!(!code.contains('\n'));
+    assert!(code.len() >= 30, "a high-entropy code: {code:?}");
+    assert!(!out.stderr.contains(code), "the code is only on stdout");
+    assert_eq!(s.slot_ids("passphrase").len(), 2);
+    s.set("A", b"1");
+    assert_eq!(
+        s.with_pass(code, b"", &["get", "A"]).run().success().stdout,
+        b"1\n"
+    );
+    // Another vault gets another code.
+    let s2 = Sandbox::new();
+    let other = s2
+        .with_pass(PASS, b"", &["init", "--recovery-code"])
+        .args(KDF)
+        .run()
+        .success()
+        .stdout_str();
+    assert_ne!(other.trim_end(), code);
+}
+
+#[test]
+fn key_list_shows_slots_and_never_key_material() {
+    let s = Sandbox::new();
+    s.init();
+    s.with_pass(
+        PASS,
+        b"second\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args([
+        "--kdf-memory",
+        "9MiB",
+        "--kdf-time",
+        "2",
+        "--kdf-parallelism",
+        "2",
+    ])
+    .run()
+    .success();
+    let bytes = s.vault_bytes();
+    let text = s
+        .vault_cmd()
+        .args(["key", "list"])
+        .run()
+        .success()
+        .stdout_str();
+    let ids = s.slot_ids("passphrase");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    for id in &ids {
+        assert_eq!(id.len(), 8);
+        assert!(text.contains(id.as_str()));
+    }
+    assert!(text.contains("m=8 MiB t=1 p=1"), "{text}");
+    assert!(text.contains("m=9 MiB t=2 p=2"), "{text}");
+    let json = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success();
+    let v = json.json();
+    assert_eq!(v["generation"].as_u64(), Some(2));
+    assert_eq!(v["vault_id"].as_str().unwrap().len(), 32);
+    for slot in v["slots"].as_array().unwrap() {
+        let mut keys: Vec<&str> = slot
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["id", "kdf", "kind", "memory_kib", "parallelism", "time"]
+        );
+    }
+    // No salt, nonce or wrapped key, raw or hex, in either listing.
+    for (field, len) in [("salt", 16), ("wrapped", 48), ("nonce", 24)] {
+        let r = bstr_field(&bytes, field, len, 0);
+        let raw = &bytes[r];
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        for out in [text.as_bytes(), &json.stdout[..]] {
+            assert!(!contains(out, raw));
+            assert!(!contains(out, &hex.as_bytes()[..16]));
+        }
+    }
+}
+
+#[test]
+fn key_add_passphrase_adds_a_second_way_in() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(
+        PASS,
+        b"second pass\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success()
+    .stderr_has("added passphrase slot");
+    assert_eq!(
+        s.with_pass("second pass", b"", &["get", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v\n"
+    );
+    assert_eq!(s.get("A"), b"v");
+    // From a file, and opened with the second passphrase.
+    let f = s.file("third", b"third pass\n");
+    s.with_pass(
+        "second pass",
+        b"",
+        &["key", "add", "passphrase", "--new-passphrase-file"],
+    )
+    .arg(&f)
+    .args(KDF)
+    .run()
+    .success();
+    s.with_pass("third pass", b"", &["list"]).run().success();
+    assert_eq!(s.slot_ids("passphrase").len(), 3);
+    let before = s.vault_bytes();
+    // An empty new passphrase, bad KDF parameters, a wrong current
+    // passphrase, no new passphrase and no terminal: refused, unchanged.
+    s.with_pass(
+        PASS,
+        b"\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .code(2);
+    s.with_pass(
+        PASS,
+        b"x\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(["--kdf-time", "17"])
+    .run()
+    .code(2);
+    s.with_pass(
+        "wrong",
+        b"x\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .code(3);
+    s.with_pass(PASS, b"", &["key", "add", "passphrase"])
+        .args(KDF)
+        .run()
+        .code(3)
+        .stderr_has("--new-passphrase-stdin");
+    assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn key_remove_removes_a_slot_and_refuses_the_last_one() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(
+        PASS,
+        b"other\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let ids = s.slot_ids("passphrase");
+    let (first, second) = (&ids[0], &ids[1]);
+    // Malformed and unknown ids.
+    let before = s.vault_bytes();
+    s.with_pass(PASS, b"", &["key", "remove", "xyz"])
+        .run()
+        .code(2);
+    s.with_pass(PASS, b"", &["key", "remove", "deadbeef"])
+        .run()
+        .code(2)
+        .stderr_has("deadbeef");
+    assert_eq!(s.vault_bytes(), before);
+    // Remove the second slot with the first passphrase.
+    s.with_pass(PASS, b"", &["key", "remove", second])
+        .run()
+        .success()
+        .stderr_has(second);
+    assert_eq!(s.slot_ids("passphrase"), std::slice::from_ref(first));
+    s.with_pass("other", b"", &["list"])
+        .run()
+        .code(3)
+        .stderr_has(WRONG);
+    assert_eq!(s.get("A"), b"v");
+    // The last one stays.
+    let before = s.vault_bytes();
+    s.with_pass(PASS, b"", &["key", "remove", first])
+        .run()
+        .code(2)
+        .stderr_has("last slot");
+    assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn key_passwd_old_passphrase_stops_working_and_new_one_works() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let id = s.slot_ids("passphrase").remove(0);
+    // The current passphrase is the first line of stdin, the new one the second.
+    s.with_pass(
+        PASS,
+        b"brand new\n",
+        &["key", "passwd", &id, "--new-passphrase-stdin"],
+    )
+    .run()
+    .success();
+    s.with_pass(PASS, b"", &["list"])
+        .run()
+        .code(3)
+        .stderr_has(WRONG);
+    assert_eq!(
+        s.with_pass("brand new", b"", &["get", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v\n"
+    );
+    // The slot keeps its id and (without --kdf-*) its parameters.
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(keys["slots"][0]["id"], id.as_str());
+    assert_eq!(keys["slots"][0]["memory_kib"], 8192);
+    // From a file, with new parameters.
+    let f = s.file("newer", b"newer\n");
+    s.with_pass(
+        "brand new",
+        b"",
+        &["key", "passwd", &id, "--new-passphrase-file"],
+    )
+    .arg(&f)
+    .args(["--kdf-memory", "10MiB"])
+    .run()
+    .success();
+    s.with_pass("brand new", b"", &["list"]).run().code(3);
+    s.with_pass("newer", b"", &["list"]).run().success();
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(keys["slots"][0]["memory_kib"], 10240);
+    // A parameter not given keeps the slot's value, not the default (t=3 p=4).
+    assert_eq!(keys["slots"][0]["time"], 1);
+    assert_eq!(keys["slots"][0]["parallelism"], 1);
+    // Refused: empty new passphrase, bad KDF, unknown slot, wrong current.
+    let before = s.vault_bytes();
+    s.with_pass(
+        "newer",
+        b"\n",
+        &["key", "passwd", &id, "--new-passphrase-stdin"],
+    )
+    .run()
+    .code(2);
+    s.with_pass(
+        "newer",
+        b"x\n",
+        &["key", "passwd", &id, "--new-passphrase-stdin"],
+    )
+    .args(["--kdf-parallelism", "17"])
+    .run()
+    .code(2);
+    s.with_pass(
+        "newer",
+        b"x\n",
+        &["key", "passwd", "00000000", "--new-passphrase-stdin"],
+    )
+    .run()
+    .code(2);
+    s.with_pass(
+        "wrong",
+        b"x\n",
+        &["key", "passwd", &id, "--new-passphrase-stdin"],
+    )
+    .run()
+    .code(3);
+    assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v").set("B", b"w");
+    s.with_pass(
+        PASS,
+        b"leaked\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let ids = s.slot_ids("passphrase");
+    let leaked = &ids[1];
+    let before = s.vault_bytes();
+    // The other slot's passphrase was not given: exit 2, naming the slot.
+    s.with_pass(PASS, b"", &["rekey"])
+        .run()
+        .code(2)
+        .stderr_has(leaked)
+        .stderr_has("--drop");
+    assert_eq!(s.vault_bytes(), before);
+    // Drop it explicitly.
+    s.with_pass(PASS, b"", &["rekey", "--drop", leaked])
+        .run()
+        .success();
+    let after = s.vault_bytes();
+    assert_ne!(commitment(&after), commitment(&before), "a new data key");
+    assert_eq!(s.slot_ids("passphrase"), &ids[..1]);
+    s.with_pass("leaked", b"", &["list"]).run().code(3);
+    assert_eq!(s.get("A"), b"v");
+    assert_eq!(s.get("B"), b"w");
+    // An unknown or malformed --drop is a usage error; dropping every slot too.
+    let before = s.vault_bytes();
+    s.with_pass(PASS, b"", &["rekey", "--drop", "00000000"])
+        .run()
+        .code(2);
+    s.with_pass(PASS, b"", &["rekey", "--drop", "zz"])
+        .run()
+        .code(2);
+    s.with_pass(PASS, b"", &["rekey", "--drop", &ids[0]])
+        .run()
+        .code(2);
+    s.with_pass("wrong", b"", &["rekey"]).run().code(3);
+    assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn rekey_takes_the_other_slots_passphrases_from_files() {
+    // The README's "after a leak" flow on a vault with a second (recovery)
+    // passphrase: both slots survive the rekey, each with its own passphrase.
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(
+        PASS,
+        b"recovery words\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let before = s.vault_bytes();
+    let wrong = s.file("wrong", b"not it\n");
+    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&wrong)
+        .run()
+        .code(2)
+        .stderr_has("--other-passphrase-file");
+    assert_eq!(s.vault_bytes(), before);
+    let recovery = s.file("recovery", b"recovery words\n");
+    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&recovery)
+        .run()
+        .success()
+        .stderr_has("re-wrapped 2");
+    assert_ne!(commitment(&s.vault_bytes()), commitment(&before));
+    assert_eq!(s.get("A"), b"v");
+    s.with_pass("recovery words", b"", &["get", "A"])
+        .run()
+        .success();
+}
+
+#[test]
+fn rekey_with_every_passphrase_rewraps_all_slots_and_keeps_secrets() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    // A second slot with the same passphrase: one passphrase opens both.
+    s.with_pass(
+        PASS,
+        format!("{PASS}\n").as_bytes(),
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let before = s.vault_bytes();
+    s.with_pass(PASS, b"", &["rekey"])
+        .run()
+        .success()
+        .stderr_has("re-wrapped 2");
+    let after = s.vault_bytes();
+    assert_ne!(commitment(&after), commitment(&before));
+    assert_eq!(s.slot_ids("passphrase").len(), 2);
+    assert_eq!(s.get("A"), b"v");
+    // The old file does not open with the new file's slots: the data key changed.
+    let mut franken = after[..header_end(&after)].to_vec();
+    franken.extend_from_slice(&before[header_end(&before)..]);
+    fs::write(&s.vault, &franken).unwrap();
+    s.with_pass(PASS, b"", &["list"]).run().code(4);
+}

@@ -1,0 +1,523 @@
+//! What a damaged or hostile vault file does: every byte flipped, every
+//! truncation, slots and bodies swapped between vaults, KDF parameters
+//! beyond the bounds, an unknown version, an older copy put back (rollback),
+//! and the committed vectors of `tests/vectors/` (a `fail_` prefix: must be
+//! rejected). Always exit 3 or 4, never a panic, never partial output.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+#[test]
+fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let wrong = s
+        .with_pass("not the passphrase", b"", &["get", "A"])
+        .run()
+        .code(3)
+        .stderr_has(WRONG);
+    let bytes = s.vault_bytes();
+    for (field, len) in [("salt", 16), ("wrapped", 48)] {
+        let r = bstr_field(&bytes, field, len, 0);
+        for at in [r.start, r.end - 1] {
+            let mut t = bytes.clone();
+            t[at] ^= 0x01;
+            fs::write(&s.vault, &t).unwrap();
+            let tampered = s.with_pass(PASS, b"", &["get", "A"]).run().code(3);
+            assert_eq!(tampered.stderr, wrong.stderr, "{field} byte {at}");
+        }
+    }
+}
+
+/// Every byte of a two-slot vault flipped two ways (xor 01 opened with the
+/// first slot's passphrase, xor ff with the second's: either slot is the
+/// one that opens), every truncation, and trailing bytes.
+#[test]
+fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
+    let start = Instant::now();
+    let s = Sandbox::new();
+    s.init_two_slots(&s.vault);
+    s.set("A", b"attack-secret-value");
+    let bytes = s.vault_bytes();
+    assert_eq!(s.slot_ids("passphrase").len(), 2);
+    // Both passphrases open the original.
+    for p in [PASS, PASS2] {
+        assert_eq!(
+            s.with_pass(p, b"", &["get", "-n", "A"])
+                .run()
+                .success()
+                .stdout,
+            b"attack-secret-value"
+        );
+    }
+    let wrong = s
+        .with_pass("wrong", b"", &["get", "A"])
+        .run()
+        .code(3)
+        .stderr
+        .replace(&s.vault.display().to_string(), "VAULT");
+    let header_end = header_end(&bytes);
+    // The salt and wrapped key of the slot each passphrase opens.
+    let own = |slot: usize| {
+        let salt = bstr_field(&bytes, "salt", 16, slot);
+        let wrapped = bstr_field(&bytes, "wrapped", 48, slot);
+        move |i: usize| salt.contains(&i) || wrapped.contains(&i)
+    };
+    let (own0, own1) = (own(0), own(1));
+    let mut variants = Vec::new();
+    for i in 0..bytes.len() {
+        for (x, pass) in [(0x01u8, PASS), (0xff, PASS2)] {
+            let mut b = bytes.clone();
+            b[i] ^= x;
+            variants.push((format!("flip {i}^{x:02x}"), pass, b));
+        }
+    }
+    let flips = variants.len();
+    for n in 0..bytes.len() {
+        variants.push((format!("truncate to {n}"), PASS, bytes[..n].to_vec()));
+    }
+    for extra in [&b"\x00"[..], b"\xff", b"\x00\x00\x00\x00"] {
+        let mut b = bytes.clone();
+        b.extend_from_slice(extra);
+        variants.push((format!("{} trailing byte(s)", extra.len()), PASS, b));
+    }
+    // open_variants asserts that nothing reaches stdout.
+    let results = s.open_variants(variants);
+    let tried = results.len();
+    let mut codes: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (label, code, stderr) in &results {
+        *codes.entry(*code).or_default() += 1;
+        if !(*code == 3 || *code == 4) {
+            bad.push(format!("{label}: exit {code}: {stderr}"));
+            continue;
+        }
+        if *code == 3 {
+            // Exit 3 only ever says "wrong passphrase", the same way.
+            assert_eq!(stderr, &wrong, "{label}");
+        } else {
+            assert!(
+                stderr.contains("corrupt or has been tampered with")
+                    || stderr.contains("format version"),
+                "{label}: {stderr}"
+            );
+        }
+        if let Some(flip) = label.strip_prefix("flip ") {
+            let (i, x) = flip.split_once('^').unwrap();
+            let i: usize = i.parse().unwrap();
+            // Magic, version, header length and the body ciphertext: always 4.
+            if i < PREFIX_LEN || i >= header_end {
+                assert_eq!(*code, 4, "{label}: {stderr}");
+            }
+            // The salt and the wrapped key of the slot the passphrase opens
+            // cannot be told from a wrong passphrase.
+            if (x == "01" && own0(i)) || (x == "ff" && own1(i)) {
+                assert_eq!(*code, 3, "{label}: {stderr}");
+            }
+        } else {
+            // A cut or a longer file is never taken for a wrong passphrase.
+            assert_eq!(*code, 4, "{label}: {stderr}");
+            assert!(
+                stderr.contains("corrupt or has been tampered with"),
+                "{label}: {stderr}"
+            );
+        }
+    }
+    let threes = codes.get(&3).copied().unwrap_or(0);
+    assert!(threes >= 2 * (16 + 48), "only {threes} exit 3");
+    let detected = tried - bad.len();
+    figure(&format!(
+        "attack: two-slot vault of {} bytes: tried {tried} ({flips} byte flips, {} truncations, 3 trailing), \
+         detected {detected}; exit codes {codes:?}; {:?}",
+        bytes.len(),
+        bytes.len(),
+        start.elapsed()
+    ));
+    assert!(bad.is_empty(), "undetected: {bad:#?}");
+    // The untouched file still opens.
+    assert_eq!(s.get("A"), b"attack-secret-value");
+}
+
+#[test]
+fn unsupported_version_exits_4_and_names_the_version() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let bytes = s.vault_bytes();
+    assert_eq!(&bytes[8..10], &[0, 1]);
+    for v in [0u16, 2, 0x0100, 0xffff] {
+        let mut b = bytes.clone();
+        b[8..10].copy_from_slice(&v.to_be_bytes());
+        fs::write(&s.vault, &b).unwrap();
+        let out = s
+            .with_pass(PASS, b"", &["get", "A"])
+            .run()
+            .code(4)
+            .stderr_has(&format!("format version {v},"))
+            .stderr_has("newer vault");
+        if v == 2 {
+            figure(&format!(
+                "attack: version 2: exit 4: {}",
+                out.stderr
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .replace(&s.root().display().to_string(), "$DIR")
+            ));
+        }
+        // The header is not trusted either: key list refuses too.
+        s.vault_cmd()
+            .args(["key", "list"])
+            .run()
+            .code(4)
+            .stderr_has(&format!("version {v}"));
+    }
+}
+
+/// A small vault (~300 bytes) with one passphrase slot and one secret.
+fn small_vault() -> (Sandbox, Vec<u8>) {
+    let s = Sandbox::new();
+    s.init().set("A", b"value");
+    let bytes = s.vault_bytes();
+    assert!(bytes.len() < 400, "{} bytes", bytes.len());
+    (s, bytes)
+}
+
+#[test]
+fn writes_refuse_a_corrupt_vault_and_leave_it_as_it_was() {
+    let (s, mut bytes) = small_vault();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&s.vault, &bytes).unwrap();
+    s.with_pass(PASS, b"new", &["set", "B"]).run().code(4);
+    s.with_pass(PASS, b"", &["delete", "A"]).run().code(4);
+    s.with_pass(PASS, b"", &["rekey"]).run().code(4);
+    s.with_pass(
+        PASS,
+        b"x\n",
+        &["key", "add", "passphrase", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .code(4);
+    assert_eq!(s.vault_bytes(), bytes);
+}
+
+/// The byte range of each slot map in the header: each starts with
+/// `a5 62 69 64 44` (a map of 5, "id", 4 bytes); the last ends where the
+/// "commitment" key starts.
+fn slot_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let end = header_end(bytes);
+    let starts: Vec<usize> = find_all(&bytes[..end], &[0xa5, 0x62, 0x69, 0x64, 0x44]).collect();
+    let commitment = find_one(&bytes[..end], b"\x6acommitment");
+    let mut out = Vec::new();
+    for (k, s) in starts.iter().enumerate() {
+        out.push(*s..starts.get(k + 1).copied().unwrap_or(commitment));
+    }
+    out
+}
+
+#[test]
+fn slot_or_body_swapped_between_vaults_with_the_same_passphrases_is_detected() {
+    let s = Sandbox::new();
+    let y_path = s.root().join("y.vault");
+    s.init_two_slots(&s.vault);
+    s.init_two_slots(&y_path);
+    s.set("A", b"x-value");
+    s.at(&y_path, PASS, b"y-value", &["set", "A"])
+        .run()
+        .success();
+    let x = s.vault_bytes();
+    let y = fs::read(&y_path).unwrap();
+    let (xs, ys) = (slot_ranges(&x), slot_ranges(&y));
+    assert_eq!(xs.len(), 2);
+    assert_eq!(ys.len(), 2);
+    let mut variants = Vec::new();
+    for k in 0..2 {
+        assert_eq!(xs[k].len(), ys[k].len(), "same parameters, same length");
+        let mut b = x.clone();
+        b[xs[k].clone()].copy_from_slice(&y[ys[k].clone()]);
+        for pass in [PASS, PASS2] {
+            variants.push((
+                format!("slot {k} of y in x, opened with {pass:?}"),
+                pass,
+                b.clone(),
+            ));
+        }
+    }
+    let mut both = x.clone();
+    both[xs[0].start..xs[1].end].copy_from_slice(&y[ys[0].start..ys[1].end]);
+    variants.push(("both slots of y in x".into(), PASS, both));
+    let mut body = x[..header_end(&x)].to_vec();
+    body.extend_from_slice(&y[header_end(&y)..]);
+    let mut header = y[..header_end(&y)].to_vec();
+    header.extend_from_slice(&x[header_end(&x)..]);
+    for pass in [PASS, PASS2] {
+        variants.push((
+            format!("body of y under x's header, {pass:?}"),
+            pass,
+            body.clone(),
+        ));
+        variants.push((
+            format!("header of y over x's body, {pass:?}"),
+            pass,
+            header.clone(),
+        ));
+    }
+    let results = s.open_variants(variants);
+    let mut results = results;
+    results.sort();
+    let mut lines = Vec::new();
+    for (label, code, stderr) in &results {
+        assert!(*code == 3 || *code == 4, "{label}: exit {code}: {stderr}");
+        lines.push(format!("{label}: exit {code}"));
+    }
+    // The body and whole-header swaps pass a slot, so only the body's
+    // authentication catches them: exit 4.
+    for (label, code, _) in &results {
+        if label.starts_with("body") || label.starts_with("header") {
+            assert_eq!(*code, 4, "{label}");
+        }
+    }
+    figure(&format!(
+        "attack: swaps between two vaults with the same passphrases: {} tried, {} detected ({})",
+        results.len(),
+        results.len(),
+        lines.join("; ")
+    ));
+}
+
+/// `bytes` with the only occurrence of `from` in the header replaced by `to`.
+fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = find_one(&bytes[..header_end(bytes)], from);
+    let mut out = bytes[..at].to_vec();
+    out.extend_from_slice(to);
+    out.extend_from_slice(&bytes[at + from.len()..]);
+    out
+}
+
+/// Adds `delta` to the header length field (bytes 10..14).
+fn adjust_header_len(bytes: &mut [u8], delta: i64) {
+    let h = u32::from_be_bytes(bytes[10..14].try_into().unwrap()) as i64 + delta;
+    bytes[10..14].copy_from_slice(&(h as u32).to_be_bytes());
+}
+
+#[test]
+fn kdf_parameters_beyond_the_bounds_in_a_header_are_refused_before_any_kdf_work() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let bytes = s.vault_bytes();
+    let normal = s
+        .with_pass(PASS, b"", &["get", "A"])
+        .run()
+        .success()
+        .elapsed;
+    // m = 8192 KiB is `61 6d 19 20 00`; 4 GiB = 4194304 KiB needs the
+    // 4-byte form `1a 00 40 00 00`, two bytes longer: canonical CBOR, with
+    // the header length adjusted, so only the bound can refuse it.
+    let mut m4g = replace_bytes(
+        &bytes,
+        &[0x61, 0x6d, 0x19, 0x20, 0x00],
+        &[0x61, 0x6d, 0x1a, 0x00, 0x40, 0x00, 0x00],
+    );
+    adjust_header_len(&mut m4g, 2);
+    let t17 = replace_bytes(&bytes, &[0x61, 0x74, 0x01], &[0x61, 0x74, 0x11]);
+    let p0 = replace_bytes(&bytes, &[0x61, 0x70, 0x01], &[0x61, 0x70, 0x00]);
+    let m4k = replace_bytes(
+        &bytes,
+        &[0x61, 0x6d, 0x19, 0x20, 0x00],
+        &[0x61, 0x6d, 0x19, 0x10, 0x00],
+    );
+    let cases = [
+        (
+            "memory 4 GiB",
+            m4g,
+            "KDF memory 4 GiB is outside 8 MiB to 2 GiB",
+        ),
+        ("time 17", t17, "KDF time 17 is outside 1 to 16"),
+        ("parallelism 0", p0, "KDF parallelism 0 is outside 1 to 16"),
+        (
+            "memory 4 MiB",
+            m4k,
+            "KDF memory 4 MiB is outside 8 MiB to 2 GiB",
+        ),
+    ];
+    for (what, b, msg) in cases {
+        fs::write(&s.vault, &b).unwrap();
+        let t = Instant::now();
+        let out = s.with_pass(PASS, b"", &["get", "A"]).run();
+        let took = t.elapsed();
+        let out = out.code(4).stderr_has(msg).stderr_has("corrupt");
+        assert!(took < Duration::from_secs(1), "{what}: took {took:?}");
+        figure(&format!(
+            "attack: header with KDF {what}: exit 4 in {:.1} ms (a normal open with 8 MiB: {:.1} ms): {}",
+            took.as_secs_f64() * 1e3,
+            normal.as_secs_f64() * 1e3,
+            out.stderr.lines().next().unwrap().replace(&s.root().display().to_string(), "$DIR")
+        ));
+    }
+}
+
+#[test]
+fn an_older_copy_is_refused_as_a_rollback_until_accepted_and_a_fresh_home_cannot_see_it() {
+    let s = Sandbox::new();
+    s.init().set("A", b"one");
+    let old = s.vault_bytes();
+    let g_old = s.generation(&s.vault);
+    s.set("A", b"two").set("A", b"three");
+    let g_new = s.generation(&s.vault);
+    assert_eq!(g_new, g_old + 2);
+    let newest = s.vault_bytes();
+    // The memory of this HOME holds the newest generation.
+    let vid = s.vault_id();
+    let mem = s.home.join(".local/state/vault/generations").join(&vid);
+    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_new.to_string());
+    // Restore the old copy: refused, naming both generations and the way out.
+    fs::write(&s.vault, &old).unwrap();
+    for args in [&["get", "A"][..], &["set", "A"], &["list"]] {
+        let out = s
+            .with_pass(PASS, b"x", args)
+            .run()
+            .code(4)
+            .stderr_has(&format!(
+                "generation {g_old}, older than generation {g_new}"
+            ))
+            .stderr_has("--allow-rollback");
+        if args[0] == "get" {
+            figure(&format!(
+                "rollback: exit 4: {}",
+                out.stderr
+                    .replace(&s.root().display().to_string(), "$DIR")
+                    .trim()
+            ));
+        }
+    }
+    assert_eq!(s.vault_bytes(), old, "a refused write changed the file");
+    // A fresh HOME (no memory, like a new CI runner) cannot tell.
+    let fresh = s.root().join("fresh-home");
+    fs::create_dir(&fresh).unwrap();
+    let out = s
+        .with_pass(PASS, b"", &["get", "A"])
+        .env("HOME", &fresh)
+        .run()
+        .success();
+    assert_eq!(
+        out.stdout, b"one\n",
+        "a fresh HOME opens the rolled-back file"
+    );
+    // Accepted deliberately: opens, and the memory is lowered to it.
+    let out = s
+        .with_pass(PASS, b"", &["get", "A", "--allow-rollback"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"one\n");
+    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_old.to_string());
+    assert_eq!(
+        s.get("A"),
+        b"one",
+        "the old generation is accepted from now on"
+    );
+    // Writing from there goes on from the old generation; the newer copy
+    // is still newer than what is remembered, so it opens too.
+    s.set("A", b"four");
+    assert_eq!(s.generation(&s.vault), g_old + 1);
+    fs::write(&s.vault, &newest).unwrap();
+    assert_eq!(s.get("A"), b"three");
+    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_new.to_string());
+    figure(&format!(
+        "rollback: generation {g_old} refused after {g_new} was seen (exit 4); \
+         --allow-rollback opens it and lowers the memory to {g_old}; a fresh HOME opens it unnoticed"
+    ));
+}
+
+#[test]
+fn vector_ok_passphrase_still_opens_with_its_documented_contents() {
+    let s = Sandbox::new();
+    fs::copy(vectors_dir().join("ok_passphrase.vault"), &s.vault).unwrap();
+    let names = s
+        .with_pass(VECTOR_PASS, b"", &["list"])
+        .run()
+        .success()
+        .stdout_lines();
+    let want: Vec<&str> = VECTOR_SECRETS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, want);
+    for (name, value) in VECTOR_SECRETS {
+        let out = s
+            .with_pass(VECTOR_PASS, b"", &["get", "-n", name])
+            .run()
+            .success();
+        assert_eq!(out.stdout, value, "{name}");
+    }
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    let slots = keys["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0]["memory_kib"], 8192);
+    s.with_pass("not it", b"", &["list"]).run().code(3);
+    // The README documents the passphrase and every secret.
+    let readme = fs::read_to_string(vectors_dir().join("README.md")).unwrap();
+    assert!(readme.contains(VECTOR_PASS));
+    for (name, _) in VECTOR_SECRETS {
+        assert!(readme.contains(name), "README lacks {name}");
+    }
+}
+
+/// The rows of the `fail_*` table in `tests/vectors/README.md`:
+/// file name, expected exit code, text stderr must contain.
+fn documented_fail_vectors() -> Vec<(String, i32, String)> {
+    let readme = fs::read_to_string(vectors_dir().join("README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with("| `fail_"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_string();
+            let code = cells[2]
+                .parse()
+                .unwrap_or_else(|_| panic!("exit code in {l}"));
+            let needle = cells[3].trim_matches('`').to_string();
+            (name, code, needle)
+        })
+        .collect()
+}
+
+#[test]
+fn every_fail_vector_is_rejected_with_its_documented_exit_code() {
+    let documented = documented_fail_vectors();
+    let mut on_disk: Vec<String> = fs::read_dir(vectors_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("fail_"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = documented.iter().map(|(n, _, _)| n.clone()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "fail_* files and the README table differ");
+    assert!(listed.len() >= 10);
+    let s = Sandbox::new();
+    for (name, code, needle) in documented {
+        let path = vectors_dir().join(&name);
+        let before = fs::read(&path).unwrap();
+        for args in [&["get", "API_TOKEN"][..], &["list"]] {
+            let out = s
+                .cmd()
+                .arg("--vault")
+                .arg(&path)
+                .arg("--passphrase-stdin")
+                .args(args)
+                .stdin(format!("{VECTOR_PASS}\n"))
+                .run();
+            let out = out.code(code);
+            if !needle.is_empty() {
+                out.stderr_has(&needle);
+            }
+        }
+        assert_eq!(fs::read(&path).unwrap(), before, "{name} was modified");
+    }
+}
