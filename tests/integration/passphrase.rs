@@ -293,3 +293,23 @@ fn init_without_a_passphrase_or_keyring_exits_3_with_guidance() {
     out.stderr_has("--passphrase-stdin").stderr_has("keyring");
     assert!(!s.vault.exists());
 }
+
+/// Descriptors 0, 1 and 2 belong to the process's standard streams: reading
+/// a passphrase from them (and then closing them) is refused by the
+/// argument parser, before anything is opened.
+#[test]
+fn passphrase_fd_0_1_and_2_are_refused() {
+    let s = Sandbox::new();
+    s.init();
+    for (fd, says) in [
+        ("0", "--passphrase-stdin"),
+        ("1", "standard output"),
+        ("2", "standard error"),
+    ] {
+        s.vault_cmd()
+            .args(["--passphrase-fd", fd, "list"])
+            .run()
+            .code(2)
+            .stderr_has(says);
+    }
+}

@@ -585,3 +585,61 @@ fn table_of_bad_inputs_each_with_exit_code_message_and_unchanged_vault() {
         table.join("\n")
     ));
 }
+
+/// A malformed typed value (duration, size, slot id, `--file` spec) is exit
+/// 2 from the argument parser itself: nothing is read or unlocked first, so
+/// it is exit 2 even where there is no vault at all.
+#[test]
+fn malformed_typed_values_are_refused_before_anything_runs() {
+    let s = Sandbox::new();
+    for args in [
+        &["unlock", "--timeout", "5x"][..],
+        &["unlock", "--timeout", "0s"],
+        &["unlock", "--timeout", "25h"],
+        &["key", "add", "passphrase", "--kdf-memory", "64"],
+        &["key", "remove", "zz"],
+        &["key", "passwd", "0123456"],
+        &["rekey", "--drop", "not-hex!"],
+        &["exec", "--file", "NOEQUALS", "--", "true"],
+        &["exec", "--file", "1BAD=t.tmpl", "--", "true"],
+        &["exec", "--file", "VAR=", "--", "true"],
+    ] {
+        let out = s.vault_cmd().args(args).run().code(2);
+        // clap's own message, naming the flag or argument that was wrong.
+        assert!(
+            out.stderr.contains("invalid value"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!s.vault.exists());
+    }
+}
+
+/// `doctor --json` describes a slot with the same fields as `key list
+/// --json` (plus its own checks), e.g. the integer `memory_kib`.
+#[test]
+fn doctor_and_key_list_describe_a_slot_alike() {
+    let s = Sandbox::new();
+    s.init();
+    let keys = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    let doctor = s
+        .vault_cmd()
+        .args(["doctor", "--json"])
+        .run()
+        .success()
+        .json();
+    let listed = keys["slots"].as_array().expect("slots");
+    let reported = doctor["vault"]["slots"].as_array().expect("slots");
+    assert_eq!(listed.len(), reported.len());
+    for (l, r) in listed.iter().zip(reported) {
+        for (field, value) in l.as_object().unwrap() {
+            assert_eq!(&r[field], value, "doctor's {field} differs: {r}");
+        }
+    }
+    assert_eq!(listed[0]["memory_kib"], 8192, "{keys}");
+}
