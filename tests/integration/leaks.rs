@@ -449,3 +449,45 @@ fn memory_gcore_of_a_masked_exec_shows_which_secrets_stay_in_memory() {
         "a secret that was not injected is still in memory"
     );
 }
+
+/// With `VAULT_PASSPHRASE`, the `--mask` parent lives as long as the
+/// command: the variable's bytes are wiped in the process's environment
+/// block at start-up (so `/proc/PID/environ`, which shows that block, no
+/// longer holds them) and the variable is unset.
+#[test]
+fn vault_passphrase_is_wiped_from_the_environment_block_at_start() {
+    if require(Root).is_none() {
+        return; // /proc/PID/environ of a non-dumpable process needs root
+    }
+    let s = Sandbox::new();
+    let pass = format!("env-passphrase-{}", random_hex(12));
+    s.init_with(&pass);
+    s.with_pass(&pass, b"value-1234", &["set", "A"])
+        .run()
+        .success();
+    let mut child = s
+        .vault_cmd()
+        .env("VAULT_PASSPHRASE", &pass)
+        .args([
+            "exec",
+            "--mask",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ])
+        .spawn();
+    assert!(
+        child.wait_stdout(b"ready", Duration::from_secs(30)),
+        "no `ready`: {}",
+        child.stdout_so_far()
+    );
+    let environ = fs::read(format!("/proc/{}/environ", child.pid())).unwrap();
+    drop(child);
+    // Positive control: the block is the one the test passed in.
+    assert!(contains(&environ, b"HOME="), "not the environment block");
+    assert!(
+        !contains(&environ, pass.as_bytes()),
+        "the passphrase is still in the environment block"
+    );
+}

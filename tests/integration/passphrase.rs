@@ -313,3 +313,28 @@ fn passphrase_fd_0_1_and_2_are_refused() {
             .stderr_has(says);
     }
 }
+
+/// `printf '%s\n' "$UNSET" | vault --passphrase-stdin ...` sends an empty
+/// line: say so (is a CI variable unset?) instead of "wrong passphrase".
+/// The same for an empty passphrase file or descriptor.
+#[test]
+fn empty_passphrase_given_on_purpose_says_it_is_empty() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let empty_file = s.file("empty", b"\n");
+    for r in [
+        s.with_pass("", b"", &["get", "A"]),
+        s.vault_cmd()
+            .arg("--passphrase-file")
+            .arg(&empty_file)
+            .args(["get", "A"]),
+        s.vault_cmd()
+            .args(["--passphrase-fd", "3", "get", "A"])
+            .fd(3, b"\n".to_vec()),
+    ] {
+        r.run()
+            .code(3)
+            .stderr_has("is empty (is a CI variable unset?)")
+            .stderr_lacks("wrong passphrase");
+    }
+}

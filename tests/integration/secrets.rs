@@ -276,15 +276,33 @@ fn value_of_exactly_1_mib_is_accepted_and_one_byte_more_is_refused() {
     assert_eq!(s.vault_bytes(), before, "the vault is unchanged");
 }
 
+/// An unset CI variable piped in (`echo "$UNSET" | vault set`) sends just
+/// a newline: that must not wipe a secret. Empty values need --allow-empty.
 #[test]
-fn empty_value_is_allowed() {
+fn empty_value_is_refused_unless_allowed() {
     let s = Sandbox::new();
-    s.init();
-    s.with_pass(PASS, b"", &["set", "EMPTY"]).run().success();
-    s.with_pass(PASS, b"\n", &["set", "EMPTY_NL"])
+    s.init().set("EMPTY", b"keep me");
+    let before = s.vault_bytes();
+    for (stdin, args) in [
+        (&b""[..], &["set", "EMPTY"][..]),
+        (b"\n", &["set", "EMPTY"]),
+        (b"", &["set", "--raw", "EMPTY"]),
+        (b"", &["set", "EMPTY", ""]),
+    ] {
+        s.with_pass(PASS, stdin, args)
+            .run()
+            .code(2)
+            .stderr_has("--allow-empty");
+    }
+    assert_eq!(s.vault_bytes(), before, "nothing was changed");
+    assert_eq!(s.get("EMPTY"), b"keep me");
+    s.with_pass(PASS, b"", &["set", "--allow-empty", "EMPTY"])
         .run()
         .success();
-    s.with_pass(PASS, b"", &["set", "EMPTY_ARG", ""])
+    s.with_pass(PASS, b"\n", &["set", "EMPTY_NL", "--allow-empty"])
+        .run()
+        .success();
+    s.with_pass(PASS, b"", &["set", "EMPTY_ARG", "", "--allow-empty"])
         .run()
         .success();
     for n in ["EMPTY", "EMPTY_NL", "EMPTY_ARG"] {

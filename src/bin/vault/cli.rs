@@ -108,6 +108,9 @@ pub enum Command {
         /// Keep the bytes from stdin exactly (do not remove one trailing newline)
         #[arg(long)]
         raw: bool,
+        /// Store an empty value (refused otherwise: an unset variable piped in must not wipe a secret)
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Print a secret's value
     Get {

@@ -47,7 +47,9 @@ impl Invocation {
     /// Resolves flags and environment. Flags win over
     /// `VAULT_PASSPHRASE_FILE`, which wins over `VAULT_PASSPHRASE`; two
     /// passphrase flags at once are a usage error.
-    pub fn resolve(global: &Global) -> Result<Invocation> {
+    /// `env_passphrase` says whether `VAULT_PASSPHRASE` was set (its value
+    /// was taken out of the environment at start-up, see `os::sys`).
+    pub fn resolve(global: &Global, env_passphrase: bool) -> Result<Invocation> {
         let path = match &global.vault {
             Some(p) => p.clone(),
             None => match std::env::var_os("VAULT_FILE").filter(|v| !v.is_empty()) {
@@ -75,7 +77,7 @@ impl Invocation {
         } else if let Some(f) = std::env::var_os("VAULT_PASSPHRASE_FILE").filter(|v| !v.is_empty())
         {
             Some(PassphraseSource::File(PathBuf::from(f)))
-        } else if std::env::var_os("VAULT_PASSPHRASE").is_some() {
+        } else if env_passphrase {
             Some(PassphraseSource::Env)
         } else {
             None

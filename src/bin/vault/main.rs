@@ -25,6 +25,9 @@ static ALLOC: os::alloc::VaultAlloc = os::alloc::VaultAlloc;
 
 fn main() -> ExitCode {
     os::sys::harden_process();
+    // Before anything else (no thread exists yet): the passphrase leaves
+    // the environment block, wiped in place, for the whole run.
+    let env_passphrase = os::sys::take_env_secret("VAULT_PASSPHRASE");
     os::sys::MEMORY_LOCKED.store(os::sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(target_os = "linux")]
     vault::secret::set_memory_lock(os::sys::lock_secret_memory);
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    match run(cli) {
+    match run(cli, env_passphrase) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that went away (`vault list | head`) is not an error.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -50,10 +53,10 @@ fn main() -> ExitCode {
 /// Whether `os::sys::lock_memory` succeeded at start (for `vault doctor`).
 pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn run(cli: Cli) -> error::Result<()> {
-    let inv = Invocation::resolve(&cli.global)?;
+fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()> {
+    let inv = Invocation::resolve(&cli.global, env_passphrase.is_some())?;
     let stores = Stores::new(&inv);
-    let mut ctx = Ctx::new(&inv, &stores);
+    let mut ctx = Ctx::new(&inv, &stores, env_passphrase);
     let ctx = &mut ctx;
     match cli.command {
         Command::Init {
@@ -61,7 +64,12 @@ fn run(cli: Cli) -> error::Result<()> {
             recovery_code,
             kdf,
         } => cmd::init::run(ctx, keyring, recovery_code, &kdf),
-        Command::Set { name, value, raw } => cmd::secrets::set(ctx, &name, value, raw),
+        Command::Set {
+            name,
+            value,
+            raw,
+            allow_empty,
+        } => cmd::secrets::set(ctx, &name, value, raw, allow_empty),
         Command::Get { name, no_newline } => cmd::secrets::get(ctx, &name, no_newline),
         Command::List { json } => cmd::secrets::list(ctx, json),
         Command::Delete { names } => cmd::secrets::delete(ctx, &names),

@@ -56,12 +56,10 @@ pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
             })?;
         }
         PassphraseSource::Env => {
-            let v = std::env::var_os("VAULT_PASSPHRASE").unwrap_or_default();
-            p = SecretBytes::new(v.into_encoded_bytes());
-            if p.len() > MAX_PASSPHRASE {
-                return Err(too_long());
-            }
-            return Ok(p);
+            // Taken out of the environment at start-up; `Credentials` holds it.
+            return Err(CliError::Other(
+                "VAULT_PASSPHRASE is read at start-up, not from here".into(),
+            ));
         }
     }
     p.strip_one_newline();

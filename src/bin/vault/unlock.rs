@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use vault::error::Error;
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::StateDir;
 use vault::slots::{KeyStore, KeyringError};
@@ -121,15 +121,18 @@ pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
 pub struct Credentials<'i> {
     inv: &'i Invocation,
     passphrase: Option<SecretBytes>,
+    env_passphrase: Option<SecretBytes>,
     forgotten: bool,
 }
 
 impl<'i> Credentials<'i> {
-    /// Nothing read yet.
-    pub fn new(inv: &'i Invocation) -> Credentials<'i> {
+    /// Nothing read yet; `env_passphrase` is `VAULT_PASSPHRASE`, taken
+    /// out of the environment at start-up.
+    pub fn new(inv: &'i Invocation, env_passphrase: Option<SecretBytes>) -> Credentials<'i> {
         Credentials {
             inv,
             passphrase: None,
+            env_passphrase,
             forgotten: false,
         }
     }
@@ -145,10 +148,19 @@ impl<'i> Credentials<'i> {
             return Ok(None);
         }
         if self.passphrase.is_none() {
-            let Some(source) = &self.inv.passphrase else {
-                return Ok(None);
+            self.passphrase = match &self.inv.passphrase {
+                None => return Ok(None),
+                Some(PassphraseSource::Env) => match self.env_passphrase.take() {
+                    Some(p) if p.len() > crate::prompt::MAX_PASSPHRASE => {
+                        return Err(CliError::Usage(format!(
+                            "the passphrase is longer than {} bytes",
+                            crate::prompt::MAX_PASSPHRASE
+                        )))
+                    }
+                    p => p,
+                },
+                Some(source) => Some(read_passphrase(source)?),
             };
-            self.passphrase = Some(read_passphrase(source)?);
         }
         Ok(self.passphrase.clone())
     }
@@ -157,15 +169,28 @@ impl<'i> Credentials<'i> {
     /// `VAULT_PASSPHRASE` is most likely an unset CI variable: it opens
     /// nothing (slots refuse empty passphrases, so `init` and `key add`
     /// still fail on it with exit 2), and must not stand in the way of the
-    /// keyring or a prompt.
+    /// keyring or a prompt. An empty passphrase given on purpose (stdin, a
+    /// file, a descriptor) is most likely the same mistake, and is said so
+    /// rather than called a wrong passphrase.
     fn usable_passphrase(&mut self) -> Result<Option<SecretBytes>> {
         match self.given_passphrase()? {
-            Some(p) if p.is_empty() && self.inv.passphrase == Some(PassphraseSource::Env) => {
-                crate::output::warn(
-                    "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
-                );
-                Ok(None)
-            }
+            Some(p) if p.is_empty() => match &self.inv.passphrase {
+                Some(PassphraseSource::Env) | None => {
+                    crate::output::warn(
+                        "VAULT_PASSPHRASE is set but empty; ignoring it (is a CI variable unset?)",
+                    );
+                    Ok(None)
+                }
+                Some(source) => Err(CliError::Unlock(format!(
+                    "the passphrase {} is empty (is a CI variable unset?); nothing was opened",
+                    match source {
+                        PassphraseSource::Stdin => "line on standard input".to_string(),
+                        PassphraseSource::File(f) => format!("file {}", f.display()),
+                        PassphraseSource::Fd(fd) => format!("on file descriptor {fd}"),
+                        PassphraseSource::Env => unreachable!("handled above"),
+                    }
+                ))),
+            },
             p => Ok(p),
         }
     }
@@ -173,6 +198,7 @@ impl<'i> Credentials<'i> {
     /// Drops (and so wipes) the passphrase; it is not read again.
     pub fn forget(&mut self) {
         self.passphrase = None;
+        self.env_passphrase = None;
         self.forgotten = true;
     }
 
@@ -250,12 +276,17 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// A context for `inv` over `stores`.
-    pub fn new(inv: &'a Invocation, stores: &'a Stores) -> Ctx<'a> {
+    /// A context for `inv` over `stores`; `env_passphrase` as for
+    /// [`Credentials::new`].
+    pub fn new(
+        inv: &'a Invocation,
+        stores: &'a Stores,
+        env_passphrase: Option<SecretBytes>,
+    ) -> Ctx<'a> {
         Ctx {
             inv,
             opener: opener(inv, stores),
-            creds: Credentials::new(inv),
+            creds: Credentials::new(inv, env_passphrase),
             stores,
         }
     }

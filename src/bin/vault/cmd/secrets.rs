@@ -2,7 +2,7 @@
 
 use vault::error::Error;
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use vault::vault::validate_name;
 use vault::SecretBytes;
 
@@ -10,7 +10,13 @@ use crate::output::{stdout_write, warn};
 use crate::prompt::read_value;
 use crate::unlock::Ctx;
 
-pub fn set(ctx: &mut Ctx<'_>, name: &str, value: Option<String>, raw: bool) -> Result<()> {
+pub fn set(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    value: Option<String>,
+    raw: bool,
+    allow_empty: bool,
+) -> Result<()> {
     validate_name(name)?;
     let from_arg = value.map(|v| SecretBytes::new(v.into_bytes()));
     if let Some(v) = &from_arg {
@@ -25,6 +31,11 @@ pub fn set(ctx: &mut Ctx<'_>, name: &str, value: Option<String>, raw: bool) -> R
         Some(v) => v,
         None => read_value(raw)?,
     };
+    if value.is_empty() && !allow_empty {
+        return Err(CliError::Usage(
+            "the value is empty (nothing, or one newline, on standard input: is a CI variable unset?); nothing was changed. Give --allow-empty to store an empty value".into(),
+        ));
+    }
     let mut txn = ctx.opener.prepare(locked, cred)?.begin()?;
     txn.set(name, value)?;
     txn.commit()?;

@@ -198,3 +198,57 @@ pub fn read_fd_to_end(fd: i32, out: &mut Vec<u8>, max: usize) -> io::Result<()> 
     f.take(max as u64 + 1).read_to_end(out)?;
     Ok(())
 }
+
+/// Takes variable `name` (e.g. `VAULT_PASSPHRASE`) out of the environment
+/// for good: its value is copied into a zeroizing buffer, every
+/// `name=value` entry of the process's environment block is overwritten in
+/// place (so neither this process's memory nor `/proc/PID/environ` keeps
+/// the secret for the rest of the run, e.g. in a `--mask` parent), and the
+/// variable is unset. The first entry wins, as for `getenv`. Call it first
+/// thing in `main`, before any thread exists.
+#[cfg(unix)]
+pub fn take_env_secret(name: &str) -> Option<vault::SecretBytes> {
+    use std::ffi::{CStr, CString};
+    extern "C" {
+        static mut environ: *mut *mut libc::c_char;
+    }
+    let cname = CString::new(name).ok()?;
+    let mut taken = None;
+    // SAFETY: single-threaded at this point (called first in main); every
+    // pointer walked is a NUL-terminated entry of the live environment
+    // block, and only bytes inside an entry's value are written.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            let entry = CStr::from_ptr(*p).to_bytes();
+            if entry.len() > name.len()
+                && entry.starts_with(name.as_bytes())
+                && entry[name.len()] == b'='
+            {
+                let value_ptr = (*p).add(name.len() + 1) as *mut u8;
+                let value_len = entry.len() - name.len() - 1;
+                if taken.is_none() {
+                    let value = std::slice::from_raw_parts(value_ptr, value_len);
+                    taken = Some(vault::SecretBytes::copy_from(value));
+                }
+                for i in 0..value_len {
+                    std::ptr::write_volatile(value_ptr.add(i), 0);
+                }
+            }
+            p = p.add(1);
+        }
+        // An entry `NAME=` (empty value) is still a set variable.
+        if taken.is_none() && !libc::getenv(cname.as_ptr()).is_null() {
+            taken = Some(vault::SecretBytes::copy_from(b""));
+        }
+        libc::unsetenv(cname.as_ptr());
+    }
+    taken
+}
+
+#[cfg(not(unix))]
+pub fn take_env_secret(name: &str) -> Option<vault::SecretBytes> {
+    let v = std::env::var_os(name)?;
+    std::env::remove_var(name);
+    Some(vault::SecretBytes::new(v.into_encoded_bytes()))
+}
