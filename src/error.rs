@@ -130,7 +130,7 @@ pub enum Error {
         context: Option<String>,
     },
     /// A secret name breaks [`NAME_RULE`] (the name is not repeated).
-    InvalidName,
+    InvalidName(NameProblem),
     /// A value over the size limit.
     ValueTooLarge {
         /// Its length, bytes.
@@ -177,6 +177,89 @@ pub enum Error {
     },
     /// The cached unlock (kernel keyring) failed.
     Cache(String),
+}
+
+/// What is wrong with a secret name. It names at most one character, and
+/// only an ASCII punctuation mark or a space (never a letter or digit of
+/// what may be a token typed in the wrong place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameProblem {
+    /// The name is empty.
+    Empty,
+    /// Longer than the limit (its length, bytes).
+    TooLong(usize),
+    /// Starts with a digit.
+    StartsWithDigit,
+    /// Starts with the reserved `VAULT_`.
+    Reserved,
+    /// A punctuation mark or space at a 1-based position.
+    Character {
+        /// The character.
+        ch: char,
+        /// 1-based position.
+        position: usize,
+    },
+    /// Another character not allowed (not shown) at a 1-based position.
+    OtherCharacter {
+        /// 1-based position.
+        position: usize,
+    },
+}
+
+impl NameProblem {
+    /// What is wrong with `name`, if anything.
+    pub fn of(name: &str) -> Option<NameProblem> {
+        let max = crate::format::MAX_NAME_LEN;
+        if name.is_empty() {
+            return Some(NameProblem::Empty);
+        }
+        if name.len() > max {
+            return Some(NameProblem::TooLong(name.len()));
+        }
+        if name.as_bytes()[0].is_ascii_digit() {
+            return Some(NameProblem::StartsWithDigit);
+        }
+        if let Some((i, ch)) = name
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        {
+            return Some(if ch.is_ascii_punctuation() || ch == ' ' {
+                NameProblem::Character {
+                    ch,
+                    position: i + 1,
+                }
+            } else {
+                NameProblem::OtherCharacter { position: i + 1 }
+            });
+        }
+        if name.starts_with("VAULT_") {
+            return Some(NameProblem::Reserved);
+        }
+        None
+    }
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameProblem::Empty => f.write_str("it is empty"),
+            NameProblem::TooLong(n) => write!(f, "it is {n} bytes long"),
+            NameProblem::StartsWithDigit => f.write_str("it starts with a digit"),
+            NameProblem::Reserved => f.write_str("names starting with VAULT_ are reserved"),
+            NameProblem::Character { ch, position } => {
+                write!(
+                    f,
+                    "it contains `{ch}` (character {position}); use `_` instead"
+                )
+            }
+            NameProblem::OtherCharacter { position } => write!(
+                f,
+                "character {position} is not a letter A-Z or a-z, a digit or `_`"
+            ),
+        }
+    }
 }
 
 impl Error {
@@ -283,7 +366,7 @@ impl fmt::Display for Error {
                 Some(c) => write!(f, "no secret named {name} ({c})"),
                 None => write!(f, "no secret named {name}"),
             },
-            Error::InvalidName => write!(f, "invalid secret name: {NAME_RULE}"),
+            Error::InvalidName(p) => write!(f, "invalid secret name: {p}; {NAME_RULE}"),
             Error::ValueTooLarge { len } => write!(
                 f,
                 "the value is {len} bytes; the limit is 1 MiB ({} bytes)",

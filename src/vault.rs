@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::crypto::{self, KdfParams, KdfRefused};
-use crate::error::{Error, Result};
+use crate::error::{Error, NameProblem, Result};
 use crate::format::{
     self, Body, Entry, EntryRef, FormatError, Header, Slot, SlotId, SlotKind, VaultId,
 };
@@ -20,10 +20,9 @@ pub use crate::error::NAME_RULE;
 /// Checks a secret name ([`format::is_valid_name`]). The message does not
 /// repeat the name.
 pub fn validate_name(name: &str) -> Result<()> {
-    if format::is_valid_name(name.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Error::InvalidName)
+    match NameProblem::of(name) {
+        None => Ok(()),
+        Some(p) => Err(Error::InvalidName(p)),
     }
 }
 
@@ -574,6 +573,18 @@ impl Vault {
         self.secrets.iter()
     }
 
+    /// The name of a secret most like `name` (a likely typo: at most two
+    /// edits, and fewer than half the name), for "did you mean". Names are
+    /// not secret to whoever can open the vault; values are never compared.
+    pub fn closest_name(&self, name: &str) -> Option<&str> {
+        let limit = 2.min(name.len().saturating_sub(1) / 2).max(1);
+        self.entries()
+            .map(|e| (strsim::damerau_levenshtein(name, e.name), e.name))
+            .filter(|(d, _)| *d <= limit)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, n)| n)
+    }
+
     /// The number of secrets.
     pub fn len(&self) -> usize {
         self.secrets.len()
@@ -749,7 +760,7 @@ mod tests {
         }
         for bad in ["", "1A", "A-B", "A B", "VAULT_X", "é", &"X".repeat(129)] {
             let e = validate_name(bad).unwrap_err();
-            assert!(matches!(e, Error::InvalidName));
+            assert!(matches!(e, Error::InvalidName(_)));
             if !bad.is_empty() {
                 assert!(!e.to_string().contains(bad));
             }

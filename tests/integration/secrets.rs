@@ -334,3 +334,49 @@ fn binary_value_with_nul_and_ff_round_trips_with_raw_and_get_n() {
     assert_eq!(&out.stdout[..value.len()], &value[..]);
     assert_eq!(out.stdout.len(), value.len() + 1);
 }
+
+/// A bad name says what is wrong and the fix, without repeating what was
+/// typed (no terminal here: the corrected name is not shown either, since
+/// a mistyped command can put a token where a name goes).
+#[test]
+fn bad_name_says_what_is_wrong_without_echoing_it() {
+    let s = Sandbox::new();
+    s.init();
+    s.with_pass(PASS, b"v", &["set", "MY-TOKEN"])
+        .run()
+        .code(2)
+        .stderr_has("contains `-` (character 3); use `_` instead")
+        .stderr_lacks("MY-TOKEN")
+        .stderr_lacks("MY_TOKEN");
+    s.with_pass(PASS, b"v", &["set", "9LIVES"])
+        .run()
+        .code(2)
+        .stderr_has("starts with a digit")
+        .stderr_lacks("9LIVES");
+    s.with_pass(PASS, b"v", &["set", "S3CR3TÉ"])
+        .run()
+        .code(2)
+        .stderr_has("character 7 is not")
+        .stderr_lacks("S3CR3T");
+}
+
+/// A mistyped name gets the closest name the vault holds (names only).
+#[test]
+fn unknown_name_suggests_the_closest_one() {
+    let s = Sandbox::new();
+    s.init()
+        .set("GITHUB_TOKEN", b"ghp-value-1234")
+        .set("AWS_KEY", b"a");
+    for cmd in [&["get", "GITHUB_TOKN"][..], &["delete", "GITHUB_TOKN"]] {
+        s.with_pass(PASS, b"", cmd)
+            .run()
+            .code(5)
+            .stderr_has("did you mean GITHUB_TOKEN?")
+            .stderr_lacks("ghp-value");
+    }
+    // Nothing close: no suggestion.
+    s.with_pass(PASS, b"", &["get", "ZZZZZZZ"])
+        .run()
+        .code(5)
+        .stderr_lacks("did you mean");
+}

@@ -73,6 +73,14 @@ pub enum CliError {
     },
     /// Any other failure (exit 1).
     Other(String),
+    /// The library's error with a hint only the command knows (e.g. "did
+    /// you mean GITHUB_TOKEN?").
+    Hinted {
+        /// The error.
+        error: Error,
+        /// The hint.
+        hint: String,
+    },
 }
 
 impl From<Error> for CliError {
@@ -89,43 +97,61 @@ impl CliError {
             CliError::Unlock(_) => UNLOCK,
             CliError::CommandFailed { code, .. } => *code,
             CliError::Other(_) => FAILURE,
-            CliError::Vault(e) => match e {
-                Error::NoHome
-                | Error::FileTooLong { .. }
-                | Error::KdfParams(_)
-                | Error::InvalidName
-                | Error::ValueTooLarge { .. }
-                | Error::Template { .. }
-                | Error::EmptyPassphrase
-                | Error::SlotNotFound(_)
-                | Error::NotAPassphraseSlot(_)
-                | Error::LastSlot
-                | Error::TooManySlots(_)
-                | Error::DroppingEverySlot
-                | Error::MissingSlotKeys(_) => USAGE,
-                Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
-                Error::WrongPassphrase(_)
-                | Error::NoPassphraseSlot(_)
-                | Error::StaleCachedKey(_)
-                | Error::ChangedWhileOpening { .. }
-                | Error::NoUsableSlot { .. }
-                | Error::Keyring(_)
-                | Error::SlotChanged { .. } => UNLOCK,
-                Error::Corrupt { .. }
-                | Error::UnsupportedVersion { .. }
-                | Error::Rollback { .. } => CORRUPT,
-                Error::NoSuchSecret { .. } => NO_SECRET,
-                _ => FAILURE,
-            },
+            CliError::Hinted { error, .. } => vault_exit_code(error),
+            CliError::Vault(e) => vault_exit_code(e),
         }
     }
 
     /// The line printed after the message: what to do next.
     pub fn hint(&self) -> Option<String> {
-        let CliError::Vault(e) = self else {
-            return None;
-        };
-        Some(match e {
+        match self {
+            CliError::Hinted { hint, .. } => Some(hint.clone()),
+            CliError::Vault(e) => vault_hint(e),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a closed standard output (`vault list | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Vault(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+fn vault_exit_code(e: &Error) -> u8 {
+    match e {
+        Error::NoHome
+        | Error::FileTooLong { .. }
+        | Error::KdfParams(_)
+        | Error::InvalidName(_)
+        | Error::ValueTooLarge { .. }
+        | Error::Template { .. }
+        | Error::EmptyPassphrase
+        | Error::SlotNotFound(_)
+        | Error::NotAPassphraseSlot(_)
+        | Error::LastSlot
+        | Error::TooManySlots(_)
+        | Error::DroppingEverySlot
+        | Error::MissingSlotKeys(_) => USAGE,
+        Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
+        Error::WrongPassphrase(_)
+        | Error::NoPassphraseSlot(_)
+        | Error::StaleCachedKey(_)
+        | Error::ChangedWhileOpening { .. }
+        | Error::NoUsableSlot { .. }
+        | Error::Keyring(_)
+        | Error::SlotChanged { .. } => UNLOCK,
+        Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::Rollback { .. } => {
+            CORRUPT
+        }
+        Error::NoSuchSecret { .. } => NO_SECRET,
+        _ => FAILURE,
+    }
+}
+
+/// What to do next after the library's error `e`, where the CLI knows.
+fn vault_hint(e: &Error) -> Option<String> {
+    Some(match e {
             Error::NoVault(_) => "create one with `vault init`, or point --vault / VAULT_FILE at an existing vault".into(),
             Error::VaultExists(_) => "choose another path with --vault; an existing vault is never overwritten".into(),
             Error::NoHome => "give the vault's path with --vault or VAULT_FILE".into(),
@@ -151,13 +177,6 @@ impl CliError {
             ),
             _ => return None,
         })
-    }
-
-    /// Whether this is a closed standard output (`vault list | head`).
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, CliError::Vault(Error::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe)
-    }
 }
 
 impl fmt::Display for CliError {
@@ -166,6 +185,7 @@ impl fmt::Display for CliError {
             CliError::Vault(e) => e.fmt(f),
             CliError::Usage(m) | CliError::Unlock(m) | CliError::Other(m) => f.write_str(m),
             CliError::CommandFailed { message, .. } => f.write_str(message),
+            CliError::Hinted { error, .. } => error.fmt(f),
         }
     }
 }
@@ -187,7 +207,10 @@ mod tests {
             (Error::NoVault(p.clone()).into(), 1),
             (Error::VaultExists(p.clone()).into(), 1),
             (CliError::Usage("bad".into()), 2),
-            (Error::InvalidName.into(), 2),
+            (
+                Error::InvalidName(vault::error::NameProblem::Empty).into(),
+                2,
+            ),
             (Error::WrongPassphrase(p.clone()).into(), 3),
             (Error::Keyring(KeyringError::Locked).into(), 3),
             (

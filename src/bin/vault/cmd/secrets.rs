@@ -1,11 +1,9 @@
 //! `vault set`, `get`, `list` and `delete`: thin over the library.
 
-use vault::error::Error;
-
 use crate::error::{CliError, Result};
-use vault::vault::validate_name;
 use vault::SecretBytes;
 
+use crate::cmd::{check_name, missing};
 use crate::output::{stdout_write, warn};
 use crate::prompt::read_value;
 use crate::unlock::Ctx;
@@ -17,7 +15,7 @@ pub fn set(
     raw: bool,
     allow_empty: bool,
 ) -> Result<()> {
-    validate_name(name)?;
+    check_name(name)?;
     let from_arg = value.map(|v| SecretBytes::new(v.into_bytes()));
     if let Some(v) = &from_arg {
         vault::vault::validate_value(v.expose())?;
@@ -43,9 +41,9 @@ pub fn set(
 }
 
 pub fn get(ctx: &mut Ctx<'_>, name: &str, no_newline: bool) -> Result<()> {
-    validate_name(name)?;
+    check_name(name)?;
     let v = ctx.read()?;
-    let e = v.get(name).ok_or_else(|| Error::no_such_secret(name))?;
+    let e = v.get(name).ok_or_else(|| missing(&v, name))?;
     let value = e.expose_value();
     let mut out = SecretBytes::new(Vec::with_capacity(value.len() + 1));
     out.expose_vec_mut().extend_from_slice(value);
@@ -78,9 +76,12 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
 
 pub fn delete(ctx: &mut Ctx<'_>, names: &[String]) -> Result<()> {
     for n in names {
-        validate_name(n)?;
+        check_name(n)?;
     }
     let mut txn = ctx.prepare()?.begin()?;
+    if let Some(n) = names.iter().find(|n| txn.vault().get(n).is_none()) {
+        return Err(missing(txn.vault(), n));
+    }
     txn.delete(names)?;
     txn.commit()?;
     Ok(())
