@@ -90,10 +90,7 @@ pub fn format_kib(kib: u64) -> String {
 
 /// Fills `buf` from the operating system's random source.
 pub fn fill_random(buf: &mut [u8]) {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_fill_bytes(buf)
-        .expect("the operating system's random source failed");
+    getrandom::fill(buf).expect("the operating system's random source failed");
 }
 
 /// A fresh random nonce.
