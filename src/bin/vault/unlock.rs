@@ -20,6 +20,7 @@ use crate::os::sys;
 /// Longest passphrase accepted, bytes.
 pub const MAX_PASSPHRASE: usize = 4096;
 /// How long any single keyring call may take.
+#[cfg_attr(not(feature = "keyring"), allow(dead_code))] // only the keyring store uses it
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a passphrase comes from.
@@ -333,10 +334,16 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Rc<dyn KeyStore>, Keyr
             "the keyring is disabled by --no-keyring".into(),
         ));
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "keyring"))]
     {
         vault::slots::SecretServiceStore::connect(KEYRING_TIMEOUT)
             .map(|s| Rc::new(s) as Rc<dyn KeyStore>)
+    }
+    #[cfg(all(target_os = "linux", not(feature = "keyring")))]
+    {
+        Err(KeyringError::Unavailable(
+            "this build has no keyring support (built without the `keyring` feature)".into(),
+        ))
     }
     #[cfg(not(target_os = "linux"))]
     {
