@@ -32,5 +32,5 @@ pub mod store;
 pub mod vault;
 
 pub use error::{Error, Result};
-pub use secret::{Key, SecretBytes};
+pub use secret::{Key, SecretBuf, SecretBytes};
 pub use vault::{Credential, LockedVault, Vault};

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     os::sys::harden_process();
     os::sys::MEMORY_LOCKED.store(os::sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(target_os = "linux")]
-    vault::secret::set_memory_lock(os::sys::lock_secret_memory);
+    vault::secret::set_memory_lock(os::sys::lock_secret_memory, os::sys::unlock_secret_memory);
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use vault::error::{Error, Result};
 use vault::format::SlotId;
+use vault::secret::SecretBuf;
 use vault::slots::{KeyStore, KeyringError};
 use vault::store::{self, WriteLock};
 use vault::{Credential, LockedVault, SecretBytes, Vault};
@@ -360,44 +361,41 @@ pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
 }
 
 fn read_passphrase(source: &Source) -> Result<SecretBytes> {
-    let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
+    let mut buf = SecretBuf::with_capacity(MAX_PASSPHRASE + 2);
     let too_long = || {
         Error::Usage(format!(
             "the passphrase is longer than {MAX_PASSPHRASE} bytes"
         ))
     };
-    match source {
+    let mut p = match source {
         Source::Stdin => {
-            sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
-                match e.kind() {
-                    std::io::ErrorKind::InvalidData => too_long(),
-                    _ => Error::io("reading the passphrase from", "standard input", e),
-                }
+            sys::read_stdin_line(&mut buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => too_long(),
+                _ => Error::io("reading the passphrase from", "standard input", e),
             })?;
+            SecretBytes::from(buf)
         }
-        Source::File(f) => {
-            let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
-                Error::Usage(_) => too_long(),
-                e => e,
-            })?;
-            p = bytes;
-        }
+        Source::File(f) => store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
+            Error::Usage(_) => too_long(),
+            e => e,
+        })?,
         Source::Fd(fd) => {
-            sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
+            sys::read_fd_to_end(*fd, &mut buf).map_err(|e| {
                 Error::Usage(format!(
                     "cannot read the passphrase from file descriptor {fd}: {e}"
                 ))
             })?;
+            SecretBytes::from(buf)
         }
         Source::Env => {
             let v = std::env::var_os("VAULT_PASSPHRASE").unwrap_or_default();
-            p = SecretBytes::new(v.into_encoded_bytes());
+            let p = SecretBytes::new(v.into_encoded_bytes());
             if p.len() > MAX_PASSPHRASE {
                 return Err(too_long());
             }
             return Ok(p);
         }
-    }
+    };
     p.strip_one_newline();
     if p.len() > MAX_PASSPHRASE {
         return Err(too_long());
@@ -447,7 +445,7 @@ pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
     }
     let a = prompt(&format!("New {what}: "))?;
     let b = prompt(&format!("Repeat the {what}: "))?;
-    if a != b {
+    if !a.ct_eq(&b) {
         return Err(Error::Usage(
             "the two entries differ; nothing was changed".into(),
         ));
@@ -458,18 +456,15 @@ pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
 /// Reads a secret value: standard input to its end (one trailing newline
 /// removed unless `raw`), or a no-echo prompt on a terminal.
 pub fn read_value(raw: bool) -> Result<SecretBytes> {
-    use std::io::Read;
     let limit = vault::format::MAX_VALUE_LEN;
     if stdin_is_terminal() {
         return prompt("Value: ");
     }
     // Capacity up front: growing the buffer would leave copies behind.
-    let mut v = SecretBytes::new(Vec::with_capacity(limit + 3));
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 3)
-        .read_to_end(v.expose_vec_mut())
+    let mut buf = SecretBuf::with_capacity(limit + 3);
+    buf.fill_from_reader(std::io::stdin().lock(), limit + 3)
         .map_err(|e| Error::io("reading the value from", "standard input", e))?;
+    let mut v = SecretBytes::from(buf);
     if !raw {
         v.strip_one_newline();
     }

@@ -1,6 +1,7 @@
 //! `vault set`, `get`, `list` and `delete`: thin over the library.
 
 use vault::error::{Error, Result};
+use vault::secret::SecretBuf;
 use vault::vault::validate_name;
 use vault::SecretBytes;
 
@@ -33,10 +34,10 @@ pub fn get(s: &mut Session, name: &str, no_newline: bool) -> Result<()> {
         .get(name)
         .ok_or_else(|| Error::NoSuchSecret(name.to_string()))?;
     let value = e.expose_value();
-    let mut out = SecretBytes::new(Vec::with_capacity(value.len() + 1));
-    out.expose_vec_mut().extend_from_slice(value);
+    let mut out = SecretBuf::with_capacity(value.len() + 1);
+    out.extend_from_slice(value).expect("sized to fit");
     if !no_newline {
-        out.expose_vec_mut().push(b'\n');
+        out.push(b'\n').expect("sized to fit");
     }
     stdout_write(out.expose())
 }

@@ -146,4 +146,3 @@ pub fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
         },
     }
 }
-
