@@ -7,11 +7,13 @@
 #                                       only to install missing packages)
 #
 # What it does, in one run:
-#  1. installs the Debian packages it needs, if missing (apt-get update once);
-#     a package that fails to install only skips its rows;
+#  1. installs the Debian packages it needs, if missing, through
+#     scripts/deps.sh --best-effort: a package that fails to install only
+#     skips its rows;
 #  2. re-runs itself under scripts/with-secret-service.sh (a private, throwaway
 #     D-Bus session and gnome-keyring), so no real keyring is touched;
-#  3. builds vault in release, and sets up in a temp dir: vaults of 20 secrets
+#  3. builds vault and examples/mkvault.rs in release, and sets up in a
+#     temp dir: vaults of 20 secrets
 #     in keyring, passphrase (default Argon2id parameters) and cached
 #     (`vault unlock`) mode, one secret-tool item, one python3-keyring item,
 #     a KeePassXC database, a pass store, and (optionally) bigger vaults;
@@ -59,36 +61,16 @@ die() {
 }
 
 # --- 1. packages -------------------------------------------------------------
-# package -> what it gives (checked by dpkg status)
+# The tools timed here, on top of what the test suites need (scripts/deps.sh).
 packages=(hyperfine libsecret-tools python3-keyring keepassxc pass argon2 age time
     gnupg dbus gnome-keyring python3)
 install_packages() {
-    local missing=() p status sudo=()
-    for p in "${packages[@]}"; do
-        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-        [[ $status == "install ok installed" ]] || missing+=("$p")
-    done
-    ((${#missing[@]})) || return 0
     if [[ ${VAULT_BENCH_NO_INSTALL:-} == 1 ]]; then
-        say "not installing (VAULT_BENCH_NO_INSTALL=1): ${missing[*]}"
+        say "not installing packages (VAULT_BENCH_NO_INSTALL=1)"
         return 0
     fi
-    if [[ $(id -u) != 0 ]]; then
-        if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
-            say "missing ${missing[*]} and not root, no sudo: their rows will be skipped"
-            return 0
-        fi
-    fi
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q </dev/null >&2 || say "apt-get update failed; trying anyway"
-    if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2; then
-        # One by one, so one unavailable package does not stop the others.
-        for p in "${missing[@]}"; do
-            "${sudo[@]}" apt-get install -y -q --no-install-recommends "$p" </dev/null >&2 ||
-                say "could not install $p: its rows will be skipped"
-        done
-    fi
+    "$repo/scripts/deps.sh" --best-effort "${packages[@]}" >&2 ||
+        say "installing packages failed: the rows of missing tools will be skipped"
 }
 
 if [[ ${VAULT_SS_PRIVATE:-} != 1 && ${VAULT_BENCH_REEXEC:-} != 1 ]]; then
@@ -171,12 +153,13 @@ cd "$repo"
 target=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
     "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') ||
     target=${CARGO_TARGET_DIR:-$repo/target}
-say "building vault (release) into $target"
-cargo build --release --bin vault >&2
+say "building vault and examples/mkvault.rs (release) into $target"
+cargo build --release --bin vault --example mkvault >&2
 V="$target/release/vault"
-[[ -x $V ]] || die "no binary at $V"
-say "building the bench helpers"
-cargo bench --no-run --bench mkvault --bench kdf >&2
+MKVAULT="$target/release/examples/mkvault"
+[[ -x $V && -x $MKVAULT ]] || die "no binary at $V or $MKVAULT"
+say "building the kdf bench"
+cargo bench --no-run --bench kdf >&2
 
 # Criterion first, while nothing of ours is running.
 crit_args=(--warm-up-time 1 --measurement-time 3)
@@ -198,12 +181,7 @@ export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" \
 cd "$work"
 
 # mkvault VAULT N: add N secrets (32-byte names, 64-byte values) in one write.
-mkvault() {
-    (cd "$repo" && VAULT_MKVAULT_FILE="$1" VAULT_MKVAULT_PASSFILE="$pf" VAULT_MKVAULT_N="$2" \
-        HOME="$OLDHOME" cargo bench -q --bench mkvault >&2)
-}
-OLDHOME=$(getent passwd "$(id -u)" | cut -d: -f6)
-export CARGO_HOME=${CARGO_HOME:-$OLDHOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$OLDHOME/.rustup}
+mkvault() { "$MKVAULT" "$1" "$pf" "$2" >&2; }
 
 # --- 4. set-up -----------------------------------------------------------------
 pf="$work/passphrase"
@@ -219,12 +197,6 @@ fill20() { # fill20 VAULT [global flags...]
     done
 }
 
-has_unlock=0
-if "$V" unlock --help >/dev/null 2>&1; then has_unlock=1; else
-    loud "vault has no 'unlock' command yet: every cached-mode row is SKIPPED"
-    note "this build of vault has no 'vault unlock': cached-mode rows were skipped"
-fi
-
 kv="$work/keyring.vault"
 pv="$work/passphrase.vault"
 cv="$work/cached.vault"
@@ -238,16 +210,14 @@ if "$V" --vault "$pv" --passphrase-file "$pf" init >/dev/null &&
     fill20 "$pv" --passphrase-file "$pf"; then pv_ok=1; else
     skip pp "vault, passphrase mode" "vault init/set with a passphrase failed"
 fi
-if ((has_unlock)); then
-    say "set-up: cached-mode vault (20 secrets; vault unlock --timeout 15m)"
-    if "$V" --vault "$cv" --passphrase-file "$pf" init >/dev/null &&
-        fill20 "$cv" --passphrase-file "$pf" &&
-        "$V" --vault "$cv" --passphrase-file "$pf" unlock --timeout 15m; then
-        cached_vaults+=("$cv")
-        cv_ok=1
-    else
-        skip ca "vault, cached mode" "vault unlock failed"
-    fi
+say "set-up: cached-mode vault (20 secrets; vault unlock --timeout 15m)"
+if "$V" --vault "$cv" --passphrase-file "$pf" init >/dev/null &&
+    fill20 "$cv" --passphrase-file "$pf" &&
+    "$V" --vault "$cv" --passphrase-file "$pf" unlock --timeout 15m; then
+    cached_vaults+=("$cv")
+    cv_ok=1
+else
+    skip ca "vault, cached mode" "vault unlock failed"
 fi
 
 # secret-tool
@@ -325,9 +295,6 @@ fi
 if ((cv_ok)); then
     row ca_exec fast cached "vault exec -- true (cached)" "" "$V" --vault "$cv" exec -- true
     row ca_get fast cached "vault get (cached)" "" "$V" --vault "$cv" get SECRET_07
-elif ((!has_unlock)); then
-    skip ca_exec "vault exec -- true (cached)" "no 'vault unlock' in this build"
-    skip ca_get "vault get (cached)" "no 'vault unlock' in this build"
 fi
 if ((pv_ok)); then
     row pp_exec slow passphrase "vault exec -- true (passphrase, m=64MiB t=3 p=4)" "" \
@@ -370,27 +337,22 @@ else
     skip argon2_cli "argon2 CLI" "the argon2 package is not installed"
 fi
 
-# Scale: 100 000 and 1 000 000 secrets, cached mode when there is one.
-scale_mode=cached
-((has_unlock)) || scale_mode=keyring
-# big_vault PATH N: a vault with N secrets, opened in $scale_mode.
+# Scale: 100 000 and 1 000 000 secrets, cached mode.
+# big_vault PATH N: a vault with N secrets, unlocked (cached mode).
 big_vault() {
-    local v=$1 n=$2 flags=()
-    [[ $scale_mode == keyring ]] && flags=(--keyring)
-    "$V" --vault "$v" --passphrase-file "$pf" init "${flags[@]}" >/dev/null || return 1
+    local v=$1 n=$2
+    "$V" --vault "$v" --passphrase-file "$pf" init >/dev/null || return 1
     mkvault "$v" "$n" || return 1
-    if [[ $scale_mode == cached ]]; then
-        "$V" --vault "$v" --passphrase-file "$pf" unlock --timeout 1h || return 1
-        cached_vaults+=("$v")
-    fi
+    "$V" --vault "$v" --passphrase-file "$pf" unlock --timeout 1h || return 1
+    cached_vaults+=("$v")
 }
 if [[ $SCALE == 1 ]]; then
-    say "set-up: 100 000 secrets ($scale_mode mode)"
+    say "set-up: 100 000 secrets (cached mode)"
     sv="$work/scale-100k.vault"
     if big_vault "$sv" 100000; then
-        row s100k_get scale "$scale_mode" "vault get, 100 000 secrets ($scale_mode)" "" \
+        row s100k_get scale cached "vault get, 100 000 secrets (cached)" "" \
             "$V" --vault "$sv" get BULK_000000000000000000000050000
-        row s100k_set scale "$scale_mode" "vault set, 100 000 secrets ($scale_mode)" "" \
+        row s100k_set scale cached "vault set, 100 000 secrets (cached)" "" \
             "$V" --vault "$sv" set NEW_SECRET new-value-0123456789
     else
         skip s100k "100 000 secrets" "building the vault failed"
@@ -399,12 +361,12 @@ else
     skip s100k "100 000 secrets" "VAULT_BENCH_SCALE=0"
 fi
 if [[ $BIG == 1 ]]; then
-    say "set-up: 1 000 000 secrets ($scale_mode mode)"
+    say "set-up: 1 000 000 secrets (cached mode)"
     bv="$work/scale-1m.vault"
     if big_vault "$bv" 1000000; then
-        row s1m_get big "$scale_mode" "vault get, 1 000 000 secrets ($scale_mode)" "" \
+        row s1m_get big cached "vault get, 1 000 000 secrets (cached)" "" \
             "$V" --vault "$bv" get BULK_000000000000000000000500000
-        row s1m_set big "$scale_mode" "vault set, 1 000 000 secrets ($scale_mode)" "" \
+        row s1m_set big cached "vault set, 1 000 000 secrets (cached)" "" \
             "$V" --vault "$bv" set NEW_SECRET new-value-0123456789
     else
         skip s1m "1 000 000 secrets" "building the vault failed"
@@ -415,7 +377,7 @@ fi
 
 # Mask throughput: 100 MB of log-like text with the 100 secrets planted.
 if ((MASK_MB > 0)); then
-    say "set-up: --mask throughput (${MASK_MB} MB, 100 secrets, $scale_mode mode)"
+    say "set-up: --mask throughput (${MASK_MB} MB, 100 secrets, cached mode)"
     mv="$work/mask.vault"
     mf="$work/mask.txt"
     if big_vault "$mv" 100 &&
@@ -573,7 +535,6 @@ done
     echo "mask_runs=$MASK_RUNS"
     echo "rss_runs=$RSS_RUNS"
     echo "warmup=$WARMUP"
-    echo "scale_mode=$scale_mode"
     echo "hf_input=$hf_input"
     echo "load_before=$(cut -d' ' -f1-3 "$res/load_before")"
     echo "load_after=$(cut -d' ' -f1-3 "$res/load_after")"

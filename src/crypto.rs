@@ -90,10 +90,7 @@ pub fn format_kib(kib: u64) -> String {
 
 /// Fills `buf` from the operating system's random source.
 pub fn fill_random(buf: &mut [u8]) {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_fill_bytes(buf)
-        .expect("the operating system's random source failed");
+    getrandom::fill(buf).expect("the operating system's random source failed");
 }
 
 /// A fresh random nonce.
@@ -186,10 +183,16 @@ pub fn unwrap_key(
     if wrapped.len() != WRAPPED_LEN {
         return Err(Unauthentic);
     }
-    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(WRAPPED_LEN));
-    buf.extend_from_slice(wrapped);
-    open_in_place(kek, nonce, aad, &mut buf)?;
-    Key::from_slice(&buf).ok_or(Unauthentic)
+    let (ciphertext, tag) = wrapped.split_at(Key::LEN);
+    let tag = chacha20poly1305::Tag::try_from(tag).map_err(|_| Unauthentic)?;
+    let cipher = XChaCha20Poly1305::new(kek.expose().into());
+    // Decrypted straight into the key's own buffer: no other copy exists.
+    Key::try_init_with(|dek| {
+        dek.copy_from_slice(ciphertext);
+        cipher
+            .decrypt_inout_detached(&XNonce::from(*nonce), aad, (&mut dek[..]).into(), &tag)
+            .map_err(|_| Unauthentic)
+    })
 }
 
 type CommitMac = blake2::Blake2bMac<U32>;
@@ -256,11 +259,11 @@ pub fn derive_kek(
     )
     .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
-    let mut kek = Key::zeroed();
-    argon
-        .hash_password_into(passphrase, salt, kek.expose_mut())
-        .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))?;
-    Ok(kek)
+    Key::try_init_with(|kek| {
+        argon
+            .hash_password_into(passphrase, salt, kek)
+            .map_err(|e| KdfRefused::OutOfBounds(e.to_string()))
+    })
 }
 
 #[cfg(test)]

@@ -35,5 +35,5 @@ pub mod vault;
 
 pub use error::{Error, Result};
 pub use open::{Opener, SlotCredential, WriteTxn};
-pub use secret::{Key, SecretBytes};
+pub use secret::{Key, SecretBuf, SecretBytes};
 pub use vault::{Credential, LockedVault, OpenedBy, Vault};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::format::MAX_FILE_LEN;
-use crate::secret::SecretBytes;
+use crate::secret::{SecretBuf, SecretBytes};
 
 /// The default vault path: `$XDG_DATA_HOME/vault/default.vault`, i.e.
 /// `~/.local/share/vault/default.vault` on Linux.
@@ -87,9 +87,8 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// is a usage error.
 pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let mut out = SecretBytes::new(Vec::with_capacity(max + 1));
-    f.take(max as u64 + 1)
-        .read_to_end(out.expose_vec_mut())
+    let mut out = SecretBuf::with_capacity(max + 1);
+    out.fill_from_reader(f, max + 1)
         .map_err(|e| Error::io("reading", path, e))?;
     if out.len() > max {
         return Err(Error::FileTooLong {
@@ -97,7 +96,7 @@ pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
             max,
         });
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 /// Whether something (file, directory, FIFO...) exists at `path`.

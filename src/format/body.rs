@@ -36,7 +36,7 @@ const MIN_ENTRY_LEN: usize = 2 + 1 + 2 + 1 + 2 + 1 + 2 + 1;
 const BAD: FormatError = FormatError::Corrupt("body is not valid CBOR of the expected shape");
 
 /// A secret given to [`Body::insert`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     /// The value.
     pub value: SecretBytes,

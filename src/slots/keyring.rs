@@ -124,10 +124,10 @@ impl KeyStore for MemoryKeyStore {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "keyring"))]
 pub use secret_service::SecretServiceStore;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "keyring"))]
 mod secret_service {
     //! The Secret Service (gnome-keyring, KeePassXC) over D-Bus, through the
     //! `secret-service` crate (pure Rust, zbus), the crate keyring-rs's own

@@ -7,7 +7,7 @@
 
 pub mod keyring;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "keyring"))]
 pub use keyring::SecretServiceStore;
 pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
 

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let env_passphrase = os::sys::take_env_secret("VAULT_PASSPHRASE");
     os::sys::MEMORY_LOCKED.store(os::sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(target_os = "linux")]
-    vault::secret::set_memory_lock(os::sys::lock_secret_memory);
+    vault::secret::set_memory_lock(os::sys::lock_secret_memory, os::sys::unlock_secret_memory);
     // The exit-code table comes from the one definition in error.rs.
     let matches = Cli::command()
         .after_help(error::help_footer())

@@ -9,7 +9,7 @@ use std::path::Path;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
-use vault::{store, SecretBytes};
+use vault::{store, SecretBuf, SecretBytes};
 
 use crate::invocation::PassphraseSource;
 use crate::os::sys;
@@ -26,34 +26,34 @@ pub fn passphrase_from_file(path: &Path) -> Result<SecretBytes> {
 /// Reads a passphrase from `source`; a trailing `\n` or `\r\n` is removed,
 /// except from the environment.
 pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
-    let mut p = SecretBytes::new(Vec::with_capacity(MAX_PASSPHRASE + 2));
+    // Capacity up front: the buffer cannot grow, so no copy is left behind.
+    let mut buf = SecretBuf::with_capacity(MAX_PASSPHRASE + 2);
     let too_long = || {
         CliError::Usage(format!(
             "the passphrase is longer than {MAX_PASSPHRASE} bytes"
         ))
     };
-    match source {
+    let mut p = match source {
         PassphraseSource::Stdin => {
-            sys::read_stdin_line(p.expose_vec_mut(), MAX_PASSPHRASE + 1).map_err(|e| {
-                match e.kind() {
-                    std::io::ErrorKind::InvalidData => too_long(),
-                    _ => Error::io("reading the passphrase from", "standard input", e).into(),
-                }
+            sys::read_stdin_line(&mut buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => too_long(),
+                _ => Error::io("reading the passphrase from", "standard input", e).into(),
             })?;
+            SecretBytes::from(buf)
         }
         PassphraseSource::File(f) => {
-            let bytes = store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
+            store::read_small(f, MAX_PASSPHRASE + 2).map_err(|e| match e {
                 Error::FileTooLong { .. } => too_long(),
                 e => e.into(),
-            })?;
-            p = bytes;
+            })?
         }
         PassphraseSource::Fd(fd) => {
-            sys::read_fd_to_end(*fd, p.expose_vec_mut(), MAX_PASSPHRASE + 2).map_err(|e| {
+            sys::read_fd_to_end(*fd, &mut buf).map_err(|e| {
                 CliError::Usage(format!(
                     "cannot read the passphrase from file descriptor {fd}: {e}"
                 ))
             })?;
+            SecretBytes::from(buf)
         }
         PassphraseSource::Env => {
             // Taken out of the environment at start-up; `Credentials` holds it.
@@ -61,7 +61,7 @@ pub fn read_passphrase(source: &PassphraseSource) -> Result<SecretBytes> {
                 "VAULT_PASSPHRASE is read at start-up, not from here".into(),
             ));
         }
-    }
+    };
     p.strip_one_newline();
     if p.len() > MAX_PASSPHRASE {
         return Err(too_long());
@@ -91,7 +91,7 @@ pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
     }
     let a = prompt(&format!("New {what}: "))?;
     let b = prompt(&format!("Repeat the {what}: "))?;
-    if a != b {
+    if !a.ct_eq(&b) {
         return Err(CliError::Usage(
             "the two entries differ; nothing was changed".into(),
         ));
@@ -102,18 +102,15 @@ pub fn prompt_twice(what: &str) -> Result<SecretBytes> {
 /// Reads a secret value: standard input to its end (one trailing newline
 /// removed unless `raw`), or a no-echo prompt on a terminal.
 pub fn read_value(raw: bool) -> Result<SecretBytes> {
-    use std::io::Read;
     let limit = vault::format::MAX_VALUE_LEN;
     if stdin_is_terminal() {
         return prompt("Value: ");
     }
     // Capacity up front: growing the buffer would leave copies behind.
-    let mut v = SecretBytes::new(Vec::with_capacity(limit + 3));
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 3)
-        .read_to_end(v.expose_vec_mut())
+    let mut buf = SecretBuf::with_capacity(limit + 3);
+    buf.fill_from_reader(std::io::stdin().lock(), limit + 3)
         .map_err(|e| Error::io("reading the value from", "standard input", e))?;
+    let mut v = SecretBytes::from(buf);
     if !raw {
         v.strip_one_newline();
     }

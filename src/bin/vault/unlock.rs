@@ -21,6 +21,8 @@ use crate::invocation::{Invocation, PassphraseSource};
 use crate::prompt::{prompt, prompt_twice, read_passphrase, stdin_is_terminal};
 
 /// How long any single keyring call may take.
+#[cfg_attr(not(feature = "keyring"), allow(dead_code))] // only the keyring store uses it
+#[cfg_attr(not(feature = "keyring"), allow(dead_code))]
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The platform keyring, connected on first use; a connection that failed
@@ -75,10 +77,16 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Box<dyn KeyStore>, Key
             "the keyring is disabled by --no-keyring".into(),
         ));
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "keyring"))]
     {
         vault::slots::SecretServiceStore::connect(KEYRING_TIMEOUT)
             .map(|s| Box::new(s) as Box<dyn KeyStore>)
+    }
+    #[cfg(all(target_os = "linux", not(feature = "keyring")))]
+    {
+        Err(KeyringError::Unavailable(
+            "this build has no keyring support (built without the `keyring` feature)".into(),
+        ))
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -7,6 +7,7 @@ use vault::crypto::{self, KdfParams};
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::secret::SecretBuf;
 use vault::slots::KeyStore;
 use vault::vault::NewSlot;
 use vault::SecretBytes;
@@ -22,7 +23,7 @@ const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// A random recovery code: 30 symbols drawn uniformly from 31 (about 148
 /// bits), in groups of 5.
 fn recovery_code() -> SecretBytes {
-    let mut out = SecretBytes::new(Vec::with_capacity(35));
+    let mut out = SecretBuf::with_capacity(35);
     let mut raw = zeroize::Zeroizing::new([0u8; 64]);
     let mut n = 0;
     while n < 30 {
@@ -34,13 +35,13 @@ fn recovery_code() -> SecretBytes {
                 break;
             }
             if n > 0 && n % 5 == 0 {
-                out.expose_vec_mut().push(b'-');
+                out.push(b'-').expect("sized to fit");
             }
-            out.expose_vec_mut().push(CODE_ALPHABET[b as usize]);
+            out.push(CODE_ALPHABET[b as usize]).expect("sized to fit");
             n += 1;
         }
     }
-    out
+    out.into()
 }
 
 pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
@@ -98,9 +99,9 @@ pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> R
     );
     if let Some(c) = &code {
         eprintln!("vault: your recovery code follows, printed this once; store it offline. It opens the vault like a passphrase (--passphrase-stdin).");
-        let mut line = SecretBytes::new(Vec::with_capacity(c.len() + 1));
-        line.expose_vec_mut().extend_from_slice(c.expose());
-        line.expose_vec_mut().push(b'\n');
+        let mut line = SecretBuf::with_capacity(c.len() + 1);
+        line.extend_from_slice(c.expose()).expect("sized to fit");
+        line.push(b'\n').expect("sized to fit");
         stdout_write(line.expose())?;
     } else if passphrase.is_none() {
         warn("this vault opens only through this machine's keyring; losing the keyring entry loses the vault. Add a recovery slot: `vault key add passphrase` (or use `vault init --recovery-code` next time)");

@@ -1,6 +1,7 @@
 //! `vault set`, `get`, `list` and `delete`: thin over the library.
 
 use crate::error::{CliError, Result};
+use vault::secret::SecretBuf;
 use vault::SecretBytes;
 
 use crate::cmd::{check_name, missing};
@@ -45,10 +46,10 @@ pub fn get(ctx: &mut Ctx<'_>, name: &str, no_newline: bool) -> Result<()> {
     let v = ctx.read()?;
     let e = v.get(name).ok_or_else(|| missing(&v, name))?;
     let value = e.expose_value();
-    let mut out = SecretBytes::new(Vec::with_capacity(value.len() + 1));
-    out.expose_vec_mut().extend_from_slice(value);
+    let mut out = SecretBuf::with_capacity(value.len() + 1);
+    out.extend_from_slice(value).expect("sized to fit");
     if !no_newline {
-        out.expose_vec_mut().push(b'\n');
+        out.push(b'\n').expect("sized to fit");
     }
     stdout_write(out.expose())
 }

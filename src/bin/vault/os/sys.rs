@@ -1,9 +1,12 @@
 //! The few raw operating-system calls the CLI needs, each behind `cfg`:
-//! turning core dumps off, reading standard input without read-ahead,
-//! and reading a passphrase from a numbered file descriptor.
+//! turning core dumps off, locking secret memory (counted per page),
+//! reading standard input without read-ahead, and reading a passphrase
+//! from a numbered file descriptor.
 
 use std::io;
 use std::sync::atomic::AtomicBool;
+
+use vault::secret::SecretBuf;
 
 /// Whether [`lock_memory`] succeeded at start (for `vault doctor`).
 pub static MEMORY_LOCKED: AtomicBool = AtomicBool::new(false);
@@ -67,25 +70,109 @@ pub fn lock_memory() -> bool {
     false
 }
 
-/// The memory-locking hook given to `vault::secret::set_memory_lock`: locks
-/// the pages of a buffer about to hold key material or secret values.
-/// Nothing to do when all memory is locked already; after the first
-/// failure (the memory-lock limit reached) one warning, and no more tries.
+/// How many live secret buffers use each locked page. The kernel does not
+/// count locks (one `munlock` unlocks a page whatever number of `mlock`s
+/// it had) and small buffers often share a page, so a page is unlocked
+/// only when the last buffer on it is gone.
+#[cfg(target_os = "linux")]
+static PAGE_USERS: std::sync::Mutex<std::collections::BTreeMap<usize, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+#[cfg(target_os = "linux")]
+fn page_size() -> usize {
+    // SAFETY: sysconf with a valid name.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096).max(1)
+}
+
+/// Counts (`up`) or uncounts the users of each page of `[ptr, ptr + len)`
+/// and returns, as (address, length) runs of consecutive pages, those whose
+/// count went from 0 to 1 (to lock) or from 1 to 0 (to unlock).
+#[cfg(target_os = "linux")]
+fn count_pages(ptr: *const u8, len: usize, up: bool) -> Vec<(usize, usize)> {
+    let page = page_size();
+    let first = ptr as usize / page * page;
+    let end = (ptr as usize).saturating_add(len);
+    let mut users = PAGE_USERS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for p in (first..end).step_by(page) {
+        let edge = if up {
+            let n = users.entry(p).or_insert(0);
+            *n += 1;
+            *n == 1
+        } else {
+            match users.get_mut(&p) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    users.remove(&p);
+                    true
+                }
+                None => false,
+            }
+        };
+        if edge {
+            match runs.last_mut() {
+                Some((at, l)) if *at + *l == p => *l += page,
+                _ => runs.push((p, page)),
+            }
+        }
+    }
+    runs
+}
+
+#[cfg(target_os = "linux")]
+static GAVE_UP: AtomicBool = AtomicBool::new(false);
+
+/// The lock half of the hooks given to `vault::secret::set_memory_lock`:
+/// locks the pages of a buffer about to hold key material or secret values
+/// (those no other live buffer holds locked already). Nothing to do when
+/// all memory is locked already; after the first failure (the memory-lock
+/// limit reached) one warning, and no more tries.
 #[cfg(target_os = "linux")]
 pub fn lock_secret_memory(ptr: *const u8, len: usize) {
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-    static GAVE_UP: AtomicBool = AtomicBool::new(false);
-    if MEMORY_LOCKED.load(Relaxed) || GAVE_UP.load(Relaxed) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if MEMORY_LOCKED.load(Relaxed) {
         return;
     }
-    // SAFETY: mlock changes only whether the pages of a live allocation of
-    // ours stay in RAM; it reads and writes no memory.
-    if unsafe { libc::mlock(ptr.cast(), len) } != 0 && !GAVE_UP.swap(true, Relaxed) {
-        crate::output::warn(&format!(
-            "could not lock {} of secret memory ({}); it may reach swap: raise `ulimit -l` or use encrypted swap",
-            vault::crypto::format_kib(len.div_ceil(1024) as u64),
-            io::Error::last_os_error()
-        ));
+    // Counted even after giving up, so the unlocks stay paired.
+    let new = count_pages(ptr, len, true);
+    if GAVE_UP.load(Relaxed) {
+        return;
+    }
+    for (at, len) in new {
+        // SAFETY: mlock changes only whether these pages, which hold a live
+        // allocation of ours, stay in RAM; it reads and writes no memory.
+        if unsafe { libc::mlock(at as *const libc::c_void, len) } != 0 {
+            if !GAVE_UP.swap(true, Relaxed) {
+                crate::output::warn(&format!(
+                    "could not lock {} of secret memory ({}); it may reach swap: raise `ulimit -l` or use encrypted swap",
+                    vault::crypto::format_kib(len.div_ceil(1024) as u64),
+                    io::Error::last_os_error()
+                ));
+            }
+            return;
+        }
+    }
+}
+
+/// The unlock half: called with the same address and length as
+/// [`lock_secret_memory`] once the buffer is wiped, before it is freed;
+/// unlocks the pages no other live buffer uses (munlock of a page that
+/// was never locked, e.g. after a failure, is harmless).
+#[cfg(target_os = "linux")]
+pub fn unlock_secret_memory(ptr: *const u8, len: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if MEMORY_LOCKED.load(Relaxed) {
+        // mlockall(MCL_FUTURE): munlock would take pages out of it.
+        return;
+    }
+    for (at, len) in count_pages(ptr, len, false) {
+        // SAFETY: munlock only lets these pages be swapped again; it reads
+        // and writes no memory. Pages that were never locked are no error.
+        unsafe { libc::munlock(at as *const libc::c_void, len) };
     }
 }
 
@@ -160,30 +247,25 @@ fn read_byte(fd: i32) -> io::Result<Option<u8>> {
     }
 }
 
-/// Reads standard input up to and including the first `\n`, one byte at a
-/// time so nothing after it is consumed. Fails past `max` bytes.
+/// Reads standard input up to and including the first `\n` into `out`,
+/// one byte at a time so nothing after it is consumed. A line that does
+/// not fit in `out`'s capacity is an `InvalidData` error.
 #[cfg(unix)]
-pub fn read_stdin_line(out: &mut Vec<u8>, max: usize) -> io::Result<()> {
+pub fn read_stdin_line(out: &mut SecretBuf) -> io::Result<()> {
     while let Some(b) = read_byte(0)? {
-        out.push(b);
+        out.push(b)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "longer than the limit"))?;
         if b == b'\n' {
             break;
-        }
-        if out.len() > max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "longer than the limit",
-            ));
         }
     }
     Ok(())
 }
 
-/// Reads file descriptor `fd` to its end (at most `max` + 1 bytes) and
-/// closes it.
+/// Reads file descriptor `fd` into `out` until its end or until `out` is
+/// full, and closes it.
 #[cfg(unix)]
-pub fn read_fd_to_end(fd: i32, out: &mut Vec<u8>, max: usize) -> io::Result<()> {
-    use std::io::Read;
+pub fn read_fd_to_end(fd: i32, out: &mut SecretBuf) -> io::Result<()> {
     use std::os::fd::FromRawFd;
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -195,7 +277,7 @@ pub fn read_fd_to_end(fd: i32, out: &mut Vec<u8>, max: usize) -> io::Result<()> 
     // SAFETY: fd is open (checked above) and the user handed it to us to
     // consume; the File takes ownership and closes it on drop.
     let f = unsafe { std::fs::File::from_raw_fd(fd) };
-    f.take(max as u64 + 1).read_to_end(out)?;
+    out.fill_from_reader(f, out.remaining())?;
     Ok(())
 }
 
@@ -250,5 +332,36 @@ pub fn take_env_secret(name: &str) -> Option<vault::SecretBytes> {
 pub fn take_env_secret(name: &str) -> Option<vault::SecretBytes> {
     let v = std::env::var_os(name)?;
     std::env::remove_var(name);
-    Some(vault::SecretBytes::new(v.into_encoded_bytes()))
+    Some(vault::SecretBytes::copy_from(v.as_encoded_bytes()))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_page_is_unlocked_only_by_its_last_user() {
+        let page = page_size();
+        // Made-up addresses far from this process's heap: only the
+        // counting is exercised, no system call.
+        let base = usize::MAX / 2 / page * page;
+        let (a, b) = (base as *const u8, (base + 100) as *const u8);
+        assert_eq!(count_pages(a, 50, true), [(base, page)]);
+        assert_eq!(
+            count_pages(b, page, true),
+            [(base + page, page)],
+            "only the new page"
+        );
+        assert_eq!(count_pages(a, 50, false), [], "b still uses the first page");
+        assert_eq!(
+            count_pages(b, page, false),
+            [(base, 2 * page)],
+            "one run, both pages"
+        );
+        assert_eq!(
+            count_pages(b, page, false),
+            [],
+            "an unpaired unlock changes nothing"
+        );
+    }
 }

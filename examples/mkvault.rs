@@ -1,16 +1,16 @@
-//! Not a benchmark: a helper for `benches/compare.sh` that fills an existing
-//! vault with many secrets in one write (100 000 `vault set` calls would
-//! rewrite the file 100 000 times).
+//! Fills an existing vault with many secrets in one write, for
+//! `benches/compare.sh` (100 000 `vault set` calls would rewrite the file
+//! 100 000 times).
 //!
-//! `cargo bench --bench mkvault` with
-//!   VAULT_MKVAULT_FILE=PATH        an existing vault with a passphrase slot
-//!   VAULT_MKVAULT_PASSFILE=PATH    its passphrase (one trailing newline removed)
-//!   VAULT_MKVAULT_N=100000         how many secrets to add
-//! opens it with the passphrase, adds N secrets `BULK_<25 digits>` (32-byte
-//! names) with 64-byte values, and replaces the file atomically. Without
-//! VAULT_MKVAULT_FILE it does nothing, so a plain `cargo bench` is unharmed.
+//! `cargo run --release --example mkvault -- VAULT PASSPHRASE-FILE N` opens
+//! VAULT (which has a passphrase slot) with the passphrase in
+//! PASSPHRASE-FILE (one trailing newline removed), adds N secrets
+//! `BULK_<27 digits>` (32-byte names) with 64-byte values, and replaces the
+//! file atomically.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use vault::store;
@@ -30,18 +30,17 @@ fn value(i: usize) -> Vec<u8> {
         .collect()
 }
 
-fn main() {
-    let Some(file) = std::env::var_os("VAULT_MKVAULT_FILE") else {
-        eprintln!("mkvault: a helper for benches/compare.sh (set VAULT_MKVAULT_FILE); nothing to benchmark");
-        return;
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let [file, passfile, n] = &args[..] else {
+        eprintln!("usage: mkvault VAULT PASSPHRASE-FILE N");
+        return ExitCode::from(2);
     };
-    let path = PathBuf::from(file);
-    let passfile =
-        PathBuf::from(std::env::var_os("VAULT_MKVAULT_PASSFILE").expect("VAULT_MKVAULT_PASSFILE"));
-    let n: usize = std::env::var("VAULT_MKVAULT_N")
-        .expect("VAULT_MKVAULT_N")
-        .parse()
-        .expect("VAULT_MKVAULT_N: a number");
+    let Some(n) = n.to_str().and_then(|n| n.parse::<usize>().ok()) else {
+        eprintln!("mkvault: N must be a number");
+        return ExitCode::from(2);
+    };
+    let (path, passfile) = (PathBuf::from(file), PathBuf::from(passfile));
     let t = Instant::now();
     let mut pass = store::read_small(&passfile, 4096).expect("reading the passphrase");
     pass.strip_one_newline();
@@ -64,4 +63,5 @@ fn main() {
         out.len(),
         t.elapsed().as_secs_f64()
     );
+    ExitCode::SUCCESS
 }
