@@ -13,6 +13,7 @@
 //! - [`vault`]: a locked (parsed) and an unlocked vault; get/set/list/delete in memory.
 //! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
 //! - [`render`] and [`mask`]: template substitution and stream masking, pure.
+//! - [`exec`]: what `vault exec` hands a command (environment, files, values to mask), pure.
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
 //! - [`state`]: rollback memory (highest generation seen per vault).
 //! - [`error`]: the one error enum and its exit codes.
@@ -21,6 +22,7 @@
 pub mod cache;
 pub mod crypto;
 pub mod error;
+pub mod exec;
 pub mod format;
 pub mod mask;
 pub mod platform;
