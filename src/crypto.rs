@@ -1,5 +1,6 @@
 //! The cryptography, and nothing else: XChaCha20-Poly1305 seal/open, Argon2id
-//! with its bounds, the data-key commitment, and the random source.
+//! (its parameters and bounds are the format's: `format::KdfParams`), the
+//! data-key commitment, and the random source.
 //!
 //! All primitives come from RustCrypto crates; this file only wires them to
 //! the names used in `docs/FORMAT.md` and checks exact lengths, since
@@ -10,6 +11,7 @@ use blake2::digest::{consts::U32, Mac};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
+use crate::format::KdfParams;
 use crate::secret::Key;
 
 /// Nonce length of XChaCha20-Poly1305.
@@ -22,71 +24,6 @@ pub const WRAPPED_LEN: usize = Key::LEN + TAG_LEN;
 pub const COMMITMENT_LEN: usize = 32;
 /// The fixed label the commitment is computed over.
 pub const COMMITMENT_LABEL: &[u8] = b"vault data key commitment v1";
-
-/// Argon2id bounds. Checked when a slot is made and, on open, before any KDF
-/// work, so a tampered header can neither weaken the KDF nor ask for
-/// unbounded memory or time.
-pub mod bounds {
-    /// Memory, KiB: 8 MiB ..= 2 GiB.
-    pub const MEMORY_KIB: std::ops::RangeInclusive<u32> = 8 * 1024..=2 * 1024 * 1024;
-    /// Passes.
-    pub const TIME: std::ops::RangeInclusive<u32> = 1..=16;
-    /// Lanes.
-    pub const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
-    /// Salt length in bytes.
-    pub const SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
-}
-
-/// Argon2id cost parameters of a passphrase slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub memory_kib: u32,
-    /// Number of passes.
-    pub time: u32,
-    /// Number of lanes.
-    pub parallelism: u32,
-}
-
-impl KdfParams {
-    /// RFC 9106's second recommended setting: m = 64 MiB, t = 3, p = 4.
-    pub const DEFAULT: KdfParams = KdfParams {
-        memory_kib: 64 * 1024,
-        time: 3,
-        parallelism: 4,
-    };
-
-    /// Which bound is broken, if any, as a sentence fragment.
-    pub fn check_bounds(&self) -> Result<(), String> {
-        if !bounds::MEMORY_KIB.contains(&self.memory_kib) {
-            return Err(format!(
-                "KDF memory {} is outside 8 MiB to 2 GiB",
-                format_kib(self.memory_kib as u64)
-            ));
-        }
-        if !bounds::TIME.contains(&self.time) {
-            return Err(format!("KDF time {} is outside 1 to 16", self.time));
-        }
-        if !bounds::PARALLELISM.contains(&self.parallelism) {
-            return Err(format!(
-                "KDF parallelism {} is outside 1 to 16",
-                self.parallelism
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// `65536` KiB → `64 MiB`; used in messages and listings.
-pub fn format_kib(kib: u64) -> String {
-    if kib.is_multiple_of(1024 * 1024) {
-        format!("{} GiB", kib / (1024 * 1024))
-    } else if kib.is_multiple_of(1024) {
-        format!("{} MiB", kib / 1024)
-    } else {
-        format!("{kib} KiB")
-    }
-}
 
 /// Fills `buf` from the operating system's random source.
 pub fn fill_random(buf: &mut [u8]) {
@@ -214,7 +151,7 @@ pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
 /// The KDF was refused before any work: a bound or the machine's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KdfRefused {
-    /// A parameter is outside [`bounds`].
+    /// A parameter is outside the bounds (`format::kdf`).
     OutOfBounds(String),
     /// More memory than the machine has available.
     NotEnoughMemory {
@@ -234,12 +171,7 @@ pub fn derive_kek(
     available_kib: Option<u64>,
 ) -> Result<Key, KdfRefused> {
     params.check_bounds().map_err(KdfRefused::OutOfBounds)?;
-    if !bounds::SALT_LEN.contains(&salt.len()) {
-        return Err(KdfRefused::OutOfBounds(format!(
-            "salt length {} is outside 16 to 64 bytes",
-            salt.len()
-        )));
-    }
+    KdfParams::check_salt_len(salt.len()).map_err(KdfRefused::OutOfBounds)?;
     if let Some(available_kib) = available_kib {
         if params.memory_kib as u64 > available_kib {
             return Err(KdfRefused::NotEnoughMemory {
@@ -375,12 +307,5 @@ mod tests {
             .hash_password_into(b"password", b"somesaltsomesalt", &mut out)
             .unwrap();
         assert_eq!(k.expose(), &out);
-    }
-
-    #[test]
-    fn format_kib_units() {
-        assert_eq!(format_kib(65536), "64 MiB");
-        assert_eq!(format_kib(2 * 1024 * 1024), "2 GiB");
-        assert_eq!(format_kib(1000), "1000 KiB");
     }
 }

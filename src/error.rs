@@ -176,8 +176,8 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "the key derivation needs {} of memory but only {} is available",
-                crate::crypto::format_kib(*needed_kib),
-                crate::crypto::format_kib(*available_kib)
+                crate::display::format_kib(*needed_kib),
+                crate::display::format_kib(*available_kib)
             ),
             Error::Unusable(m) | Error::Other(m) | Error::Usage(m) | Error::Unlock(m) => {
                 f.write_str(m)

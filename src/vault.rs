@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::crypto::{self, KdfParams, KdfRefused};
+use crate::body_edit::{Entry, Secrets};
+use crate::crypto::{self, KdfRefused};
 use crate::error::{Error, Result, WRONG_PASSPHRASE};
 use crate::format::{
-    self, Body, Entry, EntryRef, FormatError, Header, Slot, SlotId, SlotKind, VaultId,
+    self, EntryRef, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
 use crate::platform::available_memory_kib;
 use crate::secret::{Key, SecretBytes};
@@ -244,7 +245,7 @@ impl LockedVault {
         crypto::open_after(&dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
         // Parsing also checks every name against the name rule.
-        let secrets = Body::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
+        let secrets = Secrets::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
         Ok(Vault {
             path: self.path,
             header: self.header,
@@ -261,7 +262,7 @@ pub struct Vault {
     header: Header,
     dek: Key,
     unlocked_by: SlotId,
-    secrets: Body,
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Vault {
@@ -301,7 +302,7 @@ impl Vault {
             },
             dek,
             unlocked_by: SlotId([0; 4]),
-            secrets: Body::new(),
+            secrets: Secrets::new(),
         };
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {

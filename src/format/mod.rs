@@ -5,12 +5,20 @@
 //! allocated for it, and the header must be in canonical form (re-encoding
 //! the parsed header gives back the same bytes), so there is exactly one
 //! encoding of each header and `parse(write(x)) == x`.
+//!
+//! - `cbor.rs`: the one bounded CBOR reader and writer (shortest-form heads).
+//! - `header.rs`: the header (ids, slots, commitment, nonce).
+//! - [`kdf`]: a passphrase slot's Argon2id parameters and their bounds.
+//! - `body.rs`: the body map, indexed in place, and its encoding.
 
 mod body;
+mod cbor;
 mod header;
+pub mod kdf;
 
-pub use body::{decode_body, Body, Entry, EntryRef, MAX_VALUE_LEN};
+pub use body::{decode_body, encode_into, encoded_len, Body, EntryRef, MAX_VALUE_LEN};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
+pub use kdf::KdfParams;
 
 use crate::crypto::TAG_LEN;
 
@@ -119,7 +127,7 @@ pub fn write(header: &Header, ciphertext: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{KdfParams, NONCE_LEN, WRAPPED_LEN};
+    use crate::crypto::{NONCE_LEN, WRAPPED_LEN};
     use proptest::prelude::*;
 
     pub(crate) fn sample_header() -> Header {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use vault::crypto::KdfParams;
+use vault::format::KdfParams;
 
 /// The exit-code table, shown by `--help` and in the README.
 pub const EXIT_CODES: &str = "\

@@ -6,9 +6,9 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use serde_json::{json, Value};
-use vault::crypto::{format_kib, KdfParams};
+use vault::display::format_kib;
 use vault::error::{Error, Result};
-use vault::format::SlotKind;
+use vault::format::{KdfParams, SlotKind};
 use vault::slots::{keyring_account, KeyringError};
 
 use crate::unlock::Session;

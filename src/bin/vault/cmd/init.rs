@@ -3,8 +3,9 @@
 
 use std::io::IsTerminal;
 
-use vault::crypto::{self, KdfParams};
+use vault::crypto;
 use vault::error::{Error, Result};
+use vault::format::KdfParams;
 use vault::store;
 use vault::vault::NewSlot;
 use vault::{SecretBytes, Vault};

@@ -1,9 +1,9 @@
 //! `vault key list/add/remove/passwd` and `vault rekey`: slot management.
 //! These always need a real unlock (a passphrase or the keyring).
 
-use vault::crypto::{format_kib, KdfParams};
+use vault::display::format_kib;
 use vault::error::{Error, Result};
-use vault::format::{SlotId, SlotKind};
+use vault::format::{KdfParams, SlotId, SlotKind};
 use vault::slots::KeyringError;
 use vault::vault::NewSlot;
 use vault::{Credential, Key};
