@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use vault::crypto::KdfParams;
-use vault::format::{self, decode_body, Body, Entry};
+use vault::body_edit::{Entry, Secrets};
+use vault::format::{self, decode_body, KdfParams};
 use vault::vault::{Credential, LockedVault, NewSlot, Vault};
 use vault::SecretBytes;
 
@@ -69,8 +69,8 @@ fn make_vault(n: usize) -> Vault {
     v
 }
 
-fn entries(n: usize) -> Body {
-    let mut body = Body::new();
+fn entries(n: usize) -> Secrets {
+    let mut body = Secrets::new();
     for i in 0..n {
         body.insert(
             &name(i),
@@ -125,7 +125,7 @@ fn bench_format(c: &mut Criterion) {
     for n in sizes() {
         tune(&mut g, n);
         // Encoding a body as read (not as built): the path `set` takes.
-        let body = decode_body(&entries(n).encode()).expect("decode");
+        let body = Secrets::parse(entries(n).encode(), 0).expect("decode");
         let plain = body.encode();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("encode", n), &body, |b, m| {

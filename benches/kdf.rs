@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use criterion::{criterion_group, criterion_main, Criterion};
-use vault::crypto::{derive_kek, KdfParams};
+use vault::crypto::derive_kek;
+use vault::format::KdfParams;
 
 const SALT: &[u8; 16] = b"saltsaltsaltsalt";
 const PASS: &[u8] = b"correct horse battery staple";

@@ -1,5 +1,6 @@
 //! The cryptography, and nothing else: XChaCha20-Poly1305 seal/open, Argon2id
-//! with its bounds, the data-key commitment, and the random source.
+//! (its parameters and bounds are the format's: `format::KdfParams`), the
+//! data-key commitment, and the random source.
 //!
 //! All primitives come from RustCrypto crates; this file only wires them to
 //! the names used in `docs/FORMAT.md` and checks exact lengths, since
@@ -10,88 +11,17 @@ use blake2::digest::{consts::U32, Mac};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
+// The field sizes are the format's (docs/FORMAT.md); the primitives here
+// must match them.
+use crate::format::KdfParams;
+pub use crate::format::{COMMITMENT_LEN, NONCE_LEN, TAG_LEN, WRAPPED_LEN};
+pub use crate::secret::fill_random;
 use crate::secret::Key;
 
-/// Nonce length of XChaCha20-Poly1305.
-pub const NONCE_LEN: usize = 24;
-/// Authentication tag length of Poly1305.
-pub const TAG_LEN: usize = 16;
-/// A wrapped data key: 32 bytes of ciphertext and a 16-byte tag.
-pub const WRAPPED_LEN: usize = Key::LEN + TAG_LEN;
-/// Length of the data-key commitment.
-pub const COMMITMENT_LEN: usize = 32;
+const _: () = assert!(WRAPPED_LEN == Key::LEN + TAG_LEN);
+
 /// The fixed label the commitment is computed over.
 pub const COMMITMENT_LABEL: &[u8] = b"vault data key commitment v1";
-
-/// Argon2id bounds. Checked when a slot is made and, on open, before any KDF
-/// work, so a tampered header can neither weaken the KDF nor ask for
-/// unbounded memory or time.
-pub mod bounds {
-    /// Memory, KiB: 8 MiB ..= 2 GiB.
-    pub const MEMORY_KIB: std::ops::RangeInclusive<u32> = 8 * 1024..=2 * 1024 * 1024;
-    /// Passes.
-    pub const TIME: std::ops::RangeInclusive<u32> = 1..=16;
-    /// Lanes.
-    pub const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
-    /// Salt length in bytes.
-    pub const SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
-}
-
-/// Argon2id cost parameters of a passphrase slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub memory_kib: u32,
-    /// Number of passes.
-    pub time: u32,
-    /// Number of lanes.
-    pub parallelism: u32,
-}
-
-impl KdfParams {
-    /// RFC 9106's second recommended setting: m = 64 MiB, t = 3, p = 4.
-    pub const DEFAULT: KdfParams = KdfParams {
-        memory_kib: 64 * 1024,
-        time: 3,
-        parallelism: 4,
-    };
-
-    /// Which bound is broken, if any, as a sentence fragment.
-    pub fn check_bounds(&self) -> Result<(), String> {
-        if !bounds::MEMORY_KIB.contains(&self.memory_kib) {
-            return Err(format!(
-                "KDF memory {} is outside 8 MiB to 2 GiB",
-                format_kib(self.memory_kib as u64)
-            ));
-        }
-        if !bounds::TIME.contains(&self.time) {
-            return Err(format!("KDF time {} is outside 1 to 16", self.time));
-        }
-        if !bounds::PARALLELISM.contains(&self.parallelism) {
-            return Err(format!(
-                "KDF parallelism {} is outside 1 to 16",
-                self.parallelism
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// `65536` KiB → `64 MiB`; used in messages and listings.
-pub fn format_kib(kib: u64) -> String {
-    if kib.is_multiple_of(1024 * 1024) {
-        format!("{} GiB", kib / (1024 * 1024))
-    } else if kib.is_multiple_of(1024) {
-        format!("{} MiB", kib / 1024)
-    } else {
-        format!("{kib} KiB")
-    }
-}
-
-/// Fills `buf` from the operating system's random source.
-pub fn fill_random(buf: &mut [u8]) {
-    getrandom::fill(buf).expect("the operating system's random source failed");
-}
 
 /// A fresh random nonce.
 pub fn random_nonce() -> [u8; NONCE_LEN] {
@@ -217,7 +147,7 @@ pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
 /// The KDF was refused before any work: a bound or the machine's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KdfRefused {
-    /// A parameter is outside [`bounds`].
+    /// A parameter is outside the bounds (`format::kdf`).
     OutOfBounds(String),
     /// More memory than the machine has available.
     NotEnoughMemory {
@@ -237,12 +167,7 @@ pub fn derive_kek(
     available_kib: Option<u64>,
 ) -> Result<Key, KdfRefused> {
     params.check_bounds().map_err(KdfRefused::OutOfBounds)?;
-    if !bounds::SALT_LEN.contains(&salt.len()) {
-        return Err(KdfRefused::OutOfBounds(format!(
-            "salt length {} is outside 16 to 64 bytes",
-            salt.len()
-        )));
-    }
+    KdfParams::check_salt_len(salt.len()).map_err(KdfRefused::OutOfBounds)?;
     if let Some(available_kib) = available_kib {
         if params.memory_kib as u64 > available_kib {
             return Err(KdfRefused::NotEnoughMemory {
@@ -270,11 +195,7 @@ pub fn derive_kek(
 mod tests {
     use super::*;
 
-    const CHEAP: KdfParams = KdfParams {
-        memory_kib: 8 * 1024,
-        time: 1,
-        parallelism: 1,
-    };
+    const CHEAP: KdfParams = KdfParams::CHEAPEST;
 
     #[test]
     fn seal_open_round_trip_and_every_flip_fails() {
@@ -410,12 +331,5 @@ mod tests {
             let k = derive_kek(passphrase, salt, params, None).unwrap();
             assert_eq!(hex(k.expose()), expected, "{command}");
         }
-    }
-
-    #[test]
-    fn format_kib_units() {
-        assert_eq!(format_kib(65536), "64 MiB");
-        assert_eq!(format_kib(2 * 1024 * 1024), "2 GiB");
-        assert_eq!(format_kib(1000), "1000 KiB");
     }
 }

@@ -309,8 +309,8 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "the key derivation needs {} of memory but only {} is available",
-                crate::crypto::format_kib(*needed_kib),
-                crate::crypto::format_kib(*available_kib)
+                crate::display::format_kib(*needed_kib),
+                crate::display::format_kib(*available_kib)
             ),
             Error::KdfParams(m) => f.write_str(m),
             Error::WrongPassphrase(p) => write!(f, "cannot unlock {}: {WRONG_PASSPHRASE}", p.display()),

@@ -6,22 +6,28 @@
 //! prompts, reads the terminal or exits; those belong to `src/bin/vault/`.
 //!
 //! Map (see `docs/ARCHITECTURE.md`):
-//! - [`format`]: the file format as pure functions over bytes (parse/write).
-//! - [`crypto`]: XChaCha20-Poly1305 seal/open, Argon2id with bounds, the key commitment.
+//! - [`format`]: the file format as pure functions over bytes (parse/write),
+//!   with the KDF parameters and their bounds.
+//! - [`crypto`]: XChaCha20-Poly1305 seal/open, Argon2id, the key commitment.
 //! - [`secret`]: the only types that hold key material, passphrases and values.
 //! - [`slots`]: key slots (passphrase, keyring) and the [`slots::KeyStore`] trait.
 //! - [`vault`]: a locked (parsed) and an unlocked vault; get/set/list/delete in memory.
+//! - [`body_edit`]: the secrets of an open vault as edited (the body read, plus changes).
 //! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
 //! - [`render`] and [`mask`]: template substitution and stream masking, pure.
+//! - [`exec`]: what `vault exec` hands a command (environment, files, values to mask), pure.
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
 //! - [`open`]: the one open path: [`open::Opener`], read, and the write transaction.
 //! - [`rollback`]: rollback memory (highest generation seen per vault) behind a trait.
-//! - [`error`]: the one error enum and its exit codes.
+//! - [`error`]: the library's one error enum; [`display`]: how sizes are shown.
 #![forbid(unsafe_code)]
 
+pub mod body_edit;
 pub mod cache;
 pub mod crypto;
+pub mod display;
 pub mod error;
+pub mod exec;
 pub mod format;
 pub mod mask;
 pub mod open;

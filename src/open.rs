@@ -37,8 +37,8 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::crypto::KdfParams;
 use crate::error::{Error, Result};
+use crate::format::KdfParams;
 use crate::format::{Header, Slot, SlotId, SlotKind};
 use crate::rollback::{KeyringMemory, MemoryKey, RollbackMemory};
 use crate::secret::{Key, SecretBytes};
@@ -688,11 +688,7 @@ mod tests {
     use crate::rollback::InMemory;
     use crate::slots::MemoryKeyStore;
 
-    const CHEAP: KdfParams = KdfParams {
-        memory_kib: 8 * 1024,
-        time: 1,
-        parallelism: 1,
-    };
+    const CHEAP: KdfParams = KdfParams::CHEAPEST;
 
     struct FixedClock(u64);
     impl Clock for FixedClock {

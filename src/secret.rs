@@ -84,6 +84,12 @@ pub(crate) fn lock_memory(buf: &Vec<u8>) {
     std::mem::forget(MemoryLock::new(buf.as_ptr(), buf.capacity()));
 }
 
+/// Fills `buf` from the operating system's random source (`getrandom`):
+/// the one source of keys, salts, nonces and ids.
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the operating system's random source failed");
+}
+
 /// A 256-bit key (data key or key-encryption key), boxed so that moving it
 /// never leaves a copy behind on the stack, and only ever filled in place.
 pub struct Key {
@@ -113,7 +119,7 @@ impl Key {
     /// A fresh key from the operating system's random source.
     pub fn random() -> Key {
         let Ok(key) = Key::try_init_with(|k| {
-            crate::crypto::fill_random(k);
+            fill_random(k);
             Ok::<(), Infallible>(())
         });
         key

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::crypto::{self, KdfParams, KdfRefused};
+use crate::body_edit::{Entry, Secrets};
+use crate::crypto::{self, KdfRefused};
 use crate::error::{Error, NameProblem, Result};
 use crate::format::{
-    self, Body, Entry, EntryRef, FormatError, Header, Slot, SlotId, SlotKind, VaultId,
+    self, EntryRef, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
 use crate::platform::available_memory_kib;
 use crate::secret::{Key, SecretBytes};
@@ -292,7 +293,7 @@ impl LockedVault {
         crypto::open_after(&d.dek, &h.body_nonce, self.aad_len, &mut buf)
             .map_err(|_| corrupt("body authentication failed"))?;
         // Parsing also checks every name against the name rule.
-        let secrets = Body::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
+        let secrets = Secrets::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
         Ok(Vault {
             path: self.path,
             header: self.header,
@@ -309,7 +310,7 @@ pub struct Vault {
     header: Header,
     dek: Key,
     opened_by: OpenedBy,
-    secrets: Body,
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Vault {
@@ -349,7 +350,7 @@ impl Vault {
             },
             dek,
             opened_by: OpenedBy::Creation,
-            secrets: Body::new(),
+            secrets: Secrets::new(),
         };
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {
@@ -649,11 +650,7 @@ mod tests {
     use super::*;
     use crate::slots::MemoryKeyStore;
 
-    const CHEAP: KdfParams = KdfParams {
-        memory_kib: 8 * 1024,
-        time: 1,
-        parallelism: 1,
-    };
+    const CHEAP: KdfParams = KdfParams::CHEAPEST;
 
     fn pass(s: &str) -> SecretBytes {
         SecretBytes::copy_from(s.as_bytes())

@@ -1,20 +1,23 @@
 //! `vault::format::decode_body` (the CBOR body plaintext reader) never
 //! panics; whatever it accepts is canonical (re-encoding gives the input
-//! back), every value is within bounds, and edits merge correctly: deleting
-//! the first secret and setting a new one gives what a fresh body with the
-//! same secrets encodes to.
+//! back), every value is within bounds, and edits (`vault::body_edit`)
+//! merge correctly: deleting the first secret and setting a new one gives
+//! what a fresh body with the same secrets encodes to.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vault::format::{self, Body, Entry, MAX_VALUE_LEN};
+use vault::body_edit::{Entry, Secrets};
+use vault::format::{self, MAX_VALUE_LEN};
 use vault::SecretBytes;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut body) = format::decode_body(data) else {
+    let Ok(read) = format::decode_body(data) else {
         return;
     };
-    assert!(body.iter().all(|e| e.len() <= MAX_VALUE_LEN));
-    assert!(*body.encode() == *data, "decode → encode changed the bytes");
+    assert!(read.iter().all(|e| e.len() <= MAX_VALUE_LEN));
+    assert!(*read.encode() == *data, "decode → encode changed the bytes");
+    assert_eq!(format::encoded_len(read.iter()), data.len());
+    let mut body = Secrets::parse(read.encode(), 0).expect("a re-encoded body parses");
     assert_eq!(body.encoded_len(), data.len());
     let first = body.iter().next().map(|e| e.name.to_string());
     if let Some(first) = &first {
@@ -28,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
             updated: 4,
         },
     );
-    let mut fresh = Body::new();
+    let mut fresh = Secrets::new();
     for e in body.iter() {
         fresh.insert(
             e.name,
@@ -45,6 +48,6 @@ fuzz_target!(|data: &[u8]| {
         *fresh.encode() == *encoded,
         "merged and fresh bodies differ"
     );
-    let again = format::decode_body(&encoded).expect("an encoded body decodes");
+    let again = Secrets::parse(encoded, 0).expect("an encoded body decodes");
     assert!(again == body);
 });

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
             "duplicate slot id"
         );
         if let format::SlotKind::Passphrase { salt, params } = &s.kind {
-            assert!(vault::crypto::bounds::SALT_LEN.contains(&salt.len()));
+            assert!(format::kdf::SALT_LEN.contains(&salt.len()));
             assert!(params.check_bounds().is_ok());
         }
     }

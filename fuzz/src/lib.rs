@@ -4,8 +4,9 @@
 //! plain reference implementations of the template syntax and of masking,
 //! written from the module docs, that the targets compare against.
 
-use vault::crypto::{self, KdfParams, NONCE_LEN, WRAPPED_LEN};
-use vault::format::{self, Body, Entry, Header, Slot, SlotId, SlotKind, VaultId};
+use vault::body_edit::{Entry, Secrets};
+use vault::crypto::{self, NONCE_LEN, WRAPPED_LEN};
+use vault::format::{self, Header, KdfParams, Slot, SlotId, SlotKind, VaultId};
 use vault::render::{
     RenderError, RenderErrorKind, EMPTY_NAME, INVALID_CHAR, MAX_NAME_LEN, NAME_TOO_LONG, UNCLOSED,
 };
@@ -93,7 +94,7 @@ pub fn seal(header: &Header, plaintext: &[u8]) -> Vec<u8> {
 
 /// The body plaintext holding `entries` (created 1, updated 2).
 pub fn body(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = Body::new();
+    let mut body = Secrets::new();
     for (n, v) in entries {
         body.insert(
             n,

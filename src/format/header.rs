@@ -1,11 +1,17 @@
 //! The CBOR header: vault id, generation, key slots, data-key commitment and
 //! body nonce. Decoding checks every length and bound and insists on the
 //! canonical encoding; nothing here touches keys or files.
+//!
+//! Read and written with the format's bounded CBOR reader and writer
+//! (`cbor.rs`): the layout is fixed (`docs/FORMAT.md`), so keys are
+//! expected in their one order and nothing is allocated before its length
+//! has been checked. The tests hold it to ciborium's serde encoding, which
+//! vault used before.
 
-use serde::{Deserialize, Serialize};
-
+use super::cbor::{put_bytes, put_head, put_text, Part, Reader, ARRAY, MAP, UINT};
+use super::kdf::KdfParams;
 use super::{FormatError, MAX_HEADER_LEN};
-use crate::crypto::{bounds, KdfParams, COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
+use super::{COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
 
 /// At most this many key slots per vault.
 pub const MAX_SLOTS: usize = 8;
@@ -61,7 +67,7 @@ pub enum SlotKind {
     Passphrase {
         /// Random salt, 16 to 64 bytes.
         salt: Vec<u8>,
-        /// Cost parameters, within [`bounds`].
+        /// Cost parameters, within the bounds of `format::kdf`.
         params: KdfParams,
     },
 }
@@ -94,79 +100,51 @@ pub struct Header {
     pub body_nonce: [u8; NONCE_LEN],
 }
 
-const KIND_KEYRING: u8 = 1;
-const KIND_PASSPHRASE: u8 = 2;
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHeader {
-    #[serde(with = "serde_bytes")]
-    id: [u8; 16],
-    generation: u64,
-    slots: Vec<RawSlot>,
-    #[serde(with = "serde_bytes")]
-    commitment: [u8; COMMITMENT_LEN],
-    #[serde(with = "serde_bytes")]
-    nonce: [u8; NONCE_LEN],
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSlot {
-    #[serde(with = "serde_bytes")]
-    id: [u8; 4],
-    kind: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    kdf: Option<RawKdf>,
-    #[serde(with = "serde_bytes")]
-    nonce: [u8; NONCE_LEN],
-    #[serde(with = "serde_bytes")]
-    wrapped: [u8; WRAPPED_LEN],
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKdf {
-    #[serde(with = "serde_bytes")]
-    salt: Vec<u8>,
-    m: u32,
-    t: u32,
-    p: u32,
-}
+const KIND_KEYRING: u64 = 1;
+const KIND_PASSPHRASE: u64 = 2;
 
 impl Header {
     /// Canonical CBOR encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let raw = RawHeader {
-            id: self.vault_id.0,
-            generation: self.generation,
-            slots: self
-                .slots
-                .iter()
-                .map(|s| RawSlot {
-                    id: s.id.0,
-                    kind: match s.kind {
-                        SlotKind::Keyring => KIND_KEYRING,
-                        SlotKind::Passphrase { .. } => KIND_PASSPHRASE,
-                    },
-                    kdf: match &s.kind {
-                        SlotKind::Keyring => None,
-                        SlotKind::Passphrase { salt, params } => Some(RawKdf {
-                            salt: salt.clone(),
-                            m: params.memory_kib,
-                            t: params.time,
-                            p: params.parallelism,
-                        }),
-                    },
-                    nonce: s.nonce,
-                    wrapped: s.wrapped,
-                })
-                .collect(),
-            commitment: self.commitment,
-            nonce: self.body_nonce,
-        };
-        let mut out = Vec::with_capacity(256);
-        ciborium::into_writer(&raw, &mut out).expect("writing CBOR to a Vec cannot fail");
+        let mut out = Vec::with_capacity(128 + 160 * self.slots.len());
+        put_head(&mut out, MAP, 5);
+        put_text(&mut out, "id");
+        put_bytes(&mut out, &self.vault_id.0);
+        put_text(&mut out, "generation");
+        put_head(&mut out, UINT, self.generation);
+        put_text(&mut out, "slots");
+        put_head(&mut out, ARRAY, self.slots.len() as u64);
+        for s in &self.slots {
+            let kdf = match &s.kind {
+                SlotKind::Keyring => None,
+                SlotKind::Passphrase { salt, params } => Some((salt, params)),
+            };
+            put_head(&mut out, MAP, if kdf.is_some() { 5 } else { 4 });
+            put_text(&mut out, "id");
+            put_bytes(&mut out, &s.id.0);
+            put_text(&mut out, "kind");
+            put_head(&mut out, UINT, s.kind_code());
+            if let Some((salt, params)) = kdf {
+                put_text(&mut out, "kdf");
+                put_head(&mut out, MAP, 4);
+                put_text(&mut out, "salt");
+                put_bytes(&mut out, salt);
+                put_text(&mut out, "m");
+                put_head(&mut out, UINT, params.memory_kib as u64);
+                put_text(&mut out, "t");
+                put_head(&mut out, UINT, params.time as u64);
+                put_text(&mut out, "p");
+                put_head(&mut out, UINT, params.parallelism as u64);
+            }
+            put_text(&mut out, "nonce");
+            put_bytes(&mut out, &s.nonce);
+            put_text(&mut out, "wrapped");
+            put_bytes(&mut out, &s.wrapped);
+        }
+        put_text(&mut out, "commitment");
+        put_bytes(&mut out, &self.commitment);
+        put_text(&mut out, "nonce");
+        put_bytes(&mut out, &self.body_nonce);
         out
     }
 
@@ -175,51 +153,45 @@ impl Header {
         if bytes.len() > MAX_HEADER_LEN {
             return Err(FormatError::Corrupt("header too long"));
         }
-        let raw: RawHeader = ciborium::from_reader(bytes)
-            .map_err(|_| FormatError::Corrupt("header is not valid CBOR of the expected shape"))?;
-        if raw.slots.is_empty() || raw.slots.len() > MAX_SLOTS {
+        let r = &mut Reader::new(Part::Header, bytes, 0);
+        if r.expect(MAP)? != 5 {
+            return Err(r.malformed());
+        }
+        r.key(b"id")?;
+        let vault_id = VaultId(r.byte_array()?);
+        r.key(b"generation")?;
+        let generation = r.uint()?;
+        r.key(b"slots")?;
+        let n = r.expect(ARRAY)?;
+        if n == 0 || n > MAX_SLOTS as u64 {
             return Err(FormatError::Corrupt("slot count out of bounds"));
         }
-        let mut slots: Vec<Slot> = Vec::with_capacity(raw.slots.len());
-        for s in raw.slots {
-            let kind = match (s.kind, s.kdf) {
-                (KIND_KEYRING, None) => SlotKind::Keyring,
-                (KIND_PASSPHRASE, Some(k)) => {
-                    if !bounds::SALT_LEN.contains(&k.salt.len()) {
-                        return Err(FormatError::Corrupt("salt length out of bounds"));
-                    }
-                    let params = KdfParams {
-                        memory_kib: k.m,
-                        time: k.t,
-                        parallelism: k.p,
-                    };
-                    params.check_bounds().map_err(FormatError::KdfOutOfBounds)?;
-                    SlotKind::Passphrase {
-                        salt: k.salt,
-                        params,
-                    }
-                }
-                _ => return Err(FormatError::Corrupt("unknown slot kind")),
-            };
-            if slots.iter().any(|o| o.id.0 == s.id) {
+        let mut slots: Vec<Slot> = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let slot = read_slot(r)?;
+            if slots.iter().any(|o| o.id == slot.id) {
                 return Err(FormatError::Corrupt("duplicate slot id"));
             }
-            slots.push(Slot {
-                id: SlotId(s.id),
-                kind,
-                nonce: s.nonce,
-                wrapped: s.wrapped,
-            });
+            slots.push(slot);
+        }
+        r.key(b"commitment")?;
+        let commitment = r.byte_array()?;
+        r.key(b"nonce")?;
+        let body_nonce = r.byte_array()?;
+        if r.remaining() != 0 {
+            return Err(Part::Header.not_canonical());
         }
         let header = Header {
-            vault_id: VaultId(raw.id),
-            generation: raw.generation,
+            vault_id,
+            generation,
             slots,
-            commitment: raw.commitment,
-            body_nonce: raw.nonce,
+            commitment,
+            body_nonce,
         };
+        // The reader takes only the one encoding; this keeps the rule
+        // "parse(write(x)) == x" true whatever a later change to it does.
         if header.encode() != bytes {
-            return Err(FormatError::Corrupt("header is not in canonical form"));
+            return Err(Part::Header.not_canonical());
         }
         Ok(header)
     }
@@ -230,7 +202,69 @@ impl Header {
     }
 }
 
+/// One slot map: `id`, `kind`, `kdf` (passphrase slots only), `nonce`,
+/// `wrapped`.
+fn read_slot(r: &mut Reader<'_>) -> Result<Slot, FormatError> {
+    let entries = r.expect(MAP)?;
+    if entries != 4 && entries != 5 {
+        return Err(r.malformed());
+    }
+    r.key(b"id")?;
+    let id = SlotId(r.byte_array()?);
+    r.key(b"kind")?;
+    let kind = r.uint()?;
+    let kind = match (kind, entries) {
+        (KIND_KEYRING, 4) => SlotKind::Keyring,
+        (KIND_PASSPHRASE, 5) => {
+            r.key(b"kdf")?;
+            if r.expect(MAP)? != 4 {
+                return Err(r.malformed());
+            }
+            r.key(b"salt")?;
+            // Bounded by the header's length; checked against the salt
+            // bounds before it is copied.
+            let salt = r.bytes(MAX_HEADER_LEN)?;
+            let mut param = |key: &[u8]| -> Result<u32, FormatError> {
+                r.key(key)?;
+                let v = r.uint()?;
+                u32::try_from(v).map_err(|_| Part::Header.malformed())
+            };
+            let params = KdfParams {
+                memory_kib: param(b"m")?,
+                time: param(b"t")?,
+                parallelism: param(b"p")?,
+            };
+            KdfParams::check_salt_len(salt.len())
+                .map_err(|_| FormatError::Corrupt("salt length out of bounds"))?;
+            params.check_bounds().map_err(FormatError::KdfOutOfBounds)?;
+            SlotKind::Passphrase {
+                salt: salt.to_vec(),
+                params,
+            }
+        }
+        _ => return Err(FormatError::Corrupt("unknown slot kind")),
+    };
+    r.key(b"nonce")?;
+    let nonce = r.byte_array()?;
+    r.key(b"wrapped")?;
+    let wrapped = r.byte_array()?;
+    Ok(Slot {
+        id,
+        kind,
+        nonce,
+        wrapped,
+    })
+}
+
 impl Slot {
+    /// The kind as written in the header and the slot's AAD.
+    fn kind_code(&self) -> u64 {
+        match self.kind {
+            SlotKind::Keyring => KIND_KEYRING,
+            SlotKind::Passphrase { .. } => KIND_PASSPHRASE,
+        }
+    }
+
     /// The associated data of this slot's wrap: binds the wrapped key to the
     /// vault id, the slot id, the kind and every KDF parameter, so a changed
     /// parameter makes the unwrap fail instead of being used.
@@ -239,10 +273,10 @@ impl Slot {
         aad.extend_from_slice(b"vault slot v1\0");
         aad.extend_from_slice(&vault_id.0);
         aad.extend_from_slice(&self.id.0);
+        aad.push(self.kind_code() as u8);
         match &self.kind {
-            SlotKind::Keyring => aad.push(KIND_KEYRING),
+            SlotKind::Keyring => {}
             SlotKind::Passphrase { salt, params } => {
-                aad.push(KIND_PASSPHRASE);
                 aad.extend_from_slice(&params.memory_kib.to_be_bytes());
                 aad.extend_from_slice(&params.time.to_be_bytes());
                 aad.extend_from_slice(&params.parallelism.to_be_bytes());
@@ -265,6 +299,251 @@ impl Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    // The header as vault encoded it with ciborium/serde before `cbor.rs`:
+    // the oracle the hand-written reader and writer are held to.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawHeader {
+        #[serde(with = "serde_bytes")]
+        id: [u8; 16],
+        generation: u64,
+        slots: Vec<RawSlot>,
+        #[serde(with = "serde_bytes")]
+        commitment: [u8; COMMITMENT_LEN],
+        #[serde(with = "serde_bytes")]
+        nonce: [u8; NONCE_LEN],
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawSlot {
+        #[serde(with = "serde_bytes")]
+        id: [u8; 4],
+        kind: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kdf: Option<RawKdf>,
+        #[serde(with = "serde_bytes")]
+        nonce: [u8; NONCE_LEN],
+        #[serde(with = "serde_bytes")]
+        wrapped: [u8; WRAPPED_LEN],
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawKdf {
+        #[serde(with = "serde_bytes")]
+        salt: Vec<u8>,
+        m: u32,
+        t: u32,
+        p: u32,
+    }
+
+    fn raw(h: &Header) -> RawHeader {
+        RawHeader {
+            id: h.vault_id.0,
+            generation: h.generation,
+            slots: h
+                .slots
+                .iter()
+                .map(|s| RawSlot {
+                    id: s.id.0,
+                    kind: s.kind_code() as u8,
+                    kdf: match &s.kind {
+                        SlotKind::Keyring => None,
+                        SlotKind::Passphrase { salt, params } => Some(RawKdf {
+                            salt: salt.clone(),
+                            m: params.memory_kib,
+                            t: params.time,
+                            p: params.parallelism,
+                        }),
+                    },
+                    nonce: s.nonce,
+                    wrapped: s.wrapped,
+                })
+                .collect(),
+            commitment: h.commitment,
+            nonce: h.body_nonce,
+        }
+    }
+
+    fn ciborium_encode(h: &Header) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(&raw(h), &mut out).unwrap();
+        out
+    }
+
+    /// The decoder vault had before `cbor.rs`: ciborium/serde, the bounds,
+    /// then "re-encoding gives back the same bytes".
+    fn ciborium_decode(bytes: &[u8]) -> Option<Header> {
+        let raw: RawHeader = ciborium::from_reader(bytes).ok()?;
+        if raw.slots.is_empty() || raw.slots.len() > MAX_SLOTS {
+            return None;
+        }
+        let mut slots: Vec<Slot> = Vec::new();
+        for s in raw.slots {
+            let kind = match (s.kind as u64, s.kdf) {
+                (KIND_KEYRING, None) => SlotKind::Keyring,
+                (KIND_PASSPHRASE, Some(k)) => {
+                    let params = KdfParams {
+                        memory_kib: k.m,
+                        time: k.t,
+                        parallelism: k.p,
+                    };
+                    KdfParams::check_salt_len(k.salt.len()).ok()?;
+                    params.check_bounds().ok()?;
+                    SlotKind::Passphrase {
+                        salt: k.salt,
+                        params,
+                    }
+                }
+                _ => return None,
+            };
+            if slots.iter().any(|o| o.id.0 == s.id) {
+                return None;
+            }
+            slots.push(Slot {
+                id: SlotId(s.id),
+                kind,
+                nonce: s.nonce,
+                wrapped: s.wrapped,
+            });
+        }
+        let h = Header {
+            vault_id: VaultId(raw.id),
+            generation: raw.generation,
+            slots,
+            commitment: raw.commitment,
+            body_nonce: raw.nonce,
+        };
+        (ciborium_encode(&h) == bytes).then_some(h)
+    }
+
+    fn slot_strategy() -> impl Strategy<Value = Slot> {
+        let kind = prop_oneof![
+            Just(SlotKind::Keyring),
+            (
+                proptest::collection::vec(any::<u8>(), 16..=64),
+                MEMORY_RANGE,
+                1u32..=16,
+                1u32..=16
+            )
+                .prop_map(|(salt, m, t, p)| SlotKind::Passphrase {
+                    salt,
+                    params: KdfParams {
+                        memory_kib: m,
+                        time: t,
+                        parallelism: p
+                    }
+                }),
+        ];
+        (
+            any::<[u8; 4]>(),
+            kind,
+            any::<[u8; NONCE_LEN]>(),
+            proptest::collection::vec(any::<u8>(), WRAPPED_LEN),
+        )
+            .prop_map(|(id, kind, nonce, wrapped)| Slot {
+                id: SlotId(id),
+                kind,
+                nonce,
+                wrapped: wrapped.try_into().unwrap(),
+            })
+    }
+
+    const MEMORY_RANGE: std::ops::RangeInclusive<u32> = super::super::kdf::MEMORY_KIB;
+
+    fn header_strategy() -> impl Strategy<Value = Header> {
+        (
+            any::<[u8; 16]>(),
+            prop_oneof![0u64..30, any::<u64>()],
+            proptest::collection::vec(slot_strategy(), 1..=MAX_SLOTS),
+            any::<[u8; 32]>(),
+            any::<[u8; NONCE_LEN]>(),
+        )
+            .prop_map(|(id, generation, mut slots, commitment, body_nonce)| {
+                // Distinct slot ids, as every vault has.
+                for (i, s) in slots.iter_mut().enumerate() {
+                    s.id.0[0] = i as u8;
+                }
+                Header {
+                    vault_id: VaultId(id),
+                    generation,
+                    slots,
+                    commitment,
+                    body_nonce,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn same_bytes_as_ciborium_and_round_trip(h in header_strategy()) {
+            let ours = h.encode();
+            prop_assert_eq!(&ours, &ciborium_encode(&h));
+            prop_assert_eq!(Header::decode(&ours), Ok(h));
+        }
+
+        /// The reader accepts exactly the headers the ciborium decoder
+        /// accepted (reading back to the same bytes, within the bounds),
+        /// and reads the same header: checked on valid headers with a few
+        /// bytes changed, inserted or removed.
+        #[test]
+        fn accepts_exactly_what_ciborium_round_trips(
+            h in header_strategy(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..4),
+        ) {
+            let mut bytes = h.encode();
+            for (at, op, b) in edits {
+                let i = at.index(bytes.len() + 1);
+                match op {
+                    0 if i < bytes.len() => bytes[i] = b,
+                    1 => bytes.insert(i, b),
+                    _ if i < bytes.len() => { bytes.remove(i); }
+                    _ => bytes.push(b),
+                }
+            }
+            prop_assert_eq!(Header::decode(&bytes).ok(), ciborium_decode(&bytes));
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            prop_assert_eq!(Header::decode(&bytes).ok(), ciborium_decode(&bytes));
+        }
+    }
+
+    #[test]
+    fn keys_out_of_order_unknown_or_long_heads_are_refused() {
+        let h = crate::format::tests::sample_header();
+        let good = h.encode();
+        assert_eq!(Header::decode(&good), Ok(h.clone()));
+        // "generation" written with a 2-byte head for 7.
+        let mut long = good.clone();
+        let g = long.windows(10).position(|w| w == b"generation").unwrap() + 10;
+        assert_eq!(long[g], 7);
+        long.splice(g..g + 1, [0x18, 7]);
+        assert_eq!(Header::decode(&long), Err(Part::Header.not_canonical()));
+        assert_eq!(ciborium_decode(&long), None);
+        // Trailing byte.
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(Header::decode(&trailing).is_err());
+        // A map with a sixth, unknown key.
+        let mut extra = good.clone();
+        extra[0] = 0xa6;
+        extra.extend_from_slice(b"\x61x\x00");
+        assert!(Header::decode(&extra).is_err() && ciborium_decode(&extra).is_none());
+        // A slot count claiming 2^32 slots.
+        let s = good.windows(5).position(|w| w == b"slots").unwrap() + 5;
+        let mut many = good[..s].to_vec();
+        many.extend_from_slice(&[0x9a, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            Header::decode(&many),
+            Err(FormatError::Corrupt("slot count out of bounds"))
+        );
+    }
 
     #[test]
     fn slot_id_hex_round_trip() {

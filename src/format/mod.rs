@@ -5,14 +5,20 @@
 //! allocated for it, and the header must be in canonical form (re-encoding
 //! the parsed header gives back the same bytes), so there is exactly one
 //! encoding of each header and `parse(write(x)) == x`.
+//!
+//! - `cbor.rs`: the one bounded CBOR reader and writer (shortest-form heads).
+//! - `header.rs`: the header (ids, slots, commitment, nonce).
+//! - [`kdf`]: a passphrase slot's Argon2id parameters and their bounds.
+//! - `body.rs`: the body map, indexed in place, and its encoding.
 
 mod body;
+mod cbor;
 mod header;
+pub mod kdf;
 
-pub use body::{decode_body, Body, Entry, EntryRef, MAX_VALUE_LEN};
+pub use body::{decode_body, encode_into, encoded_len, Body, EntryRef, MAX_VALUE_LEN};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
-
-use crate::crypto::TAG_LEN;
+pub use kdf::KdfParams;
 
 /// The first eight bytes of every vault file.
 pub const MAGIC: &[u8; 8] = b"\x89vault\r\n";
@@ -24,6 +30,15 @@ pub const MAX_HEADER_LEN: usize = 64 * 1024;
 pub const MAX_FILE_LEN: u64 = 1 << 30;
 /// Bytes before the header: magic, version, header length.
 pub const PREFIX_LEN: usize = 8 + 2 + 4;
+
+/// Nonce length of XChaCha20-Poly1305 (slot and body nonces).
+pub const NONCE_LEN: usize = 24;
+/// Authentication tag length of Poly1305.
+pub const TAG_LEN: usize = 16;
+/// A wrapped 32-byte key: its ciphertext and a tag.
+pub const WRAPPED_LEN: usize = 32 + TAG_LEN;
+/// Length of the data-key commitment.
+pub const COMMITMENT_LEN: usize = 32;
 
 /// Longest secret name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
@@ -119,7 +134,7 @@ pub fn write(header: &Header, ciphertext: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{KdfParams, NONCE_LEN, WRAPPED_LEN};
+    use super::{NONCE_LEN, WRAPPED_LEN};
     use proptest::prelude::*;
 
     pub(crate) fn sample_header() -> Header {

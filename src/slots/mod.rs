@@ -11,8 +11,8 @@ pub mod keyring;
 pub use keyring::SecretServiceStore;
 pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
 
-use crate::crypto::{self, KdfParams, KdfRefused, Unauthentic};
-use crate::format::{Slot, SlotId, SlotKind, VaultId};
+use crate::crypto::{self, KdfRefused, Unauthentic};
+use crate::format::{KdfParams, Slot, SlotId, SlotKind, VaultId};
 use crate::secret::Key;
 
 /// A fresh slot id not used by any of `existing`.

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use vault::crypto::KdfParams;
-use vault::format::SlotId;
+use vault::format::{KdfParams, SlotId};
 
 #[derive(Parser, Debug)]
 #[command(

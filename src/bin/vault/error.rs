@@ -172,6 +172,9 @@ fn vault_hint(e: &Error) -> Option<String> {
                     ids.join(" --drop ")
                 )
             }
+            Error::NoSuchSecret { context: Some(c), .. } if c.contains("restricted to") => {
+                "name it with --only as well, or leave --only out".into()
+            }
             Error::NotAnEnvValue { name, .. } => format!(
                 "pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
             ),

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use vault::crypto::format_kib;
+use vault::display::format_kib;
 use vault::error::Error;
 
 use crate::error::CliError;

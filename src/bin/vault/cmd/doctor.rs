@@ -6,11 +6,11 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use serde_json::{json, Value};
-use vault::crypto::{format_kib, KdfParams};
+use vault::display::format_kib;
 use vault::error::Error;
+use vault::format::{KdfParams, SlotKind};
 
 use crate::error::{CliError, Result};
-use vault::format::SlotKind;
 use vault::slots::{keyring_account, KeyringError};
 
 use crate::os::sys;

@@ -3,12 +3,13 @@
 
 use std::io::IsTerminal;
 
-use vault::crypto::{self, KdfParams};
+use vault::crypto;
 use vault::error::Error;
-
-use crate::error::{CliError, Result};
+use vault::format::KdfParams;
 use vault::secret::SecretBuf;
 use vault::slots::KeyStore;
+
+use crate::error::{CliError, Result};
 use vault::vault::NewSlot;
 use vault::SecretBytes;
 

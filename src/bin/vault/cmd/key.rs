@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use vault::crypto::KdfParams;
 use vault::error::Error;
+use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
 use vault::format::{SlotId, SlotKind};

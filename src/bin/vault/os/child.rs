@@ -12,10 +12,10 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::exfiltrator::origin::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
+use vault::exec::Plan;
 use vault::mask::{Masker, MIN_LEN};
 use zeroize::Zeroizing;
 
-use crate::cmd::exec::Plan;
 use crate::output::warn;
 
 /// Bytes read from the child per call.
@@ -50,11 +50,12 @@ fn pump(mut from: impl Read, mut masker: Masker, mut to: impl Write) {
 /// Runs `command` masked; never returns on success (exits with the child's
 /// status or dies of its signal).
 pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
-    let values: Vec<&[u8]> = plan.injected.values().map(|v| v.expose()).collect();
-    let names: Vec<&String> = plan.injected.keys().collect();
+    let masked = plan.masked();
+    let values: Vec<&[u8]> = masked.values().copied().collect();
+    let names: Vec<&str> = masked.keys().copied().collect();
     let (out_masker, short) = Masker::new(&values);
     if !short.is_empty() {
-        let list: Vec<&str> = short.iter().map(|i| names[*i].as_str()).collect();
+        let list: Vec<&str> = short.iter().map(|i| names[*i]).collect();
         warn(&format!(
             "not masking {} (shorter than {MIN_LEN} bytes: masking them would hide ordinary text)",
             list.join(", ")
@@ -64,6 +65,7 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     // The maskers hold what they need; the plan's copies are wiped now.
     drop(values);
     drop(names);
+    drop(masked);
     drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])

@@ -149,7 +149,7 @@ pub fn lock_secret_memory(ptr: *const u8, len: usize) {
             if !GAVE_UP.swap(true, Relaxed) {
                 crate::output::warn(&format!(
                     "could not lock {} of secret memory ({}); it may reach swap: raise `ulimit -l` or use encrypted swap",
-                    vault::crypto::format_kib(len.div_ceil(1024) as u64),
+                    vault::display::format_kib(len.div_ceil(1024) as u64),
                     io::Error::last_os_error()
                 ));
             }

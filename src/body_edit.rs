@@ -1,0 +1,279 @@
+//! The secrets of an open vault as edited: the body read from the file
+//! (`format::Body`, indexed in place) plus the secrets set or deleted since,
+//! merged by name when they are listed or written. Owns the edit overlay;
+//! must not parse or encode CBOR itself (that is `format::body`) nor do I/O.
+//!
+//! Keeping the changes beside the index, instead of copying the body into
+//! a map, is what lets a vault of 100 000 secrets open, change one secret
+//! and seal again without a copy of every name and value.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::iter::Peekable;
+
+use zeroize::Zeroizing;
+
+use crate::format::{self, Body, EntryRef, FormatError};
+use crate::secret::SecretBytes;
+
+/// A secret given to [`Secrets::insert`].
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: SecretBytes,
+    /// Unix seconds when first set.
+    pub created: u64,
+    /// Unix seconds when last set.
+    pub updated: u64,
+}
+
+impl Entry {
+    fn as_ref<'a>(&'a self, name: &'a str) -> EntryRef<'a> {
+        EntryRef::new(name, self.value.expose(), self.created, self.updated)
+    }
+}
+
+/// The body as read, and the changes made since.
+#[derive(Default)]
+pub struct Secrets {
+    read: Body,
+    /// Set (`Some`) or deleted (`None`) since reading.
+    changes: BTreeMap<String, Option<Entry>>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets([redacted; {} secrets])", self.len())
+    }
+}
+
+impl PartialEq for Secrets {
+    fn eq(&self, other: &Secrets) -> bool {
+        fn key(e: EntryRef<'_>) -> (&str, &[u8], u64, u64) {
+            (e.name, e.expose_value(), e.created, e.updated)
+        }
+        self.iter().map(key).eq(other.iter().map(key))
+    }
+}
+
+impl Secrets {
+    /// No secrets.
+    pub fn new() -> Secrets {
+        Secrets::default()
+    }
+
+    /// Reads the body plaintext `plain[start..]` ([`Body::parse`]).
+    pub fn parse(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Secrets, FormatError> {
+        Ok(Secrets {
+            read: Body::parse(plain, start)?,
+            changes: BTreeMap::new(),
+        })
+    }
+
+    /// The secret `name`.
+    pub fn get(&self, name: &str) -> Option<EntryRef<'_>> {
+        match self.changes.get_key_value(name) {
+            Some((name, Some(e))) => Some(e.as_ref(name)),
+            Some((_, None)) => None,
+            None => self.read.get(name),
+        }
+    }
+
+    /// Whether there is a secret `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Sets `name` to `entry`, replacing any secret of that name.
+    pub fn insert(&mut self, name: &str, entry: Entry) {
+        self.changes.insert(name.to_string(), Some(entry));
+    }
+
+    /// Deletes `name`; whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let was = self.contains(name);
+        if self.read.contains(name) {
+            self.changes.insert(name.to_string(), None);
+        } else {
+            self.changes.remove(name);
+        }
+        was
+    }
+
+    /// Every secret, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> + '_ {
+        Merge {
+            read: self.read.iter().peekable(),
+            changes: self.changes.iter().peekable(),
+        }
+    }
+
+    /// The number of secrets.
+    pub fn len(&self) -> usize {
+        let mut n = self.read.len();
+        for (name, c) in &self.changes {
+            match (self.read.contains(name), c.is_some()) {
+                (false, true) => n += 1,
+                (true, false) => n -= 1,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    /// Whether there are no secrets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The exact length of the encoding.
+    pub fn encoded_len(&self) -> usize {
+        format::encoded_len(self.iter())
+    }
+
+    /// Appends the body plaintext to `out`. Give `out` the capacity
+    /// ([`Secrets::encoded_len`]) up front when it must hold plaintext: a
+    /// reallocation would leave a partial copy behind, unwiped.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        format::encode_into(out, self.len(), self.iter());
+    }
+
+    /// The body plaintext, in an exactly sized zeroizing buffer.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(self.encoded_len()));
+        self.encode_into(&mut out);
+        out
+    }
+}
+
+/// What was read and the changes, merged by name; a change wins.
+struct Merge<
+    'a,
+    R: Iterator<Item = EntryRef<'a>>,
+    C: Iterator<Item = (&'a String, &'a Option<Entry>)>,
+> {
+    read: Peekable<R>,
+    changes: Peekable<C>,
+}
+
+impl<'a, R, C> Iterator for Merge<'a, R, C>
+where
+    R: Iterator<Item = EntryRef<'a>>,
+    C: Iterator<Item = (&'a String, &'a Option<Entry>)>,
+{
+    type Item = EntryRef<'a>;
+
+    fn next(&mut self) -> Option<EntryRef<'a>> {
+        loop {
+            let order = match (self.read.peek(), self.changes.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(e), Some((name, _))) => e.name.cmp(name.as_str()),
+            };
+            if order != Ordering::Greater {
+                let e = self.read.next().expect("peeked");
+                if order == Ordering::Less {
+                    return Some(e);
+                }
+            }
+            if order != Ordering::Less {
+                if let (name, Some(e)) = self.changes.next().expect("peeked") {
+                    return Some(e.as_ref(name));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(v: &[u8]) -> Entry {
+        Entry {
+            value: SecretBytes::copy_from(v),
+            created: 1,
+            updated: 2,
+        }
+    }
+
+    fn secrets_of(entries: &[(&str, &[u8])]) -> Secrets {
+        let mut b = Secrets::new();
+        for (n, v) in entries {
+            b.insert(n, entry(v));
+        }
+        b
+    }
+
+    fn reread(s: &Secrets) -> Secrets {
+        Secrets::parse(s.encode(), 0).unwrap()
+    }
+
+    #[test]
+    fn changes_merge_with_what_was_read() {
+        let mut b = reread(&secrets_of(&[("A", b"1"), ("C", b"3"), ("E", b"5")]));
+        b.insert("B", entry(b"2"));
+        b.insert("C", entry(b"33"));
+        assert!(b.remove("E"));
+        assert!(!b.remove("Z"));
+        b.insert("F", entry(b"6"));
+        assert!(b.remove("F"));
+        let names: Vec<_> = b.iter().map(|e| (e.name, e.expose_value())).collect();
+        assert_eq!(names, [("A", &b"1"[..]), ("B", b"2"), ("C", b"33")]);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.encode().len(), b.encoded_len());
+        assert!(!b.contains("E") && !b.contains("F"));
+        assert_eq!(reread(&b), b);
+    }
+
+    #[test]
+    fn delete_then_set_again_and_set_then_delete() {
+        let mut b = reread(&secrets_of(&[("A", b"1")]));
+        assert!(b.remove("A"));
+        assert!(b.is_empty());
+        b.insert("A", entry(b"again"));
+        assert_eq!(b.get("A").unwrap().expose_value(), b"again");
+        assert_eq!(b.len(), 1);
+        assert_eq!(reread(&b), b);
+    }
+
+    #[test]
+    fn debug_shows_no_value() {
+        let b = secrets_of(&[("A", b"hunter2-secret")]);
+        assert!(!format!("{b:?} {:?}", b.get("A").unwrap()).contains("hunter2"));
+    }
+
+    proptest! {
+        /// Editing what was read gives what a fresh set of the same secrets
+        /// gives, byte for byte.
+        #[test]
+        fn edits_equal_a_fresh_body(
+            before in proptest::collection::btree_map("[a-e]", proptest::collection::vec(any::<u8>(), 0..8), 0..5),
+            ops in proptest::collection::vec(("[a-f]", proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8))), 0..10),
+        ) {
+            let mut edited = Secrets::new();
+            for (n, v) in &before {
+                edited.insert(n, entry(v));
+            }
+            let mut edited = reread(&edited);
+            let mut model = before.clone();
+            for (n, v) in &ops {
+                match v {
+                    Some(v) => { edited.insert(n, entry(v)); model.insert(n.clone(), v.clone()); }
+                    None => { prop_assert_eq!(edited.remove(n), model.remove(n).is_some()); }
+                }
+            }
+            let mut fresh = Secrets::new();
+            for (n, v) in &model {
+                fresh.insert(n, entry(v));
+            }
+            prop_assert_eq!(edited.len(), model.len());
+            prop_assert!(edited == fresh);
+            prop_assert_eq!(&*edited.encode(), &*fresh.encode());
+            prop_assert!(reread(&edited) == fresh);
+        }
+    }
+}

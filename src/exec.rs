@@ -1,0 +1,499 @@
+//! The plan of `vault exec`: which environment a command gets, which
+//! `--file` contents it gets, and which values its output is masked for.
+//! Pure: no I/O, no process, no environment read; the caller passes in the
+//! secrets, the `--only` names, the templates already read and the inherited
+//! environment, and does the spawning.
+//!
+//! Rules, each with a unit test below:
+//! - every secret becomes a variable of its name, or only the `--only` ones;
+//! - an inherited variable whose value is exactly `vault:NAME` gets the value
+//!   of secret `NAME` (a reference), which must be among the `--only` ones;
+//! - the passphrase variables ([`PASSPHRASE_VARS`]) are never passed on;
+//! - a secret replaces an inherited variable of the same name;
+//! - a value that cannot be an environment variable (a NUL byte, or over
+//!   [`MAX_ENV_STRLEN`]) is refused, naming the secret and never its value,
+//!   unless a `--file` template carries it: then it travels by the file only;
+//! - the values to mask are exactly the secret values handed to the command
+//!   ([`Plan::masked`]), derived from the plan itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::format::is_valid_name;
+use crate::render::{self, RenderError, RenderErrorKind};
+use crate::secret::SecretBytes;
+use crate::vault::Vault;
+
+/// Longest `NAME=value` one environment variable may be, counting its
+/// terminating NUL (Linux `MAX_ARG_STRLEN`).
+pub const MAX_ENV_STRLEN: usize = 128 * 1024;
+
+/// The passphrase variables, never passed to a command.
+pub const PASSPHRASE_VARS: [&str; 2] = ["VAULT_PASSPHRASE", "VAULT_PASSPHRASE_FILE"];
+
+/// Where the plan reads secrets from: the unlocked [`Vault`] (or, in tests,
+/// a plain map).
+pub trait SecretSource {
+    /// The value of secret `name`.
+    fn value(&self, name: &str) -> Option<&[u8]>;
+    /// Every secret, sorted by name.
+    fn all(&self) -> impl Iterator<Item = (&str, &[u8])>;
+}
+
+impl SecretSource for Vault {
+    fn value(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(|e| e.expose_value())
+    }
+
+    fn all(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries().map(|e| (e.name, e.expose_value()))
+    }
+}
+
+/// A `--file VAR=TEMPLATE` request, with the template already read.
+#[derive(Clone, Copy, Debug)]
+pub struct FileTemplate<'a> {
+    /// The variable that gets the in-memory file's path.
+    pub var: &'a str,
+    /// The template's name in messages (its path).
+    pub label: &'a str,
+    /// The template's bytes.
+    pub template: &'a [u8],
+}
+
+/// An environment value: inherited (not secret) or a secret (with its name).
+pub enum EnvValue {
+    /// Inherited as it was.
+    Plain(OsString),
+    /// The value of the named secret.
+    Secret(String, SecretBytes),
+}
+
+/// A rendered `--file`: the variable, the contents, and the secrets in it.
+pub struct RenderedFile {
+    /// The variable that gets the file's path.
+    pub var: String,
+    /// The rendered template.
+    pub contents: Zeroizing<Vec<u8>>,
+    /// The secrets the template references, by name (sorted, unique).
+    pub secrets: BTreeMap<String, SecretBytes>,
+}
+
+/// What `exec` hands to the command, worked out before anything runs.
+pub struct Plan {
+    /// The whole environment of the command, sorted by variable.
+    pub env: Vec<(OsString, EnvValue)>,
+    /// The `--file` contents, in the order given.
+    pub files: Vec<RenderedFile>,
+}
+
+impl Plan {
+    /// Every secret value handed to the command, by the environment or by a
+    /// file, keyed and sorted by secret name: what `--mask` hides.
+    pub fn masked(&self) -> BTreeMap<&str, &[u8]> {
+        let in_env = self.env.iter().filter_map(|(_, v)| match v {
+            EnvValue::Secret(name, value) => Some((name.as_str(), value.expose())),
+            EnvValue::Plain(_) => None,
+        });
+        let in_files = self
+            .files
+            .iter()
+            .flat_map(|f| f.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())));
+        in_env.chain(in_files).collect()
+    }
+}
+
+/// Why `value` cannot travel as environment variable `var`, if it cannot.
+pub fn env_unusable(var: &OsStr, value: &[u8]) -> Option<String> {
+    if value.contains(&0) {
+        Some("contains a NUL byte, which an environment variable cannot carry".into())
+    } else if var.len() + 1 + value.len() + 1 > MAX_ENV_STRLEN {
+        Some(format!(
+            "is {} bytes, over the {} KiB the OS allows for one environment variable",
+            value.len(),
+            MAX_ENV_STRLEN / 1024
+        ))
+    } else {
+        None
+    }
+}
+
+/// The command asked for secret `name` and cannot have it: there is none,
+/// or (`outside_only`) it is not among the ones it was restricted to. `why`
+/// says where it was asked for (`None`: it is one of the restricting names).
+fn missing(name: &str, why: Option<&str>, outside_only: bool) -> Error {
+    Error::NoSuchSecret {
+        name: name.to_string(),
+        context: why.map(|why| match outside_only {
+            true => format!("{why}; not one of the secrets this command was restricted to"),
+            false => why.to_string(),
+        }),
+    }
+}
+
+/// A value that cannot be an environment variable.
+fn unusable(name: &str, why: &str) -> Error {
+    Error::NotAnEnvValue {
+        name: name.to_string(),
+        why: why.to_string(),
+    }
+}
+
+/// A render error as the crate error, with the template's name and the
+/// position: a malformed template, or an unknown secret.
+pub fn render_error(what: &str, e: RenderError) -> Error {
+    match e.kind {
+        RenderErrorKind::Malformed(m) => Error::Template {
+            what: what.to_string(),
+            line: e.line,
+            column: e.column,
+            message: m.to_string(),
+        },
+        RenderErrorKind::UnknownSecret(name) => Error::NoSuchSecret {
+            name: name.to_string(),
+            context: Some(format!("referenced at {what}:{}:{}", e.line, e.column)),
+        },
+    }
+}
+
+/// Works out the command's environment from the inherited one and the
+/// secrets: all of them, or the `only` names; references `vault:NAME`;
+/// `files` templates. Every error happens here, before anything runs.
+pub fn plan<S: SecretSource>(
+    secrets: &S,
+    only: &[String],
+    files: &[FileTemplate<'_>],
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Plan, Error> {
+    let restrict: Option<BTreeSet<&str>> =
+        (!only.is_empty()).then(|| only.iter().map(String::as_str).collect());
+    if let Some(n) = only.iter().find(|n| secrets.value(n).is_none()) {
+        return Err(missing(n, None, false));
+    }
+    let allowed = |name: &str| restrict.as_ref().is_none_or(|r| r.contains(name));
+    let lookup = |name: &str, why: &str| -> Result<SecretBytes, Error> {
+        if !allowed(name) {
+            return Err(missing(name, Some(why), true));
+        }
+        secrets
+            .value(name)
+            .map(SecretBytes::copy_from)
+            .ok_or_else(|| missing(name, Some(why), false))
+    };
+
+    let mut env: BTreeMap<OsString, EnvValue> = BTreeMap::new();
+    for (k, val) in inherited {
+        if PASSPHRASE_VARS.iter().any(|p| OsStr::new(p) == k) {
+            continue;
+        }
+        let reference = val
+            .as_bytes()
+            .strip_prefix(b"vault:")
+            .filter(|n| is_valid_name(n))
+            .and_then(|n| std::str::from_utf8(n).ok());
+        let value = match reference {
+            Some(name) => {
+                let value = lookup(name, &format!("referenced by ${}", k.to_string_lossy()))?;
+                EnvValue::Secret(name.to_string(), value)
+            }
+            None => EnvValue::Plain(val),
+        };
+        env.insert(k, value);
+    }
+
+    let mut rendered = Vec::with_capacity(files.len());
+    for f in files {
+        let what = f.label;
+        let t = render::parse(f.template).map_err(|e| render_error(what, e))?;
+        let mut carried = BTreeMap::new();
+        for (name, line, col) in t.references() {
+            let value = lookup(name, &format!("referenced at {what}:{line}:{col}"))?;
+            carried.insert(name.to_string(), value);
+        }
+        let contents = t
+            .render(&|n| carried.get(n).map(|v| v.expose()))
+            .map_err(|e| render_error(what, e))?;
+        rendered.push(RenderedFile {
+            var: f.var.to_string(),
+            contents,
+            secrets: carried,
+        });
+    }
+
+    for (name, value) in secrets.all() {
+        if !allowed(name) {
+            continue;
+        }
+        // A value that cannot be a variable but that a --file template
+        // carries is handed over by the file only.
+        let in_a_file = rendered.iter().any(|f| f.secrets.contains_key(name));
+        if in_a_file && env_unusable(OsStr::new(name), value).is_some() {
+            env.remove(OsStr::new(name));
+            continue;
+        }
+        env.insert(
+            name.into(),
+            EnvValue::Secret(name.to_string(), SecretBytes::copy_from(value)),
+        );
+    }
+
+    // Every value must be able to travel as an environment variable.
+    for (k, val) in &env {
+        if let EnvValue::Secret(name, s) = val {
+            if let Some(why) = env_unusable(k, s.expose()) {
+                return Err(unusable(name, &why));
+            }
+        }
+    }
+    Ok(Plan {
+        env: env.into_iter().collect(),
+        files: rendered,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets as a plain sorted map.
+    struct Map(BTreeMap<&'static str, Vec<u8>>);
+
+    impl SecretSource for Map {
+        fn value(&self, name: &str) -> Option<&[u8]> {
+            self.0.get(name).map(Vec::as_slice)
+        }
+
+        fn all(&self) -> impl Iterator<Item = (&str, &[u8])> {
+            self.0.iter().map(|(n, v)| (*n, v.as_slice()))
+        }
+    }
+
+    fn secrets(pairs: &[(&'static str, &[u8])]) -> Map {
+        Map(pairs.iter().map(|(n, v)| (*n, v.to_vec())).collect())
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    fn only(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    /// The environment as text: `(var, "plain:…" or "NAME=…")`.
+    fn env_of(p: &Plan) -> Vec<(String, String)> {
+        p.env
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    EnvValue::Plain(p) => format!("plain:{}", p.to_string_lossy()),
+                    EnvValue::Secret(n, s) => {
+                        format!("{n}={}", String::from_utf8_lossy(s.expose()))
+                    }
+                };
+                (k.to_string_lossy().into_owned(), v)
+            })
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn masked_of(p: &Plan) -> Vec<(&str, &[u8])> {
+        p.masked().into_iter().collect()
+    }
+
+    fn err(r: Result<Plan, Error>) -> Error {
+        match r {
+            Ok(_) => panic!("the plan was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn every_secret_by_default_and_only_restricts() {
+        let s = secrets(&[("A", b"aaaa"), ("B", b"bbbb")]);
+        let p = plan(&s, &[], &[], vars(&[("HOME", "/h")])).unwrap();
+        assert_eq!(
+            env_of(&p),
+            pairs(&[("A", "A=aaaa"), ("B", "B=bbbb"), ("HOME", "plain:/h")])
+        );
+        let p = plan(&s, &only(&["B"]), &[], vars(&[("HOME", "/h")])).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("B", "B=bbbb"), ("HOME", "plain:/h")]));
+        let e = err(plan(&s, &only(&["B", "C"]), &[], vars(&[])));
+        assert!(matches!(e, Error::NoSuchSecret { .. }));
+        assert_eq!(e.to_string(), "no secret named C");
+    }
+
+    #[test]
+    fn a_reference_is_resolved() {
+        let s = secrets(&[("TOKEN", b"tok-value")]);
+        let inherited = vars(&[("GH_TOKEN", "vault:TOKEN"), ("X", "vault:not a name")]);
+        let p = plan(&s, &only(&["TOKEN"]), &[], inherited).unwrap();
+        assert_eq!(
+            env_of(&p),
+            pairs(&[
+                ("GH_TOKEN", "TOKEN=tok-value"),
+                ("TOKEN", "TOKEN=tok-value"),
+                ("X", "plain:vault:not a name"),
+            ])
+        );
+        let e = err(plan(&s, &[], &[], vars(&[("GH", "vault:NOPE")])));
+        assert_eq!(e.to_string(), "no secret named NOPE (referenced by $GH)");
+    }
+
+    #[test]
+    fn a_reference_outside_only_is_refused() {
+        let s = secrets(&[("A", b"aaaa"), ("B", b"bbbb")]);
+        let e = err(plan(&s, &only(&["A"]), &[], vars(&[("X", "vault:B")])));
+        assert!(matches!(e, Error::NoSuchSecret { .. }));
+        assert_eq!(
+            e.to_string(),
+            "no secret named B (referenced by $X; not one of the secrets this command was restricted to)"
+        );
+    }
+
+    #[test]
+    fn passphrase_variables_are_dropped() {
+        let s = secrets(&[]);
+        let inherited = vars(&[
+            ("VAULT_PASSPHRASE", "pw"),
+            ("VAULT_PASSPHRASE_FILE", "/pw"),
+            ("VAULT_FILE", "/v"),
+        ]);
+        let p = plan(&s, &[], &[], inherited).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("VAULT_FILE", "plain:/v")]));
+    }
+
+    #[test]
+    fn a_secret_overrides_an_inherited_variable() {
+        let s = secrets(&[("API_KEY", b"from-vault")]);
+        let p = plan(&s, &[], &[], vars(&[("API_KEY", "inherited")])).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("API_KEY", "API_KEY=from-vault")]));
+    }
+
+    #[test]
+    fn nul_or_oversize_value_is_refused_by_name_without_the_value() {
+        let big = vec![b'x'; MAX_ENV_STRLEN];
+        let s = secrets(&[("NUL", b"secret\0value")]);
+        let e = err(plan(&s, &[], &[], vars(&[])));
+        assert!(matches!(e, Error::NotAnEnvValue { .. }));
+        assert_eq!(
+            e.to_string(),
+            "the value of secret NUL contains a NUL byte, which an environment variable cannot carry"
+        );
+        let s = secrets(&[("BIG", &big)]);
+        let msg = err(plan(&s, &[], &[], vars(&[]))).to_string();
+        assert_eq!(
+            msg,
+            format!("the value of secret BIG is {MAX_ENV_STRLEN} bytes, over the 128 KiB the OS allows for one environment variable")
+        );
+        assert!(!msg.contains("xxxx"));
+        // The limit counts `NAME=value` and the terminating NUL.
+        let fits = vec![b'x'; MAX_ENV_STRLEN - "BIG=".len() - 1];
+        assert!(plan(&secrets(&[("BIG", &fits)]), &[], &[], vars(&[])).is_ok());
+        let over = vec![b'x'; fits.len() + 1];
+        assert!(plan(&secrets(&[("BIG", &over)]), &[], &[], vars(&[])).is_err());
+        // Also through a reference, named after the secret.
+        let s = secrets(&[("NUL", b"a\0b"), ("OK", b"okok")]);
+        let e = err(plan(
+            &s,
+            &only(&["OK", "NUL"]),
+            &[],
+            vars(&[("R", "vault:NUL")]),
+        ));
+        assert!(e
+            .to_string()
+            .starts_with("the value of secret NUL contains"));
+    }
+
+    #[test]
+    fn a_value_too_big_for_env_travels_only_by_its_file() {
+        let big = vec![b'k'; MAX_ENV_STRLEN];
+        let s = secrets(&[("BIG", &big), ("SMALL", b"small")]);
+        let t = FileTemplate {
+            var: "KEY_FILE",
+            label: "key.tmpl",
+            template: b"key=${secrets.BIG}\n",
+        };
+        let p = plan(&s, &[], &[t], vars(&[])).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("SMALL", "SMALL=small")]));
+        assert_eq!(p.files.len(), 1);
+        assert_eq!(p.files[0].var, "KEY_FILE");
+        assert_eq!(*p.files[0].contents, [b"key=", &big[..], b"\n"].concat());
+        // Still masked: the file hands it over.
+        assert_eq!(masked_of(&p), [("BIG", &big[..]), ("SMALL", b"small")]);
+    }
+
+    #[test]
+    fn template_errors_name_the_template() {
+        let s = secrets(&[("A", b"aaaa"), ("B", b"bbbb")]);
+        let file = |template: &'static [u8]| FileTemplate {
+            var: "F",
+            label: "t.tmpl",
+            template,
+        };
+        let e = err(plan(&s, &[], &[file(b"x ${secrets.C}")], vars(&[])));
+        assert!(matches!(e, Error::NoSuchSecret { .. }));
+        assert_eq!(
+            e.to_string(),
+            "no secret named C (referenced at t.tmpl:1:3)"
+        );
+        let e = err(plan(
+            &s,
+            &only(&["A"]),
+            &[file(b"\n${secrets.B}")],
+            vars(&[]),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "no secret named B (referenced at t.tmpl:2:1; not one of the secrets this command was restricted to)"
+        );
+        let e = err(plan(&s, &[], &[file(b"${secrets.")], vars(&[])));
+        assert!(matches!(
+            e,
+            Error::Template {
+                line: 1,
+                column: 1,
+                ..
+            }
+        ));
+        assert!(e.to_string().starts_with("t.tmpl:1:1: "));
+    }
+
+    #[test]
+    fn masked_is_exactly_the_values_handed_over() {
+        let s = secrets(&[
+            ("A", b"aaaa"),
+            ("B", b"bbbb"),
+            ("C", b"cccc"),
+            ("D", b"dddd"),
+        ]);
+        let t = FileTemplate {
+            var: "F",
+            label: "t",
+            template: b"${secrets.C}",
+        };
+        // A, B and C by --only (B also by a reference, C also by the file);
+        // D is not handed over.
+        let p = plan(&s, &only(&["A", "B", "C"]), &[t], vars(&[("R", "vault:B")])).unwrap();
+        assert_eq!(
+            masked_of(&p),
+            [("A", &b"aaaa"[..]), ("B", b"bbbb"), ("C", b"cccc")]
+        );
+        assert!(plan(&secrets(&[]), &[], &[], vars(&[("X", "y")]))
+            .unwrap()
+            .masked()
+            .is_empty());
+    }
+}
