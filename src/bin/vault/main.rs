@@ -80,5 +80,7 @@ fn run(cli: Cli) -> error::Result<()> {
             command,
         } => cmd::exec::exec_cmd(ctx, &only, &file, mask, &command),
         Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
+        Command::Import(args) => cmd::import::run(ctx, &args),
+        Command::Export(args) => cmd::export::run(ctx, &args),
     }
 }
