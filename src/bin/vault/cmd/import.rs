@@ -78,12 +78,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: &ImportArgs) -> Result<()> {
     if args.dry_run {
         let v = ctx.read()?;
         let actions = plan(&v, &parsed, args);
+        // A refused import prints nothing on stdout, as every failure.
+        refuse(&parsed, &actions)?;
         let mut out = String::new();
         for (item, a) in parsed.items.iter().zip(&actions) {
             out.push_str(&format!("{:<9} {}\n", a.word(), item.name));
         }
         stdout_write(out.as_bytes())?;
-        refuse(&parsed, &actions)?;
         summary("would import", &what, &actions);
         return Ok(());
     }
