@@ -375,6 +375,40 @@ else
     skip s1m "1 000 000 secrets" "off by default (building it takes a while): VAULT_BENCH_1M=1"
 fi
 
+# import / export of 10 000 secrets ($scale_mode mode). Every import run
+# replaces all 10 000 values in one write: it starts from a copy of the
+# vault (sh and cp are in the figure; --allow-rollback because the copy is
+# older than what the previous run wrote).
+if "$V" import --help >/dev/null 2>&1; then
+    say "set-up: import/export of 10 000 secrets ($scale_mode mode)"
+    # Two vaults: the import's copies share their vault's id, whose rollback
+    # memory they advance, so the export reads a vault of its own.
+    iov="$work/io-10k.vault"
+    iiv="$work/import-10k.vault"
+    if big_vault "$iov" 10000 && big_vault "$iiv" 10000 && "$PY" - "$work/io-10k.env" <<'EOF'; then
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("# 10 000 secrets, the names of benches/mkvault.rs, other values\n")
+    for i in range(10000):
+        name = "BULK_%027d" % i
+        if i % 3 == 0:
+            f.write('%s="value %d with spaces, a # and \\"quotes\\""\n' % (name, i))
+        elif i % 3 == 1:
+            f.write("export %s='single-quoted $NOT_EXPANDED %d'\n" % (name, i))
+        else:
+            f.write("%s=plain-%d-0123456789abcdef0123456789abcdef # comment\n" % (name, i))
+EOF
+        row io_import scale "$scale_mode" "vault import, 10 000-line .env ($scale_mode)" "" \
+            sh -c "cp $(q "$iiv") $(q "$iiv.run") && exec $(q "$V") --vault $(q "$iiv.run") --allow-rollback import --replace $(q "$work/io-10k.env")"
+        row io_export scale "$scale_mode" "vault export --format dotenv, 10 000 secrets ($scale_mode)" "" \
+            "$V" --vault "$iov" export --format dotenv
+    else
+        skip io "import/export of 10 000 secrets" "building the vault or the .env failed"
+    fi
+else
+    skip io "import/export of 10 000 secrets" "this build of vault has no 'import'"
+fi
+
 # Mask throughput: 100 MB of log-like text with the 100 secrets planted.
 if ((MASK_MB > 0)); then
     say "set-up: --mask throughput (${MASK_MB} MB, 100 secrets, cached mode)"

@@ -16,6 +16,8 @@
 //! - [`store`]: file I/O only: reading with bounds, the write lock, atomic replace.
 //! - [`render`] and [`mask`]: template substitution and stream masking, pure.
 //! - [`exec`]: what `vault exec` hands a command (environment, files, values to mask), pure.
+//! - [`interchange`]: `.env`, JSON and Nextflow store files in and out, pure.
+//! - [`envnames`]: variable names that change how programs load (left out of shell exports).
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
 //! - [`open`]: the one open path: [`open::Opener`], read, and the write transaction.
 //! - [`rollback`]: rollback memory (highest generation seen per vault) behind a trait.
@@ -26,9 +28,11 @@ pub mod body_edit;
 pub mod cache;
 pub mod crypto;
 pub mod display;
+pub mod envnames;
 pub mod error;
 pub mod exec;
 pub mod format;
+pub mod interchange;
 pub mod mask;
 pub mod open;
 pub mod platform;

@@ -11,6 +11,8 @@
 //! - [`exec`]: `exec`: statuses, signals, environment, stdin, limits;
 //! - [`mask`]: `exec --mask`, and signals passed to the masked child;
 //! - [`render`]: `render` and `exec --file`;
+//! - [`import_export`]: `import` and `export`, round trips through python-dotenv,
+//!   Node's dotenv, bash and JSON parsers (tests/interop/);
 //! - [`usage`]: usage errors, `--help`, global options, the bad-input table;
 //! - [`files`]: the vault file on disk: paths, modes, links, full or
 //!   read-only disks, the write lock;
@@ -29,6 +31,7 @@ mod crash;
 mod exec;
 mod files;
 mod harness;
+mod import_export;
 mod keyring;
 mod leaks;
 mod mask;

@@ -153,6 +153,16 @@ pub enum Command {
         /// A template file, or - for standard input
         template: Option<String>,
     },
+    /// Import secrets from a .env file, a JSON object or Nextflow's secrets store: all or nothing, in one write
+    #[command(
+        after_help = "Existing secrets are never changed unless --replace is given (or skipped with --keep-existing), and a non-empty secret is never emptied unless --allow-empty is given. Nothing is expanded: a value with `$` is stored as written. See the README's \"Moving in\" section for the .env grammar."
+    )]
+    Import(ImportArgs),
+    /// Write secrets to standard output as a .env file, JSON, shell `export` lines or a Nextflow store
+    #[command(
+        after_help = "Standard output only (redirect it; a terminal is refused without --force). With --format shell, names that change how programs load or how a shell starts (LD_*, PATH, BASH_ENV, NODE_OPTIONS, ...) are left out unless named with --only."
+    )]
+    Export(ExportArgs),
     /// Cache the data key in the kernel keyring so later commands skip the passphrase (Linux)
     Unlock {
         /// How long, e.g. 15m, 1h30m (1 second to 24 hours)
@@ -181,6 +191,67 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
     },
+}
+
+/// Formats `vault import` reads.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// NAME=value lines (comments, `export `, quotes, multi-line values)
+    Dotenv,
+    /// A flat JSON object of strings
+    Json,
+    /// Nextflow's local secrets store (by default where Nextflow keeps it)
+    Nextflow,
+}
+
+/// Formats `vault export` writes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// NAME=value lines read back exactly by python-dotenv and Node's dotenv
+    Dotenv,
+    /// A flat JSON object of strings
+    Json,
+    /// `export NAME='value'` lines, for eval or source
+    Shell,
+    /// Nextflow's secrets store format (store.json)
+    Nextflow,
+}
+
+/// `vault import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// What the input is
+    #[arg(long, value_enum, default_value_t = ImportFormat::Dotenv)]
+    pub format: ImportFormat,
+    /// The file, or - for standard input [default: standard input; with --format nextflow, Nextflow's store]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print what would happen to each name (new, replace, unchanged, keep) and change nothing; never prints values
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace secrets that already exist with other values
+    #[arg(long, conflicts_with = "keep_existing")]
+    pub replace: bool,
+    /// Leave secrets that already exist as they are, importing only new names
+    #[arg(long)]
+    pub keep_existing: bool,
+    /// Let an empty value replace a non-empty secret
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// `vault export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// How to write the secrets
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Export only this secret (repeatable); with --format shell, also one whose name is otherwise left out
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Write even when standard output is a terminal
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -88,5 +88,7 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
             command,
         } => cmd::exec::exec_cmd(ctx, &only, &file, mask, &command),
         Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
+        Command::Import(args) => cmd::import::run(ctx, &args),
+        Command::Export(args) => cmd::export::run(ctx, &args),
     }
 }

@@ -5,6 +5,8 @@
 pub mod cache;
 pub mod doctor;
 pub mod exec;
+pub mod export;
+pub mod import;
 pub mod init;
 pub mod key;
 pub mod secrets;
