@@ -48,6 +48,14 @@ pub enum Error {
     NoHome,
     /// A chain of symbolic links too long to follow.
     TooManyLinks(PathBuf),
+    /// A symbolic link another user planted in a shared sticky directory
+    /// (the kernel's `protected_symlinks` rule), not followed.
+    UntrustedLink {
+        /// The link.
+        link: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+    },
     /// A small secret file (a passphrase file) is over its limit.
     FileTooLong {
         /// The file.
@@ -294,6 +302,11 @@ impl fmt::Display for Error {
             Error::NotAFile(p) => write!(f, "{} is not a regular file", p.display()),
             Error::NoHome => f.write_str("cannot find a home for the vault: set HOME or XDG_DATA_HOME"),
             Error::TooManyLinks(p) => write!(f, "{}: too many levels of symbolic links", p.display()),
+            Error::UntrustedLink { link, owner } => write!(
+                f,
+                "refusing to follow {}: a symbolic link owned by another user (uid {owner}) in a shared directory (sticky and world-writable, like /tmp); it could redirect the vault into their files",
+                link.display()
+            ),
             Error::FileTooLong { path, max } => {
                 write!(f, "{} is longer than {max} bytes", path.display())
             }

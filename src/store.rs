@@ -24,11 +24,33 @@ pub fn default_path() -> Result<PathBuf> {
 
 /// Follows symbolic links so writes land beside the link's target and the
 /// link survives. A dangling link resolves to its (missing) target.
-pub fn resolve(path: &Path) -> Result<PathBuf> {
+///
+/// Because the target is then opened by its own path, the kernel's
+/// `fs.protected_symlinks` rule never sees these links; so it is applied
+/// here, for user `me` (the effective uid): a link in a sticky,
+/// world-writable directory (`/tmp`) is followed only if `me` or the
+/// directory's owner owns it. Another user's link planted there is refused
+/// (it would redirect `init` into their directory, and later writes into
+/// their file); one's own links (a dotfile manager's) work as before.
+pub fn resolve(path: &Path, me: u32) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         match fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                if let Ok(d) = fs::metadata(dir) {
+                    let shared = d.mode() & 0o1002 == 0o1002;
+                    if shared && m.uid() != me && m.uid() != d.uid() {
+                        return Err(Error::UntrustedLink {
+                            link: p,
+                            owner: m.uid(),
+                        });
+                    }
+                }
                 let target = fs::read_link(&p).map_err(|e| Error::io("reading the link", &p, e))?;
                 p = match p.parent() {
                     Some(dir) if target.is_relative() => dir.join(target),
@@ -278,7 +300,17 @@ mod tests {
         let target = d.path().join("real.vault");
         let link = d.path().join("link.vault");
         std::os::unix::fs::symlink("real.vault", &link).unwrap();
-        assert_eq!(resolve(&link).unwrap(), target);
+        let me = {
+            use std::os::unix::fs::MetadataExt;
+            fs::symlink_metadata(&link).unwrap().uid()
+        };
+        assert_eq!(resolve(&link, me).unwrap(), target);
+        // In a sticky world-writable directory, one's own link (or one the
+        // directory's owner made) is followed, by anyone.
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(resolve(&link, me).unwrap(), target);
+        assert_eq!(resolve(&link, me.wrapping_add(1)).unwrap(), target);
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).unwrap();
         assert!(matches!(read(&link), Err(Error::NoVault(_))));
         let dirp = d.path().join("adir");
         fs::create_dir(&dirp).unwrap();

@@ -535,3 +535,50 @@ fn read_only_directory_fails_clearly_and_keeps_the_vault() {
     }
     assert!(cases > 0 || !on_ci());
 }
+
+/// In a sticky world-writable directory (`/tmp`), a link another user
+/// planted where the vault would be must not redirect it: `init` would
+/// create the vault in their directory and later writes would land in their
+/// file. vault applies the kernel's protected_symlinks rule to the links it
+/// resolves itself. One's own link there still works.
+#[test]
+fn another_users_link_in_a_shared_sticky_directory_is_not_followed() {
+    if require(Root).is_none() {
+        return; // a link owned by another user needs lchown
+    }
+    let s = Sandbox::new();
+    let shared = s.root().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let theirs = s.root().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let planted = shared.join("team.vault");
+    std::os::unix::fs::symlink(theirs.join("captured.vault"), &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    s.cmd()
+        .arg("--vault")
+        .arg(&planted)
+        .args(["--passphrase-stdin", "init"])
+        .args(KDF)
+        .stdin(stdin_lines(PASS, b""))
+        .run()
+        .code(1)
+        .stderr_has("refusing to follow")
+        .stderr_has("owned by another user");
+    assert!(
+        !theirs.join("captured.vault").exists(),
+        "nothing created in their directory"
+    );
+    // One's own link in the same directory is followed.
+    let own = shared.join("mine.vault");
+    std::os::unix::fs::symlink(s.root().join("mine-target.vault"), &own).unwrap();
+    s.cmd()
+        .arg("--vault")
+        .arg(&own)
+        .args(["--passphrase-stdin", "init"])
+        .args(KDF)
+        .stdin(stdin_lines(PASS, b""))
+        .run()
+        .success();
+    assert!(s.root().join("mine-target.vault").exists());
+}

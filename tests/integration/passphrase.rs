@@ -338,3 +338,37 @@ fn empty_passphrase_given_on_purpose_says_it_is_empty() {
             .stderr_lacks("wrong passphrase");
     }
 }
+
+/// A new passphrase that is easy to guess: without a terminal (scripts, CI)
+/// a warning naming the strength; `--weak-passphrase-ok` accepts it quietly.
+/// A strong one says nothing.
+#[test]
+fn weak_new_passphrase_is_warned_about_without_a_terminal() {
+    let s = Sandbox::new();
+    s.with_pass("abc", b"", &["init"])
+        .args(KDF)
+        .run()
+        .success()
+        .stderr_has("easy to guess: strength 0 of 4");
+    s.with_pass(
+        "abc",
+        b"password\n",
+        &[
+            "key",
+            "add",
+            "passphrase",
+            "--new-passphrase-stdin",
+            "--weak-passphrase-ok",
+        ],
+    )
+    .args(KDF)
+    .run()
+    .success()
+    .stderr_lacks("easy to guess");
+    let s = Sandbox::new();
+    s.with_pass(PASS, b"", &["init"])
+        .args(KDF)
+        .run()
+        .success()
+        .stderr_lacks("easy to guess");
+}

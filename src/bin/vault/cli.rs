@@ -83,6 +83,9 @@ pub struct NewPassphraseArgs {
     /// Read the new passphrase from a file
     #[arg(long, value_name = "PATH")]
     pub new_passphrase_file: Option<PathBuf>,
+    /// Accept a new passphrase that is easy to guess (refused on a terminal otherwise)
+    #[arg(long)]
+    pub weak_passphrase_ok: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +98,9 @@ pub enum Command {
         /// Also add a passphrase slot with a random recovery code, printed once on stdout
         #[arg(long)]
         recovery_code: bool,
+        /// Accept a passphrase that is easy to guess (refused on a terminal otherwise)
+        #[arg(long)]
+        weak_passphrase_ok: bool,
         #[command(flatten)]
         kdf: KdfArgs,
     },

@@ -57,7 +57,7 @@ impl Invocation {
                 None => store::default_path()?,
             },
         };
-        let resolved = store::resolve(&path)?;
+        let resolved = store::resolve(&path, crate::os::sys::euid())?;
         let flags = [
             global.passphrase_stdin,
             global.passphrase_file.is_some(),

@@ -117,3 +117,46 @@ pub fn read_value(raw: bool) -> Result<SecretBytes> {
     vault::vault::validate_value(v.expose())?;
     Ok(v)
 }
+
+/// The lowest zxcvbn score (0–4) a new passphrase may have without
+/// `--weak-passphrase-ok`: 3 is "safely unguessable: moderate protection
+/// from an offline slow-hash scenario" (zxcvbn's own scale), the attack a
+/// copied vault file faces (Argon2id is the slow hash).
+const MIN_SCORE: u8 = 3;
+
+/// Estimates a new passphrase's strength (zxcvbn). On a terminal a weak one
+/// is refused unless `weak_ok`; elsewhere (scripts, CI) it is a warning,
+/// since the passphrase may be generated and its strength known. An empty
+/// passphrase is left to the library's refusal. zxcvbn works on copies in
+/// ordinary heap memory (SECURITY.md); it only ever sees new passphrases.
+pub fn check_strength(pass: &SecretBytes, weak_ok: bool) -> Result<()> {
+    let Ok(text) = std::str::from_utf8(pass.expose()) else {
+        return Ok(()); // not text: not a word list's guess
+    };
+    if text.is_empty() {
+        return Ok(());
+    }
+    let estimate = zxcvbn::zxcvbn(text, &["vault"]);
+    let score = u8::from(estimate.score());
+    if score >= MIN_SCORE {
+        return Ok(());
+    }
+    let why = estimate
+        .feedback()
+        .and_then(|f| f.warning())
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    let msg = format!(
+        "the new passphrase is easy to guess: strength {score} of 4{why}; a copied vault file can be attacked offline"
+    );
+    if weak_ok {
+        Ok(())
+    } else if stdin_is_terminal() {
+        Err(CliError::Usage(format!(
+            "{msg}. Choose a longer one (several unrelated words), or give --weak-passphrase-ok"
+        )))
+    } else {
+        crate::output::warn(&msg);
+        Ok(())
+    }
+}

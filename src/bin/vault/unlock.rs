@@ -18,7 +18,7 @@ use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
 
 use crate::cli::NewPassphraseArgs;
 use crate::invocation::{Invocation, PassphraseSource};
-use crate::prompt::{prompt, prompt_twice, read_passphrase, stdin_is_terminal};
+use crate::prompt::{check_strength, prompt, prompt_twice, read_passphrase, stdin_is_terminal};
 
 /// How long any single keyring call may take.
 #[cfg_attr(not(feature = "keyring"), allow(dead_code))] // only the keyring store uses it
@@ -131,7 +131,13 @@ pub struct Credentials<'i> {
     passphrase: Option<SecretBytes>,
     env_passphrase: Option<SecretBytes>,
     forgotten: bool,
+    /// Whether the last credential was typed at a prompt (and so may be
+    /// asked for again if it is wrong).
+    prompted: bool,
 }
+
+/// How many times a passphrase typed at a prompt is asked for.
+const PROMPT_ATTEMPTS: u32 = 3;
 
 impl<'i> Credentials<'i> {
     /// Nothing read yet; `env_passphrase` is `VAULT_PASSPHRASE`, taken
@@ -142,6 +148,42 @@ impl<'i> Credentials<'i> {
             passphrase: None,
             env_passphrase,
             forgotten: false,
+            prompted: false,
+        }
+    }
+
+    /// Reads the file and works out what opens it: the keys are derived
+    /// (so a wrong passphrase is found) before anything else is asked. A
+    /// passphrase typed at a prompt that opens nothing is asked for again,
+    /// up to three times.
+    pub fn prepare<'o>(&mut self, opener: &'o Opener<'o>) -> Result<Prepared<'o, Secrets>> {
+        self.with_retries(|c| {
+            let locked = opener.locked()?;
+            let cred = c.credential(opener, &locked)?;
+            Ok(opener.prepare(locked, cred)?)
+        })
+    }
+
+    /// As [`Credentials::prepare`], through a slot (slot management).
+    pub fn prepare_slots<'o>(&mut self, opener: &'o Opener<'o>) -> Result<Prepared<'o, Slots>> {
+        self.with_retries(|c| {
+            let locked = opener.locked()?;
+            let cred = c.slot_credential(opener, &locked)?;
+            Ok(opener.prepare_slots(locked, cred)?)
+        })
+    }
+
+    fn with_retries<T>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        let mut left = PROMPT_ATTEMPTS;
+        loop {
+            self.prompted = false;
+            match attempt(self) {
+                Err(CliError::Vault(Error::WrongPassphrase(_))) if self.prompted && left > 1 => {
+                    left -= 1;
+                    eprintln!("vault: wrong passphrase; try again ({left} left)");
+                }
+                r => return r,
+            }
         }
     }
 
@@ -244,6 +286,7 @@ impl<'i> Credentials<'i> {
         let has_pass = locked.has_passphrase_slot();
         if has_pass && stdin_is_terminal() {
             let p = prompt(&format!("Passphrase for {}: ", self.inv.path.display()))?;
+            self.prompted = true;
             return Ok(SlotCredential::passphrase(p));
         }
         Err(Error::NoUsableSlot {
@@ -257,17 +300,19 @@ impl<'i> Credentials<'i> {
     /// A new passphrase: from stdin or a file as asked, else prompted twice
     /// on a terminal. An empty one is refused when the slot is made.
     pub fn new_passphrase(&mut self, args: &NewPassphraseArgs, what: &str) -> Result<SecretBytes> {
-        if args.new_passphrase_stdin {
+        let new = if args.new_passphrase_stdin {
             // The current passphrase, if it also comes from stdin, is the first line.
             if self.passphrase_from_stdin() {
                 self.given_passphrase()?;
             }
-            return read_passphrase(&PassphraseSource::Stdin);
-        }
-        if let Some(f) = &args.new_passphrase_file {
-            return read_passphrase(&PassphraseSource::File(f.clone()));
-        }
-        prompt_twice(what)
+            read_passphrase(&PassphraseSource::Stdin)?
+        } else if let Some(f) = &args.new_passphrase_file {
+            read_passphrase(&PassphraseSource::File(f.clone()))?
+        } else {
+            prompt_twice(what)?
+        };
+        check_strength(&new, args.weak_passphrase_ok)?;
+        Ok(new)
     }
 }
 
@@ -301,16 +346,12 @@ impl<'a> Ctx<'a> {
 
     /// Reads the file and works out what opens it (for secrets).
     pub fn prepare(&mut self) -> Result<Prepared<'_, Secrets>> {
-        let locked = self.opener.locked()?;
-        let cred = self.creds.credential(&self.opener, &locked)?;
-        Ok(self.opener.prepare(locked, cred)?)
+        self.creds.prepare(&self.opener)
     }
 
     /// Reads the file and works out which slot opens it (slot management).
     pub fn prepare_slots(&mut self) -> Result<Prepared<'_, Slots>> {
-        let locked = self.opener.locked()?;
-        let cred = self.creds.slot_credential(&self.opener, &locked)?;
-        Ok(self.opener.prepare_slots(locked, cred)?)
+        self.creds.prepare_slots(&self.opener)
     }
 
     /// Opens the vault for reading.

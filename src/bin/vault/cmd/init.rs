@@ -15,7 +15,7 @@ use vault::SecretBytes;
 
 use crate::cli::KdfArgs;
 use crate::output::{stdout_write, warn};
-use crate::prompt::prompt_twice;
+use crate::prompt::{check_strength, prompt_twice};
 use crate::unlock::Ctx;
 
 /// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
@@ -45,7 +45,13 @@ fn recovery_code() -> SecretBytes {
     out.into()
 }
 
-pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> Result<()> {
+pub fn run(
+    ctx: &mut Ctx<'_>,
+    keyring: bool,
+    recovery: bool,
+    weak_ok: bool,
+    kdf: &KdfArgs,
+) -> Result<()> {
     let path = &ctx.inv.path;
     match std::fs::symlink_metadata(&ctx.inv.resolved) {
         Ok(m) if m.is_file() => return Err(Error::VaultExists(path.clone()).into()),
@@ -74,6 +80,9 @@ pub fn run(ctx: &mut Ctx<'_>, keyring: bool, recovery: bool, kdf: &KdfArgs) -> R
     }
     if want_keyring {
         ctx.stores.keyring.connected().map_err(Error::Keyring)?;
+    }
+    if let Some(p) = &passphrase {
+        check_strength(p, weak_ok)?;
     }
     let code = recovery.then(recovery_code);
     let mut slots = Vec::new();

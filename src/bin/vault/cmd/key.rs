@@ -30,11 +30,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Add(AddSlot::Passphrase { new, kdf }) => {
             let params = kdf.params_over(KdfParams::DEFAULT);
             params.check_bounds().map_err(Error::KdfParams)?;
-            let locked = ctx.opener.locked()?;
-            let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
+            // The current passphrase first, then the new one.
+            let prepared = ctx.creds.prepare_slots(&ctx.opener)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
             let key = ctx.opener.new_passphrase_key(&pass, params)?;
-            let mut txn = ctx.opener.prepare_slots(locked, cred)?.begin()?;
+            let mut txn = prepared.begin()?;
             let id = txn.add_passphrase_slot(key)?;
             txn.commit()?;
             eprintln!("vault: added passphrase slot {}", id.to_hex());
@@ -83,10 +83,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             };
             let params = kdf.params_over(current.unwrap_or(KdfParams::DEFAULT));
             params.check_bounds().map_err(Error::KdfParams)?;
-            let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
+            drop(locked);
+            let prepared = ctx.creds.prepare_slots(&ctx.opener)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
             let key = ctx.opener.new_passphrase_key(&pass, params)?;
-            let mut txn = ctx.opener.prepare_slots(locked, cred)?.begin()?;
+            let mut txn = prepared.begin()?;
             txn.change_passphrase(id, key)?;
             txn.commit()?;
             eprintln!("vault: changed the passphrase of slot {}", id.to_hex());

@@ -22,10 +22,10 @@ pub fn set(
         vault::vault::validate_value(v.expose())?;
         warn("a value on the command line is visible to other processes and lands in shell history; pipe it on stdin instead");
     }
-    let locked = ctx.opener.locked()?;
-    let cred = ctx.creds.credential(&ctx.opener, &locked)?;
-    // The value follows the passphrase line on stdin: read it now, before
-    // the KDF runs and before the lock is taken.
+    // The passphrase is checked first (a typo at a prompt must not throw
+    // away a typed value); the value, which follows the passphrase line on
+    // stdin, is read next, before the lock is taken.
+    let prepared = ctx.creds.prepare(&ctx.opener)?;
     let value = match from_arg {
         Some(v) => v,
         None => read_value(raw)?,
@@ -35,7 +35,7 @@ pub fn set(
             "the value is empty (nothing, or one newline, on standard input: is a CI variable unset?); nothing was changed. Give --allow-empty to store an empty value".into(),
         ));
     }
-    let mut txn = ctx.opener.prepare(locked, cred)?.begin()?;
+    let mut txn = prepared.begin()?;
     txn.set(name, value)?;
     txn.commit()?;
     Ok(())

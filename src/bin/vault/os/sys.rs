@@ -281,6 +281,13 @@ pub fn read_fd_to_end(fd: i32, out: &mut SecretBuf) -> io::Result<()> {
     Ok(())
 }
 
+/// This process's effective user id.
+#[cfg(unix)]
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Takes variable `name` (e.g. `VAULT_PASSPHRASE`) out of the environment
 /// for good: its value is copied into a zeroizing buffer, every
 /// `name=value` entry of the process's environment block is overwritten in
