@@ -4,6 +4,7 @@
 //! and the vault's bytes unchanged).
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::harness::*;
 
@@ -642,4 +643,41 @@ fn doctor_and_key_list_describe_a_slot_alike() {
         }
     }
     assert_eq!(listed[0]["memory_kib"], 8192, "{keys}");
+}
+
+/// A vault directly in a sticky world-writable directory (like /tmp): the
+/// problem is sharing, and `chmod go-w` is not the fix (on /tmp it would
+/// break the machine); doctor says so. A plain group/world-writable
+/// directory still gets the chmod advice.
+#[test]
+fn doctor_advice_for_a_shared_sticky_directory_is_not_chmod() {
+    let s = Sandbox::new();
+    for (mode, has, lacks) in [
+        (0o1777, "shared directory", "chmod go-w"),
+        (0o0777, "chmod go-w", "shared directory"),
+    ] {
+        let dir = s.root().join(format!("d{mode:o}"));
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        let v = dir.join("v.vault");
+        s.cmd()
+            .arg("--vault")
+            .arg(&v)
+            .args(["--passphrase-stdin", "init"])
+            .args(KDF)
+            .stdin(stdin_lines(PASS, b""))
+            .run()
+            .success();
+        let out = s
+            .cmd()
+            .arg("--vault")
+            .arg(&v)
+            .args(["doctor", "--json"])
+            .run()
+            .success()
+            .json();
+        let next = out["next_steps"].to_string();
+        assert!(next.contains(has), "{mode:o}: {next}");
+        assert!(!next.contains(lacks), "{mode:o}: {next}");
+    }
 }

@@ -51,7 +51,16 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
     report.insert("file".into(), file);
     if let Some(dir) = s.resolved.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(m) = std::fs::metadata(dir) {
-            if m.permissions().mode() & 0o022 != 0 {
+            let mode = m.permissions().mode();
+            if mode & 0o1000 != 0 && mode & 0o002 != 0 {
+                // Sticky and world-writable (/tmp): others cannot replace
+                // the file, so chmod is not the fix (and on /tmp it would
+                // break the machine); a private directory is.
+                next.push(format!(
+                    "the vault is in a shared directory ({}, sticky and world-writable): others can see its name and plant files or links beside it; keep vaults in a directory of your own (the default is ~/.local/share/vault)",
+                    dir.display()
+                ));
+            } else if mode & 0o022 != 0 {
                 next.push(format!(
                     "others can create or replace files in the vault's directory: chmod go-w {} (vault creates its own directories 0700)",
                     dir.display()
@@ -103,6 +112,7 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
     if let Some(l) = &locked {
         let h = l.header();
         let mut slots = Vec::new();
+        let mut missing_entries: Vec<String> = Vec::new();
         for sl in &h.slots {
             match &sl.kind {
                 SlotKind::Keyring => {
@@ -110,7 +120,7 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
                         Ok(st) => match st.get(&keyring_account(&h.vault_id, sl.id)) {
                             Ok(_) => "present".to_string(),
                             Err(KeyringError::NoEntry) => {
-                                next.push(format!("keyring slot {} has no entry in this keyring: open the vault by passphrase here, or add a keyring slot with `vault key add keyring`", sl.id.to_hex()));
+                                missing_entries.push(sl.id.to_hex());
                                 "missing".to_string()
                             }
                             Err(e) => format!("unavailable: {e}"),
@@ -137,6 +147,14 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
                     slots.push(j);
                 }
             }
+        }
+        if !missing_entries.is_empty() {
+            next.push(format!(
+                "keyring slot{} {} {} no entry in this keyring: open the vault by passphrase here, or add a keyring slot with `vault key add keyring`",
+                if missing_entries.len() == 1 { "" } else { "s" },
+                missing_entries.join(", "),
+                if missing_entries.len() == 1 { "has" } else { "have" }
+            ));
         }
         let has_keyring_slot = l.has_keyring_slot();
         if has_keyring_slot && !l.has_passphrase_slot() {
@@ -178,6 +196,9 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
                "core_dumps_blocked": sys::core_limit() == Some(0),
                "dumpable": sys::dumpable()}),
     );
+    // One line however many steps found the same thing.
+    let mut seen = std::collections::HashSet::new();
+    next.retain(|n| seen.insert(n.clone()));
     if next.is_empty() {
         next.push("nothing to do: everything looks right".into());
     }
