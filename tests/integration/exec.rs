@@ -694,3 +694,45 @@ fn loading_names_are_left_out_unless_named_with_only() {
         "BASH_ENV named with --only did not reach bash"
     );
 }
+
+#[test]
+fn set_warns_when_a_loading_name_is_stored() {
+    let s = with_secrets(&[]);
+    let out = s
+        .with_pass(PASS, b"/opt/lib.so", &["set", "LD_PRELOAD"])
+        .run();
+    assert_status(&out, 0, "set LD_PRELOAD");
+    assert!(
+        out.stderr.contains("LD_PRELOAD") && out.stderr.contains("--only LD_PRELOAD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("/opt/lib.so"), "{}", out.stderr);
+    let out = s.with_pass(PASS, b"value-1", &["set", "API_KEY"]).run();
+    assert_status(&out, 0, "set API_KEY");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn doctor_lists_stored_loading_names() {
+    let s = with_secrets(&[
+        ("TOKEN", TOKEN.as_bytes()),
+        ("PATH", b"/evil"),
+        ("LD_AUDIT", b"x"),
+    ]);
+    let out = s.with_pass(PASS, b"", &["doctor", "--json"]).run();
+    assert_status(&out, 0, "doctor --json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["secrets"]["names_that_alter_program_loading"],
+        serde_json::json!(["LD_AUDIT", "PATH"])
+    );
+    let next = report["next_steps"].to_string();
+    assert!(next.contains("LD_AUDIT, PATH"), "{next}");
+    assert!(!text(&out.stdout).contains("/evil"));
+    // Without a passphrase it does not prompt, and says why.
+    let out = s.vault_cmd().args(["doctor", "--json"]).run();
+    assert_status(&out, 0, "doctor --json without a passphrase");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["secrets"]["checked"], serde_json::json!(false));
+}

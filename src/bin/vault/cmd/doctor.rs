@@ -1,6 +1,8 @@
 //! `vault doctor`: a read-only report to paste into a bug. It reads the
-//! header (no unlock), asks the keyring and the kernel keyring whether they
-//! answer, checks this process's protections, and suggests the next step.
+//! header (unlocking only to list secrets whose names change how programs
+//! load, and only without a prompt), asks the keyring and the kernel
+//! keyring whether they answer, checks this process's protections, and
+//! suggests the next step.
 //! It never prints a secret or key material.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -167,6 +169,10 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         );
     }
 
+    if locked.is_some() {
+        let secrets = crate::cmd::exec::doctor_report(ctx, &mut next);
+        report.insert("secrets".into(), secrets);
+    }
     let locked_mem = sys::MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed);
     let memlock = sys::memlock_limit();
     report.insert(

@@ -17,6 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
+use vault::envnames::alters_program_loading;
 use vault::error::Error;
 use vault::exec::{plan, render_error, EnvValue, FileTemplate, Note};
 use vault::render;
@@ -176,6 +177,55 @@ pub fn exec_cmd(
         drop(plan);
         Err(exec(command, program))
     }
+}
+
+/// For `vault doctor`: the stored secrets whose names change how programs
+/// load or how a shell starts (`vault::envnames`), which `exec` leaves out
+/// unless named with --only. Names are in the encrypted body, so this opens
+/// the vault, but only when that needs no prompt.
+pub fn doctor_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> serde_json::Value {
+    match open_without_prompt(ctx) {
+        Ok(Some(v)) => {
+            let names: Vec<&str> = v
+                .entries()
+                .map(|e| e.name)
+                .filter(|n| alters_program_loading(n))
+                .collect();
+            if !names.is_empty() {
+                next.push(format!(
+                    "stored secrets whose names change how programs load or how a shell starts: {}; `vault exec` leaves them out unless named with --only: delete them (`vault delete NAME`) unless they are meant for that",
+                    names.join(", ")
+                ));
+            }
+            serde_json::json!({"checked": true, "names_that_alter_program_loading": names})
+        }
+        Ok(None) => serde_json::json!({"checked": false,
+            "why": "opening the vault would need a prompt; give the passphrase (VAULT_PASSPHRASE_FILE, --passphrase-stdin) to list secrets whose names change how programs load"}),
+        Err(e) => serde_json::json!({"checked": false, "why": e.to_string()}),
+    }
+}
+
+/// The vault, opened by a given passphrase, the cached key or the keyring;
+/// `None` if only a prompt would open it.
+fn open_without_prompt(ctx: &mut Ctx<'_>) -> Result<Option<Vault>> {
+    let locked = ctx.opener.locked()?;
+    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty());
+    let cred = if given {
+        ctx.creds.credential(&ctx.opener, &locked)?
+    } else if let Some(c) = (!ctx.inv.no_cache)
+        .then(|| ctx.opener.cached(&locked))
+        .flatten()
+    {
+        c
+    } else if locked.has_keyring_slot() {
+        match ctx.opener.keyring_credential(&locked) {
+            Ok(c) => c.into(),
+            Err(_) => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(ctx.opener.prepare(locked, cred)?.read()?))
 }
 
 /// What the user is told about a [`Note`] of the plan: names, never a value.
