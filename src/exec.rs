@@ -2,17 +2,30 @@
 //! `--file` contents it gets, and which values its output is masked for.
 //! Pure: no I/O, no process, no environment read; the caller passes in the
 //! secrets, the `--only` names, the templates already read and the inherited
-//! environment, and does the spawning.
+//! environment, and does the spawning (and tells the user the plan's
+//! [`Note`]s).
 //!
+//! A secret is *named* when it is one of the `--only` names, or when an
+//! inherited `vault:NAME` reference or a `--file` template asks for it.
 //! Rules, each with a unit test below:
 //! - every secret becomes a variable of its name, or only the `--only` ones;
+//! - a secret whose name changes how programs load or how a shell starts
+//!   ([`crate::envnames`]: `PATH`, `LD_PRELOAD`, `BASH_ENV`, ...) becomes a
+//!   variable only when it is one of the `--only` names; otherwise it is left
+//!   out ([`Note::LoadingNames`]) and the inherited variable stays as it was;
 //! - an inherited variable whose value is exactly `vault:NAME` gets the value
-//!   of secret `NAME` (a reference), which must be among the `--only` ones;
+//!   of secret `NAME` (a reference), which must be among the `--only` ones; the
+//!   reference is the caller's own choice, so its variable may have any name;
+//!   when there is no secret `NAME` (names are case-sensitive) the variable is
+//!   passed on unchanged ([`Note::NotAReference`]): an ordinary value such as
+//!   `DOCKER_IMAGE=vault:latest` must not stop the command;
 //! - the passphrase variables ([`PASSPHRASE_VARS`]) are never passed on;
 //! - a secret replaces an inherited variable of the same name;
 //! - a value that cannot be an environment variable (a NUL byte, or over
 //!   [`MAX_ENV_STRLEN`]) is refused, naming the secret and never its value,
-//!   unless a `--file` template carries it: then it travels by the file only;
+//!   when the secret is named by `--only` or a reference; a `--file` template
+//!   carrying it hands it over by the file only ([`Note::FileOnly`]); a
+//!   secret not named is left out ([`Note::NotAnEnvValue`]);
 //! - the values to mask are exactly the secret values handed to the command
 //!   ([`Plan::masked`]), derived from the plan itself.
 
@@ -22,6 +35,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use zeroize::Zeroizing;
 
+use crate::envnames::alters_program_loading;
 use crate::error::Error;
 use crate::format::is_valid_name;
 use crate::render::{self, RenderError, RenderErrorKind};
@@ -83,12 +97,50 @@ pub struct RenderedFile {
     pub secrets: BTreeMap<String, SecretBytes>,
 }
 
+/// What the plan left out or passed on unchanged, for the caller to tell
+/// the user (names only, never a value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Secrets whose names change how programs load or how a shell starts,
+    /// not among the `--only` names: not passed on (sorted).
+    LoadingNames(Vec<String>),
+    /// A secret not named whose value cannot be an environment variable:
+    /// not passed on.
+    NotAnEnvValue {
+        /// The secret.
+        name: String,
+        /// Why not, as [`env_unusable`] says it.
+        why: String,
+    },
+    /// A secret whose value cannot be an environment variable, carried by
+    /// `--file` templates: handed over by those files only.
+    FileOnly {
+        /// The secret.
+        name: String,
+        /// Why not, as [`env_unusable`] says it.
+        why: String,
+        /// The variables that get the paths of the files carrying it.
+        vars: Vec<String>,
+    },
+    /// An inherited variable whose value is `vault:NAME` with no secret
+    /// `NAME`: passed on unchanged.
+    NotAReference {
+        /// The variable.
+        var: OsString,
+        /// The name it gives (a valid name, which no secret has).
+        name: String,
+    },
+}
+
 /// What `exec` hands to the command, worked out before anything runs.
 pub struct Plan {
     /// The whole environment of the command, sorted by variable.
     pub env: Vec<(OsString, EnvValue)>,
     /// The `--file` contents, in the order given.
     pub files: Vec<RenderedFile>,
+    /// What was left out or passed on unchanged, in the order found:
+    /// references, then secrets by name.
+    pub notes: Vec<Note>,
 }
 
 impl Plan {
@@ -174,7 +226,8 @@ pub fn plan<S: SecretSource>(
     if let Some(n) = only.iter().find(|n| secrets.value(n).is_none()) {
         return Err(missing(n, None, false));
     }
-    let allowed = |name: &str| restrict.as_ref().is_none_or(|r| r.contains(name));
+    let in_only = |name: &str| restrict.as_ref().is_some_and(|r| r.contains(name));
+    let allowed = |name: &str| restrict.is_none() || in_only(name);
     let lookup = |name: &str, why: &str| -> Result<SecretBytes, Error> {
         if !allowed(name) {
             return Err(missing(name, Some(why), true));
@@ -185,6 +238,7 @@ pub fn plan<S: SecretSource>(
             .ok_or_else(|| missing(name, Some(why), false))
     };
 
+    let mut notes = Vec::new();
     let mut env: BTreeMap<OsString, EnvValue> = BTreeMap::new();
     for (k, val) in inherited {
         if PASSPHRASE_VARS.iter().any(|p| OsStr::new(p) == k) {
@@ -196,6 +250,13 @@ pub fn plan<S: SecretSource>(
             .filter(|n| is_valid_name(n))
             .and_then(|n| std::str::from_utf8(n).ok());
         let value = match reference {
+            Some(name) if secrets.value(name).is_none() => {
+                notes.push(Note::NotAReference {
+                    var: k.clone(),
+                    name: name.to_string(),
+                });
+                EnvValue::Plain(val)
+            }
             Some(name) => {
                 let value = lookup(name, &format!("referenced by ${}", k.to_string_lossy()))?;
                 EnvValue::Secret(name.to_string(), value)
@@ -224,15 +285,27 @@ pub fn plan<S: SecretSource>(
         });
     }
 
+    let mut loading = Vec::new();
     for (name, value) in secrets.all() {
         if !allowed(name) {
             continue;
         }
-        // A value that cannot be a variable but that a --file template
-        // carries is handed over by the file only.
-        let in_a_file = rendered.iter().any(|f| f.secrets.contains_key(name));
-        if in_a_file && env_unusable(OsStr::new(name), value).is_some() {
-            env.remove(OsStr::new(name));
+        if !in_only(name) && alters_program_loading(name) {
+            loading.push(name.to_string());
+            continue;
+        }
+        if let Some(why) = env_unusable(OsStr::new(name), value) {
+            let vars: Vec<String> = rendered
+                .iter()
+                .filter(|f| f.secrets.contains_key(name))
+                .map(|f| f.var.clone())
+                .collect();
+            let name = name.to_string();
+            match (vars.is_empty(), in_only(&name)) {
+                (false, _) => notes.push(Note::FileOnly { name, why, vars }),
+                (true, false) => notes.push(Note::NotAnEnvValue { name, why }),
+                (true, true) => return Err(unusable(&name, &why)),
+            }
             continue;
         }
         env.insert(
@@ -240,8 +313,12 @@ pub fn plan<S: SecretSource>(
             EnvValue::Secret(name.to_string(), SecretBytes::copy_from(value)),
         );
     }
+    if !loading.is_empty() {
+        notes.push(Note::LoadingNames(loading));
+    }
 
-    // Every value must be able to travel as an environment variable.
+    // Every value must be able to travel as an environment variable: what
+    // is left to check here came by a reference, which names its secret.
     for (k, val) in &env {
         if let EnvValue::Secret(name, s) = val {
             if let Some(why) = env_unusable(k, s.expose()) {
@@ -252,6 +329,7 @@ pub fn plan<S: SecretSource>(
     Ok(Plan {
         env: env.into_iter().collect(),
         files: rendered,
+        notes,
     })
 }
 
@@ -303,6 +381,10 @@ mod tests {
             .collect()
     }
 
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -348,8 +430,37 @@ mod tests {
                 ("X", "plain:vault:not a name"),
             ])
         );
-        let e = err(plan(&s, &[], &[], vars(&[("GH", "vault:NOPE")])));
-        assert_eq!(e.to_string(), "no secret named NOPE (referenced by $GH)");
+    }
+
+    #[test]
+    fn a_reference_to_no_secret_passes_through_unchanged_with_a_note() {
+        // Names are case-sensitive: `latest` is not `LATEST`.
+        let s = secrets(&[("LATEST", b"latest-value"), ("TOKEN", b"tok-value")]);
+        let inherited = vars(&[
+            ("DOCKER_IMAGE", "vault:latest"),
+            ("GH", "vault:TOKN"),
+            ("R", "vault:TOKEN"),
+        ]);
+        for restrict in [only(&[]), only(&["TOKEN"])] {
+            let p = plan(&s, &restrict, &[], inherited.clone()).unwrap();
+            let env = env_of(&p);
+            assert!(env.contains(&pair("DOCKER_IMAGE", "plain:vault:latest")));
+            assert!(env.contains(&pair("GH", "plain:vault:TOKN")));
+            assert!(env.contains(&pair("R", "TOKEN=tok-value")));
+            assert_eq!(
+                p.notes,
+                [
+                    Note::NotAReference {
+                        var: "DOCKER_IMAGE".into(),
+                        name: "latest".into()
+                    },
+                    Note::NotAReference {
+                        var: "GH".into(),
+                        name: "TOKN".into()
+                    },
+                ]
+            );
+        }
     }
 
     #[test]
@@ -383,17 +494,17 @@ mod tests {
     }
 
     #[test]
-    fn nul_or_oversize_value_is_refused_by_name_without_the_value() {
+    fn nul_or_oversize_value_named_by_only_or_a_reference_is_refused_without_the_value() {
         let big = vec![b'x'; MAX_ENV_STRLEN];
         let s = secrets(&[("NUL", b"secret\0value")]);
-        let e = err(plan(&s, &[], &[], vars(&[])));
+        let e = err(plan(&s, &only(&["NUL"]), &[], vars(&[])));
         assert!(matches!(e, Error::NotAnEnvValue { .. }));
         assert_eq!(
             e.to_string(),
             "the value of secret NUL contains a NUL byte, which an environment variable cannot carry"
         );
         let s = secrets(&[("BIG", &big)]);
-        let msg = err(plan(&s, &[], &[], vars(&[]))).to_string();
+        let msg = err(plan(&s, &only(&["BIG"]), &[], vars(&[]))).to_string();
         assert_eq!(
             msg,
             format!("the value of secret BIG is {MAX_ENV_STRLEN} bytes, over the 128 KiB the OS allows for one environment variable")
@@ -401,20 +512,94 @@ mod tests {
         assert!(!msg.contains("xxxx"));
         // The limit counts `NAME=value` and the terminating NUL.
         let fits = vec![b'x'; MAX_ENV_STRLEN - "BIG=".len() - 1];
-        assert!(plan(&secrets(&[("BIG", &fits)]), &[], &[], vars(&[])).is_ok());
+        assert!(plan(&secrets(&[("BIG", &fits)]), &only(&["BIG"]), &[], vars(&[])).is_ok());
         let over = vec![b'x'; fits.len() + 1];
-        assert!(plan(&secrets(&[("BIG", &over)]), &[], &[], vars(&[])).is_err());
-        // Also through a reference, named after the secret.
+        assert!(plan(&secrets(&[("BIG", &over)]), &only(&["BIG"]), &[], vars(&[])).is_err());
+        // Also through a reference, named after the secret, with or
+        // without --only.
         let s = secrets(&[("NUL", b"a\0b"), ("OK", b"okok")]);
-        let e = err(plan(
-            &s,
-            &only(&["OK", "NUL"]),
-            &[],
-            vars(&[("R", "vault:NUL")]),
-        ));
-        assert!(e
-            .to_string()
-            .starts_with("the value of secret NUL contains"));
+        for restrict in [only(&[]), only(&["OK", "NUL"])] {
+            let e = err(plan(&s, &restrict, &[], vars(&[("R", "vault:NUL")])));
+            assert!(e
+                .to_string()
+                .starts_with("the value of secret NUL contains"));
+        }
+    }
+
+    #[test]
+    fn nul_or_oversize_value_not_named_is_left_out_with_a_note() {
+        let big = vec![b'x'; MAX_ENV_STRLEN];
+        let s = secrets(&[("BIG", &big), ("NUL", b"a\0b"), ("OK", b"okok")]);
+        let p = plan(&s, &[], &[], vars(&[("BIG", "inherited")])).unwrap();
+        // The inherited variable stays as it was.
+        assert_eq!(
+            env_of(&p),
+            pairs(&[("BIG", "plain:inherited"), ("OK", "OK=okok")])
+        );
+        assert_eq!(
+            p.notes,
+            [
+                Note::NotAnEnvValue {
+                    name: "BIG".into(),
+                    why: format!("is {MAX_ENV_STRLEN} bytes, over the 128 KiB the OS allows for one environment variable"),
+                },
+                Note::NotAnEnvValue {
+                    name: "NUL".into(),
+                    why: "contains a NUL byte, which an environment variable cannot carry".into(),
+                },
+            ]
+        );
+        assert_eq!(masked_of(&p), [("OK", &b"okok"[..])]);
+    }
+
+    #[test]
+    fn loading_names_are_left_out_unless_named_by_only() {
+        let s = secrets(&[
+            ("BASH_ENV", b"/tmp/evil.sh"),
+            ("LD_PRELOAD", b"/tmp/evil.so"),
+            ("PATH", b"/tmp/evil"),
+            ("TOKEN", b"tok-value"),
+        ]);
+        let p = plan(&s, &[], &[], vars(&[("PATH", "/usr/bin")])).unwrap();
+        assert_eq!(
+            env_of(&p),
+            pairs(&[("PATH", "plain:/usr/bin"), ("TOKEN", "TOKEN=tok-value")])
+        );
+        assert_eq!(
+            p.notes,
+            [Note::LoadingNames(vec![
+                "BASH_ENV".into(),
+                "LD_PRELOAD".into(),
+                "PATH".into()
+            ])]
+        );
+        assert_eq!(masked_of(&p), [("TOKEN", &b"tok-value"[..])]);
+        // Named by --only: passed on, no note.
+        let p = plan(&s, &only(&["PATH"]), &[], vars(&[("PATH", "/usr/bin")])).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("PATH", "PATH=/tmp/evil")]));
+        assert!(p.notes.is_empty());
+        // --only without them: left out as every other secret, no note.
+        let p = plan(&s, &only(&["TOKEN"]), &[], vars(&[])).unwrap();
+        assert_eq!(env_of(&p), pairs(&[("TOKEN", "TOKEN=tok-value")]));
+        assert!(p.notes.is_empty());
+    }
+
+    #[test]
+    fn a_reference_is_the_callers_choice_of_variable_and_secret() {
+        // The caller's own environment names both the variable and the
+        // secret; the secret's own variable is still left out.
+        let s = secrets(&[("PRELOAD_LIB", b"/opt/lib.so"), ("PATH", b"/tmp/evil")]);
+        let inherited = vars(&[("LD_PRELOAD", "vault:PRELOAD_LIB"), ("P", "vault:PATH")]);
+        let p = plan(&s, &[], &[], inherited).unwrap();
+        assert_eq!(
+            env_of(&p),
+            pairs(&[
+                ("LD_PRELOAD", "PRELOAD_LIB=/opt/lib.so"),
+                ("P", "PATH=/tmp/evil"),
+                ("PRELOAD_LIB", "PRELOAD_LIB=/opt/lib.so"),
+            ])
+        );
+        assert_eq!(p.notes, [Note::LoadingNames(vec!["PATH".into()])]);
     }
 
     #[test]
@@ -426,13 +611,24 @@ mod tests {
             label: "key.tmpl",
             template: b"key=${secrets.BIG}\n",
         };
-        let p = plan(&s, &[], &[t], vars(&[])).unwrap();
-        assert_eq!(env_of(&p), pairs(&[("SMALL", "SMALL=small")]));
-        assert_eq!(p.files.len(), 1);
-        assert_eq!(p.files[0].var, "KEY_FILE");
-        assert_eq!(*p.files[0].contents, [b"key=", &big[..], b"\n"].concat());
-        // Still masked: the file hands it over.
-        assert_eq!(masked_of(&p), [("BIG", &big[..]), ("SMALL", b"small")]);
+        for restrict in [only(&[]), only(&["BIG", "SMALL"])] {
+            let p = plan(&s, &restrict, &[t], vars(&[])).unwrap();
+            assert_eq!(env_of(&p), pairs(&[("SMALL", "SMALL=small")]));
+            assert_eq!(p.files.len(), 1);
+            assert_eq!(p.files[0].var, "KEY_FILE");
+            assert_eq!(*p.files[0].contents, [b"key=", &big[..], b"\n"].concat());
+            // Still masked: the file hands it over.
+            assert_eq!(masked_of(&p), [("BIG", &big[..]), ("SMALL", b"small")]);
+            // Not silently: the plan says so.
+            assert_eq!(
+                p.notes,
+                [Note::FileOnly {
+                    name: "BIG".into(),
+                    why: format!("is {MAX_ENV_STRLEN} bytes, over the 128 KiB the OS allows for one environment variable"),
+                    vars: vec!["KEY_FILE".into()],
+                }]
+            );
+        }
     }
 
     #[test]

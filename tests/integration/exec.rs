@@ -1,7 +1,9 @@
 //! `vault exec`: the child's exit status and signals, its environment
-//! (`--only`, `vault:NAME` references, passphrase variables), its standard
+//! (`--only`, `vault:NAME` references, passphrase variables, secrets whose
+//! names change how programs load), which program runs, its standard
 //! input, resource limits and descriptors, and values that cannot be
-//! environment variables; with real child processes (`sh`, `cat`, `env`).
+//! environment variables; with real child processes (`sh`, `bash`, `cat`,
+//! `env`).
 //! `--mask` is in `mask`, `render` and `--file` in `render`.
 
 use std::collections::BTreeMap;
@@ -318,17 +320,57 @@ fn references_get_the_secret_value() {
 }
 
 #[test]
-fn unknown_reference_is_5_and_nothing_runs() {
-    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
-    for flags in [&[][..], &["--mask"][..]] {
-        let out = exec(&s, flags, &["sh", "-c", "touch ran-marker"])
-            .env("DB_PASSWORD", "vault:NO_SUCH_SECRET")
+fn reference_to_no_secret_passes_through_unchanged_with_a_warning() {
+    // Names are case-sensitive: `vault:latest` (the HashiCorp Vault image)
+    // is not a reference to LATEST.
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("LATEST", b"latest-value")]);
+    let script = "touch ran-marker; printf '%s|%s\\n' \"$DOCKER_IMAGE\" \"$DB_PASSWORD\"";
+    for flags in [&[][..], &["--mask"][..], &["--only", "TOKEN"][..]] {
+        let _ = std::fs::remove_file(s.root().join("ran-marker"));
+        let out = exec(&s, flags, &["sh", "-c", script])
+            .env("DOCKER_IMAGE", "vault:latest")
+            .env("DB_PASSWORD", "vault:TOKN")
             .run();
-        assert_status(&out, 5, &format!("exec {flags:?}, unknown reference"));
+        assert_status(&out, 0, &format!("exec {flags:?}, references to no secret"));
+        assert_eq!(text(&out.stdout), "vault:latest|vault:TOKN\n");
+        assert!(
+            s.root().join("ran-marker").exists(),
+            "the command did not run"
+        );
         let err = out.stderr.clone();
-        assert!(err.contains("NO_SUCH_SECRET"), "{err}");
-        assert!(!s.root().join("ran-marker").exists(), "the command ran");
+        for var in ["$DOCKER_IMAGE", "$DB_PASSWORD"] {
+            assert_eq!(
+                err.matches(var).count(),
+                1,
+                "one warning naming {var}: {err}"
+            );
+        }
+        assert!(err.contains("passed on unchanged"), "{err}");
+        // A near miss of a secret's name is suggested (a name, never a value).
+        assert!(err.contains("did you mean vault:TOKEN?"), "{err}");
+        assert!(
+            !err.contains(TOKEN) && !err.contains("latest-value"),
+            "{err}"
+        );
     }
+}
+
+#[test]
+fn reference_to_an_existing_secret_is_resolved_case_sensitively() {
+    let s = with_secrets(&[
+        ("latest", b"lower-case-value"),
+        ("LATEST", b"upper-case-value"),
+    ]);
+    let out = exec(&s, &[], &["sh", "-c", "printf '%s\\n' \"$DOCKER_IMAGE\""])
+        .env("DOCKER_IMAGE", "vault:latest")
+        .run();
+    assert_status(
+        &out,
+        0,
+        "exec with DOCKER_IMAGE=vault:latest and a secret latest",
+    );
+    assert_eq!(text(&out.stdout), "lower-case-value\n");
+    assert!(!out.stderr.contains("DOCKER_IMAGE"), "{}", out.stderr);
 }
 
 #[test]
@@ -406,18 +448,54 @@ fn child_inherits_no_descriptor_of_the_vault_or_passphrase_files() {
 }
 
 #[test]
-fn value_with_nul_is_refused_naming_it() {
+fn value_with_nul_not_named_is_left_out_with_a_warning() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("BINARY", b"ab\0cd-efgh")]);
     for flags in [&[][..], &["--mask"][..]] {
-        let out = sh(&s, flags, "touch ran-marker");
-        assert_status(&out, 1, &format!("exec {flags:?}, a NUL in a value"));
+        let out = exec(&s, flags, &["env"]).run();
+        assert_status(&out, 0, &format!("exec {flags:?}, a NUL in a value"));
+        let env = env_map(&out.stdout);
+        assert!(!env.contains_key("BINARY"), "{env:?}");
+        assert!(env.contains_key("TOKEN"), "{env:?}");
+        let err = out.stderr.clone();
+        assert_eq!(
+            err.lines().filter(|l| l.contains("BINARY")).count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains("NUL byte"), "{err}");
+        assert!(err.contains("--file"), "the warning suggests --file: {err}");
+        assert!(!err.contains("efgh"), "{err}");
+    }
+}
+
+#[test]
+fn value_with_nul_named_is_refused_naming_it() {
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("BINARY", b"ab\0cd-efgh")]);
+    let by_only = |flags: &[&str]| sh(&s, flags, "touch ran-marker");
+    let by_reference = || {
+        exec(&s, &[], &["sh", "-c", "touch ran-marker"])
+            .env("BIN", "vault:BINARY")
+            .run()
+    };
+    for (what, out) in [
+        ("--only BINARY", by_only(&["--only", "BINARY"])),
+        (
+            "--mask --only BINARY",
+            by_only(&["--mask", "--only", "BINARY"]),
+        ),
+        ("BIN=vault:BINARY", by_reference()),
+    ] {
+        assert_status(&out, 1, &format!("exec {what}, a NUL in a value"));
         let err = out.stderr.clone();
         assert!(
             err.contains("BINARY"),
             "the message names the secret: {err}"
         );
         assert!(err.contains("--file"), "the message suggests --file: {err}");
-        assert!(!s.root().join("ran-marker").exists(), "the command ran");
+        assert!(
+            !s.root().join("ran-marker").exists(),
+            "{what}: the command ran"
+        );
     }
     // Not injected: not a problem.
     let out = sh(&s, &["--only", "TOKEN"], "echo ok");
@@ -425,21 +503,236 @@ fn value_with_nul_is_refused_naming_it() {
 }
 
 #[test]
-fn value_over_the_env_limit_is_refused_naming_it() {
+fn value_over_the_env_limit_not_named_is_left_out_with_a_warning() {
     // Linux allows 128 KiB for `NAME=value` and its NUL: FIT is exactly that.
     let fit = vec![b'f'; 128 * 1024 - "FIT=".len() - 1];
-    let big = vec![b'b'; 128 * 1024 - "BIG=".len()];
+    let big = vec![b'b'; 266 * 1024];
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("FIT", &fit), ("BIG", &big)]);
     for flags in [&[][..], &["--mask"][..]] {
+        let out = sh(&s, flags, "echo ${#FIT} ${#BIG}");
+        assert_status(&out, 0, &format!("exec {flags:?}, a value over 128 KiB"));
+        assert_eq!(text(&out.stdout), format!("{} 0\n", fit.len()));
+        let err = out.stderr.clone();
+        assert_eq!(
+            err.lines().filter(|l| l.contains("BIG")).count(),
+            1,
+            "{err}"
+        );
+        assert!(!err.contains("FIT"), "FIT fits: {err}");
+        assert!(err.contains("--file"), "the warning suggests --file: {err}");
+    }
+}
+
+#[test]
+fn value_over_the_env_limit_named_by_only_is_refused_naming_it() {
+    let big = vec![b'b'; 128 * 1024 - "BIG=".len()];
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("BIG", &big)]);
+    for flags in [&["--only", "BIG"][..], &["--mask", "--only", "BIG"][..]] {
         let out = sh(&s, flags, "touch ran-marker");
         assert_status(&out, 1, &format!("exec {flags:?}, a value over 128 KiB"));
         let err = out.stderr.clone();
         assert!(err.contains("BIG"), "the message names the secret: {err}");
-        assert!(!err.contains("FIT"), "FIT fits: {err}");
         assert!(err.contains("--file"), "the message suggests --file: {err}");
         assert!(!s.root().join("ran-marker").exists(), "the command ran");
     }
-    let out = sh(&s, &["--only", "FIT"], "echo ${#FIT}");
-    assert_status(&out, 0, "exec --only FIT");
-    assert_eq!(text(&out.stdout), format!("{}\n", fit.len()));
+}
+
+#[test]
+fn value_over_the_env_limit_named_with_a_file_is_said_to_go_by_the_file_only() {
+    let big = vec![b'b'; 266 * 1024];
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes()), ("BIG", &big)]);
+    s.file("cert.tmpl", b"${secrets.BIG}");
+    for flags in [&["--only", "BIG"][..], &[][..]] {
+        let out = exec(
+            &s,
+            &[flags, &["--file", "CERT_FILE=cert.tmpl"][..]].concat(),
+            &["sh", "-c", "echo ${#BIG} $(wc -c < \"$CERT_FILE\")"],
+        )
+        .run();
+        assert_status(&out, 0, &format!("exec {flags:?} --file with a big value"));
+        assert_eq!(text(&out.stdout), format!("0 {}\n", big.len()));
+        let err = out.stderr.clone();
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("BIG")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains("not set as a variable") && lines[0].contains("$CERT_FILE"),
+            "{err}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Secrets whose names change how programs load or which program runs
+// ---------------------------------------------------------------------------
+
+/// A directory holding an executable `true` (and `sh`) that leave a marker
+/// if they ever run.
+fn evil_dir(s: &Sandbox) -> PathBuf {
+    let dir = s.root().join("evil");
+    std::fs::create_dir(&dir).unwrap();
+    for name in ["true", "sh", "env"] {
+        let p = dir.join(name);
+        let script = format!(
+            "#!/bin/sh\ntouch '{}'\n",
+            s.root().join("evil-ran").display()
+        );
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_secret_path_never_chooses_the_program() {
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let evil = evil_dir(&s);
+    s.set("PATH", evil.to_str().unwrap().as_bytes());
+    for flags in [&[][..], &["--mask"][..], &["--only", "PATH"][..]] {
+        let out = exec(&s, flags, &["true"]).run();
+        assert_status(&out, 0, &format!("exec {flags:?} true"));
+        assert!(
+            !s.root().join("evil-ran").exists(),
+            "exec {flags:?}: the secret PATH chose the program"
+        );
+    }
+    // Not named: the child keeps the caller's PATH, and is told once.
+    let out = exec(&s, &[], &["sh", "-c", "printf '%s\\n' \"$PATH\""]).run();
+    assert_status(&out, 0, "exec sh");
+    assert_eq!(text(&out.stdout).trim_end(), std::env::var("PATH").unwrap());
+    let err = out.stderr.clone();
+    assert_eq!(
+        err.lines().filter(|l| l.contains("PATH")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("--only"), "{err}");
+    assert!(
+        !err.contains(evil.to_str().unwrap()),
+        "the value is not shown: {err}"
+    );
+    // Named with --only, the child gets it; the program is still the
+    // caller's `sh`.
+    let out = exec(
+        &s,
+        &["--only", "PATH"],
+        &["sh", "-c", "printf '%s\\n' \"$PATH\""],
+    )
+    .run();
+    assert_status(&out, 0, "exec --only PATH sh");
+    assert_eq!(text(&out.stdout).trim_end(), evil.to_str().unwrap());
+    assert!(
+        !s.root().join("evil-ran").exists(),
+        "the secret PATH chose sh"
+    );
+    assert!(!out.stderr.contains("PATH"), "{}", out.stderr);
+}
+
+#[test]
+fn program_lookup_skips_a_non_executable_file_and_keeps_argv0() {
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let first = s.root().join("first");
+    let second = s.root().join("second");
+    std::fs::create_dir(&first).unwrap();
+    std::fs::create_dir(&second).unwrap();
+    std::fs::write(first.join("tool"), "#!/bin/sh\necho wrong\n").unwrap();
+    std::fs::write(second.join("tool"), "#!/bin/sh\necho \"right $0\"\n").unwrap();
+    std::fs::set_permissions(second.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        first.display(),
+        second.display(),
+        std::env::var("PATH").unwrap()
+    );
+    for flags in [&[][..], &["--mask"][..]] {
+        let out = exec(&s, flags, &["tool"]).env("PATH", &path).run();
+        assert_status(&out, 0, &format!("exec {flags:?} tool"));
+        assert_eq!(
+            text(&out.stdout),
+            format!("right {}\n", second.join("tool").display())
+        );
+    }
+    // Only a non-executable one: 126, as execvp.
+    let path = format!("{}:{}", first.display(), std::env::var("PATH").unwrap());
+    let out = exec(&s, &[], &["tool"]).env("PATH", &path).run();
+    assert_status(&out, 126, "exec tool, not executable");
+}
+
+#[test]
+fn loading_names_are_left_out_unless_named_with_only() {
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let marker = s.root().join("bash-env-ran");
+    let script = s.file(
+        "evil.sh",
+        format!("touch '{}'\n", marker.display()).as_bytes(),
+    );
+    s.set("BASH_ENV", script.to_str().unwrap().as_bytes());
+    // Were it injected, the loader would complain on stderr.
+    s.set("LD_PRELOAD", b"/nonexistent-8d1e/evil.so");
+    s.set("NODE_OPTIONS", b"--require /nonexistent-8d1e/evil.js");
+    let check = "echo task; printf '%s|%s\\n' \"${LD_PRELOAD-unset}\" \"${NODE_OPTIONS-unset}\"";
+    for flags in [&[][..], &["--mask"][..]] {
+        let out = exec(&s, flags, &["bash", "-c", check]).run();
+        assert_status(&out, 0, &format!("exec {flags:?} bash"));
+        assert_eq!(text(&out.stdout), "task\nunset|unset\n");
+        assert!(!marker.exists(), "exec {flags:?}: BASH_ENV ran");
+        let err = out.stderr.clone();
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("left out")).collect();
+        assert_eq!(lines.len(), 1, "one warning: {err}");
+        for name in ["BASH_ENV", "LD_PRELOAD", "NODE_OPTIONS"] {
+            assert!(lines[0].contains(name), "{name}: {err}");
+        }
+        assert!(
+            !err.contains("nonexistent-8d1e") && !err.contains("evil"),
+            "{err}"
+        );
+    }
+    // Named with --only: the command gets it.
+    let out = exec(&s, &["--only", "BASH_ENV"], &["bash", "-c", "echo task"]).run();
+    assert_status(&out, 0, "exec --only BASH_ENV bash");
+    assert!(
+        marker.exists(),
+        "BASH_ENV named with --only did not reach bash"
+    );
+}
+
+#[test]
+fn set_warns_when_a_loading_name_is_stored() {
+    let s = with_secrets(&[]);
+    let out = s
+        .with_pass(PASS, b"/opt/lib.so", &["set", "LD_PRELOAD"])
+        .run();
+    assert_status(&out, 0, "set LD_PRELOAD");
+    assert!(
+        out.stderr.contains("LD_PRELOAD") && out.stderr.contains("--only LD_PRELOAD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("/opt/lib.so"), "{}", out.stderr);
+    let out = s.with_pass(PASS, b"value-1", &["set", "API_KEY"]).run();
+    assert_status(&out, 0, "set API_KEY");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn doctor_lists_stored_loading_names() {
+    let s = with_secrets(&[
+        ("TOKEN", TOKEN.as_bytes()),
+        ("PATH", b"/evil"),
+        ("LD_AUDIT", b"x"),
+    ]);
+    let out = s.with_pass(PASS, b"", &["doctor", "--json"]).run();
+    assert_status(&out, 0, "doctor --json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["secrets"]["names_that_alter_program_loading"],
+        serde_json::json!(["LD_AUDIT", "PATH"])
+    );
+    let next = report["next_steps"].to_string();
+    assert!(next.contains("LD_AUDIT, PATH"), "{next}");
+    assert!(!text(&out.stdout).contains("/evil"));
+    // Without a passphrase it does not prompt, and says why.
+    let out = s.vault_cmd().args(["doctor", "--json"]).run();
+    assert_status(&out, 0, "doctor --json without a passphrase");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["secrets"]["checked"], serde_json::json!(false));
 }

@@ -328,8 +328,8 @@ const BAD_INPUTS: &[BadInput] = &[
         "no secret named NOPE",
     ),
     row(
-        "exec with a NUL byte in a value",
-        &["exec", "--", "true"],
+        "exec --only a secret with a NUL byte in its value",
+        &["exec", "--only", "NULVAL", "--", "true"],
         1,
         "contains a NUL byte",
     ),

@@ -1,6 +1,8 @@
 //! `vault doctor`: a read-only report to paste into a bug. It reads the
-//! header (no unlock), asks the keyring and the kernel keyring whether they
-//! answer, checks this process's protections, and suggests the next step.
+//! header (unlocking only to list secrets whose names change how programs
+//! load, and only without a prompt), asks the keyring and the kernel
+//! keyring whether they answer, checks this process's protections, and
+//! suggests the next step.
 //! It never prints a secret or key material.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -15,6 +17,9 @@ use vault::slots::{keyring_account, KeyringError};
 
 use crate::os::sys;
 use crate::output::{slot_json, stdout_write};
+use vault::envnames::alters_program_loading;
+use vault::Vault;
+
 use crate::unlock::Ctx;
 
 pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
@@ -185,6 +190,10 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         );
     }
 
+    if locked.is_some() {
+        let secrets = secrets_report(ctx, &mut next);
+        report.insert("secrets".into(), secrets);
+    }
     let locked_mem = sys::MEMORY_LOCKED.load(std::sync::atomic::Ordering::Relaxed);
     let memlock = sys::memlock_limit();
     report.insert(
@@ -213,6 +222,55 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         human(&report)
     };
     stdout_write(text.as_bytes())
+}
+
+/// For `vault doctor`: the stored secrets whose names change how programs
+/// load or how a shell starts (`vault::envnames`), which `exec` leaves out
+/// unless named with --only. Names are in the encrypted body, so this opens
+/// the vault, but only when that needs no prompt.
+fn secrets_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> Value {
+    match open_without_prompt(ctx) {
+        Ok(Some(v)) => {
+            let names: Vec<&str> = v
+                .entries()
+                .map(|e| e.name)
+                .filter(|n| alters_program_loading(n))
+                .collect();
+            if !names.is_empty() {
+                next.push(format!(
+                    "stored secrets whose names change how programs load or how a shell starts: {}; `vault exec` leaves them out unless named with --only: delete them (`vault delete NAME`) unless they are meant for that",
+                    names.join(", ")
+                ));
+            }
+            json!({"checked": true, "names_that_alter_program_loading": names})
+        }
+        Ok(None) => json!({"checked": false,
+            "why": "opening the vault would need a prompt; give the passphrase (VAULT_PASSPHRASE_FILE, --passphrase-stdin) to list secrets whose names change how programs load"}),
+        Err(e) => json!({"checked": false, "why": e.to_string()}),
+    }
+}
+
+/// The vault, opened by a given passphrase, the cached key or the keyring;
+/// `None` if only a prompt would open it.
+fn open_without_prompt(ctx: &mut Ctx<'_>) -> Result<Option<Vault>> {
+    let locked = ctx.opener.locked()?;
+    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty());
+    let cred = if given {
+        ctx.creds.credential(&ctx.opener, &locked)?
+    } else if let Some(c) = (!ctx.inv.no_cache)
+        .then(|| ctx.opener.cached(&locked))
+        .flatten()
+    {
+        c
+    } else if locked.has_keyring_slot() {
+        match ctx.opener.keyring_credential(&locked) {
+            Ok(c) => c.into(),
+            Err(_) => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(ctx.opener.prepare(locked, cred)?.read()?))
 }
 
 fn human(v: &Value) -> String {

@@ -6,20 +6,26 @@
 //! no parent is left holding secrets, the PID, signals and exit status are
 //! the command's own. With `--mask` it stays as the command's parent to
 //! filter its output (see `os/child.rs`). The plan itself, every rule of
-//! what the command gets, is the library's `vault::exec`.
+//! what the command gets, is the library's `vault::exec`; this file tells
+//! the user what the plan left out. The command is looked up in the
+//! caller's `PATH` before any secret is in sight, so a secret `PATH` (even
+//! one named with `--only`) never chooses which program runs.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 
 use vault::error::Error;
-use vault::exec::{plan, render_error, EnvValue, FileTemplate};
+use vault::exec::{plan, render_error, EnvValue, FileTemplate, Note};
 use vault::render;
+use vault::Vault;
 
 use crate::cli::FileSpec;
 use crate::cmd::check_name;
 use crate::error::{CliError, Result};
-use crate::output::stdout_write;
+use crate::output::{stdout_write, warn};
 use crate::unlock::Ctx;
 
 /// Largest template accepted, bytes.
@@ -117,6 +123,10 @@ pub fn exec_cmd(
     let (program, args) = command.split_first().ok_or_else(|| {
         CliError::Usage("no command given: vault exec [OPTIONS] -- CMD [ARGS...]".into())
     })?;
+    let path = std::env::var_os("PATH");
+    let resolved = find_program(program, path.as_deref()).ok_or_else(|| {
+        crate::os::child::spawn_error(program, std::io::ErrorKind::NotFound.into())
+    })?;
     let v = ctx.read()?;
     let labels: Vec<String> = files
         .iter()
@@ -138,12 +148,15 @@ pub fn exec_cmd(
         } => crate::cmd::missing(&v, name),
         _ => e.into(),
     })?;
+    for note in &plan.notes {
+        warn(&note_text(note, &v));
+    }
     // What the command does not need goes now: with --mask this process
     // stays alive as long as the command does.
     drop(v);
     ctx.creds.forget();
-    let mut command = std::process::Command::new(program);
-    command.args(args).env_clear();
+    let mut command = std::process::Command::new(resolved);
+    command.arg0(program).args(args).env_clear();
     for (k, val) in &plan.env {
         match val {
             EnvValue::Plain(p) => command.env(k, p),
@@ -165,11 +178,67 @@ pub fn exec_cmd(
     }
 }
 
+/// What the user is told about a [`Note`] of the plan: names, never a value.
+fn note_text(note: &Note, v: &Vault) -> String {
+    match note {
+        Note::LoadingNames(names) => format!(
+            "left out secret{} {}: a variable by that name changes how programs load or how a shell starts, so a secret sets it only when named with --only (see `vault doctor`)",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ),
+        Note::NotAnEnvValue { name, why } => format!(
+            "left out secret {name}: its value {why}; pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
+        ),
+        Note::FileOnly { name, why, vars } => format!(
+            "secret {name} is not set as a variable (its value {why}): the command gets it only in the file at ${}",
+            vars.join(", $")
+        ),
+        Note::NotAReference { var, name } => {
+            let hint = match v.closest_name(name) {
+                Some(n) => format!(" (did you mean vault:{n}?)"),
+                None => String::new(),
+            };
+            format!(
+                "${} looks like a reference (vault:NAME) but no secret has that name: passed on unchanged{hint}",
+                var.to_string_lossy()
+            )
+        }
+    }
+}
+
+/// Where `program` is, found as `execvp` would but in the caller's `PATH`
+/// (`path`; unset: `/bin:/usr/bin`, glibc's default): a name with a `/` is
+/// itself; else the first regular file `DIR/program` with an execute bit, or the
+/// first one that exists if none is executable (running it then fails with
+/// "permission denied", 126). `None`: not found (127).
+fn find_program(program: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(program));
+    }
+    if program.is_empty() {
+        return None;
+    }
+    let path = path.unwrap_or(OsStr::new("/bin:/usr/bin"));
+    let mut not_executable = None;
+    for dir in path.as_bytes().split(|b| *b == b':') {
+        // An empty entry is the current directory, as for execvp.
+        let dir = if dir.is_empty() { b"." } else { dir };
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(program);
+        match std::fs::metadata(&candidate) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Some(candidate),
+            Ok(_) => {
+                not_executable.get_or_insert(candidate);
+            }
+            Err(_) => {}
+        }
+    }
+    not_executable
+}
+
 /// Replaces this process with `command`; returns only on failure, with the
 /// shell's codes: 127 not found, 126 found but not executable.
 #[cfg(unix)]
 fn exec(mut command: std::process::Command, program: &OsStr) -> CliError {
-    use std::os::unix::process::CommandExt;
     crate::os::sys::restore_core_limit();
     let e = command.exec();
     crate::os::sys::harden_process();

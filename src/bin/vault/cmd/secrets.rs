@@ -38,6 +38,9 @@ pub fn set(
     let mut txn = prepared.begin()?;
     txn.set(name, value)?;
     txn.commit()?;
+    if vault::envnames::alters_program_loading(name) {
+        warn(&format!("{name} is a variable that changes how programs load or how a shell starts: `vault exec` sets it only when named with --only {name}"));
+    }
     Ok(())
 }
 
