@@ -630,3 +630,20 @@ fn export_only_names_must_exist() {
     let out = export(&s, &["--format", "dotenv", "--only", "B"]).success();
     assert_eq!(out.stdout, b"B=2\n");
 }
+
+/// An import can store names that change how programs load, as `set` can:
+/// it warns the same way, naming them (never the values).
+#[test]
+fn import_warns_about_names_that_change_how_programs_load() {
+    let s = with_secrets(&[]);
+    let f = s.file(
+        ".env",
+        b"API=1\nLD_PRELOAD=/tmp/evil.so\nBASH_ENV=/tmp/x.sh\n",
+    );
+    s.with_pass(PASS, b"", &["import"])
+        .arg(&f)
+        .run()
+        .success()
+        .stderr_has("LD_PRELOAD, BASH_ENV change how programs load")
+        .stderr_lacks("evil");
+}

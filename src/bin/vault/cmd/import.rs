@@ -92,8 +92,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: &ImportArgs) -> Result<()> {
     let actions = plan(txn.vault(), &parsed, args);
     refuse(&parsed, &actions)?;
     let mut changed = false;
+    let mut loading = Vec::new();
     for (item, a) in parsed.items.into_iter().zip(&actions) {
         if matches!(a, Action::New | Action::Replace) {
+            if vault::envnames::alters_program_loading(&item.name) {
+                loading.push(item.name.clone());
+            }
             txn.set(&item.name, item.value)?;
             changed = true;
         }
@@ -102,6 +106,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: &ImportArgs) -> Result<()> {
         txn.commit()?;
     }
     summary("imported", &what, &actions);
+    if !loading.is_empty() {
+        warn(&format!(
+            "{} change how programs load or how a shell starts: `vault exec` sets them only when named with --only",
+            loading.join(", ")
+        ));
+    }
     Ok(())
 }
 
