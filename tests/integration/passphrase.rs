@@ -372,3 +372,155 @@ fn weak_new_passphrase_is_warned_about_without_a_terminal() {
         .success()
         .stderr_lacks("easy to guess");
 }
+
+/// What a terminal shows: everything vault wrote to it so far, read by a
+/// thread from the pseudo-terminal's master side.
+struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Screen {
+    fn new(master: &std::fs::File) -> Screen {
+        use std::io::Read;
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut r = master.try_clone().unwrap();
+        let sink = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Screen(shown)
+    }
+
+    /// Waits until `needle` has been shown `times` times.
+    fn wait(&self, needle: &str, times: usize) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < LIVE_TIMEOUT {
+            let shown = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+            if shown.matches(needle).count() >= times {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// On a terminal, `vault set X` asks for the passphrase and checks it
+/// before asking for the value (a typo must not throw away a typed value),
+/// and a wrong passphrase is asked for again, up to three times.
+#[test]
+fn terminal_set_checks_the_passphrase_first_and_asks_again() {
+    use std::io::Write;
+    let Some((mut master, slave_path)) = require(Pty) else {
+        return;
+    };
+    let s = Sandbox::new();
+    s.init();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_path)
+        .unwrap();
+    let cmd = s.vault_cmd().args(["set", "TYPED"]).stdin_file(slave);
+    // SAFETY: only ioctl (async-signal-safe) between fork and exec; the
+    // harness's setsid, which runs first, made a session without a terminal.
+    let cmd = unsafe {
+        cmd.pre_exec(|| {
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let screen = Screen::new(&master);
+    let vault = cmd.spawn();
+    assert!(
+        screen.wait("Passphrase for", 1),
+        "no prompt: {:?}",
+        screen.text()
+    );
+    master.write_all(b"not the passphrase\n").unwrap();
+    // Asked again, and not yet for the value.
+    assert!(
+        screen.wait("Passphrase for", 2),
+        "not asked again: {:?}",
+        screen.text()
+    );
+    assert!(!screen.text().contains("Value:"), "{:?}", screen.text());
+    master.write_all(format!("{PASS}\n").as_bytes()).unwrap();
+    assert!(
+        screen.wait("Value:", 1),
+        "no value prompt: {:?}",
+        screen.text()
+    );
+    master.write_all(b"typed-value-42\n").unwrap();
+    let out = vault.finish().success();
+    assert!(
+        out.stderr.contains("wrong passphrase; try again (2 left)"),
+        "{}",
+        out.stderr
+    );
+    drop(master);
+    assert_eq!(s.get("TYPED"), b"typed-value-42");
+}
+
+/// On a terminal a new passphrase that is easy to guess is refused (nothing
+/// is created) unless `--weak-passphrase-ok`.
+#[test]
+fn terminal_init_refuses_a_weak_passphrase() {
+    use std::io::Write;
+    for (extra, created) in [(None, false), (Some("--weak-passphrase-ok"), true)] {
+        let Some((mut master, slave_path)) = require(Pty) else {
+            return;
+        };
+        let s = Sandbox::new();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave_path)
+            .unwrap();
+        let cmd = s
+            .vault_cmd()
+            .arg("init")
+            .args(KDF)
+            .args(extra)
+            .stdin_file(slave);
+        // SAFETY: only ioctl (async-signal-safe) between fork and exec.
+        let cmd = unsafe {
+            cmd.pre_exec(|| {
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        let screen = Screen::new(&master);
+        let vault = cmd.spawn();
+        assert!(screen.wait("New passphrase:", 1), "{:?}", screen.text());
+        master.write_all(b"abc123\n").unwrap();
+        assert!(
+            screen.wait("Repeat the passphrase:", 1),
+            "{:?}",
+            screen.text()
+        );
+        master.write_all(b"abc123\n").unwrap();
+        let out = vault.finish();
+        drop(master);
+        if created {
+            out.success();
+        } else {
+            out.code(2)
+                .stderr_has("easy to guess")
+                .stderr_has("--weak-passphrase-ok");
+        }
+        assert_eq!(s.vault.exists(), created);
+    }
+}
