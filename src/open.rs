@@ -701,6 +701,13 @@ mod tests {
         SecretBytes::copy_from(s.as_bytes())
     }
 
+    fn begin_slots<'o>(o: &'o Opener<'o>, cred: SlotCredential) -> WriteTxn<'o, Slots> {
+        o.prepare_slots(o.locked().unwrap(), cred)
+            .unwrap()
+            .begin()
+            .unwrap()
+    }
+
     fn pw() -> Credential {
         Credential::Passphrase(pass("pw"))
     }
@@ -833,11 +840,7 @@ mod tests {
         let w = World::new();
         let o = w.opener();
         let cred = SlotCredential::passphrase(pass("pw"));
-        let mut txn = o
-            .prepare_slots(o.locked().unwrap(), cred)
-            .unwrap()
-            .begin()
-            .unwrap();
+        let mut txn = begin_slots(&o, cred);
         let id = txn.add_keyring_slot().unwrap();
         let account = keyring_account(&txn.vault().header().vault_id, id);
         assert!(w.store.get(&account).is_ok());
@@ -846,11 +849,7 @@ mod tests {
         assert_eq!(w.read().unwrap().header().slots.len(), 1);
         // Committed, the entry stays and opens the vault.
         let cred = SlotCredential::passphrase(pass("pw"));
-        let mut txn = o
-            .prepare_slots(o.locked().unwrap(), cred)
-            .unwrap()
-            .begin()
-            .unwrap();
+        let mut txn = begin_slots(&o, cred);
         txn.add_keyring_slot().unwrap();
         txn.commit().unwrap();
         let locked = o.locked().unwrap();
@@ -863,13 +862,7 @@ mod tests {
     fn a_removed_keyring_slot_loses_its_entry_only_after_the_commit_and_only_if_ours() {
         let w = World::new();
         let o = w.opener();
-        let begin = || {
-            let cred = SlotCredential::passphrase(pass("pw"));
-            o.prepare_slots(o.locked().unwrap(), cred)
-                .unwrap()
-                .begin()
-                .unwrap()
-        };
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
         let mut txn = begin();
         let id = txn.add_keyring_slot().unwrap();
         let account = keyring_account(&txn.vault().header().vault_id, id);
@@ -911,11 +904,7 @@ mod tests {
         let slot = o.locked().unwrap().header().slots[0].id;
         let cred = SlotCredential::passphrase(pass("pw"));
         let key = o.new_passphrase_key(&pass("new"), CHEAP).unwrap();
-        let mut txn = o
-            .prepare_slots(o.locked().unwrap(), cred)
-            .unwrap()
-            .begin()
-            .unwrap();
+        let mut txn = begin_slots(&o, cred);
         txn.change_passphrase(slot, key).unwrap();
         txn.commit().unwrap();
         // The old passphrase no longer opens it: one message, no change.
@@ -931,11 +920,7 @@ mod tests {
         let w = World::new();
         let o = w.opener();
         let cred = || SlotCredential::passphrase(pass("pw"));
-        let mut txn = o
-            .prepare_slots(o.locked().unwrap(), cred())
-            .unwrap()
-            .begin()
-            .unwrap();
+        let mut txn = begin_slots(&o, cred());
         let kr = txn.add_keyring_slot().unwrap();
         let extra = o.new_passphrase_key(&pass("second"), CHEAP).unwrap();
         let pp2 = txn.add_passphrase_slot(extra).unwrap();
@@ -971,11 +956,7 @@ mod tests {
             .unwrap();
         let k2 = prepared.keyring_slot_key(kr).unwrap().unwrap();
         let key = o.new_passphrase_key(&pass("third"), CHEAP).unwrap();
-        let mut other = o
-            .prepare_slots(o.locked().unwrap(), cred())
-            .unwrap()
-            .begin()
-            .unwrap();
+        let mut other = begin_slots(&o, cred());
         other.change_passphrase(pp2, key).unwrap();
         other.commit().unwrap();
         let mut txn = prepared.begin().unwrap();
