@@ -118,7 +118,9 @@ enum RefPiece<'a> {
 /// The template syntax of `vault::render`, implemented naively from its
 /// module doc: left to right, `$${` is a literal `${`, `${secrets.NAME}` a
 /// placeholder, anything else verbatim; parse errors first (the first
-/// malformed placeholder), then the first unknown name.
+/// malformed placeholder), then the first unknown name. The 64 MiB cap on
+/// the output (`render::MAX_OUTPUT`) is not modelled: no fuzz input comes
+/// near it (unit tests in `render.rs` pin it).
 pub fn reference_render(
     t: &[u8],
     lookup: &dyn Fn(&str) -> Option<Vec<u8>>,
