@@ -1,7 +1,7 @@
 //! `vault exec --mask`: the child's output with every injected value
 //! replaced by `***` (split writes, both streams, order, live output, short
-//! values, CRLF), and signals passed on to the masked child (but a
-//! terminal's Ctrl-C not twice).
+//! values, CRLF, overlapping values), and signals passed on to the masked
+//! child (but a terminal's Ctrl-C not twice).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -53,13 +53,33 @@ fn mask_keeps_order_within_each_stream() {
     let mut want_err = String::new();
     for i in 1..=100 {
         want_out.push_str(&format!("line {i} ***\n"));
-        want_err.push_str(&format!("err {i} ******\n"));
+        // Two values back to back are one run: one `***`.
+        want_err.push_str(&format!("err {i} ***\n"));
         if i % 10 == 0 {
             want_out.push_str("x***y\n");
         }
     }
     assert_eq!(text(&out.stdout), want_out);
     assert_eq!(out.stderr.clone(), want_err);
+}
+
+#[test]
+fn mask_hides_every_byte_of_overlapping_values() {
+    // The second value starts with the end of the first: printed together,
+    // no tail of either may show.
+    let s = with_secrets(&[
+        ("AUTH", b"auth=K7fPq2Zq9"),
+        ("TAIL", b"Zq9XK2pLmNvR4sT"),
+        ("INNER", b"fPq2Zq9XK2"),
+    ]);
+    let out = sh(
+        &s,
+        &["--mask"],
+        "printf '%s%s\\n' \"$AUTH\" XK2pLmNvR4sT; printf '[%s] [%s] [%s]\\n' \"$AUTH\" \"$TAIL\" \"$INNER\"; \
+         printf 'auth=K7'; sleep 0.3; printf 'fPq2Zq9XK2pL'; sleep 0.3; printf 'mNvR4sT.\\n'",
+    );
+    assert_status(&out, 0, "exec --mask");
+    assert_eq!(text(&out.stdout), "***\n[***] [***] [***]\n***.\n");
 }
 
 #[test]
