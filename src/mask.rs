@@ -7,15 +7,25 @@
 //! `\r` stripped) of at least [`MIN_LINE_LEN`] bytes that is not a PEM armour
 //! line, so a key printed with other line endings is still hidden.
 //!
-//! Matching is leftmost-longest over the whole stream, however it is split
-//! into chunks: the output of any sequence of [`Masker::feed`] calls followed
-//! by [`Masker::finish`] equals a leftmost-longest replace over the
-//! concatenated input. Only a trailing fragment that could still grow into a
-//! match (a proper prefix of some pattern, so at most longest-pattern − 1
-//! bytes) is held back between calls.
+//! Every byte covered by an occurrence of any pattern is hidden, and each
+//! run of covered bytes (occurrences that overlap or touch) becomes one
+//! `***`: the union of all matches, so a value that overlaps another, or is
+//! a prefix of it, leaves no tail in view. This holds however the stream is
+//! split into chunks: the output of any sequence of [`Masker::feed`] calls
+//! followed by [`Masker::finish`] equals masking the concatenated input in
+//! one piece. Between calls the masker keeps only the trailing fragment
+//! that could still grow into a match (a proper prefix of some pattern, so
+//! at most longest-pattern − 1 bytes); of it, the bytes not already hidden
+//! under a `***` written out are held back.
+//!
+//! Searching: each searcher yields, from a position, its leftmost-longest
+//! occurrence; the loop takes the leftmost of those (the longest at that
+//! start: shorter ones there are inside it), extends the current run or
+//! starts a new one, and asks again from just after that start, skipping
+//! starts whose occurrences could only end inside the run.
 //!
 //! Speed: searching is split between searchers whose leftmost-longest
-//! matches are merged into the leftmost-longest match over all patterns.
+//! occurrences are merged into the leftmost occurrence over all patterns.
 //! - Patterns of at least [`SPARSE_MIN_LEN`] bytes go to a sparse filter.
 //!   If the shortest of them is `L` bytes, the data is probed every
 //!   `stride = L - 3` bytes (capped at [`MAX_STRIDE`]): any `stride`
@@ -99,6 +109,8 @@ enum Searcher {
 struct Matcher {
     /// Empty when there is nothing to mask.
     searchers: Vec<Searcher>,
+    /// The length of each searcher's longest pattern.
+    longest: Vec<usize>,
     /// The patterns, sorted and deduplicated.
     patterns: Vec<Zeroizing<Vec<u8>>>,
     /// For each byte, the indices of the patterns starting with it.
@@ -112,11 +124,22 @@ struct Matcher {
 enum Stop {
     /// The data is the end of the stream: commit everything.
     AtEnd,
-    /// More data follows: hold back a trailing fragment that could still
-    /// grow into a match.
+    /// More data follows: keep a trailing fragment that could still grow
+    /// into a match.
     HoldTail,
     /// Commit only matches starting before this offset.
     Before(usize),
+}
+
+/// What the output written so far says about the data a scan starts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Carry {
+    /// The first `done` bytes are already accounted for: hidden under the
+    /// `***` the output ends with.
+    done: usize,
+    /// The output ends with a `***` whose run ends at `done`: an occurrence
+    /// starting at or before `done` joins that run.
+    open: bool,
 }
 
 /// Masks secret values in one output stream. Create one per stream (or
@@ -125,9 +148,11 @@ enum Stop {
 /// `Debug` shows only counts, never a value or held-back byte.
 pub struct Masker {
     matcher: Matcher,
-    /// Bytes held back: a proper prefix of some pattern, at most
+    /// The kept fragment: a proper prefix of some pattern, at most
     /// `max_len - 1` bytes between calls. Preallocated, never reallocated.
     pending: Zeroizing<Vec<u8>>,
+    /// How much of `pending` is already hidden by the last `***`.
+    carry: Carry,
     /// Scratch for the seam between `pending` and a large input.
     seam: Zeroizing<Vec<u8>>,
     /// Scratch: each searcher's next match during a scan.
@@ -139,6 +164,7 @@ impl Clone for Masker {
     fn clone(&self) -> Masker {
         let mut masker = Masker::from_matcher(self.matcher.clone());
         masker.pending.extend_from_slice(&self.pending);
+        masker.carry = self.carry;
         masker
     }
 }
@@ -149,7 +175,7 @@ impl fmt::Debug for Masker {
             .field("patterns", &self.matcher.patterns.len())
             .field("searchers", &self.matcher.searchers.len())
             .field("longest_pattern", &self.matcher.max_len)
-            .field("held_back_bytes", &self.pending.len())
+            .field("held_back_bytes", &self.held_back())
             .finish()
     }
 }
@@ -341,9 +367,12 @@ impl Matcher {
         let sparse_min = sparse_min.max(GRAM);
         let (long, short): (Vec<usize>, Vec<usize>) =
             (0..patterns.len()).partition(|&i| patterns[i].len() >= sparse_min);
+        let longest_of = |members: &[usize]| members.iter().map(|&i| patterns[i].len()).max();
         let mut searchers = Vec::new();
-        if !long.is_empty() {
+        let mut longest = Vec::new();
+        if let Some(len) = longest_of(&long) {
             searchers.push(Searcher::Sparse(Sparse::new(&patterns, &long)));
+            longest.push(len);
         }
         // Even groups of sorted (so prefix-sharing) neighbours.
         let group_count = short.len().div_ceil(group_size.max(1));
@@ -356,23 +385,25 @@ impl Matcher {
                 // most `group_size` patterns shorter than `sparse_min`.
                 .expect("secret patterns exceed the automaton's size limits");
             searchers.push(Searcher::Automaton(ac));
+            longest.push(longest_of(group).unwrap_or(0));
         }
         Matcher {
             searchers,
+            longest,
             patterns,
             by_first,
             max_len,
         }
     }
 
-    /// The smallest `q >= lo` such that `data[q..]` is a non-empty proper
+    /// The smallest `q` such that `data[q..]` is a non-empty proper
     /// prefix of some pattern, i.e. where an occurrence could begin and run
     /// past the end of `data`; `data.len()` if there is none. Only the last
     /// `max_len - 1` positions can qualify, and only those whose byte starts
     /// some pattern are compared.
-    fn hold_point(&self, data: &[u8], lo: usize) -> usize {
+    fn hold_point(&self, data: &[u8]) -> usize {
         let n = data.len();
-        let from = lo.max(n.saturating_sub(self.max_len.saturating_sub(1)));
+        let from = n.saturating_sub(self.max_len.saturating_sub(1));
         for q in from..n {
             let candidates = &self.by_first[usize::from(data[q])];
             if candidates.is_empty() {
@@ -390,33 +421,36 @@ impl Matcher {
         n
     }
 
-    /// Masks `data[from..]` into `out`, the search starting at `from`, up to
-    /// the offset it returns; the bytes after it are not emitted.
+    /// Masks `data` into `out`, starting from what `carry` says of it, up
+    /// to the offset it returns, with what the output then says of the data
+    /// from that offset; the bytes after it are not emitted unless hidden.
     ///
-    /// With [`Stop::HoldTail`] a match is committed only if it starts before
-    /// the trailing fragment that could still grow into a match: then no
-    /// occurrence running past the end of `data` can start at or before it,
-    /// so it is the leftmost-longest match of the whole stream too.
-    /// `next` is scratch space.
+    /// With [`Stop::HoldTail`] only occurrences starting before the
+    /// trailing fragment that could still grow into a match are committed:
+    /// every occurrence that could cover a byte before that fragment lies
+    /// wholly in `data`, so what is emitted is final. The fragment itself is
+    /// kept (returned offset) even where a run already hides part of it: an
+    /// occurrence starting in it may extend that run. `next` is scratch.
     fn scan(
         &self,
         data: &[u8],
-        from: usize,
+        carry: Carry,
         stop: Stop,
         next: &mut Vec<Option<Found>>,
         out: &mut Vec<u8>,
-    ) -> usize {
-        let hold = |lo: usize| match stop {
+    ) -> (usize, Carry) {
+        let held = match stop {
             Stop::AtEnd => data.len(),
-            Stop::HoldTail => self.hold_point(data, lo),
-            Stop::Before(limit) => limit.max(lo),
+            Stop::HoldTail => self.hold_point(data),
+            Stop::Before(limit) => limit,
         };
         let patterns = &self.patterns[..];
-
-        let mut held = hold(from);
-        let mut pos = from;
+        // `data[..emit]` is accounted for in `out`; when `open`, `out` ends
+        // with the `***` of a run ending at `emit`.
+        let mut emit = carry.done;
+        let mut open = carry.open;
         next.clear();
-        next.extend(self.searchers.iter().map(|s| s.find(data, from, patterns)));
+        next.extend(self.searchers.iter().map(|s| s.find(data, 0, patterns)));
         loop {
             let mut best: Option<Found> = None;
             for found in next.iter().flatten() {
@@ -428,23 +462,41 @@ impl Matcher {
             if found.start >= held {
                 break;
             }
-            out.extend_from_slice(&data[pos..found.start]);
-            out.extend_from_slice(REPLACEMENT);
-            pos = found.end;
-            if pos > held {
-                held = hold(pos);
+            if open && found.start <= emit {
+                emit = emit.max(found.end);
+            } else {
+                out.extend_from_slice(&data[emit..found.start]);
+                out.extend_from_slice(REPLACEMENT);
+                emit = found.end;
+                open = true;
             }
-            // Searchers whose next match overlaps the committed one search on.
-            for (searcher, slot) in self.searchers.iter().zip(next.iter_mut()) {
-                if slot.is_some_and(|f| f.start < pos) {
-                    *slot = searcher.find(data, pos, patterns);
+            // Each searcher goes on from just after this start, but an
+            // occurrence of its patterns starting `longest` or more bytes
+            // before the run's end cannot reach past it: skip those starts.
+            for ((searcher, slot), &longest) in self
+                .searchers
+                .iter()
+                .zip(next.iter_mut())
+                .zip(&self.longest)
+            {
+                let at = (found.start + 1).max((emit + 1).saturating_sub(longest));
+                if slot.is_some_and(|f| f.start < at) {
+                    *slot = searcher.find(data, at, patterns);
                 }
             }
         }
-        if pos < held {
-            out.extend_from_slice(&data[pos..held]);
+        if emit < held {
+            out.extend_from_slice(&data[emit..held]);
+            emit = held;
+            open = false;
         }
-        held.max(pos)
+        (
+            held,
+            Carry {
+                done: emit - held,
+                open,
+            },
+        )
     }
 }
 
@@ -478,11 +530,12 @@ impl Masker {
     fn from_matcher(matcher: Matcher) -> Masker {
         let max_len = matcher.max_len;
         Masker {
-            // Holds at most `max_len - 1` held bytes plus an input shorter
+            // Holds at most `max_len - 1` kept bytes plus an input shorter
             // than `2 * max_len` (see `feed`), so it never reallocates and
             // leaves no copy of a secret prefix behind.
             pending: Zeroizing::new(Vec::with_capacity(3 * max_len)),
             seam: Zeroizing::new(Vec::with_capacity(2 * max_len)),
+            carry: Carry::default(),
             next: Vec::with_capacity(matcher.searchers.len()),
             matcher,
         }
@@ -495,7 +548,7 @@ impl Masker {
 
     /// Number of bytes currently held back (a possible secret prefix).
     pub fn held_back(&self) -> usize {
-        self.pending.len()
+        self.pending.len() - self.carry.done
     }
 
     /// Feed bytes read from the child; append to `out` everything that can
@@ -510,38 +563,48 @@ impl Masker {
         }
         let max_len = self.matcher.max_len;
         let m = &self.matcher;
-        if self.pending.is_empty() {
-            // Common case: search the caller's chunk in place.
-            let held = m.scan(input, 0, Stop::HoldTail, &mut self.next, out);
+        self.carry = if self.pending.is_empty() {
+            // Common case: search the caller's chunk in place (an open run
+            // may still be extended from its first byte).
+            let (held, carry) = m.scan(input, self.carry, Stop::HoldTail, &mut self.next, out);
             self.pending.extend_from_slice(&input[held..]);
+            carry
         } else if input.len() < 2 * max_len {
-            // Small input: join it to the held bytes (within capacity).
+            // Small input: join it to the kept bytes (within capacity).
             self.pending.extend_from_slice(input);
-            let held = m.scan(&self.pending, 0, Stop::HoldTail, &mut self.next, out);
-            let len = self.pending.len();
-            self.pending.copy_within(held..len, 0);
-            zero_truncate(&mut self.pending, len - held);
-        } else {
-            // Large input after held bytes: resolve the matches that start
-            // in the held bytes on a small seam buffer instead of copying
-            // `input`. Any occurrence starting there ends within `max_len`
-            // bytes of `input`, and none can run past the end of `input`,
-            // which is at least `2 * max_len` long: those matches are final.
-            let held_len = self.pending.len();
-            self.seam.extend_from_slice(&self.pending);
-            self.seam.extend_from_slice(&input[..max_len]);
-            let resume = m.scan(&self.seam, 0, Stop::Before(held_len), &mut self.next, out);
-            zero_truncate(&mut self.seam, 0);
-            zero_truncate(&mut self.pending, 0);
-            let held = m.scan(
-                input,
-                resume - held_len,
+            let (held, carry) = m.scan(
+                &self.pending,
+                self.carry,
                 Stop::HoldTail,
                 &mut self.next,
                 out,
             );
+            let len = self.pending.len();
+            self.pending.copy_within(held..len, 0);
+            zero_truncate(&mut self.pending, len - held);
+            carry
+        } else {
+            // Large input after kept bytes: resolve the occurrences that
+            // start in the kept bytes on a small seam buffer instead of
+            // copying `input`. Any occurrence starting there ends within
+            // `max_len` bytes of `input`, and none can run past the end of
+            // `input`, which is at least `2 * max_len` long: they are final.
+            let kept = self.pending.len();
+            self.seam.extend_from_slice(&self.pending);
+            self.seam.extend_from_slice(&input[..max_len]);
+            let (_, carry) = m.scan(
+                &self.seam,
+                self.carry,
+                Stop::Before(kept),
+                &mut self.next,
+                out,
+            );
+            zero_truncate(&mut self.seam, 0);
+            zero_truncate(&mut self.pending, 0);
+            let (held, carry) = m.scan(input, carry, Stop::HoldTail, &mut self.next, out);
             self.pending.extend_from_slice(&input[held..]);
-        }
+            carry
+        };
     }
 
     /// The child closed the stream: append everything still held back
@@ -549,9 +612,10 @@ impl Masker {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if !self.pending.is_empty() {
             let m = &self.matcher;
-            m.scan(&self.pending, 0, Stop::AtEnd, &mut self.next, out);
+            m.scan(&self.pending, self.carry, Stop::AtEnd, &mut self.next, out);
             zero_truncate(&mut self.pending, 0);
         }
+        self.carry = Carry::default();
     }
 }
 
@@ -578,26 +642,24 @@ mod tests {
         run(&mut masker(values), &[input])
     }
 
-    /// Reference: at each position, replace the longest pattern starting
-    /// there, else copy one byte. This is leftmost-longest by definition.
+    /// Reference: mark every byte of every occurrence of every pattern,
+    /// then write each run of marked bytes as one `***`. This is the union
+    /// of all matches by definition.
     fn reference(patterns: &[Zeroizing<Vec<u8>>], input: &[u8]) -> Vec<u8> {
+        let mut covered = vec![false; input.len()];
+        for i in 0..input.len() {
+            for p in patterns {
+                if input[i..].starts_with(p) {
+                    covered[i..i + p.len()].fill(true);
+                }
+            }
+        }
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < input.len() {
-            let longest = patterns
-                .iter()
-                .filter(|p| input[i..].starts_with(p))
-                .map(|p| p.len())
-                .max();
-            match longest {
-                Some(len) => {
-                    out.extend_from_slice(REPLACEMENT);
-                    i += len;
-                }
-                None => {
-                    out.push(input[i]);
-                    i += 1;
-                }
+        for (i, &byte) in input.iter().enumerate() {
+            if !covered[i] {
+                out.push(byte);
+            } else if i == 0 || !covered[i - 1] {
+                out.extend_from_slice(REPLACEMENT);
             }
         }
         out
@@ -675,13 +737,21 @@ mod tests {
         assert_eq!(out, b"hello world\nxyz zzzq");
         assert_eq!(m.held_back(), 0);
 
-        // The tail `cdeQ` could grow into the second value, but the first
-        // value is committed over `cde`, after which `Q` alone cannot.
+        // The tail `cdeQ` could grow into the second value: the first value
+        // is written as `***` at once, but `Q` waits, since the second value
+        // would extend that run over it.
         let mut m = masker(&[b"abcde", b"cdeQRSTU"]);
         let mut out = Vec::new();
         m.feed(b"abcdeQ", &mut out);
-        assert_eq!(out, b"***Q");
+        assert_eq!(out, b"***");
+        assert_eq!(m.held_back(), 1);
+        m.feed(b"x", &mut out);
+        assert_eq!(out, b"***Qx");
         assert_eq!(m.held_back(), 0);
+        let mut out = Vec::new();
+        m.feed(b"abcdeQ", &mut out);
+        m.feed(b"RSTU!", &mut out);
+        assert_eq!(out, b"***!");
     }
 
     #[test]
@@ -704,6 +774,7 @@ mod tests {
             mask_once(values, b"abcdefgh abcdxx abcdefg"),
             b"*** ***xx ***efg"
         );
+        // Back to back, they are one run: one `***`.
         // Split right after the shorter value: it must not be committed early.
         let mut m = masker(values);
         let mut out = Vec::new();
@@ -714,17 +785,48 @@ mod tests {
         m.feed(b"abcd", &mut out);
         m.feed(b"efg", &mut out);
         m.finish(&mut out);
-        assert_eq!(out, b"******efg");
+        assert_eq!(out, b"***efg");
     }
 
     #[test]
-    fn overlapping_values_leftmost_longest() {
+    fn overlapping_values_are_masked_as_their_union() {
         let values: &[&[u8]] = &[b"abcdef", b"cdefgh"];
-        assert_eq!(mask_once(values, b"abcdefgh"), b"***gh");
+        assert_eq!(mask_once(values, b"abcdefgh"), b"***");
         assert_eq!(mask_once(values, b"xcdefgh"), b"x***");
+        assert_eq!(
+            mask_once(values, b"abcdefghij abcdef-cdefgh"),
+            b"***ij ***-***"
+        );
         // A longer secret containing a shorter one is masked whole.
         let values: &[&[u8]] = &[b"pass", b"mypassword"];
         assert_eq!(mask_once(values, b"mypassword pass"), b"*** ***");
+        // The review's case: a token whose start is another secret's end.
+        let values: &[&[u8]] = &[b"auth=s3cr3tAb", b"tAbZq9XK2pLmNvR4sT"];
+        let input = b"auth=s3cr3tAbZq9XK2pLmNvR4sT\n";
+        assert_eq!(mask_once(values, input), b"***\n");
+        for split in 0..input.len() {
+            let mut m = masker(values);
+            assert_eq!(run(&mut m, &[&input[..split], &input[split..]]), b"***\n");
+        }
+        // Touching occurrences are one run.
+        let values: &[&[u8]] = &[b"abcd", b"efgh"];
+        assert_eq!(mask_once(values, b"abcdefgh abcd efgh"), b"*** *** ***");
+    }
+
+    #[test]
+    fn a_run_continues_across_feeds() {
+        let mut m = masker(&[b"abcd", b"cdefghij"]);
+        let mut out = Vec::new();
+        m.feed(b"xabcd", &mut out);
+        assert_eq!(out, b"x***");
+        // `cd` is hidden already but kept: `cdefghij` may still follow.
+        assert_eq!(m.held_back(), 0);
+        m.feed(b"efghij", &mut out);
+        assert_eq!(out, b"x***");
+        m.feed(b"abcd", &mut out);
+        m.feed(b"-", &mut out);
+        m.finish(&mut out);
+        assert_eq!(out, b"x***-");
     }
 
     #[test]
@@ -830,18 +932,20 @@ mod tests {
     }
 
     #[test]
-    fn sparse_ignores_occurrences_inside_a_committed_match() {
-        // After the first value is masked, the search resumes at byte 16,
-        // whose gram `GHIJ` also indexes the second value at offset 8, i.e.
-        // an occurrence starting inside the committed match: not a match.
+    fn sparse_extends_a_run_with_an_occurrence_starting_inside_it() {
+        // The second value starts at byte 8, inside the first: the run
+        // covers both, however the input is split.
         let values: &[&[u8]] = &[b"0123456789abcdef", b"89abcdefGHIJKLMN"];
         let input = b"0123456789abcdefGHIJKLMN|89abcdefGHIJKLMN";
-        assert_eq!(mask_once(values, input), b"***GHIJKLMN|***");
-        let mut m = masker(values);
-        assert_eq!(
-            run(&mut m, &[&input[..16], &input[16..]]),
-            b"***GHIJKLMN|***"
-        );
+        assert_eq!(mask_once(values, input), b"***|***");
+        for split in [1, 8, 9, 16, 17, 24, 25] {
+            let mut m = masker(values);
+            assert_eq!(
+                run(&mut m, &[&input[..split], &input[split..]]),
+                b"***|***",
+                "split at {split}"
+            );
+        }
     }
 
     #[test]
@@ -981,9 +1085,21 @@ mod tests {
             // matches across searchers and every sparse stride.
             let mut m = Masker::with_config(&refs, group_size, sparse_min).0;
             let mut out = Vec::new();
+            let mut fed = 0;
             for chunk in &chunks {
                 m.feed(chunk, &mut out);
-                prop_assert!(m.held_back() < m.matcher.max_len.max(1));
+                fed += chunk.len();
+                let held = m.held_back();
+                let max_len = m.matcher.max_len;
+                prop_assert!(held < max_len.max(1));
+                // What is held ends a fragment that could still grow into
+                // a match, and what is out is final.
+                let grows = held == 0 || (held..max_len.min(fed + 1)).any(|k| {
+                    let tail = &input[fed - k..fed];
+                    patterns.iter().any(|p| p.len() > k && p.starts_with(tail))
+                });
+                prop_assert!(grows, "held back bytes that cannot grow into a match");
+                prop_assert!(expected.starts_with(&out), "output so far is not final");
             }
             m.finish(&mut out);
             prop_assert_eq!(&out, &expected);

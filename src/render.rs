@@ -15,6 +15,18 @@
 //!   (`${secrets.}`), no `}` before a line end (`\n` or `\r`) or the end
 //!   of input, a byte outside the name syntax (`${secrets.9A}`,
 //!   `${secrets.A-B}`), a name over [`MAX_NAME_LEN`] bytes.
+//!
+//! Size: the rendered output is at most [`MAX_OUTPUT`] (64 MiB). A template
+//! can repeat a placeholder, so a 16 MiB template repeating a 1 MiB value
+//! would ask for over a terabyte: the size is computed before anything is
+//! allocated, and a render that would pass the cap is an error located at
+//! the placeholder (or text) where it would. The cap is four times the
+//! largest template the CLI reads (16 MiB): any real configuration file
+//! with its values substituted fits with room to spare, while one render
+//! holds at most 64 MiB of secret text (twice with the in-memory copy that
+//! `exec --file` hands over). The buffer is then reserved fallibly, so even
+//! a render under the cap that the machine cannot hold is an error, not an
+//! abort.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -24,13 +36,20 @@ use zeroize::Zeroizing;
 /// Longest accepted secret name, in bytes.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Largest rendered output, in bytes (64 MiB; the module doc says why).
+pub const MAX_OUTPUT: usize = 64 << 20;
+
 const PREFIX: &[u8] = b"${secrets.";
 
 /// One parsed piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece<'a> {
-    /// Bytes copied verbatim.
-    Literal(&'a [u8]),
+    /// Bytes copied verbatim; `line`/`column` locate the first one.
+    Literal {
+        bytes: &'a [u8],
+        line: usize,
+        column: usize,
+    },
     /// A `${secrets.NAME}` reference; `line`/`column` locate its `$`.
     Secret {
         name: &'a str,
@@ -51,7 +70,9 @@ pub enum RenderErrorKind {
     /// A placeholder that does not follow the syntax; the text says what is
     /// wrong (e.g. "empty secret name", "unclosed placeholder",
     /// "invalid character in secret name",
-    /// "secret name longer than 128 bytes").
+    /// "secret name longer than 128 bytes"). Also a template that cannot be
+    /// rendered as written: [`OUTPUT_TOO_LARGE`] where the output would
+    /// pass [`MAX_OUTPUT`], [`OUTPUT_NO_MEMORY`].
     Malformed(&'static str),
     /// A placeholder names a secret that the lookup does not know.
     UnknownSecret(String),
@@ -74,12 +95,19 @@ pub const UNCLOSED: &str = "unclosed placeholder";
 pub const INVALID_CHAR: &str = "invalid character in secret name";
 /// Message for a name longer than [`MAX_NAME_LEN`].
 pub const NAME_TOO_LONG: &str = "secret name longer than 128 bytes";
-/// Message when the rendered size would not fit in memory addresses.
-pub const OUTPUT_TOO_LARGE: &str = "rendered output too large";
+/// Message when the rendered output would pass [`MAX_OUTPUT`] at this
+/// placeholder (or text).
+pub const OUTPUT_TOO_LARGE: &str =
+    "the rendered output would pass the 64 MiB limit here (a placeholder repeated too often, or a value too large)";
+/// Message when memory for a rendered output under the cap is refused.
+pub const OUTPUT_NO_MEMORY: &str = "not enough memory for the rendered output";
 
 impl fmt::Display for RenderErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RenderErrorKind::Malformed(what @ (OUTPUT_TOO_LARGE | OUTPUT_NO_MEMORY)) => {
+                f.write_str(what)
+            }
             RenderErrorKind::Malformed(what) => write!(f, "malformed placeholder: {what}"),
             RenderErrorKind::UnknownSecret(name) => write!(f, "unknown secret `{name}`"),
         }
@@ -113,6 +141,7 @@ pub fn parse(template: &[u8]) -> Result<Template<'_>, RenderError> {
     let mut line = 1usize;
     let mut line_start = 0usize; // offset of the first byte of `line`
     let mut lit_start = 0usize; // start of the literal run being collected
+    let mut lit_at = (1usize, 1usize); // its line and column
     let mut i = 0usize;
     let n = template.len();
 
@@ -127,9 +156,10 @@ pub fn parse(template: &[u8]) -> Result<Template<'_>, RenderError> {
                 // `$${` -> literal `${`: drop the first `$`, keep `${` in the
                 // literal run, and skip past it so it is not parsed.
                 if lit_start < i {
-                    pieces.push(Piece::Literal(&template[lit_start..i]));
+                    pieces.push(literal(&template[lit_start..i], lit_at));
                 }
                 lit_start = i + 1;
+                lit_at = (line, lit_start - line_start + 1);
                 i += 3;
             }
             b'$' if template[i..].starts_with(PREFIX) => {
@@ -163,19 +193,41 @@ pub fn parse(template: &[u8]) -> Result<Template<'_>, RenderError> {
                 let name = std::str::from_utf8(&template[name_start..name_end])
                     .map_err(|_| err(INVALID_CHAR))?;
                 if lit_start < i {
-                    pieces.push(Piece::Literal(&template[lit_start..i]));
+                    pieces.push(literal(&template[lit_start..i], lit_at));
                 }
                 pieces.push(Piece::Secret { name, line, column });
                 i = name_end + 1;
                 lit_start = i;
+                lit_at = (line, lit_start - line_start + 1);
             }
             _ => i += 1,
         }
     }
     if lit_start < n {
-        pieces.push(Piece::Literal(&template[lit_start..]));
+        pieces.push(literal(&template[lit_start..], lit_at));
     }
     Ok(Template { pieces })
+}
+
+fn literal(bytes: &[u8], (line, column): (usize, usize)) -> Piece<'_> {
+    Piece::Literal {
+        bytes,
+        line,
+        column,
+    }
+}
+
+/// 1-based (line, column) of `bytes[k]`, where `bytes` starts at
+/// (`line`, `column`).
+fn position_in(bytes: &[u8], (line, column): (usize, usize), k: usize) -> (usize, usize) {
+    let before = &bytes[..k];
+    match before.iter().rposition(|&b| b == b'\n') {
+        None => (line, column + k),
+        Some(last) => (
+            line + before.iter().filter(|&&b| b == b'\n').count(),
+            k - last,
+        ),
+    }
 }
 
 impl<'a> Template<'a> {
@@ -216,50 +268,65 @@ impl<'a> Template<'a> {
 
     /// Renders the template, looking each name up with `lookup`.
     ///
-    /// The output buffer is allocated once at its exact final size, so no
-    /// copy of a secret is left behind by a reallocation. An unknown name is
-    /// reported at its first reference. `lookup` is called once per
-    /// placeholder.
+    /// The output's size is worked out first: a render that would pass
+    /// [`MAX_OUTPUT`] is refused where it would, before anything is
+    /// allocated. The buffer is then reserved fallibly at its exact final
+    /// size, so no copy of a secret is left behind by a reallocation. An
+    /// unknown name is reported at its first reference (or the size, if
+    /// the cap is passed earlier in the template). `lookup` is called once
+    /// per placeholder.
     pub fn render<'v>(
         &self,
         lookup: &dyn Fn(&str) -> Option<&'v [u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, RenderError> {
+        let too_large = |(line, column)| RenderError {
+            kind: RenderErrorKind::Malformed(OUTPUT_TOO_LARGE),
+            line,
+            column,
+        };
         // Pass 1: resolve every placeholder and compute the exact length.
         let mut values: Vec<&'v [u8]> = Vec::new();
         let mut total = 0usize;
         for piece in &self.pieces {
-            let len = match *piece {
-                Piece::Literal(bytes) => bytes.len(),
+            match *piece {
+                Piece::Literal {
+                    bytes,
+                    line,
+                    column,
+                } => {
+                    if bytes.len() > MAX_OUTPUT - total {
+                        let k = MAX_OUTPUT - total;
+                        return Err(too_large(position_in(bytes, (line, column), k)));
+                    }
+                    total += bytes.len();
+                }
                 Piece::Secret { name, line, column } => {
                     let value = lookup(name).ok_or_else(|| RenderError {
                         kind: RenderErrorKind::UnknownSecret(name.to_owned()),
                         line,
                         column,
                     })?;
+                    if value.len() > MAX_OUTPUT - total {
+                        return Err(too_large((line, column)));
+                    }
+                    total += value.len();
                     values.push(value);
-                    value.len()
                 }
-            };
-            total = total.checked_add(len).ok_or_else(|| {
-                let (line, column) = match *piece {
-                    Piece::Secret { line, column, .. } => (line, column),
-                    Piece::Literal(_) => (1, 1),
-                };
-                RenderError {
-                    kind: RenderErrorKind::Malformed(OUTPUT_TOO_LARGE),
-                    line,
-                    column,
-                }
-            })?;
+            }
         }
 
         // Pass 2: copy into a buffer that never grows.
-        let mut out = Zeroizing::new(Vec::with_capacity(total));
+        let mut out = Zeroizing::new(Vec::new());
+        out.try_reserve_exact(total).map_err(|_| RenderError {
+            kind: RenderErrorKind::Malformed(OUTPUT_NO_MEMORY),
+            line: 1,
+            column: 1,
+        })?;
         crate::secret::lock_memory(&out);
         let mut values = values.into_iter();
         for piece in &self.pieces {
             match piece {
-                Piece::Literal(bytes) => out.extend_from_slice(bytes),
+                Piece::Literal { bytes, .. } => out.extend_from_slice(bytes),
                 Piece::Secret { .. } => {
                     if let Some(value) = values.next() {
                         out.extend_from_slice(value);
@@ -470,6 +537,51 @@ mod tests {
         let t = parse(b"a${secrets.MULTI}b${secrets.A}${secrets.A}c").unwrap();
         let out = t.render(&|name| map.get(name).copied()).unwrap();
         assert_eq!(out.len(), out.capacity());
+    }
+
+    #[test]
+    fn output_over_the_cap_is_refused_where_it_would_pass_it() {
+        let big = vec![b'v'; 1 << 20];
+        let lookup = |name: &str| (name == "BIG").then_some(big.as_slice());
+        let placeholder = "${secrets.BIG}";
+        // Exactly at the cap: rendered.
+        let t = placeholder.repeat(MAX_OUTPUT >> 20);
+        let out = parse(t.as_bytes()).unwrap().render(&lookup).unwrap();
+        assert_eq!(out.len(), MAX_OUTPUT);
+        drop(out);
+        // The review's 16 MiB template: refused at the 65th placeholder,
+        // before anything is allocated (a terabyte would abort).
+        let t = placeholder.repeat((16 << 20) / placeholder.len());
+        let err = parse(t.as_bytes()).unwrap().render(&lookup).unwrap_err();
+        assert_eq!(
+            err,
+            RenderError {
+                kind: RenderErrorKind::Malformed(OUTPUT_TOO_LARGE),
+                line: 1,
+                column: 64 * placeholder.len() + 1,
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("line 1, column 897: the rendered output would pass the 64 MiB limit"),
+            "{err}"
+        );
+        // Crossed inside text: located at the first byte past the cap.
+        let mut t = format!("{}\n", placeholder.repeat(63)).into_bytes();
+        t.extend(std::iter::repeat_n(b'a', (1 << 20) - 1));
+        t.extend_from_slice(b"\nb\nccc");
+        let err = parse(&t).unwrap().render(&lookup).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 1 << 20));
+        let t = format!("{}x${{secrets.NOPE}}", placeholder.repeat(64));
+        let err = parse(t.as_bytes()).unwrap().render(&lookup).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 64 * placeholder.len() + 1));
+        assert_eq!(err.kind, RenderErrorKind::Malformed(OUTPUT_TOO_LARGE));
+    }
+
+    #[test]
+    fn cap_is_the_documented_64_mib() {
+        assert_eq!(MAX_OUTPUT, 64 * 1024 * 1024);
+        assert!(OUTPUT_TOO_LARGE.contains("64 MiB"));
     }
 
     #[test]

@@ -118,7 +118,9 @@ enum RefPiece<'a> {
 /// The template syntax of `vault::render`, implemented naively from its
 /// module doc: left to right, `$${` is a literal `${`, `${secrets.NAME}` a
 /// placeholder, anything else verbatim; parse errors first (the first
-/// malformed placeholder), then the first unknown name.
+/// malformed placeholder), then the first unknown name. The 64 MiB cap on
+/// the output (`render::MAX_OUTPUT`) is not modelled: no fuzz input comes
+/// near it (unit tests in `render.rs` pin it).
 pub fn reference_render(
     t: &[u8],
     lookup: &dyn Fn(&str) -> Option<Vec<u8>>,
@@ -246,26 +248,24 @@ pub fn mask_patterns(values: &[&[u8]]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Leftmost-longest replacement, by definition: at each position replace
-/// the longest pattern starting there, else copy one byte.
+/// The union of all matches, by definition: mark every byte of every
+/// occurrence of every pattern, then write each run of marked bytes
+/// (overlapping or touching occurrences) as one replacement.
 pub fn reference_mask(patterns: &[Vec<u8>], input: &[u8]) -> Vec<u8> {
+    let mut covered = vec![false; input.len()];
+    for i in 0..input.len() {
+        for p in patterns {
+            if input[i..].starts_with(p) {
+                covered[i..i + p.len()].fill(true);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let longest = patterns
-            .iter()
-            .filter(|p| input[i..].starts_with(p))
-            .map(|p| p.len())
-            .max();
-        match longest {
-            Some(len) => {
-                out.extend_from_slice(vault::mask::REPLACEMENT);
-                i += len;
-            }
-            None => {
-                out.push(input[i]);
-                i += 1;
-            }
+    for (i, &byte) in input.iter().enumerate() {
+        if !covered[i] {
+            out.push(byte);
+        } else if i == 0 || !covered[i - 1] {
+            out.extend_from_slice(vault::mask::REPLACEMENT);
         }
     }
     out

@@ -1,9 +1,12 @@
 //! `vault exec --mask`: the child's output with every injected value
 //! replaced by `***` (split writes, both streams, order, live output, short
-//! values, CRLF), and signals passed on to the masked child (but a
-//! terminal's Ctrl-C not twice).
+//! values, CRLF, overlapping values, a value split between stdout and
+//! stderr when both go to one file), and signals passed on to the masked
+//! child (but a terminal's Ctrl-C not twice).
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::exec::{assert_status, exec, pass_file, sh, text, with_secrets, TOKEN};
@@ -53,13 +56,90 @@ fn mask_keeps_order_within_each_stream() {
     let mut want_err = String::new();
     for i in 1..=100 {
         want_out.push_str(&format!("line {i} ***\n"));
-        want_err.push_str(&format!("err {i} ******\n"));
+        // Two values back to back are one run: one `***`.
+        want_err.push_str(&format!("err {i} ***\n"));
         if i % 10 == 0 {
             want_out.push_str("x***y\n");
         }
     }
     assert_eq!(text(&out.stdout), want_out);
     assert_eq!(out.stderr.clone(), want_err);
+}
+
+#[test]
+fn mask_hides_every_byte_of_overlapping_values() {
+    // The second value starts with the end of the first: printed together,
+    // no tail of either may show.
+    let s = with_secrets(&[
+        ("AUTH", b"auth=K7fPq2Zq9"),
+        ("TAIL", b"Zq9XK2pLmNvR4sT"),
+        ("INNER", b"fPq2Zq9XK2"),
+    ]);
+    let out = sh(
+        &s,
+        &["--mask"],
+        "printf '%s%s\\n' \"$AUTH\" XK2pLmNvR4sT; printf '[%s] [%s] [%s]\\n' \"$AUTH\" \"$TAIL\" \"$INNER\"; \
+         printf 'auth=K7'; sleep 0.3; printf 'fPq2Zq9XK2pL'; sleep 0.3; printf 'mNvR4sT.\\n'",
+    );
+    assert_status(&out, 0, "exec --mask");
+    assert_eq!(text(&out.stdout), "***\n[***] [***] [***]\n***.\n");
+}
+
+/// Runs `script` under `vault exec --mask` with vault's stdout and stderr
+/// made one: the harness's stdout pipe (`2>&1` into a pipe), or with
+/// `file`, that file for both (`>log 2>&1`). Returns the run and what
+/// the one destination received.
+fn masked_into_one_destination(s: &Sandbox, script: &str, file: Option<&Path>) -> (Out, String) {
+    let pass_file = pass_file(s);
+    let cmd = s
+        .vault_cmd()
+        .env("VAULT_PASSPHRASE_FILE", &pass_file)
+        .args(["exec", "--mask", "--", "sh", "-c", script]);
+    let log = file.map(|p| std::fs::File::create(p).unwrap());
+    let log_fd = log.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec, on
+    // descriptors open in the parent until spawn returns.
+    let cmd = unsafe {
+        cmd.pre_exec(move || {
+            let ok = match log_fd {
+                Some(fd) => libc::dup2(fd, 1) != -1 && libc::dup2(fd, 2) != -1,
+                None => libc::dup2(1, 2) != -1,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+    };
+    let out = cmd.run();
+    drop(log);
+    let got = match file {
+        Some(p) => text(&std::fs::read(p).unwrap()),
+        None => text(&out.stdout),
+    };
+    (out, got)
+}
+
+#[test]
+fn mask_catches_a_value_split_between_stdout_and_stderr_sent_to_one_file() {
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let (a, b) = TOKEN.split_at(9);
+    // Half the value on stdout, the rest on stderr, then lines on each: in
+    // one log the order must be kept and the value must not show.
+    let script = format!(
+        "printf 'A:{a}'; sleep 0.2; printf '{b}:B\\n' >&2; echo err-line >&2; echo out-line; \
+         printf '{b}' >&2; echo"
+    );
+    let want = format!("A:***:B\nerr-line\nout-line\n{b}\n");
+    let (out, got) = masked_into_one_destination(&s, &script, None);
+    assert_status(&out, 0, "exec --mask 2>&1 into a pipe");
+    assert_eq!(got, want, "2>&1 into a pipe");
+    let log = s.root().join("ci.log");
+    let (out, got) = masked_into_one_destination(&s, &script, Some(&log));
+    assert_status(&out, 0, "exec --mask >log 2>&1");
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(got, want, ">log 2>&1");
 }
 
 #[test]

@@ -201,3 +201,47 @@ fn file_errors_run_nothing() {
     }
     assert_eq!(s.snapshot(), before);
 }
+
+#[test]
+fn template_rendering_past_64_mib_is_refused_at_the_placeholder_and_prints_nothing() {
+    // A 16 MiB template repeating a 1 MiB value would render to 1.2 TB.
+    let big = vec![b'B'; 1 << 20];
+    let s = with_secrets(&[("BIG", &big)]);
+    let placeholder = "${secrets.BIG}";
+    let template = placeholder.repeat((16 << 20) / placeholder.len());
+    s.file("amp.tmpl", template.as_bytes());
+    // 64 values fit; the 65th placeholder is where the cap is passed.
+    let at = format!("amp.tmpl:1:{}", 64 * placeholder.len() + 1);
+    let check = |out: &Out, what: &str| {
+        assert_status(out, 2, what);
+        assert!(
+            out.stderr.contains(&at),
+            "{what}: {at} not in {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("64 MiB"), "{what}: {}", out.stderr);
+        assert!(!out.stderr.contains("BBBB"), "{what}: {}", out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{what}: printed {} bytes",
+            out.stdout.len()
+        );
+    };
+    let out = s.with_pass(PASS, b"", &["render", "amp.tmpl"]).run();
+    check(&out, "render amp.tmpl");
+    for mask in [&[][..], &["--mask"][..]] {
+        let mut flags = vec!["--file", "CFG=amp.tmpl"];
+        flags.extend_from_slice(mask);
+        let out = sh(&s, &flags, "touch ran-marker");
+        check(&out, &format!("exec {flags:?}"));
+        assert!(
+            !s.root().join("ran-marker").exists(),
+            "exec {flags:?}: it ran"
+        );
+    }
+    // Just under the cap renders in full.
+    s.file("ok.tmpl", placeholder.repeat(64).as_bytes());
+    let out = s.with_pass(PASS, b"", &["render", "ok.tmpl"]).run();
+    assert_status(&out, 0, "render ok.tmpl");
+    assert_eq!(out.stdout.len(), 64 << 20);
+}

@@ -1,9 +1,18 @@
 //! `vault exec --mask`: run the command as a child with its stdout and
 //! stderr piped through the stream masker, forward signals to it, and
 //! leave with its status (re-raising its death signal on ourselves).
+//!
+//! When our stdout and stderr are one file (`2>&1` into a log, a pipe or a
+//! terminal), the child gets one pipe for both, read by one masker, so a
+//! value written half to each stream is still one occurrence, and the
+//! order of its writes is kept. Otherwise each stream has its own pipe and
+//! masker.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
@@ -47,6 +56,19 @@ fn pump(mut from: impl Read, mut masker: Masker, mut to: impl Write) {
     let _ = to.write_all(&out).and_then(|_| to.flush());
 }
 
+/// Whether our stdout and stderr are the same open file, pipe or terminal
+/// (same device and inode); `false` if either cannot be examined.
+fn stdout_is_stderr() -> bool {
+    fn id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+        let meta = File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+    match (id(std::io::stdout().as_fd()), id(std::io::stderr().as_fd())) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Runs `command` masked; never returns on success (exits with the child's
 /// status or dies of its signal).
 pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
@@ -61,7 +83,9 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
             list.join(", ")
         ));
     }
-    let (err_masker, _) = Masker::new(&values);
+    let shared = stdout_is_stderr();
+    // One stream, one masker: no second copy of the values.
+    let err_masker = (!shared).then(|| Masker::new(&values).0);
     // The maskers hold what they need; the plan's copies are wiped now.
     drop(values);
     drop(names);
@@ -71,7 +95,20 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])
         .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
     let handle = signals.handle();
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // With one destination, the child's stdout and stderr are the write
+    // end of one pipe; `command` holds our copies of it until dropped below.
+    let shared_pipe = if shared {
+        let (reader, writer) = std::io::pipe()
+            .map_err(|e| CliError::Other(format!("creating a pipe for the command: {e}")))?;
+        let writer2 = writer
+            .try_clone()
+            .map_err(|e| CliError::Other(format!("creating a pipe for the command: {e}")))?;
+        command.stdout(writer).stderr(writer2);
+        Some(reader)
+    } else {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        None
+    };
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
@@ -80,13 +117,28 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
         });
     }
     let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
-    // Its environment block is std's (freed, not wiped): gone from use at least.
+    // Its environment block is std's (freed, not wiped): gone from use at
+    // least. Dropping it also closes our write ends of a shared pipe, so
+    // the reader sees the end when the child (and its children) close it.
     drop(command);
     let pid = child.id() as libc::pid_t;
-    let so = child.stdout.take().expect("piped");
-    let se = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || pump(so, out_masker, std::io::stdout()));
-    let t_err = std::thread::spawn(move || pump(se, err_masker, std::io::stderr()));
+    let (t_out, t_err) = match shared_pipe {
+        Some(both) => (
+            std::thread::spawn(move || pump(both, out_masker, std::io::stdout())),
+            None,
+        ),
+        None => {
+            let so = child.stdout.take().expect("piped");
+            let se = child.stderr.take().expect("piped");
+            let err_masker = err_masker.expect("made when the streams differ");
+            (
+                std::thread::spawn(move || pump(so, out_masker, std::io::stdout())),
+                Some(std::thread::spawn(move || {
+                    pump(se, err_masker, std::io::stderr())
+                })),
+            )
+        }
+    };
     let t_sig = std::thread::spawn(move || {
         for origin in signals.forever() {
             // Ctrl-C at a terminal already went to the child's process
@@ -104,7 +156,9 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
         .wait()
         .map_err(|e| CliError::Other(format!("waiting for the command: {e}")))?;
     let _ = t_out.join();
-    let _ = t_err.join();
+    if let Some(t_err) = t_err {
+        let _ = t_err.join();
+    }
     handle.close();
     let _ = t_sig.join();
     if let Some(code) = status.code() {
