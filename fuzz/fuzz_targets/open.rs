@@ -116,6 +116,7 @@ fuzz_target!(|data: &[u8]| {
                             Error::WrongPassphrase(_)
                                 | Error::NoPassphraseSlot(_)
                                 | Error::ChangedWhileOpening { .. }
+                                | Error::StaleCachedKey(_)
                         ),
                     "{e:?}"
                 );
