@@ -375,12 +375,12 @@ else
     skip s1m "1 000 000 secrets" "off by default (building it takes a while): VAULT_BENCH_1M=1"
 fi
 
-# import / export of 10 000 secrets ($scale_mode mode). Every import run
+# import / export of 10 000 secrets (cached mode). Every import run
 # replaces all 10 000 values in one write: it starts from a copy of the
 # vault (sh and cp are in the figure; --allow-rollback because the copy is
 # older than what the previous run wrote).
 if "$V" import --help >/dev/null 2>&1; then
-    say "set-up: import/export of 10 000 secrets ($scale_mode mode)"
+    say "set-up: import/export of 10 000 secrets (cached mode)"
     # Two vaults: the import's copies share their vault's id, whose rollback
     # memory they advance, so the export reads a vault of its own.
     iov="$work/io-10k.vault"
@@ -398,9 +398,9 @@ with open(sys.argv[1], "w") as f:
         else:
             f.write("%s=plain-%d-0123456789abcdef0123456789abcdef # comment\n" % (name, i))
 EOF
-        row io_import scale "$scale_mode" "vault import, 10 000-line .env ($scale_mode)" "" \
+        row io_import scale cached "vault import, 10 000-line .env (cached)" "" \
             sh -c "cp $(q "$iiv") $(q "$iiv.run") && exec $(q "$V") --vault $(q "$iiv.run") --allow-rollback import --replace $(q "$work/io-10k.env")"
-        row io_export scale "$scale_mode" "vault export --format dotenv, 10 000 secrets ($scale_mode)" "" \
+        row io_export scale cached "vault export --format dotenv, 10 000 secrets (cached)" "" \
             "$V" --vault "$iov" export --format dotenv
     else
         skip io "import/export of 10 000 secrets" "building the vault or the .env failed"
