@@ -288,26 +288,22 @@ impl<'a> Opener<'a> {
     }
 
     /// The highest generation remembered of `v` here (state and keyring).
-    fn remembered_max(&self, key: &MemoryKey) -> Option<u64> {
-        let kr = KeyringMemory(self.keystore);
-        [self.memory.remembered(key), kr.remembered(key)]
-            .into_iter()
-            .flatten()
-            .max()
-    }
-
-    fn remember(&self, key: &MemoryKey, generation: u64, force: bool) {
-        self.memory.remember(key, generation, force);
-        KeyringMemory(self.keystore).remember(key, generation, force);
-    }
-
     /// Refuses `v` if it is older than remembered (unless rollback is
     /// allowed), then remembers it. Only called on an authenticated header.
+    /// Each memory is read once: the keyring's is a D-Bus round trip, so it
+    /// is written only when it changes.
     fn check_rollback(&self, v: &Vault) -> Result<()> {
         let key = Self::memory_key(v);
         let found = v.header().generation;
-        if let Some(remembered) = self.remembered_max(&key) {
-            if found < remembered && !self.allow_rollback {
+        let force = self.allow_rollback;
+        let keyring = KeyringMemory(self.keystore);
+        let in_keyring = keyring.remembered(&key);
+        let remembered = [self.memory.remembered(&key), in_keyring]
+            .into_iter()
+            .flatten()
+            .max();
+        if let Some(remembered) = remembered {
+            if found < remembered && !force {
                 return Err(Error::Rollback {
                     path: self.path.clone(),
                     found,
@@ -315,7 +311,10 @@ impl<'a> Opener<'a> {
                 });
             }
         }
-        self.remember(&key, found, self.allow_rollback);
+        self.memory.remember(&key, found, force);
+        if in_keyring.is_some_and(|g| g != found) {
+            keyring.set(&key, found);
+        }
         Ok(())
     }
 
@@ -537,8 +536,10 @@ impl<A> WriteTxn<'_, A> {
             .expect("a transaction holds its lock until commit");
         store::write_atomic(&self.opener.resolved, &bytes, &lock)?;
         let generation = self.vault.header().generation;
-        self.opener
-            .remember(&Opener::memory_key(&self.vault), generation, false);
+        // Checked at `begin`: the new generation is above both memories.
+        let key = Opener::memory_key(&self.vault);
+        self.opener.memory.remember(&key, generation, false);
+        KeyringMemory(self.opener.keystore).set(&key, generation);
         drop(lock);
         self.undo.clear();
         let mut keyring_entries = std::mem::take(&mut self.outcomes);

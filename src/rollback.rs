@@ -126,6 +126,16 @@ impl KeyringMemory<'_> {
     }
 }
 
+impl KeyringMemory<'_> {
+    /// Sets the generation kept with the entry (no read first: the caller
+    /// knows it is a change), if a keyring slot opened the vault.
+    pub fn set(&self, key: &MemoryKey, generation: u64) {
+        if let Some(account) = Self::account(key) {
+            let _ = self.0.set_generation(&account, generation);
+        }
+    }
+}
+
 impl RollbackMemory for KeyringMemory<'_> {
     fn remembered(&self, key: &MemoryKey) -> Option<u64> {
         // An entry without the attribute yet counts as generation 0.
