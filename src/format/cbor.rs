@@ -71,6 +71,7 @@ impl<'a> Reader<'a> {
     }
 
     /// One head: major type and argument, shortest form only.
+    #[inline]
     pub fn head(&mut self) -> Result<(u8, u64), FormatError> {
         let b = *self.buf.get(self.pos).ok_or(self.malformed())?;
         self.pos += 1;
@@ -104,6 +105,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned integer.
+    #[inline]
     pub fn uint(&mut self) -> Result<u64, FormatError> {
         self.expect(UINT)
     }
@@ -111,6 +113,7 @@ impl<'a> Reader<'a> {
     /// A string of major type `major` and at most `max` bytes: its offset
     /// and length. The length is checked against `max` and the input
     /// before it is used.
+    #[inline]
     pub fn string(&mut self, major: u8, max: usize) -> Result<(usize, usize), FormatError> {
         let n = self.expect(major)?;
         if n > max as u64 || n > self.remaining() as u64 {
@@ -133,6 +136,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The text string `want` (a map key).
+    #[inline]
     pub fn key(&mut self, want: &[u8]) -> Result<(), FormatError> {
         let (at, n) = self.string(TEXT, want.len())?;
         if &self.buf[at..at + n] != want {

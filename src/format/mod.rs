@@ -46,12 +46,14 @@ pub const MAX_NAME_LEN: usize = 128;
 /// The rule for secret names (they become environment variable names):
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most [`MAX_NAME_LEN`] bytes, not starting
 /// with `VAULT_` (reserved). A body holding any other name is corrupt.
+#[inline]
 pub fn is_valid_name(name: &[u8]) -> bool {
     name.len() <= MAX_NAME_LEN && is_env_name(name) && !name.starts_with(b"VAULT_")
 }
 
 /// Whether `name` is a portable environment variable name:
 /// `[A-Za-z_][A-Za-z0-9_]*`.
+#[inline]
 pub fn is_env_name(name: &[u8]) -> bool {
     name.first()
         .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
