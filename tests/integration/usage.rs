@@ -681,3 +681,82 @@ fn doctor_advice_for_a_shared_sticky_directory_is_not_chmod() {
         assert!(!next.contains(lacks), "{mode:o}: {next}");
     }
 }
+
+/// `vault completions SHELL` prints a script for every shell clap knows; in
+/// a real bash, `vault exe<TAB>` completes to `exec` and `vault key <TAB>`
+/// offers the key subcommands.
+#[test]
+fn completions_complete_subcommands_in_a_real_bash() {
+    let s = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = s.cmd().args(["completions", shell]).run().success();
+        assert!(
+            out.stdout.len() > 500,
+            "{shell}: {} bytes",
+            out.stdout.len()
+        );
+    }
+    let Some(bash) = require(Program("bash")) else {
+        return;
+    };
+    let script = s.file(
+        "vault.bash",
+        &s.cmd().args(["completions", "bash"]).run().success().stdout,
+    );
+    let complete = |words: &str| {
+        let probe = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+             _vault vault \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        s.program(&bash)
+            .args(["-c", &probe])
+            .run()
+            .success()
+            .stdout_str()
+    };
+    assert_eq!(complete("vault exe").trim(), "exec");
+    let key = complete("vault key ''");
+    for sub in ["add", "list", "passwd", "remove"] {
+        assert!(key.lines().any(|l| l == sub), "vault key <TAB>: {key:?}");
+    }
+}
+
+/// `vault man` is a roff page that `man -l` renders, naming every
+/// subcommand.
+#[test]
+fn man_page_renders_with_every_subcommand() {
+    let s = Sandbox::new();
+    let page = s.cmd().arg("man").run().success().stdout;
+    let Some(man) = require(Program("man")) else {
+        return;
+    };
+    let file = s.file("vault.1", &page);
+    let out = s
+        .program(&man)
+        .arg("-l")
+        .arg(&file)
+        .env("MANWIDTH", "100")
+        .run()
+        .success();
+    let text = out.stdout_str();
+    assert!(
+        text.contains("vault(1)") || text.contains("VAULT(1)"),
+        "{text}"
+    );
+    for sub in [
+        "init",
+        "set",
+        "get",
+        "exec",
+        "render",
+        "import",
+        "export",
+        "completions",
+        "doctor",
+        "rekey",
+    ] {
+        assert!(text.contains(sub), "man page lacks {sub}");
+    }
+}

@@ -101,7 +101,10 @@ pub enum Command {
         /// Accept a passphrase that is easy to guess (refused on a terminal otherwise)
         #[arg(long)]
         weak_passphrase_ok: bool,
-        #[command(flatten)]
+        #[command(
+            flatten,
+            next_help_heading = "Argon2id cost of the new passphrase slot"
+        )]
         kdf: KdfArgs,
     },
     /// Store a secret (the value from stdin, a no-echo prompt, or the command line)
@@ -119,6 +122,7 @@ pub enum Command {
     },
     /// Print a secret's value
     Get {
+        /// The secret's name
         name: String,
         /// No newline after the value
         #[arg(short = 'n')]
@@ -133,7 +137,8 @@ pub enum Command {
     /// Delete secrets: all of them, or none if any is unknown
     #[command(visible_alias = "rm")]
     Delete {
-        #[arg(required = true)]
+        /// The secrets' names
+        #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
     /// Run a command with secrets in its environment (replaces vault with it)
@@ -179,9 +184,20 @@ pub enum Command {
     Lock,
     /// A read-only report of the vault, the keyring and the process's protections (never prints a secret)
     Doctor {
+        /// The report as JSON
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "bash: `vault completions bash > ~/.local/share/bash-completion/completions/vault`\nzsh: `vault completions zsh > \"${fpath[1]}/_vault\"`\nfish: `vault completions fish > ~/.config/fish/completions/vault.fish`"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output: `vault man | man -l -`
+    Man,
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
@@ -264,6 +280,7 @@ pub struct ExportArgs {
 pub enum KeyCommand {
     /// List slots (id, kind, parameters; never key material)
     List {
+        /// The slots as JSON (the same shape `doctor --json` uses)
         #[arg(long)]
         json: bool,
     },
@@ -283,7 +300,10 @@ pub enum KeyCommand {
         id: SlotId,
         #[command(flatten)]
         new: NewPassphraseArgs,
-        #[command(flatten)]
+        #[command(
+            flatten,
+            next_help_heading = "Argon2id cost of the new passphrase slot"
+        )]
         kdf: KdfArgs,
     },
 }
@@ -296,7 +316,10 @@ pub enum AddSlot {
     Passphrase {
         #[command(flatten)]
         new: NewPassphraseArgs,
-        #[command(flatten)]
+        #[command(
+            flatten,
+            next_help_heading = "Argon2id cost of the new passphrase slot"
+        )]
         kdf: KdfArgs,
     },
 }
@@ -432,6 +455,14 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// The whole command-line definition, with the exit-code table after
+/// `--help`: what `main` parses and what completions and the man page are
+/// generated from.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_help(crate::error::help_footer())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +471,32 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand, argument and flag says what it is for (completions
+    /// and the man page show these texts).
+    #[test]
+    fn every_argument_and_flag_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "vault", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 
     #[test]

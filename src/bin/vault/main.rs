@@ -13,7 +13,7 @@ mod unlock;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use cli::{Cli, Command};
 use invocation::Invocation;
@@ -32,9 +32,7 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     vault::secret::set_memory_lock(os::sys::lock_secret_memory, os::sys::unlock_secret_memory);
     // The exit-code table comes from the one definition in error.rs.
-    let matches = Cli::command()
-        .after_help(error::help_footer())
-        .get_matches();
+    let matches = cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -54,6 +52,12 @@ fn main() -> ExitCode {
 pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()> {
+    // Generated from the one definition of the flags; no vault is involved.
+    match &cli.command {
+        Command::Completions { shell } => return cmd::help::completions(*shell),
+        Command::Man => return cmd::help::man(),
+        _ => {}
+    }
     let inv = Invocation::resolve(&cli.global, env_passphrase.is_some())?;
     let stores = Stores::new(&inv);
     let mut ctx = Ctx::new(&inv, &stores, env_passphrase);
@@ -89,6 +93,7 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
             command,
         } => cmd::exec::exec_cmd(ctx, &only, &file, mask, &command),
         Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
+        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         Command::Import(args) => cmd::import::run(ctx, &args),
         Command::Export(args) => cmd::export::run(ctx, &args),
     }
