@@ -463,6 +463,27 @@ impl Cmd {
         self
     }
 
+    /// Runs the command with the pseudo-terminal `slave` (a path from
+    /// `require(Pty)`) as its standard input and controlling terminal, so
+    /// `/dev/tty` prompts and terminal signals reach it.
+    pub fn on_terminal(self, slave: &Path) -> Cmd {
+        let tty = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(slave)
+            .unwrap();
+        // SAFETY: only ioctl (async-signal-safe) between fork and exec; the
+        // harness's setsid, which runs first, made a session without one.
+        unsafe {
+            self.stdin_file(tty).pre_exec(|| {
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        }
+    }
+
     /// Opens file descriptor `fd` in the child: the read end of a pipe
     /// holding `bytes` (at most 64 KiB, the pipe buffer).
     pub fn fd(mut self, fd: i32, bytes: impl Into<Vec<u8>>) -> Cmd {

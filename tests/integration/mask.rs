@@ -273,28 +273,13 @@ fn terminal_ctrl_c_is_not_forwarded_twice() {
     };
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
     let pass_file = pass_file(&s);
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&slave_path)
-        .unwrap();
     let script = "trap 'echo got-INT' INT; echo ready; \
                   i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; echo no-signal";
     let cmd = s
         .vault_cmd()
         .env("VAULT_PASSPHRASE_FILE", &pass_file)
         .args(["exec", "--mask", "--", "sh", "-c", script])
-        .stdin_file(slave);
-    // SAFETY: only ioctl (async-signal-safe) between fork and exec; the
-    // session of its own was made by the harness's setsid, which runs first.
-    let cmd = unsafe {
-        cmd.pre_exec(|| {
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
+        .on_terminal(&slave_path);
     let mut vault = cmd.spawn();
     assert!(
         vault.wait_stdout(b"ready\n", LIVE_TIMEOUT),

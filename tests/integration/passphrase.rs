@@ -424,22 +424,10 @@ fn terminal_set_checks_the_passphrase_first_and_asks_again() {
     };
     let s = Sandbox::new();
     s.init();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&slave_path)
-        .unwrap();
-    let cmd = s.vault_cmd().args(["set", "TYPED"]).stdin_file(slave);
-    // SAFETY: only ioctl (async-signal-safe) between fork and exec; the
-    // harness's setsid, which runs first, made a session without a terminal.
-    let cmd = unsafe {
-        cmd.pre_exec(|| {
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
+    let cmd = s
+        .vault_cmd()
+        .args(["set", "TYPED"])
+        .on_terminal(&slave_path);
     let screen = Screen::new(&master);
     let vault = cmd.spawn();
     assert!(
@@ -482,26 +470,12 @@ fn terminal_init_refuses_a_weak_passphrase() {
             return;
         };
         let s = Sandbox::new();
-        let slave = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&slave_path)
-            .unwrap();
         let cmd = s
             .vault_cmd()
             .arg("init")
             .args(KDF)
             .args(extra)
-            .stdin_file(slave);
-        // SAFETY: only ioctl (async-signal-safe) between fork and exec.
-        let cmd = unsafe {
-            cmd.pre_exec(|| {
-                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
+            .on_terminal(&slave_path);
         let screen = Screen::new(&master);
         let vault = cmd.spawn();
         assert!(screen.wait("New passphrase:", 1), "{:?}", screen.text());
