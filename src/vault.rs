@@ -45,6 +45,10 @@ fn format_error(path: &Path, e: FormatError) -> Error {
             path: path.to_path_buf(),
             detail: format!("a passphrase slot's {d}"),
         },
+        FormatError::KdfOverBudget => Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the passphrase slots together ask for more Argon2id work than one vault may (2 GiB × 16 passes in all)".into(),
+        },
         FormatError::UnsupportedVersion(version) => Error::UnsupportedVersion {
             path: path.to_path_buf(),
             version,

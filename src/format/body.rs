@@ -23,7 +23,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::cbor::{head_len, put_head, Part, Reader, BYTES, MAP, TEXT, UINT};
+use super::cbor::{head_len, put_head, Part, Reader, ARRAY, BYTES, MAP, TEXT, UINT};
 use super::{is_valid_name, FormatError, MAX_NAME_LEN};
 use crate::secret::SecretBytes;
 
@@ -44,6 +44,47 @@ pub struct EntryRef<'a> {
     pub created: u64,
     /// Unix seconds when last set.
     pub updated: u64,
+    /// Marks a version-2 body can carry.
+    pub marks: Marks<'a>,
+}
+
+/// What a version-2 body records about a secret besides its value.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks<'a> {
+    /// A removed member could read this value: change it (`"p"`).
+    pub rotate_pending: bool,
+    /// A merge found different changes on both sides (`"x"`).
+    pub conflict: Option<Conflict<'a>>,
+}
+
+/// The side of a merge conflict this entry's value did not take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Conflict<'a> {
+    /// The other side deleted the secret.
+    OtherDeleted,
+    /// The other side's value.
+    Other(&'a [u8]),
+}
+
+impl fmt::Debug for Marks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let conflict = match self.conflict {
+            None => "none".to_string(),
+            Some(Conflict::OtherDeleted) => "other side deleted".to_string(),
+            Some(Conflict::Other(v)) => format!("other value [redacted; {} bytes]", v.len()),
+        };
+        f.debug_struct("Marks")
+            .field("rotate_pending", &self.rotate_pending)
+            .field("conflict", &format_args!("{conflict}"))
+            .finish()
+    }
+}
+
+impl Marks<'_> {
+    /// How many optional keys these marks add to an entry's map.
+    fn keys(&self) -> u64 {
+        self.rotate_pending as u64 + self.conflict.is_some() as u64
+    }
 }
 
 impl<'a> EntryRef<'a> {
@@ -54,7 +95,13 @@ impl<'a> EntryRef<'a> {
             value,
             created,
             updated,
+            marks: Marks::default(),
         }
+    }
+
+    /// The same entry with `marks`.
+    pub fn with_marks(self, marks: Marks<'a>) -> EntryRef<'a> {
+        EntryRef { marks, ..self }
     }
 
     /// The value. Copy it only into a zeroizing type.
@@ -88,17 +135,20 @@ impl fmt::Debug for EntryRef<'_> {
             )
             .field("created", &self.created)
             .field("updated", &self.updated)
+            .field("marks", &self.marks)
             .finish()
     }
 }
 
-/// Where one entry of the plaintext sits: 16 bytes a secret (the times are
-/// read again from the plaintext when asked for). Offsets fit in `u32`: a
-/// vault file is at most 1 GiB.
+/// Where one entry of the plaintext sits: 16 bytes a secret (the times and
+/// marks are read again from the plaintext when asked for). Offsets fit in
+/// `u32`: a vault file is at most 1 GiB; a name is at most 128 bytes.
 #[derive(Clone, Copy)]
 struct Span {
     name: u32,
-    name_len: u32,
+    name_len: u16,
+    /// Optional keys (marks) after the times: 0 to 2.
+    marks: u16,
     value: u32,
     value_len: u32,
 }
@@ -123,8 +173,43 @@ impl PartialEq for Body {
     }
 }
 
-fn key<'a>(e: EntryRef<'a>) -> (&'a str, &'a [u8], u64, u64) {
-    (e.name, e.value, e.created, e.updated)
+fn key<'a>(e: EntryRef<'a>) -> (&'a str, &'a [u8], u64, u64, Marks<'a>) {
+    (e.name, e.value, e.created, e.updated, e.marks)
+}
+
+/// The `n` optional keys after an entry's times, in their one order:
+/// `"p": 1` (rotate pending), then `"x": [other value]` or `"x": []`
+/// (conflict).
+fn marks<'a>(r: &mut Reader<'a>, n: u64) -> Result<Marks<'a>, FormatError> {
+    let mut m = Marks::default();
+    let mut left = n;
+    let next_key = |r: &mut Reader<'a>| -> Result<&'a [u8], FormatError> {
+        let (at, len) = r.string(TEXT, 1)?;
+        Ok(r.slice(at, len))
+    };
+    let mut key = if left > 0 { Some(next_key(r)?) } else { None };
+    if key == Some(b"p") {
+        if r.uint()? != 1 {
+            return Err(r.malformed());
+        }
+        m.rotate_pending = true;
+        left -= 1;
+        key = if left > 0 { Some(next_key(r)?) } else { None };
+    }
+    if key == Some(b"x") {
+        m.conflict = Some(match r.expect(ARRAY)? {
+            0 => Conflict::OtherDeleted,
+            1 => Conflict::Other(r.bytes(MAX_VALUE_LEN)?),
+            _ => return Err(r.malformed()),
+        });
+        left -= 1;
+    } else if key.is_some() {
+        return Err(r.malformed());
+    }
+    if left != 0 {
+        return Err(r.malformed());
+    }
+    Ok(m)
 }
 
 /// `"c": created, "u": updated`, after an entry's value.
@@ -145,6 +230,35 @@ impl Body {
     /// the name rule ([`is_valid_name`]) and be strictly increasing (as
     /// written), which also rejects duplicates; no byte may follow the map.
     pub fn parse(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Body, FormatError> {
+        Body::parse_entries(plain, start, false)
+    }
+
+    /// Indexes a version-2 body plaintext `plain[start..]`:
+    /// `{"fp": fingerprint key, "s": entries}`, where an entry may carry
+    /// marks ([`Marks`]). Returns the body and the fingerprint key.
+    pub fn parse_v2(
+        plain: Zeroizing<Vec<u8>>,
+        start: usize,
+    ) -> Result<(Body, Zeroizing<[u8; FINGERPRINT_KEY_LEN]>), FormatError> {
+        if start > plain.len() {
+            return Err(FormatError::Corrupt("body too long"));
+        }
+        let mut r = Reader::new(Part::Body, &plain, start);
+        if r.expect(MAP)? != 2 {
+            return Err(r.malformed());
+        }
+        r.key(b"fp")?;
+        let fp = Zeroizing::new(r.byte_array()?);
+        r.key(b"s")?;
+        let at = plain.len() - r.remaining();
+        Ok((Body::parse_entries(plain, at, true)?, fp))
+    }
+
+    fn parse_entries(
+        plain: Zeroizing<Vec<u8>>,
+        start: usize,
+        with_marks: bool,
+    ) -> Result<Body, FormatError> {
         if plain.len() > u32::MAX as usize || start > plain.len() {
             return Err(FormatError::Corrupt("body too long"));
         }
@@ -166,15 +280,19 @@ impl Body {
                 return Err(FormatError::Corrupt("body names out of order"));
             }
             last = name_bytes;
-            if r.expect(MAP)? != 3 {
+            let keys = r.expect(MAP)?;
+            let extra = keys.wrapping_sub(3);
+            if keys < 3 || extra > 2 || (extra > 0 && !with_marks) {
                 return Err(r.malformed());
             }
             r.key(b"v")?;
             let (value, value_len) = r.string(BYTES, MAX_VALUE_LEN)?;
             times(&mut r)?;
+            marks(&mut r, extra)?;
             index.push(Span {
                 name: name as u32,
-                name_len: name_len as u32,
+                name_len: name_len as u16,
+                marks: extra as u16,
                 value: value as u32,
                 value_len: value_len as u32,
             });
@@ -186,19 +304,25 @@ impl Body {
     }
 
     fn name_bytes(&self, s: &Span) -> &[u8] {
-        &self.plain[s.name as usize..(s.name + s.name_len) as usize]
+        &self.plain[s.name as usize..s.name as usize + s.name_len as usize]
     }
 
     fn entry_ref(&self, s: &Span) -> EntryRef<'_> {
         let value_end = (s.value + s.value_len) as usize;
         // Checked at parse, so this cannot fail; zeros rather than a panic.
-        let (created, updated) =
-            times(&mut Reader::new(Part::Body, &self.plain, value_end)).unwrap_or((0, 0));
+        let r = &mut Reader::new(Part::Body, &self.plain, value_end);
+        let (created, updated) = times(r).unwrap_or((0, 0));
+        let marks = if s.marks == 0 {
+            Marks::default()
+        } else {
+            marks(r, s.marks as u64).unwrap_or_default()
+        };
         EntryRef {
             name: std::str::from_utf8(self.name_bytes(s)).unwrap_or_default(),
             value: &self.plain[s.value as usize..value_end],
             created,
             updated,
+            marks,
         }
     }
 
@@ -275,7 +399,7 @@ pub fn encode_into<'a>(out: &mut Vec<u8>, len: usize, entries: impl Iterator<Ite
         count += 1;
         put_head(out, TEXT, e.name.len() as u64);
         out.extend_from_slice(e.name.as_bytes());
-        out.push(0xa3); // a map of three
+        put_head(out, MAP, 3 + e.marks.keys());
         out.extend_from_slice(b"\x61v");
         put_head(out, BYTES, e.value.len() as u64);
         out.extend_from_slice(e.value);
@@ -283,8 +407,47 @@ pub fn encode_into<'a>(out: &mut Vec<u8>, len: usize, entries: impl Iterator<Ite
         put_head(out, UINT, e.created);
         out.extend_from_slice(b"\x61u");
         put_head(out, UINT, e.updated);
+        if e.marks.rotate_pending {
+            out.extend_from_slice(b"\x61p\x01");
+        }
+        match e.marks.conflict {
+            None => {}
+            Some(Conflict::OtherDeleted) => out.extend_from_slice(b"\x61x\x80"),
+            Some(Conflict::Other(v)) => {
+                out.extend_from_slice(b"\x61x\x81");
+                put_head(out, BYTES, v.len() as u64);
+                out.extend_from_slice(v);
+            }
+        }
     }
     assert_eq!(count, len, "body entry count");
+}
+
+/// Length of a fingerprint key (`"fp"` in a version-2 body).
+pub const FINGERPRINT_KEY_LEN: usize = 32;
+
+/// The bytes a version-2 body puts before its entries' map.
+const V2_PREFIX_LEN: usize = 1 + 3 + 2 + FINGERPRINT_KEY_LEN + 2;
+
+/// The exact length of the encoding of a version-2 body holding `entries`.
+pub fn encoded_len_v2<'a>(entries: impl Iterator<Item = EntryRef<'a>>) -> usize {
+    V2_PREFIX_LEN + encoded_len(entries)
+}
+
+/// Appends a version-2 body: `{"fp": fp, "s": entries}` ([`encode_into`]
+/// for the entries, which may carry marks).
+pub fn encode_v2_into<'a>(
+    out: &mut Vec<u8>,
+    fp: &[u8; FINGERPRINT_KEY_LEN],
+    len: usize,
+    entries: impl Iterator<Item = EntryRef<'a>>,
+) {
+    put_head(out, MAP, 2);
+    out.extend_from_slice(b"\x62fp");
+    put_head(out, BYTES, FINGERPRINT_KEY_LEN as u64);
+    out.extend_from_slice(fp);
+    out.extend_from_slice(b"\x61s");
+    encode_into(out, len, entries);
 }
 
 fn entry_len(e: &EntryRef<'_>) -> usize {
@@ -300,6 +463,17 @@ fn entry_len(e: &EntryRef<'_>) -> usize {
         + head_len(e.created)
         + 2
         + head_len(e.updated)
+        + marks_len(&e.marks)
+}
+
+fn marks_len(m: &Marks<'_>) -> usize {
+    let p = if m.rotate_pending { 3 } else { 0 };
+    let x = match m.conflict {
+        None => 0,
+        Some(Conflict::OtherDeleted) => 3,
+        Some(Conflict::Other(v)) => 3 + head_len(v.len() as u64) + v.len(),
+    };
+    p + x
 }
 
 #[cfg(test)]
@@ -474,6 +648,73 @@ mod tests {
         assert!(!format!("{b:?} {:?}", b.get("A").unwrap()).contains("hunter2"));
     }
 
+    fn v2_sample() -> Vec<u8> {
+        let fp = [7u8; FINGERPRINT_KEY_LEN];
+        let other = b"theirs".to_vec();
+        let entries = [
+            EntryRef::new("A", b"plain", 1, 2),
+            EntryRef::new("B", b"", 3, 4).with_marks(Marks {
+                rotate_pending: true,
+                conflict: None,
+            }),
+            EntryRef::new("C", b"ours", 5, 6).with_marks(Marks {
+                rotate_pending: false,
+                conflict: Some(Conflict::Other(&other)),
+            }),
+            EntryRef::new("D", b"kept", 7, 8).with_marks(Marks {
+                rotate_pending: true,
+                conflict: Some(Conflict::OtherDeleted),
+            }),
+        ];
+        let mut out = Vec::new();
+        encode_v2_into(&mut out, &fp, entries.len(), entries.iter().copied());
+        assert_eq!(out.len(), encoded_len_v2(entries.iter().copied()));
+        out
+    }
+
+    #[test]
+    fn v2_marks_round_trip_and_re_encode_to_the_same_bytes() {
+        let bytes = v2_sample();
+        let (b, fp) = Body::parse_v2(Zeroizing::new(bytes.clone()), 0).unwrap();
+        assert_eq!(*fp, [7u8; FINGERPRINT_KEY_LEN]);
+        let marks: Vec<_> = b.iter().map(|e| (e.name, e.marks)).collect();
+        assert_eq!(marks[0].1, Marks::default());
+        assert!(marks[1].1.rotate_pending && marks[1].1.conflict.is_none());
+        assert!(marks[2].1.conflict == Some(Conflict::Other(b"theirs")));
+        assert!(marks[3].1.rotate_pending);
+        assert!(marks[3].1.conflict == Some(Conflict::OtherDeleted));
+        let mut again = Vec::new();
+        encode_v2_into(&mut again, &fp, b.len(), b.iter());
+        assert_eq!(again, bytes);
+        assert!(!format!("{:?}", b.get("C").unwrap()).contains("theirs"));
+    }
+
+    #[test]
+    fn marks_are_refused_in_a_v1_body_and_out_of_order_in_v2() {
+        let v2 = v2_sample();
+        // The entries' map alone, read as a version-1 body.
+        let pos = v2.windows(2).position(|w| w == b"\x61s").unwrap() + 2;
+        assert!(Body::parse(Zeroizing::new(v2[pos..].to_vec()), 0).is_err());
+        // "x" before "p" is not the one encoding.
+        let mut swapped = Vec::new();
+        let fp = [0u8; FINGERPRINT_KEY_LEN];
+        encode_v2_into(
+            &mut swapped,
+            &fp,
+            1,
+            [EntryRef::new("A", b"v", 1, 2).with_marks(Marks {
+                rotate_pending: true,
+                conflict: Some(Conflict::OtherDeleted),
+            })]
+            .into_iter(),
+        );
+        let p = swapped.windows(3).position(|w| w == b"\x61p\x01").unwrap();
+        let x = swapped.windows(3).position(|w| w == b"\x61x\x80").unwrap();
+        swapped[p..p + 3].copy_from_slice(b"\x61x\x80");
+        swapped[x..x + 3].copy_from_slice(b"\x61p\x01");
+        assert!(Body::parse_v2(Zeroizing::new(swapped), 0).is_err());
+    }
+
     proptest! {
         #[test]
         fn same_bytes_as_ciborium_and_round_trip(
@@ -492,6 +733,18 @@ mod tests {
             prop_assert_eq!(&*again.encode(), &ours[..]);
             let want: Vec<_> = entries.iter().map(|(n, v, c, u)| (n.to_string(), v.to_vec(), *c, *u)).collect();
             prop_assert_eq!(snapshot(&again), want);
+        }
+
+        #[test]
+        fn v2_decode_never_panics_and_re_encodes(pos in 0usize..200, val in any::<u8>()) {
+            let mut bytes = v2_sample();
+            let pos = pos % bytes.len();
+            bytes[pos] = val;
+            if let Ok((b, fp)) = Body::parse_v2(Zeroizing::new(bytes.clone()), 0) {
+                let mut again = Vec::new();
+                encode_v2_into(&mut again, &fp, b.len(), b.iter());
+                prop_assert_eq!(again, bytes);
+            }
         }
 
         #[test]

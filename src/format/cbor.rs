@@ -124,6 +124,11 @@ impl<'a> Reader<'a> {
         Ok((at, n as usize))
     }
 
+    /// `n` bytes at `at`, as returned by [`Reader::string`].
+    pub fn slice(&self, at: usize, n: usize) -> &'a [u8] {
+        &self.buf[at..at + n]
+    }
+
     /// A byte string of at most `max` bytes, borrowed.
     pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], FormatError> {
         let (at, n) = self.string(BYTES, max)?;

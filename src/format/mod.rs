@@ -15,8 +15,12 @@ mod body;
 mod cbor;
 mod header;
 pub mod kdf;
+pub mod v2;
 
-pub use body::{decode_body, encode_into, encoded_len, Body, EntryRef, MAX_VALUE_LEN};
+pub use body::{
+    decode_body, encode_into, encode_v2_into, encoded_len, encoded_len_v2, Body, Conflict,
+    EntryRef, Marks, FINGERPRINT_KEY_LEN, MAX_VALUE_LEN,
+};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
 pub use kdf::KdfParams;
 
@@ -70,6 +74,9 @@ pub enum FormatError {
     UnsupportedVersion(u16),
     /// A passphrase slot's KDF parameters are outside the bounds.
     KdfOutOfBounds(String),
+    /// The passphrase slots together ask for more Argon2id work than
+    /// [`v2::KDF_BUDGET`].
+    KdfOverBudget,
 }
 
 /// A parsed vault file, borrowing the bytes it came from.

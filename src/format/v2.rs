@@ -1,0 +1,918 @@
+//! The version-2 header: a key block sealed by the master key, and the
+//! per-write fields around it. Pure: no keys, no crypto, no files. What the
+//! bytes mean cryptographically is in `docs/FORMAT.md` ("Version 2"); this
+//! module only decodes, bounds and re-encodes them.
+//!
+//! ```text
+//! header  = {"id", "generation", "keys": key block, "mac", "nonce"}
+//! keys    = {"epoch", "slots": [slot, ...], "master", "body_key", "body"}
+//! slot    = {"id", "kind", ?"label", kind-specific fields}
+//! ```
+//!
+//! The key block is covered by a MAC keyed from the master key. A write
+//! made with only the body key (the cached unlock) copies the key block
+//! and the MAC verbatim and changes only `generation` and `nonce`, which
+//! the body's associated data covers.
+
+use super::cbor::{put_bytes, put_head, put_text, Part, Reader, ARRAY, MAP, TEXT, UINT};
+use super::kdf::KdfParams;
+use super::{FormatError, SlotId, VaultId};
+use super::{COMMITMENT_LEN, NONCE_LEN, TAG_LEN, WRAPPED_LEN};
+
+/// At most this many slots in a version-2 vault.
+pub const MAX_SLOTS_V2: usize = 128;
+/// Longest version-2 header, in bytes: 128 slots of the largest kind
+/// (an RSA-4096 SSH recipient and its age stanza) fit with room to spare.
+pub const MAX_HEADER_LEN_V2: usize = 1024 * 1024;
+/// Longest recipient string (an RSA-16384 SSH key line is about 2.8 KB;
+/// RSA-4096, the largest in common use, 725 bytes).
+pub const MAX_RECIPIENT_LEN: usize = 4096;
+/// Longest age file wrapping a master key in a slot.
+pub const MAX_AGE_LEN: usize = 8192;
+/// Longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 64;
+/// An age X25519 identity as text (`AGE-SECRET-KEY-1…`, Bech32): the
+/// form the `age` crate reads and writes, kept in the keyring and sealed
+/// in passphrase slots.
+pub const X25519_IDENTITY_LEN: usize = 74;
+/// A passphrase slot's X25519 identity, sealed under its passphrase's
+/// Argon2id output: nonce, the identity's 74 bytes encrypted, tag.
+pub const SEALED_IDENTITY_LEN: usize = NONCE_LEN + X25519_IDENTITY_LEN + TAG_LEN;
+/// The body key sealed under the master key: nonce, 32 bytes, tag.
+pub const SEALED_BODY_KEY_LEN: usize = NONCE_LEN + WRAPPED_LEN;
+/// Length of the key block's MAC.
+pub const MAC_LEN: usize = 32;
+/// Every age file starts with this line.
+pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// The sum over all passphrase slots of memory (KiB) × passes that one
+/// vault may ask for: today's per-slot maximum, 2 GiB × 16 passes. Checked
+/// while the header is parsed, before any Argon2id runs, so a file cannot
+/// make an open cost more than one maximal slot.
+pub const KDF_BUDGET: u64 = 2 * 1024 * 1024 * 16;
+
+/// A generation above this is corrupt: no real vault gets near it (a write
+/// a millisecond for 140 000 years), and `generation + 1` can never wrap.
+pub const MAX_GENERATION: u64 = 1 << 62;
+
+/// A slot's label: what `vault key list` shows next to its id.
+///
+/// UTF-8, 1 to 64 bytes, no control, format (bidirectional overrides,
+/// zero-width) or line-separator characters, no leading or trailing space,
+/// and never exactly 8 hex digits (that would read as a slot id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Label(String);
+
+/// Why a label was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelProblem {
+    /// Empty.
+    Empty,
+    /// Longer than [`MAX_LABEL_LEN`] bytes.
+    TooLong,
+    /// Holds a control, format or separator character.
+    Invisible,
+    /// Starts or ends with white space.
+    Padded,
+    /// Eight hex digits, which would read as a slot id.
+    LooksLikeId,
+}
+
+impl std::fmt::Display for LabelProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LabelProblem::Empty => "a label cannot be empty",
+            LabelProblem::TooLong => "a label is at most 64 bytes",
+            LabelProblem::Invisible => {
+                "a label cannot hold control, bidirectional or invisible characters"
+            }
+            LabelProblem::Padded => "a label cannot start or end with white space",
+            LabelProblem::LooksLikeId => {
+                "a label cannot be 8 hex digits (that is how slot ids are written)"
+            }
+        })
+    }
+}
+
+/// Characters a label may not hold: C0/C1 controls, and the format and
+/// separator characters that change how text around them is shown
+/// (bidirectional embeddings, overrides and isolates, zero-width
+/// characters, line and paragraph separators, the BOM).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}')
+}
+
+impl Label {
+    /// Checks `s` against the label rule.
+    pub fn parse(s: &str) -> Result<Label, LabelProblem> {
+        if s.is_empty() {
+            return Err(LabelProblem::Empty);
+        }
+        if s.len() > MAX_LABEL_LEN {
+            return Err(LabelProblem::TooLong);
+        }
+        if s.chars().any(is_invisible) {
+            return Err(LabelProblem::Invisible);
+        }
+        if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+            return Err(LabelProblem::Padded);
+        }
+        if SlotId::from_hex(s).is_some() {
+            return Err(LabelProblem::LooksLikeId);
+        }
+        Ok(Label(s.to_owned()))
+    }
+
+    /// The label's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A slot of a version-2 vault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotV2 {
+    /// Identifier, unique within the vault.
+    pub id: SlotId,
+    /// Optional label, unique within the vault.
+    pub label: Option<Label>,
+    /// Kind and what the kind carries.
+    pub kind: SlotKindV2,
+}
+
+/// The age file in a slot: the master key encrypted to `recipient`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgeWrap {
+    /// The recipient, as age writes it (`age1…`, `ssh-ed25519 AAAA…`,
+    /// `age1<plugin>1…`). Printable ASCII, single spaces.
+    pub recipient: String,
+    /// A standard age file whose payload is the 32-byte master key.
+    pub age: Vec<u8>,
+}
+
+/// What a slot is, and where its private key lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotKindV2 {
+    /// An X25519 identity kept in this machine's keyring.
+    Keyring(AgeWrap),
+    /// An X25519 identity kept in the file, sealed under Argon2id of a
+    /// passphrase.
+    Passphrase {
+        /// The master key wrapped to the identity's recipient.
+        wrap: AgeWrap,
+        /// Argon2id salt.
+        salt: Vec<u8>,
+        /// Argon2id cost.
+        params: KdfParams,
+        /// The identity, sealed: nonce ‖ ciphertext ‖ tag.
+        identity: [u8; SEALED_IDENTITY_LEN],
+    },
+    /// A teammate's or a CI job's public key; its private key is never in
+    /// the file.
+    Recipient(AgeWrap),
+    /// A version-1 keyring slot carried over: the master key wrapped under
+    /// a 32-byte keyring key as version 1 wraps it.
+    LegacyKeyring {
+        /// Nonce of the wrap.
+        nonce: [u8; NONCE_LEN],
+        /// The wrapped master key.
+        wrapped: [u8; WRAPPED_LEN],
+    },
+    /// A version-1 passphrase slot carried over.
+    LegacyPassphrase {
+        /// Argon2id salt.
+        salt: Vec<u8>,
+        /// Argon2id cost.
+        params: KdfParams,
+        /// Nonce of the wrap.
+        nonce: [u8; NONCE_LEN],
+        /// The wrapped master key.
+        wrapped: [u8; WRAPPED_LEN],
+    },
+}
+
+const KIND_KEYRING: u64 = 1;
+const KIND_PASSPHRASE: u64 = 2;
+const KIND_RECIPIENT: u64 = 3;
+const KIND_LEGACY_KEYRING: u64 = 11;
+const KIND_LEGACY_PASSPHRASE: u64 = 12;
+
+impl SlotKindV2 {
+    fn code(&self) -> u64 {
+        match self {
+            SlotKindV2::Keyring(_) => KIND_KEYRING,
+            SlotKindV2::Passphrase { .. } => KIND_PASSPHRASE,
+            SlotKindV2::Recipient(_) => KIND_RECIPIENT,
+            SlotKindV2::LegacyKeyring { .. } => KIND_LEGACY_KEYRING,
+            SlotKindV2::LegacyPassphrase { .. } => KIND_LEGACY_PASSPHRASE,
+        }
+    }
+
+    /// `keyring`, `passphrase` or `recipient` (legacy slots by their kind).
+    pub fn name(&self) -> &'static str {
+        match self {
+            SlotKindV2::Keyring(_) | SlotKindV2::LegacyKeyring { .. } => "keyring",
+            SlotKindV2::Passphrase { .. } | SlotKindV2::LegacyPassphrase { .. } => "passphrase",
+            SlotKindV2::Recipient(_) => "recipient",
+        }
+    }
+
+    /// The Argon2id cost of a passphrase slot (legacy or not).
+    pub fn kdf(&self) -> Option<(&[u8], KdfParams)> {
+        match self {
+            SlotKindV2::Passphrase { salt, params, .. }
+            | SlotKindV2::LegacyPassphrase { salt, params, .. } => Some((salt, *params)),
+            _ => None,
+        }
+    }
+
+    /// The age wrap of a version-2 slot.
+    pub fn wrap(&self) -> Option<&AgeWrap> {
+        match self {
+            SlotKindV2::Keyring(w) | SlotKindV2::Recipient(w) => Some(w),
+            SlotKindV2::Passphrase { wrap, .. } => Some(wrap),
+            _ => None,
+        }
+    }
+
+    /// Whether this slot was carried over from a version-1 file.
+    pub fn is_legacy(&self) -> bool {
+        matches!(
+            self,
+            SlotKindV2::LegacyKeyring { .. } | SlotKindV2::LegacyPassphrase { .. }
+        )
+    }
+}
+
+/// The part of the header only a master-key holder can change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyBlock {
+    /// The generation of the write that sealed this key block (at most the
+    /// header's generation).
+    pub epoch: u64,
+    /// 1 to [`MAX_SLOTS_V2`] slots.
+    pub slots: Vec<SlotV2>,
+    /// Commitment to the master key.
+    pub master_commitment: [u8; COMMITMENT_LEN],
+    /// The body key sealed under a key derived from the master key.
+    pub body_key: [u8; SEALED_BODY_KEY_LEN],
+    /// Commitment to the body key.
+    pub body_commitment: [u8; COMMITMENT_LEN],
+}
+
+/// A decoded version-2 header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderV2 {
+    /// Random identifier of this vault.
+    pub vault_id: VaultId,
+    /// Incremented on every write, at most [`MAX_GENERATION`].
+    pub generation: u64,
+    /// Slots and key commitments, covered by `mac`.
+    pub keys: KeyBlock,
+    /// MAC of the key block under a key derived from the master key.
+    pub mac: [u8; MAC_LEN],
+    /// Nonce of the body encryption, fresh on every write.
+    pub body_nonce: [u8; NONCE_LEN],
+}
+
+/// Whether `s` is a recipient string the format can hold: printable ASCII
+/// words separated by single spaces.
+fn valid_recipient(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_RECIPIENT_LEN
+        && s.iter().all(|b| (0x20..0x7f).contains(b))
+        && s[0] != b' '
+        && s[s.len() - 1] != b' '
+        && !s.windows(2).any(|w| w == b"  ")
+}
+
+impl KeyBlock {
+    /// Canonical CBOR of the key block: the MAC's message (with the
+    /// domain prefix, see [`HeaderV2::mac_message`]) and the header's
+    /// `keys` value.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + 512 * self.slots.len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        put_head(out, MAP, 5);
+        put_text(out, "epoch");
+        put_head(out, UINT, self.epoch);
+        put_text(out, "slots");
+        put_head(out, ARRAY, self.slots.len() as u64);
+        for s in &self.slots {
+            encode_slot(out, s);
+        }
+        put_text(out, "master");
+        put_bytes(out, &self.master_commitment);
+        put_text(out, "body_key");
+        put_bytes(out, &self.body_key);
+        put_text(out, "body");
+        put_bytes(out, &self.body_commitment);
+    }
+
+    /// The slot with this id.
+    pub fn slot(&self, id: SlotId) -> Option<&SlotV2> {
+        self.slots.iter().find(|s| s.id == id)
+    }
+
+    /// Memory (KiB) × passes summed over the passphrase slots.
+    pub fn kdf_cost(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|s| s.kind.kdf())
+            .map(|(_, p)| p.memory_kib as u64 * p.time as u64)
+            .sum()
+    }
+}
+
+fn encode_slot(out: &mut Vec<u8>, s: &SlotV2) {
+    let fields = match &s.kind {
+        SlotKindV2::Keyring(_) | SlotKindV2::Recipient(_) => 4,
+        SlotKindV2::Passphrase { .. } => 6,
+        SlotKindV2::LegacyKeyring { .. } => 4,
+        SlotKindV2::LegacyPassphrase { .. } => 5,
+    };
+    put_head(out, MAP, fields + s.label.is_some() as u64);
+    put_text(out, "id");
+    put_bytes(out, &s.id.0);
+    put_text(out, "kind");
+    put_head(out, UINT, s.kind.code());
+    if let Some(l) = &s.label {
+        put_text(out, "label");
+        put_text(out, l.as_str());
+    }
+    let put_kdf = |out: &mut Vec<u8>, salt: &[u8], p: &KdfParams| {
+        put_text(out, "kdf");
+        put_head(out, MAP, 4);
+        put_text(out, "salt");
+        put_bytes(out, salt);
+        put_text(out, "m");
+        put_head(out, UINT, p.memory_kib as u64);
+        put_text(out, "t");
+        put_head(out, UINT, p.time as u64);
+        put_text(out, "p");
+        put_head(out, UINT, p.parallelism as u64);
+    };
+    match &s.kind {
+        SlotKindV2::Keyring(w) | SlotKindV2::Recipient(w) => {
+            put_text(out, "recipient");
+            put_text(out, &w.recipient);
+            put_text(out, "age");
+            put_bytes(out, &w.age);
+        }
+        SlotKindV2::Passphrase {
+            wrap,
+            salt,
+            params,
+            identity,
+        } => {
+            put_text(out, "recipient");
+            put_text(out, &wrap.recipient);
+            put_kdf(out, salt, params);
+            put_text(out, "identity");
+            put_bytes(out, identity);
+            put_text(out, "age");
+            put_bytes(out, &wrap.age);
+        }
+        SlotKindV2::LegacyKeyring { nonce, wrapped } => {
+            put_text(out, "nonce");
+            put_bytes(out, nonce);
+            put_text(out, "wrapped");
+            put_bytes(out, wrapped);
+        }
+        SlotKindV2::LegacyPassphrase {
+            salt,
+            params,
+            nonce,
+            wrapped,
+        } => {
+            put_kdf(out, salt, params);
+            put_text(out, "nonce");
+            put_bytes(out, nonce);
+            put_text(out, "wrapped");
+            put_bytes(out, wrapped);
+        }
+    }
+}
+
+/// Domain prefix of the key block's MAC message.
+const MAC_DOMAIN: &[u8] = b"vault key block v2\0";
+
+impl HeaderV2 {
+    /// Canonical CBOR encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + 512 * self.keys.slots.len());
+        put_head(&mut out, MAP, 5);
+        put_text(&mut out, "id");
+        put_bytes(&mut out, &self.vault_id.0);
+        put_text(&mut out, "generation");
+        put_head(&mut out, UINT, self.generation);
+        put_text(&mut out, "keys");
+        self.keys.encode_into(&mut out);
+        put_text(&mut out, "mac");
+        put_bytes(&mut out, &self.mac);
+        put_text(&mut out, "nonce");
+        put_bytes(&mut out, &self.body_nonce);
+        out
+    }
+
+    /// What the key block's MAC is computed over: a domain prefix, the
+    /// vault id and the key block's canonical encoding.
+    pub fn mac_message(vault_id: &VaultId, keys: &KeyBlock) -> Vec<u8> {
+        let mut m = Vec::with_capacity(MAC_DOMAIN.len() + 16 + 512 * keys.slots.len());
+        m.extend_from_slice(MAC_DOMAIN);
+        m.extend_from_slice(&vault_id.0);
+        keys.encode_into(&mut m);
+        m
+    }
+
+    /// Decodes and validates a version-2 header; `bytes` is exactly the
+    /// header. Every bound (sizes, counts, KDF parameters and budget,
+    /// generation, labels) is checked here, before any key derivation.
+    pub fn decode(bytes: &[u8]) -> Result<HeaderV2, FormatError> {
+        if bytes.len() > MAX_HEADER_LEN_V2 {
+            return Err(FormatError::Corrupt("header too long"));
+        }
+        let r = &mut Reader::new(Part::Header, bytes, 0);
+        if r.expect(MAP)? != 5 {
+            return Err(r.malformed());
+        }
+        r.key(b"id")?;
+        let vault_id = VaultId(r.byte_array()?);
+        r.key(b"generation")?;
+        let generation = r.uint()?;
+        if generation > MAX_GENERATION {
+            return Err(FormatError::Corrupt("generation out of bounds"));
+        }
+        r.key(b"keys")?;
+        let keys = read_key_block(r)?;
+        if keys.epoch > generation {
+            return Err(FormatError::Corrupt("key block newer than the file"));
+        }
+        r.key(b"mac")?;
+        let mac = r.byte_array()?;
+        r.key(b"nonce")?;
+        let body_nonce = r.byte_array()?;
+        if r.remaining() != 0 {
+            return Err(Part::Header.not_canonical());
+        }
+        let header = HeaderV2 {
+            vault_id,
+            generation,
+            keys,
+            mac,
+            body_nonce,
+        };
+        if header.encode() != bytes {
+            return Err(Part::Header.not_canonical());
+        }
+        Ok(header)
+    }
+}
+
+fn read_key_block(r: &mut Reader<'_>) -> Result<KeyBlock, FormatError> {
+    if r.expect(MAP)? != 5 {
+        return Err(r.malformed());
+    }
+    r.key(b"epoch")?;
+    let epoch = r.uint()?;
+    r.key(b"slots")?;
+    let n = r.expect(ARRAY)?;
+    if n == 0 || n > MAX_SLOTS_V2 as u64 {
+        return Err(FormatError::Corrupt("slot count out of bounds"));
+    }
+    let mut slots: Vec<SlotV2> = Vec::with_capacity(n as usize);
+    let mut budget = KDF_BUDGET;
+    for _ in 0..n {
+        let slot = read_slot(r)?;
+        if slots.iter().any(|o| o.id == slot.id) {
+            return Err(FormatError::Corrupt("duplicate slot id"));
+        }
+        if slot.label.is_some() && slots.iter().any(|o| o.label == slot.label) {
+            return Err(FormatError::Corrupt("duplicate slot label"));
+        }
+        if let Some((_, p)) = slot.kind.kdf() {
+            budget = budget
+                .checked_sub(p.memory_kib as u64 * p.time as u64)
+                .ok_or(FormatError::KdfOverBudget)?;
+        }
+        slots.push(slot);
+    }
+    r.key(b"master")?;
+    let master_commitment = r.byte_array()?;
+    r.key(b"body_key")?;
+    let body_key = r.byte_array()?;
+    r.key(b"body")?;
+    let body_commitment = r.byte_array()?;
+    Ok(KeyBlock {
+        epoch,
+        slots,
+        master_commitment,
+        body_key,
+        body_commitment,
+    })
+}
+
+fn read_kdf(r: &mut Reader<'_>) -> Result<(Vec<u8>, KdfParams), FormatError> {
+    r.key(b"kdf")?;
+    if r.expect(MAP)? != 4 {
+        return Err(r.malformed());
+    }
+    r.key(b"salt")?;
+    let salt = r.bytes(*super::kdf::SALT_LEN.end())?;
+    KdfParams::check_salt_len(salt.len())
+        .map_err(|_| FormatError::Corrupt("salt length out of bounds"))?;
+    let mut param = |key: &[u8]| -> Result<u32, FormatError> {
+        r.key(key)?;
+        u32::try_from(r.uint()?).map_err(|_| Part::Header.malformed())
+    };
+    let params = KdfParams {
+        memory_kib: param(b"m")?,
+        time: param(b"t")?,
+        parallelism: param(b"p")?,
+    };
+    params.check_bounds().map_err(FormatError::KdfOutOfBounds)?;
+    Ok((salt.to_vec(), params))
+}
+
+fn read_recipient(r: &mut Reader<'_>) -> Result<String, FormatError> {
+    r.key(b"recipient")?;
+    let (at, n) = r.string(TEXT, MAX_RECIPIENT_LEN)?;
+    let s = r.slice(at, n);
+    if !valid_recipient(s) {
+        return Err(FormatError::Corrupt("malformed recipient"));
+    }
+    // Printable ASCII, so valid UTF-8.
+    Ok(String::from_utf8_lossy(s).into_owned())
+}
+
+fn read_age(r: &mut Reader<'_>) -> Result<Vec<u8>, FormatError> {
+    r.key(b"age")?;
+    let age = r.bytes(MAX_AGE_LEN)?;
+    if !age.starts_with(AGE_MAGIC) {
+        return Err(FormatError::Corrupt("slot does not hold an age file"));
+    }
+    Ok(age.to_vec())
+}
+
+fn read_slot(r: &mut Reader<'_>) -> Result<SlotV2, FormatError> {
+    let entries = r.expect(MAP)?;
+    r.key(b"id")?;
+    let id = SlotId(r.byte_array()?);
+    r.key(b"kind")?;
+    let code = r.uint()?;
+    let fields = match code {
+        KIND_KEYRING | KIND_RECIPIENT | KIND_LEGACY_KEYRING => 4,
+        KIND_PASSPHRASE => 6,
+        KIND_LEGACY_PASSPHRASE => 5,
+        _ => return Err(FormatError::Corrupt("unknown slot kind")),
+    };
+    let label = match entries.checked_sub(fields) {
+        Some(0) => None,
+        Some(1) => {
+            r.key(b"label")?;
+            let (at, n) = r.string(TEXT, MAX_LABEL_LEN)?;
+            let text = std::str::from_utf8(r.slice(at, n))
+                .map_err(|_| FormatError::Corrupt("label is not UTF-8"))?;
+            Some(Label::parse(text).map_err(|_| FormatError::Corrupt("invalid slot label"))?)
+        }
+        _ => return Err(r.malformed()),
+    };
+    let kind = match code {
+        KIND_KEYRING | KIND_RECIPIENT => {
+            let recipient = read_recipient(r)?;
+            if code == KIND_KEYRING && !recipient.starts_with("age1") {
+                return Err(FormatError::Corrupt(
+                    "keyring slot without an X25519 recipient",
+                ));
+            }
+            let wrap = AgeWrap {
+                recipient,
+                age: read_age(r)?,
+            };
+            if code == KIND_KEYRING {
+                SlotKindV2::Keyring(wrap)
+            } else {
+                SlotKindV2::Recipient(wrap)
+            }
+        }
+        KIND_PASSPHRASE => {
+            let recipient = read_recipient(r)?;
+            if !recipient.starts_with("age1") {
+                return Err(FormatError::Corrupt(
+                    "passphrase slot without an X25519 recipient",
+                ));
+            }
+            let (salt, params) = read_kdf(r)?;
+            r.key(b"identity")?;
+            let identity = r.byte_array()?;
+            let age = read_age(r)?;
+            SlotKindV2::Passphrase {
+                wrap: AgeWrap { recipient, age },
+                salt,
+                params,
+                identity,
+            }
+        }
+        KIND_LEGACY_KEYRING => {
+            r.key(b"nonce")?;
+            let nonce = r.byte_array()?;
+            r.key(b"wrapped")?;
+            let wrapped = r.byte_array()?;
+            SlotKindV2::LegacyKeyring { nonce, wrapped }
+        }
+        _ => {
+            let (salt, params) = read_kdf(r)?;
+            r.key(b"nonce")?;
+            let nonce = r.byte_array()?;
+            r.key(b"wrapped")?;
+            let wrapped = r.byte_array()?;
+            SlotKindV2::LegacyPassphrase {
+                salt,
+                params,
+                nonce,
+                wrapped,
+            }
+        }
+    };
+    Ok(SlotV2 { id, label, kind })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn age_bytes(tag: u8) -> Vec<u8> {
+        let mut a = AGE_MAGIC.to_vec();
+        a.extend_from_slice(b"-> X25519 abc\nxyz\n--- mac\n");
+        a.extend_from_slice(&[tag; 64]);
+        a
+    }
+
+    pub(crate) fn sample_header_v2() -> HeaderV2 {
+        let x = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string();
+        HeaderV2 {
+            vault_id: VaultId([1; 16]),
+            generation: 9,
+            keys: KeyBlock {
+                epoch: 8,
+                slots: vec![
+                    SlotV2 {
+                        id: SlotId([1, 2, 3, 4]),
+                        label: Some(Label::parse("desktop1").unwrap()),
+                        kind: SlotKindV2::Keyring(AgeWrap {
+                            recipient: x.clone(),
+                            age: age_bytes(1),
+                        }),
+                    },
+                    SlotV2 {
+                        id: SlotId([5, 6, 7, 8]),
+                        label: None,
+                        kind: SlotKindV2::Passphrase {
+                            wrap: AgeWrap {
+                                recipient: x.clone(),
+                                age: age_bytes(2),
+                            },
+                            salt: vec![3; 16],
+                            params: KdfParams::DEFAULT,
+                            identity: [4; SEALED_IDENTITY_LEN],
+                        },
+                    },
+                    SlotV2 {
+                        id: SlotId([9, 9, 9, 9]),
+                        label: Some(Label::parse("CI · nightly").unwrap()),
+                        kind: SlotKindV2::Recipient(AgeWrap {
+                            recipient: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB".into(),
+                            age: age_bytes(3),
+                        }),
+                    },
+                    SlotV2 {
+                        id: SlotId([0xa, 0, 0, 0]),
+                        label: None,
+                        kind: SlotKindV2::LegacyKeyring {
+                            nonce: [5; NONCE_LEN],
+                            wrapped: [6; WRAPPED_LEN],
+                        },
+                    },
+                    SlotV2 {
+                        id: SlotId([0xb, 0, 0, 0]),
+                        label: Some(Label::parse("old recovery").unwrap()),
+                        kind: SlotKindV2::LegacyPassphrase {
+                            salt: vec![7; 32],
+                            params: KdfParams::CHEAPEST,
+                            nonce: [8; NONCE_LEN],
+                            wrapped: [9; WRAPPED_LEN],
+                        },
+                    },
+                ],
+                master_commitment: [0xc; 32],
+                body_key: [0xd; SEALED_BODY_KEY_LEN],
+                body_commitment: [0xe; 32],
+            },
+            mac: [0xf; MAC_LEN],
+            body_nonce: [0x10; NONCE_LEN],
+        }
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let h = sample_header_v2();
+        let bytes = h.encode();
+        assert_eq!(HeaderV2::decode(&bytes).unwrap(), h);
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let bytes = sample_header_v2().encode();
+        for n in 0..bytes.len() {
+            assert!(HeaderV2::decode(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(HeaderV2::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn the_mac_message_is_the_key_block_bytes_inside_the_header() {
+        let h = sample_header_v2();
+        let m = HeaderV2::mac_message(&h.vault_id, &h.keys);
+        let kb = h.keys.encode();
+        assert!(m.starts_with(MAC_DOMAIN));
+        assert_eq!(&m[MAC_DOMAIN.len()..MAC_DOMAIN.len() + 16], &h.vault_id.0);
+        assert_eq!(&m[MAC_DOMAIN.len() + 16..], &kb[..]);
+        // The header holds the same bytes, so a reader can MAC what it read.
+        let bytes = h.encode();
+        assert!(bytes.windows(kb.len()).any(|w| w == kb));
+    }
+
+    fn refused(h: &HeaderV2) -> FormatError {
+        HeaderV2::decode(&h.encode()).unwrap_err()
+    }
+
+    #[test]
+    fn kdf_budget_is_checked_before_anything_else_runs() {
+        let mut h = sample_header_v2();
+        let top = KdfParams {
+            memory_kib: 2 * 1024 * 1024,
+            time: 16,
+            parallelism: 1,
+        };
+        // One maximal slot alone is within the budget…
+        h.keys.slots.retain(|s| s.kind.kdf().is_none());
+        h.keys.slots.push(SlotV2 {
+            id: SlotId([0x20; 4]),
+            label: None,
+            kind: SlotKindV2::LegacyPassphrase {
+                salt: vec![1; 16],
+                params: top,
+                nonce: [0; NONCE_LEN],
+                wrapped: [0; WRAPPED_LEN],
+            },
+        });
+        assert_eq!(h.keys.kdf_cost(), KDF_BUDGET);
+        assert!(HeaderV2::decode(&h.encode()).is_ok());
+        // …one more pass of the cheapest slot is not.
+        h.keys.slots.push(SlotV2 {
+            id: SlotId([0x21; 4]),
+            label: None,
+            kind: SlotKindV2::LegacyPassphrase {
+                salt: vec![1; 16],
+                params: KdfParams::CHEAPEST,
+                nonce: [0; NONCE_LEN],
+                wrapped: [0; WRAPPED_LEN],
+            },
+        });
+        assert_eq!(refused(&h), FormatError::KdfOverBudget);
+    }
+
+    #[test]
+    fn out_of_bounds_fields_are_refused() {
+        let base = sample_header_v2();
+        let mut h = base.clone();
+        h.generation = MAX_GENERATION + 1;
+        h.keys.epoch = 0;
+        assert_eq!(
+            refused(&h),
+            FormatError::Corrupt("generation out of bounds")
+        );
+        let mut h = base.clone();
+        h.keys.epoch = h.generation + 1;
+        assert!(matches!(refused(&h), FormatError::Corrupt(_)));
+        let mut h = base.clone();
+        h.keys.slots[1].id = h.keys.slots[0].id;
+        assert_eq!(refused(&h), FormatError::Corrupt("duplicate slot id"));
+        let mut h = base.clone();
+        h.keys.slots[2].label = h.keys.slots[0].label.clone();
+        assert_eq!(refused(&h), FormatError::Corrupt("duplicate slot label"));
+        let mut h = base.clone();
+        h.keys.slots.clear();
+        assert_eq!(
+            refused(&h),
+            FormatError::Corrupt("slot count out of bounds")
+        );
+        let mut h = base.clone();
+        if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
+            w.recipient = "two  spaces".into();
+        }
+        assert_eq!(refused(&h), FormatError::Corrupt("malformed recipient"));
+        let mut h = base.clone();
+        if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
+            w.age = b"not age".to_vec();
+        }
+        assert!(matches!(refused(&h), FormatError::Corrupt(_)));
+        let mut h = base.clone();
+        if let SlotKindV2::Keyring(w) = &mut h.keys.slots[0].kind {
+            w.recipient = "ssh-ed25519 AAAA".into();
+        }
+        assert!(matches!(refused(&h), FormatError::Corrupt(_)));
+        let mut h = base;
+        if let SlotKindV2::Passphrase { params, .. } = &mut h.keys.slots[1].kind {
+            params.time = 17;
+        }
+        assert!(matches!(refused(&h), FormatError::KdfOutOfBounds(_)));
+    }
+
+    #[test]
+    fn a_label_smuggled_past_the_rule_is_refused() {
+        // Write a label the rule refuses by patching the encoded bytes.
+        let h = sample_header_v2();
+        let bytes = h.encode();
+        for (bad, why) in [
+            ("desk\u{202e}a", "override"),
+            ("0a0b0c0d", "id lookalike"),
+            ("desk\n\u{7}ab", "control"),
+            (" desktop", "padded"),
+        ] {
+            assert_eq!(
+                bad.len(),
+                "desktop1".len(),
+                "{why}: same length for the patch"
+            );
+            let patched: Vec<u8> = {
+                let pos = bytes.windows(8).position(|w| w == b"desktop1").unwrap();
+                let mut b = bytes.clone();
+                b[pos..pos + 8].copy_from_slice(bad.as_bytes());
+                b
+            };
+            assert_eq!(
+                HeaderV2::decode(&patched).unwrap_err(),
+                FormatError::Corrupt("invalid slot label"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_rule() {
+        assert!(Label::parse("CI (GitHub)").is_ok());
+        assert!(Label::parse("récupération").is_ok());
+        assert!(Label::parse(&"a".repeat(64)).is_ok());
+        assert_eq!(Label::parse(""), Err(LabelProblem::Empty));
+        assert_eq!(Label::parse(&"a".repeat(65)), Err(LabelProblem::TooLong));
+        assert_eq!(Label::parse("DEADBEEF"), Err(LabelProblem::LooksLikeId));
+        assert_eq!(Label::parse("deadbeef"), Err(LabelProblem::LooksLikeId));
+        assert!(Label::parse("deadbeef0").is_ok());
+        for bad in [
+            "a\u{202E}b",
+            "a\u{2066}b",
+            "a\u{200B}b",
+            "a\tb",
+            "a\u{85}b",
+            "\u{FEFF}a",
+        ] {
+            assert_eq!(Label::parse(bad), Err(LabelProblem::Invisible), "{bad:?}");
+        }
+        assert_eq!(Label::parse(" a"), Err(LabelProblem::Padded));
+        assert_eq!(Label::parse("a\u{3000}"), Err(LabelProblem::Padded));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1200)) {
+            let _ = HeaderV2::decode(&bytes);
+        }
+
+        #[test]
+        fn whatever_decodes_re_encodes_to_the_same_bytes(pos in 0usize..2000, val in any::<u8>()) {
+            let mut bytes = sample_header_v2().encode();
+            let pos = pos % bytes.len();
+            bytes[pos] = val;
+            if let Ok(h) = HeaderV2::decode(&bytes) {
+                prop_assert_eq!(h.encode(), bytes);
+            }
+        }
+    }
+}
