@@ -33,6 +33,7 @@ pub mod error;
 pub mod exec;
 pub mod format;
 pub mod interchange;
+pub mod keyblock;
 pub mod mask;
 pub mod open;
 pub mod platform;

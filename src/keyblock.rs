@@ -1,0 +1,399 @@
+//! The cryptography of a version-2 key block (`docs/FORMAT.md`, "Version
+//! 2", "Keys"): the master-key derivations (commitment, key-block MAC,
+//! body-key seal), the body-key commitment, a passphrase slot's sealed
+//! X25519 identity, and the age files that wrap the master key to a slot's
+//! recipient.
+//!
+//! Nothing here is new cryptography: keyed BLAKE2b-256 as the PRF (as
+//! version 1's commitment), XChaCha20-Poly1305 through `crypto.rs`, and the
+//! `age` crate for every recipient (X25519, SSH, plugins). No I/O except
+//! what an age plugin does when it is asked to wrap or unwrap.
+
+use std::io::{Read, Write};
+
+use age::secrecy::ExposeSecret;
+use blake2::digest::{consts::U32, Mac};
+use chacha20poly1305::aead::KeyInit;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, random_nonce, Unauthentic, NONCE_LEN};
+use crate::format::v2::{
+    HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN, X25519_IDENTITY_LEN,
+};
+use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN};
+use crate::secret::{Key, SecretBytes};
+
+type Prf = blake2::Blake2bMac<U32>;
+
+fn prf(key: &Key) -> Prf {
+    <Prf as KeyInit>::new_from_slice(key.expose()).expect("BLAKE2b accepts 32-byte keys")
+}
+
+/// `PRF(key, label)`: keyed BLAKE2b-256 over an ASCII label.
+fn derive(key: &Key, label: &[u8]) -> Key {
+    let mut m = prf(key);
+    m.update(label);
+    Key::try_init_with(|k| {
+        k.copy_from_slice(&m.finalize().into_bytes());
+        Ok::<(), ()>(())
+    })
+    .unwrap_or_else(|()| unreachable!())
+}
+
+const MASTER_COMMITMENT: &[u8] = b"vault master key commitment v2";
+const MAC_KEY: &[u8] = b"vault key block mac v2";
+const BODY_KEY_WRAP: &[u8] = b"vault body key wrap v2";
+const BODY_COMMITMENT: &[u8] = b"vault body key commitment v2";
+const BODY_KEY_AAD: &[u8] = b"vault body key v2\0";
+const IDENTITY_AAD: &[u8] = b"vault passphrase identity v2\0";
+
+fn commit(key: &Key, label: &[u8]) -> [u8; COMMITMENT_LEN] {
+    let mut m = prf(key);
+    m.update(label);
+    m.finalize().into_bytes().into()
+}
+
+fn commit_matches(key: &Key, label: &[u8], expected: &[u8; COMMITMENT_LEN]) -> bool {
+    let mut m = prf(key);
+    m.update(label);
+    m.verify_slice(expected).is_ok()
+}
+
+/// The master key's commitment.
+pub fn master_commitment(mk: &Key) -> [u8; COMMITMENT_LEN] {
+    commit(mk, MASTER_COMMITMENT)
+}
+
+/// Whether `mk` is the master key `keys` commits to (constant time).
+pub fn is_master_key(mk: &Key, keys: &KeyBlock) -> bool {
+    commit_matches(mk, MASTER_COMMITMENT, &keys.master_commitment)
+}
+
+/// The body key's commitment.
+pub fn body_commitment(bk: &Key) -> [u8; COMMITMENT_LEN] {
+    commit(bk, BODY_COMMITMENT)
+}
+
+/// Whether `bk` is the body key `keys` commits to (constant time).
+pub fn is_body_key(bk: &Key, keys: &KeyBlock) -> bool {
+    commit_matches(bk, BODY_COMMITMENT, &keys.body_commitment)
+}
+
+/// The key block's MAC under the master key.
+pub fn key_block_mac(mk: &Key, vault_id: &VaultId, keys: &KeyBlock) -> [u8; MAC_LEN] {
+    let mut m = prf(&derive(mk, MAC_KEY));
+    m.update(&HeaderV2::mac_message(vault_id, keys));
+    m.finalize().into_bytes().into()
+}
+
+/// Whether `header`'s MAC is right for master key `mk` (constant time).
+pub fn mac_matches(mk: &Key, header: &HeaderV2) -> bool {
+    let mut m = prf(&derive(mk, MAC_KEY));
+    m.update(&HeaderV2::mac_message(&header.vault_id, &header.keys));
+    m.verify_slice(&header.mac).is_ok()
+}
+
+fn body_key_aad(vault_id: &VaultId) -> Vec<u8> {
+    [BODY_KEY_AAD, &vault_id.0].concat()
+}
+
+/// The body key sealed under the master key: nonce ‖ ciphertext ‖ tag.
+pub fn seal_body_key(mk: &Key, vault_id: &VaultId, bk: &Key) -> [u8; SEALED_BODY_KEY_LEN] {
+    let nonce = random_nonce();
+    let wrapped = crypto::wrap_key(
+        &derive(mk, BODY_KEY_WRAP),
+        &nonce,
+        &body_key_aad(vault_id),
+        bk,
+    );
+    let mut out = [0u8; SEALED_BODY_KEY_LEN];
+    out[..NONCE_LEN].copy_from_slice(&nonce);
+    out[NONCE_LEN..].copy_from_slice(&wrapped);
+    out
+}
+
+/// The body key of `keys`, checked against its commitment.
+pub fn open_body_key(mk: &Key, vault_id: &VaultId, keys: &KeyBlock) -> Result<Key, Unauthentic> {
+    let (nonce, wrapped) = keys.body_key.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Unauthentic)?;
+    let bk = crypto::unwrap_key(
+        &derive(mk, BODY_KEY_WRAP),
+        &nonce,
+        &body_key_aad(vault_id),
+        wrapped,
+    )?;
+    if !is_body_key(&bk, keys) {
+        return Err(Unauthentic);
+    }
+    Ok(bk)
+}
+
+/// What a passphrase slot's sealed identity is bound to.
+pub struct IdentityBinding<'a> {
+    /// The vault.
+    pub vault_id: &'a VaultId,
+    /// The slot.
+    pub slot_id: SlotId,
+    /// Argon2id cost.
+    pub params: KdfParams,
+    /// Argon2id salt.
+    pub salt: &'a [u8],
+    /// The identity's recipient, as the slot records it.
+    pub recipient: &'a str,
+}
+
+impl IdentityBinding<'_> {
+    fn aad(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(IDENTITY_AAD.len() + 16 + 4 + 12 + 65 + 62);
+        aad.extend_from_slice(IDENTITY_AAD);
+        aad.extend_from_slice(&self.vault_id.0);
+        aad.extend_from_slice(&self.slot_id.0);
+        aad.extend_from_slice(&self.params.memory_kib.to_be_bytes());
+        aad.extend_from_slice(&self.params.time.to_be_bytes());
+        aad.extend_from_slice(&self.params.parallelism.to_be_bytes());
+        aad.push(self.salt.len() as u8);
+        aad.extend_from_slice(self.salt);
+        aad.extend_from_slice(self.recipient.as_bytes());
+        aad
+    }
+}
+
+/// An age X25519 identity, in a zeroizing buffer; never printed.
+pub struct X25519Identity(age::x25519::Identity);
+
+impl std::fmt::Debug for X25519Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "X25519Identity({})", self.recipient())
+    }
+}
+
+impl X25519Identity {
+    /// A fresh identity from the operating system's random source.
+    pub fn generate() -> X25519Identity {
+        X25519Identity(age::x25519::Identity::generate())
+    }
+
+    /// Parses age's text form (`AGE-SECRET-KEY-1…`).
+    pub fn parse(text: &[u8]) -> Option<X25519Identity> {
+        let s = std::str::from_utf8(text).ok()?;
+        s.parse().ok().map(X25519Identity)
+    }
+
+    /// Age's text form, [`X25519_IDENTITY_LEN`] bytes.
+    pub fn to_text(&self) -> SecretBytes {
+        SecretBytes::copy_from(self.0.to_string().expose_secret().as_bytes())
+    }
+
+    /// The recipient (`age1…`).
+    pub fn recipient(&self) -> String {
+        self.0.to_public().to_string()
+    }
+
+    /// As an age identity.
+    pub fn as_identity(&self) -> &dyn age::Identity {
+        &self.0
+    }
+}
+
+/// Seals `identity` under `kek` (Argon2id of the passphrase).
+pub fn seal_identity(
+    kek: &Key,
+    binding: &IdentityBinding<'_>,
+    identity: &X25519Identity,
+) -> [u8; SEALED_IDENTITY_LEN] {
+    let nonce = random_nonce();
+    let text = identity.to_text();
+    let mut buf = Zeroizing::new(Vec::with_capacity(SEALED_IDENTITY_LEN));
+    buf.extend_from_slice(text.expose());
+    crypto::seal_in_place(kek, &nonce, &binding.aad(), &mut buf);
+    let mut out = [0u8; SEALED_IDENTITY_LEN];
+    out[..NONCE_LEN].copy_from_slice(&nonce);
+    out[NONCE_LEN..].copy_from_slice(&buf);
+    out
+}
+
+/// Opens a sealed identity; it must be an X25519 identity whose recipient
+/// is the one the slot records.
+pub fn open_identity(
+    kek: &Key,
+    binding: &IdentityBinding<'_>,
+    sealed: &[u8; SEALED_IDENTITY_LEN],
+) -> Result<X25519Identity, Unauthentic> {
+    let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().map_err(|_| Unauthentic)?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(SEALED_IDENTITY_LEN));
+    buf.extend_from_slice(&sealed[NONCE_LEN..]);
+    crypto::open_in_place(kek, &nonce, &binding.aad(), &mut buf)?;
+    if buf.len() != X25519_IDENTITY_LEN {
+        return Err(Unauthentic);
+    }
+    let id = X25519Identity::parse(&buf).ok_or(Unauthentic)?;
+    if id.recipient() != binding.recipient {
+        return Err(Unauthentic);
+    }
+    Ok(id)
+}
+
+/// Why the master key could not be wrapped to a recipient.
+#[derive(Debug)]
+pub struct WrapFailed(pub String);
+
+/// The master key as a standard age file for `recipient`.
+pub fn wrap_master_key(recipient: &dyn age::Recipient, mk: &Key) -> Result<Vec<u8>, WrapFailed> {
+    let enc = age::Encryptor::with_recipients(std::iter::once(recipient))
+        .map_err(|e| WrapFailed(e.to_string()))?;
+    let mut out = Vec::with_capacity(256);
+    let mut w = enc
+        .wrap_output(&mut out)
+        .map_err(|e| WrapFailed(e.to_string()))?;
+    w.write_all(mk.expose())
+        .and_then(|()| w.finish().map(|_| ()))
+        .map_err(|e| WrapFailed(e.to_string()))?;
+    Ok(out)
+}
+
+/// The master key from a slot's age file, if `identity` opens it. Exactly
+/// 32 bytes of payload, or nothing.
+pub fn unwrap_master_key(identity: &dyn age::Identity, age_file: &[u8]) -> Option<Key> {
+    let dec = age::Decryptor::new(age_file).ok()?;
+    let mut r = dec.decrypt(std::iter::once(identity)).ok()?;
+    // One byte more than a key, to see whether there is more.
+    let mut buf = Zeroizing::new([0u8; Key::LEN + 1]);
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    if n != Key::LEN {
+        return None;
+    }
+    Key::from_slice(&buf[..Key::LEN])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::v2::tests::sample_header_v2;
+
+    #[test]
+    fn derivations_are_distinct_and_fixed() {
+        let mk = Key::from_slice(&[7; 32]).unwrap();
+        let a = master_commitment(&mk);
+        let b = body_commitment(&mk);
+        let c = derive(&mk, MAC_KEY);
+        assert_ne!(a, b);
+        assert_ne!(&a, c.expose());
+        // Keyed BLAKE2b-256 as RFC 7693 defines it: checked against the
+        // blake2 crate's own keyed mode with the label as message.
+        let mut m = Prf::new_from_slice(&[7; 32]).unwrap();
+        m.update(b"vault master key commitment v2");
+        assert_eq!(&a[..], &m.finalize().into_bytes()[..]);
+    }
+
+    #[test]
+    fn mac_covers_every_field_of_the_key_block() {
+        let mk = Key::random();
+        let mut h = sample_header_v2();
+        h.mac = key_block_mac(&mk, &h.vault_id, &h.keys);
+        assert!(mac_matches(&mk, &h));
+        assert!(!mac_matches(&Key::random(), &h));
+        let mut other = h.clone();
+        other.keys.epoch += 1;
+        assert!(!mac_matches(&mk, &other));
+        let mut other = h.clone();
+        other.keys.slots.pop();
+        assert!(!mac_matches(&mk, &other));
+        let mut other = h.clone();
+        other.keys.slots[0].label = None;
+        assert!(!mac_matches(&mk, &other));
+        let mut other = h.clone();
+        other.vault_id.0[0] ^= 1;
+        assert!(!mac_matches(&mk, &other));
+        // Generation and nonce are outside the key block: a body-key holder
+        // changes them (the body's AEAD covers them).
+        let mut other = h.clone();
+        other.generation += 1;
+        other.body_nonce[0] ^= 1;
+        assert!(mac_matches(&mk, &other));
+    }
+
+    #[test]
+    fn body_key_seals_under_the_master_key_only() {
+        let mk = Key::random();
+        let bk = Key::random();
+        let mut h = sample_header_v2();
+        h.keys.body_key = seal_body_key(&mk, &h.vault_id, &bk);
+        h.keys.body_commitment = body_commitment(&bk);
+        assert!(open_body_key(&mk, &h.vault_id, &h.keys).unwrap().ct_eq(&bk));
+        assert!(open_body_key(&Key::random(), &h.vault_id, &h.keys).is_err());
+        let mut wrong_id = h.vault_id;
+        wrong_id.0[3] ^= 1;
+        assert!(open_body_key(&mk, &wrong_id, &h.keys).is_err());
+        h.keys.body_commitment[0] ^= 1;
+        assert!(open_body_key(&mk, &h.vault_id, &h.keys).is_err());
+    }
+
+    #[test]
+    fn sealed_identity_is_bound_to_its_slot() {
+        let kek = Key::random();
+        let id = X25519Identity::generate();
+        let recipient = id.recipient();
+        let vault_id = VaultId([1; 16]);
+        let salt = [2u8; 16];
+        let binding = IdentityBinding {
+            vault_id: &vault_id,
+            slot_id: SlotId([3; 4]),
+            params: KdfParams::CHEAPEST,
+            salt: &salt,
+            recipient: &recipient,
+        };
+        let sealed = seal_identity(&kek, &binding, &id);
+        let back = open_identity(&kek, &binding, &sealed).unwrap();
+        assert_eq!(back.recipient(), recipient);
+        assert_eq!(id.to_text().len(), X25519_IDENTITY_LEN);
+        assert!(open_identity(&Key::random(), &binding, &sealed).is_err());
+        let other_slot = IdentityBinding {
+            slot_id: SlotId([4; 4]),
+            ..binding
+        };
+        assert!(open_identity(&kek, &other_slot, &sealed).is_err());
+        let other = X25519Identity::generate().recipient();
+        let other_recipient = IdentityBinding {
+            recipient: &other,
+            vault_id: &vault_id,
+            slot_id: SlotId([3; 4]),
+            params: KdfParams::CHEAPEST,
+            salt: &salt,
+        };
+        assert!(open_identity(&kek, &other_recipient, &sealed).is_err());
+        assert!(!format!("{id:?}").contains("AGE-SECRET-KEY"));
+    }
+
+    #[test]
+    fn master_key_round_trips_through_an_age_file() {
+        let mk = Key::random();
+        let id = X25519Identity::generate();
+        let recipient: age::x25519::Recipient = id.recipient().parse().unwrap();
+        let file = wrap_master_key(&recipient, &mk).unwrap();
+        assert!(file.starts_with(crate::format::v2::AGE_MAGIC));
+        let back = unwrap_master_key(id.as_identity(), &file).unwrap();
+        assert!(back.ct_eq(&mk));
+        assert!(unwrap_master_key(X25519Identity::generate().as_identity(), &file).is_none());
+        // A payload that is not exactly a key is refused.
+        let long = {
+            let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as _)).unwrap();
+            let mut out = Vec::new();
+            let mut w = enc.wrap_output(&mut out).unwrap();
+            w.write_all(&[1; 33]).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        assert!(unwrap_master_key(id.as_identity(), &long).is_none());
+        let mut broken = file.clone();
+        let last = broken.len() - 1;
+        broken[last] ^= 1;
+        assert!(unwrap_master_key(id.as_identity(), &broken).is_none());
+    }
+}
