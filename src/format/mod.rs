@@ -17,6 +17,7 @@ mod header;
 pub mod kdf;
 
 pub use body::{decode_body, encode_into, encoded_len, Body, EntryRef, MAX_VALUE_LEN};
+pub(crate) use header::{hex, unhex};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
 pub use kdf::KdfParams;
 
