@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault, attack, rollback and memory suites of tests/integration/ (crash, files,
-# tamper, leaks and the bad-input table of usage) at the
+# tamper, replicas, leaks and the bad-input table of usage) at the
 # full counts of issue 4: 200 SIGKILLs during `set` (VAULT_SUITE_KILLS),
 # 16 processes x 50 mixed operations (VAULT_SUITE_PROCS, VAULT_SUITE_OPS).
 # Every byte flip and every truncation is tried at any count. These are
@@ -29,7 +29,7 @@ mkdir -p "$(dirname "$VAULT_SUITE_REPORT")"
 } >"$VAULT_SUITE_REPORT"
 status=0
 filters=("$@")
-[[ ${#filters[@]} -gt 0 ]] || filters=(crash:: files:: tamper:: leaks:: usage::table_of_bad_inputs)
+[[ ${#filters[@]} -gt 0 ]] || filters=(crash:: files:: tamper:: replicas:: leaks:: usage::table_of_bad_inputs)
 time cargo test --test integration -- --test-threads=1 "${filters[@]}" </dev/null || status=$?
 printf '\n==== figures (%s) ====\n' "$VAULT_SUITE_REPORT"
 cat "$VAULT_SUITE_REPORT"

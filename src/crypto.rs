@@ -1,6 +1,6 @@
 //! The cryptography, and nothing else: XChaCha20-Poly1305 seal/open, Argon2id
 //! (its parameters and bounds are the format's: `format::KdfParams`), the
-//! data-key commitment, and the random source.
+//! data-key commitment, the content digest, and the random source.
 //!
 //! All primitives come from RustCrypto crates; this file only wires them to
 //! the names used in `docs/FORMAT.md` and checks exact lengths, since
@@ -144,6 +144,34 @@ pub fn check_commitment(dek: &Key, expected: &[u8; COMMITMENT_LEN]) -> bool {
     mac.verify_slice(expected).is_ok()
 }
 
+/// The label the content digest is computed under.
+pub const CONTENT_DIGEST_LABEL: &[u8] = b"vault content digest v1";
+
+/// What identifies a sealed vault file's content, cheaply: BLAKE2b-256 of
+/// the bytes before the body (magic, version, header: the body's associated
+/// data) and the body's tag, under [`CONTENT_DIGEST_LABEL`]. The tag
+/// authenticates the whole body, and every write draws a fresh nonce, so
+/// two writes never share it; hashing it instead of the body keeps the
+/// cost independent of the vault's size. Meaningful once the file has
+/// been authenticated (an open or a seal); not a secret (both inputs are in
+/// the file).
+pub fn content_digest(aad: &[u8], tag: &[u8; TAG_LEN]) -> [u8; 32] {
+    hash(CONTENT_DIGEST_LABEL, &[aad, tag])
+}
+
+/// BLAKE2b-256 of `label` and `parts`, each preceded by its length (u64
+/// big-endian), so no two different lists of parts hash the same input.
+/// Not keyed, not for secrets: names and digests of public bytes.
+pub fn hash(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use blake2::digest::Digest;
+    let mut h = blake2::Blake2b::<U32>::new();
+    for p in std::iter::once(&label).chain(parts) {
+        Digest::update(&mut h, (p.len() as u64).to_be_bytes());
+        Digest::update(&mut h, p);
+    }
+    h.finalize().into()
+}
+
 /// The KDF was refused before any work: a bound or the machine's memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KdfRefused {
@@ -232,6 +260,17 @@ mod tests {
         let mut longer = w.to_vec();
         longer.push(0);
         assert!(unwrap_key(&kek, &nonce, b"slot", &longer).is_err());
+    }
+
+    #[test]
+    fn hash_separates_its_parts_and_the_digest_its_inputs() {
+        assert_ne!(hash(b"l", &[b"ab", b"c"]), hash(b"l", &[b"a", b"bc"]));
+        assert_ne!(hash(b"l", &[b"ab"]), hash(b"m", &[b"ab"]));
+        let tag = [7u8; TAG_LEN];
+        let d = content_digest(b"header", &tag);
+        assert_eq!(d, content_digest(b"header", &tag));
+        assert_ne!(d, content_digest(b"headeR", &tag));
+        assert_ne!(d, content_digest(b"header", &[8u8; TAG_LEN]));
     }
 
     #[test]

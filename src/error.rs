@@ -121,14 +121,31 @@ pub enum Error {
         /// The version found.
         version: u16,
     },
-    /// The file is older than one this machine has already seen.
+    /// The file is older than the one this path held before.
     Rollback {
         /// The vault file.
         path: PathBuf,
         /// Generation in the file.
         found: u64,
-        /// Highest generation remembered.
+        /// The generation remembered at this path.
         remembered: u64,
+    },
+    /// The file is the generation this path held before, with other
+    /// contents: another copy written from the same generation replaced
+    /// it, and one of the two changes would be lost.
+    Fork {
+        /// The vault file.
+        path: PathBuf,
+        /// The generation.
+        generation: u64,
+    },
+    /// The file is sealed with a key this path has seen rotated away (the
+    /// file from before a rekey or a removed slot).
+    RetiredKey {
+        /// The vault file.
+        path: PathBuf,
+        /// Generation in the file.
+        generation: u64,
     },
     /// No secret by that name.
     NoSuchSecret {
@@ -372,7 +389,17 @@ impl fmt::Display for Error {
                 remembered,
             } => write!(
                 f,
-                "{} is generation {found}, older than generation {remembered} already seen on this machine: it may have been rolled back to an older copy",
+                "{} is generation {found}, older than generation {remembered} already seen at this path: it may have been rolled back to an older copy",
+                path.display()
+            ),
+            Error::Fork { path, generation } => write!(
+                f,
+                "{} is generation {generation}, as already seen at this path, but with other contents: another copy written from the same generation replaced it, and one of the two changes would be lost",
+                path.display()
+            ),
+            Error::RetiredKey { path, generation } => write!(
+                f,
+                "{} (generation {generation}) is sealed with a key retired at this path: it is the file from before a rekey or a removed slot",
                 path.display()
             ),
             Error::NoSuchSecret { name, context } => match context {
@@ -484,6 +511,14 @@ mod tests {
                 path: p.clone(),
                 found: 1,
                 remembered: 2,
+            },
+            Error::Fork {
+                path: p.clone(),
+                generation: 2,
+            },
+            Error::RetiredKey {
+                path: p.clone(),
+                generation: 2,
             },
             Error::LockTimeout {
                 path: p,

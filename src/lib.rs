@@ -20,7 +20,7 @@
 //! - [`envnames`]: variable names that change how programs load (left out of shell exports).
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
 //! - [`open`]: the one open path: [`open::Opener`], read, and the write transaction.
-//! - [`rollback`]: rollback memory (highest generation seen per vault) behind a trait.
+//! - [`rollback`]: rollback memory per vault path (key, generation, content, retired keys) behind a trait.
 //! - [`error`]: the library's one error enum; [`display`]: how sizes are shown.
 #![forbid(unsafe_code)]
 

@@ -11,6 +11,14 @@
 //! entry). A transaction dropped uncommitted undoes what it did outside
 //! the file (a keyring entry it created).
 //!
+//! The rollback memory is checked on every open, whatever opened the vault,
+//! by the rules of `rollback::Verdict`: at this path an older generation, a
+//! fork (the same generation with other content) and a retired key are
+//! refused; a new key at a later generation is accepted with a notice and
+//! the old one retired. Where git tracks the file (asked only when a
+//! refusal would otherwise happen) an older generation or a fork is a
+//! notice, and a retired key refuses writes only.
+//!
 //! What opened the vault is a type: a cached data key ([`Credential::DataKey`])
 //! can start a [`WriteTxn<Secrets>`] only; slot management lives on
 //! [`WriteTxn<Slots>`], which only a [`SlotCredential`] can start.
@@ -33,6 +41,7 @@
 //! No printing, prompting or terminal here; the caller supplies the key
 //! store, the rollback memory and the clock.
 
+use std::cell::OnceCell;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +49,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::format::KdfParams;
 use crate::format::{Header, Slot, SlotId, SlotKind};
-use crate::rollback::{KeyringMemory, MemoryKey, RollbackMemory};
+use crate::rollback::{
+    FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
+};
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{self, keyring_account, KeyStore, KeyringError};
 use crate::store::{self, WriteLock};
@@ -103,16 +114,30 @@ pub struct Opener<'a> {
     allow_rollback: bool,
     lock_timeout: Duration,
     on_lock_wait: &'a dyn Fn(),
+    vcs: &'a dyn VersionControl,
+    on_notice: &'a dyn Fn(&Notice),
+    memory_key: OnceCell<MemoryKey>,
+    tracked: OnceCell<bool>,
 }
 
 fn no_wait_notice() {}
 
+fn no_notice(_: &Notice) {}
+
+/// Whether an open is for reading or writing (the memory check differs:
+/// a retired key never takes a write).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Access {
+    Read,
+    Write,
+}
+
 impl<'a> Opener<'a> {
     /// The vault at `path` (as the user gave it, for messages), read and
     /// written at `resolved` (links followed), with keyring slots in
-    /// `keystore` and rollback memory in `memory` (plus the keyring entry
-    /// of a keyring slot that opens it). Defaults: the system clock, the
-    /// machine's available memory, no rollback accepted, a 30 s lock wait.
+    /// `keystore` and rollback memory in `memory`. Defaults: the system
+    /// clock, the machine's available memory, no rollback accepted, a 30 s
+    /// lock wait, the real `git`, notices dropped.
     pub fn new(
         path: &Path,
         resolved: &Path,
@@ -129,6 +154,10 @@ impl<'a> Opener<'a> {
             allow_rollback: false,
             lock_timeout: Duration::from_secs(30),
             on_lock_wait: &no_wait_notice,
+            vcs: &Git,
+            on_notice: &no_notice,
+            memory_key: OnceCell::new(),
+            tracked: OnceCell::new(),
         }
     }
 
@@ -138,10 +167,26 @@ impl<'a> Opener<'a> {
         self
     }
 
-    /// Accepts, once, a file older than the rollback memory (after
-    /// restoring a backup); the memory is then set to it.
+    /// Accepts, once, a file older than the rollback memory of its path
+    /// (after restoring a backup) or a fork (another copy of the same
+    /// generation); the memory is then set to it. A file under a retired
+    /// key may then be read, never written.
     pub fn allow_rollback(mut self, yes: bool) -> Self {
         self.allow_rollback = yes;
+        self
+    }
+
+    /// Asks `vcs` whether it tracks the file, where a refusal would
+    /// otherwise happen (default: the real `git`).
+    pub fn version_control(mut self, vcs: &'a dyn VersionControl) -> Self {
+        self.vcs = vcs;
+        self
+    }
+
+    /// What to call with each [`Notice`] of the rollback memory check (an
+    /// accepted new key, a checkout git tracks, a retired key read).
+    pub fn on_notice(mut self, f: &'a dyn Fn(&Notice)) -> Self {
+        self.on_notice = f;
         self
     }
 
@@ -164,11 +209,23 @@ impl<'a> Opener<'a> {
         &self.path
     }
 
-    /// The generation of `locked` remembered in the state directory (for
-    /// reports; the keyring's memory needs the vault opened).
-    pub fn remembered(&self, locked: &LockedVault) -> Option<u64> {
-        self.memory
-            .remembered(&MemoryKey::new(locked.header().vault_id, None))
+    /// What this path's rollback memory holds (for reports).
+    pub fn remembered(&self) -> Option<Record> {
+        self.memory.recall(self.memory_key())
+    }
+
+    /// Every vault path the rollback memory knows on this machine (for
+    /// reports), sorted by path.
+    pub fn known_vaults(&self) -> Vec<Record> {
+        let mut all = self.memory.known();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+
+    /// The key of this path's memory, worked out once.
+    fn memory_key(&self) -> &MemoryKey {
+        self.memory_key
+            .get_or_init(|| MemoryKey::for_path(&self.resolved))
     }
 
     /// The path reads and writes go to.
@@ -265,6 +322,11 @@ impl<'a> Opener<'a> {
             v.forget_keyring_entries(new_slots);
             return Err(e);
         }
+        // A new vault at this path: whatever was here before (a vault since
+        // deleted) is no longer what the path holds.
+        let (key, state) = (self.memory_key(), v.file_state());
+        self.memory
+            .update(key, &|r| Some(Record::forced(r, key.path(), &state)));
         Ok(v)
     }
 
@@ -275,47 +337,82 @@ impl<'a> Opener<'a> {
         })
     }
 
-    fn memory_key(v: &Vault) -> MemoryKey {
-        let h = v.header();
-        let keyring_slot = match v.opened_by() {
-            OpenedBy::Slot(id) => h
-                .slot(id)
-                .filter(|s| s.kind == SlotKind::Keyring)
-                .map(|s| s.id),
-            OpenedBy::Cache | OpenedBy::Creation => None,
-        };
-        MemoryKey::new(h.vault_id, keyring_slot)
+    /// How `v` compares with this path's memory.
+    fn judge(&self, v: &Vault) -> Verdict {
+        Verdict::of(
+            self.memory.recall(self.memory_key()).as_ref(),
+            &v.file_state(),
+        )
     }
 
-    /// The highest generation remembered of `v` here (state and keyring).
-    /// Refuses `v` if it is older than remembered (unless rollback is
-    /// allowed), then remembers it. Only called on an authenticated header.
-    /// Each memory is read once: the keyring's is a D-Bus round trip, so it
-    /// is written only when it changes.
-    fn check_rollback(&self, v: &Vault) -> Result<()> {
-        let key = Self::memory_key(v);
-        let found = v.header().generation;
-        let force = self.allow_rollback;
-        let keyring = KeyringMemory(self.keystore);
-        let in_keyring = keyring.remembered(&key);
-        let remembered = [self.memory.remembered(&key), in_keyring]
-            .into_iter()
-            .flatten()
-            .max();
-        if let Some(remembered) = remembered {
-            if found < remembered && !force {
-                return Err(Error::Rollback {
-                    path: self.path.clone(),
-                    found,
-                    remembered,
-                });
+    /// Whether the version control tracks this file, asked at most once.
+    fn tracked(&self) -> bool {
+        *self
+            .tracked
+            .get_or_init(|| self.vcs.tracks(self.memory_key().path()))
+    }
+
+    /// Acts on `verdict` for `v` (its header authenticated): refuses it, or
+    /// accepts it, raising the memory, with a notice where one is due. Git
+    /// is asked only here, and only when the answer decides a refusal.
+    fn settle(&self, v: &Vault, verdict: Verdict, access: Access) -> Result<()> {
+        let key = self.memory_key();
+        let seen = v.file_state();
+        let path = || self.path.clone();
+        let raise = || {
+            self.memory
+                .update(key, &|r| Record::raised(r, key.path(), &seen))
+        };
+        match verdict {
+            Verdict::Same => Ok(()),
+            Verdict::First | Verdict::Newer => {
+                raise();
+                Ok(())
             }
+            Verdict::NewKey => {
+                raise();
+                (self.on_notice)(&Notice::NewKey {
+                    path: path(),
+                    generation: seen.generation,
+                });
+                Ok(())
+            }
+            Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
+                self.memory
+                    .update(key, &|r| Some(Record::forced(r, key.path(), &seen)));
+                Ok(())
+            }
+            Verdict::Older { .. } | Verdict::Fork if self.tracked() => {
+                (self.on_notice)(&Notice::Tracked {
+                    path: path(),
+                    found: seen.generation,
+                    verdict,
+                });
+                Ok(())
+            }
+            Verdict::Older { remembered } => Err(Error::Rollback {
+                path: path(),
+                found: seen.generation,
+                remembered,
+            }),
+            Verdict::Fork => Err(Error::Fork {
+                path: path(),
+                generation: seen.generation,
+            }),
+            Verdict::Retired
+                if access == Access::Read && (self.allow_rollback || self.tracked()) =>
+            {
+                (self.on_notice)(&Notice::RetiredRead {
+                    path: path(),
+                    tracked: !self.allow_rollback,
+                });
+                Ok(())
+            }
+            Verdict::Retired => Err(Error::RetiredKey {
+                path: path(),
+                generation: seen.generation,
+            }),
         }
-        self.memory.remember(&key, found, force);
-        if in_keyring.is_some_and(|g| g != found) {
-            keyring.set(&key, found);
-        }
-        Ok(())
     }
 
     /// Under the lock: re-reads the file and opens it with `derived`, or,
@@ -365,24 +462,29 @@ impl<'o, A> Prepared<'o, A> {
 
     /// Opens the file as read, for reading. A reader holds no lock, so it
     /// can read generation N just before a writer commits N+1 and raises
-    /// the memory; a file that looks rolled back is therefore checked once
-    /// more under the write lock, where no commit is half done: if it is
-    /// still older, the rollback is real. Where the lock cannot be taken
-    /// (a read-only directory) the first verdict stands.
+    /// the memory; a file the memory would refuse is therefore read and
+    /// judged once more under the write lock, where no commit is half
+    /// done: if it is still refused, the refusal is real. Where the lock
+    /// cannot be taken (a read-only directory) the first verdict stands.
     pub fn read(self) -> Result<Vault> {
         let opener = self.opener;
         let v = self.locked.open_derived(&self.derived)?;
-        match opener.check_rollback(&v) {
-            Err(first @ Error::Rollback { .. }) => {
-                let Ok(_lock) = opener.lock() else {
-                    return Err(first);
-                };
-                let v = opener.reopen_locked(&self.derived, self.passphrase.as_ref())?;
-                opener.check_rollback(&v)?;
-                Ok(v)
-            }
-            r => r.map(|()| v),
+        let verdict = opener.judge(&v);
+        if !verdict.refuses() || opener.allow_rollback {
+            opener.settle(&v, verdict, Access::Read)?;
+            return Ok(v);
         }
+        // Judged again under the lock (a concurrent commit, or a rekey, may
+        // have raised the memory after this file was read), before git is
+        // asked or anything is refused.
+        let Ok(_lock) = opener.lock() else {
+            opener.settle(&v, verdict, Access::Read)?;
+            return Ok(v);
+        };
+        let v = opener.reopen_locked(&self.derived, self.passphrase.as_ref())?;
+        let verdict = opener.judge(&v);
+        opener.settle(&v, verdict, Access::Read)?;
+        Ok(v)
     }
 
     /// Takes the write lock, re-reads the file under it and opens it with
@@ -392,9 +494,10 @@ impl<'o, A> Prepared<'o, A> {
         let lock = opener.lock()?;
         drop(self.locked);
         let vault = opener.reopen_locked(&self.derived, self.passphrase.as_ref())?;
-        opener.check_rollback(&vault)?;
+        opener.settle(&vault, opener.judge(&vault), Access::Write)?;
         Ok(WriteTxn {
             opener,
+            before: vault.file_state(),
             vault,
             lock: Some(lock),
             undo: Vec::new(),
@@ -502,6 +605,8 @@ pub struct Committed {
 /// undoes what it did outside the file.
 pub struct WriteTxn<'o, A> {
     opener: &'o Opener<'o>,
+    /// The file as opened under the lock.
+    before: FileState,
     vault: Vault,
     lock: Option<WriteLock>,
     undo: Vec<Outside>,
@@ -526,7 +631,8 @@ impl<A> WriteTxn<'_, A> {
         self.vault.delete(names)
     }
 
-    /// Seals and writes the vault atomically, raises the rollback memory,
+    /// Seals and writes the vault atomically, raises the rollback memory
+    /// to what it wrote (retiring the old key if this change rotated it),
     /// releases the lock, then does what follows the write.
     pub fn commit(mut self) -> Result<Committed> {
         let bytes = self.vault.seal();
@@ -536,10 +642,15 @@ impl<A> WriteTxn<'_, A> {
             .expect("a transaction holds its lock until commit");
         store::write_atomic(&self.opener.resolved, &bytes, &lock)?;
         let generation = self.vault.header().generation;
-        // Checked at `begin`: the new generation is above both memories.
-        let key = Opener::memory_key(&self.vault);
-        self.opener.memory.remember(&key, generation, false);
-        KeyringMemory(self.opener.keystore).set(&key, generation);
+        // Still under the lock: this write's state is what the path holds.
+        let (key, before, after) = (
+            self.opener.memory_key(),
+            self.before,
+            self.vault.file_state(),
+        );
+        self.opener
+            .memory
+            .update(key, &|r| Record::committed(r, key.path(), &before, &after));
         drop(lock);
         self.undo.clear();
         let mut keyring_entries = std::mem::take(&mut self.outcomes);
@@ -686,8 +797,10 @@ impl WriteTxn<'_, Slots> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollback::InMemory;
+    use crate::rollback::{InMemory, KeyCommitment};
     use crate::slots::MemoryKeyStore;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
 
     const CHEAP: KdfParams = KdfParams::CHEAPEST;
 
@@ -713,21 +826,46 @@ mod tests {
         Credential::Passphrase(pass("pw"))
     }
 
-    /// A temp dir with a vault `t.vault` (one passphrase slot "pw").
+    /// A version control that tracks every file or none, and counts how
+    /// often it was asked.
+    #[derive(Default)]
+    struct FakeGit {
+        tracks: Cell<bool>,
+        asked: Cell<u32>,
+    }
+
+    impl VersionControl for FakeGit {
+        fn tracks(&self, _: &Path) -> bool {
+            self.asked.set(self.asked.get() + 1);
+            self.tracks.get()
+        }
+    }
+
+    /// A temp dir with a vault `t.vault` (one passphrase slot "pw"); every
+    /// opener shares one rollback memory, one fake git, and records its
+    /// notices.
     struct World {
         dir: tempfile::TempDir,
         store: MemoryKeyStore,
         memory: InMemory,
         clock: FixedClock,
+        git: FakeGit,
+        notices: Rc<RefCell<Vec<Notice>>>,
+        notify: Box<dyn Fn(&Notice)>,
     }
 
     impl World {
         fn new() -> World {
+            let notices = Rc::new(RefCell::new(Vec::new()));
+            let sink = Rc::clone(&notices);
             let w = World {
                 dir: tempfile::tempdir().unwrap(),
                 store: MemoryKeyStore::default(),
                 memory: InMemory::default(),
                 clock: FixedClock(1_000),
+                git: FakeGit::default(),
+                notices,
+                notify: Box::new(move |n: &Notice| sink.borrow_mut().push(n.clone())),
             };
             let p = pass("pw");
             w.opener()
@@ -737,28 +875,74 @@ mod tests {
         }
 
         fn path(&self) -> PathBuf {
-            self.dir.path().join("t.vault")
+            self.at("t.vault")
+        }
+
+        fn at(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
         }
 
         fn opener(&self) -> Opener<'_> {
-            let p = self.path();
-            Opener::new(&p, &p, &self.store, &self.memory).clock(&self.clock)
+            self.opener_at(&self.path())
+        }
+
+        fn opener_at(&self, p: &Path) -> Opener<'_> {
+            Opener::new(p, p, &self.store, &self.memory)
+                .clock(&self.clock)
+                .version_control(&self.git)
+                .on_notice(&*self.notify)
         }
 
         fn set(&self, name: &str, value: &str) {
-            let o = self.opener();
-            let mut txn = o
-                .prepare(o.locked().unwrap(), pw())
-                .unwrap()
-                .begin()
-                .unwrap();
-            txn.set(name, pass(value)).unwrap();
-            txn.commit().unwrap();
+            self.set_at(&self.path(), name, value).unwrap();
+        }
+
+        fn set_at(&self, p: &Path, name: &str, value: &str) -> Result<()> {
+            let o = self.opener_at(p);
+            let mut txn = o.prepare(o.locked()?, pw())?.begin()?;
+            txn.set(name, pass(value))?;
+            txn.commit().map(drop)
         }
 
         fn read(&self) -> Result<Vault> {
-            let o = self.opener();
+            self.read_at(&self.path())
+        }
+
+        fn read_at(&self, p: &Path) -> Result<Vault> {
+            let o = self.opener_at(p);
             o.prepare(o.locked()?, pw())?.read()
+        }
+
+        /// A new data key for the vault at `p` (its one passphrase slot).
+        fn rekey_at(&self, p: &Path) {
+            let o = self.opener_at(p);
+            let prepared = o
+                .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
+                .unwrap();
+            let id = prepared.header().slots[0].id;
+            let k = prepared
+                .passphrase_slot_key(id, &pass("pw"))
+                .unwrap()
+                .unwrap();
+            let mut txn = prepared.begin().unwrap();
+            txn.rekey(&[k], &[]).unwrap();
+            txn.commit().unwrap();
+        }
+
+        fn copy(&self, from: &Path, to: &Path) {
+            std::fs::copy(from, to).unwrap();
+        }
+
+        fn remembered(&self, p: &Path) -> Record {
+            self.memory.recall(&MemoryKey::for_path(p)).unwrap()
+        }
+
+        fn commitment(&self, p: &Path) -> KeyCommitment {
+            KeyCommitment(self.opener_at(p).locked().unwrap().header().commitment)
+        }
+
+        fn take_notices(&self) -> Vec<Notice> {
+            std::mem::take(&mut *self.notices.borrow_mut())
         }
     }
 
@@ -992,5 +1176,304 @@ mod tests {
             .unwrap()
             .read()
             .unwrap();
+    }
+
+    #[test]
+    fn a_fork_replacing_the_file_is_refused_until_allowed() {
+        let w = World::new();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.set("A", "1");
+        w.copy(&t, &b);
+        // Two writes from generation 2: one here, one in the copy.
+        w.set("MINE", "x");
+        w.set_at(&b, "THEIRS", "y").unwrap();
+        w.copy(&b, &t);
+        let e = w.read().unwrap_err();
+        assert!(matches!(e, Error::Fork { generation: 3, .. }), "{e}");
+        let before = std::fs::read(&t).unwrap();
+        assert!(matches!(w.set_at(&t, "C", "z"), Err(Error::Fork { .. })));
+        assert_eq!(std::fs::read(&t).unwrap(), before, "a refused write wrote");
+        // Accepted deliberately: from then on it is what the path holds.
+        let o = w.opener().allow_rollback(true);
+        o.prepare(o.locked().unwrap(), pw())
+            .unwrap()
+            .read()
+            .unwrap();
+        assert!(w.read().unwrap().get("THEIRS").is_some());
+        w.set("C", "z");
+    }
+
+    #[test]
+    fn replicas_at_two_paths_do_not_affect_each_other() {
+        let w = World::new();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.set("A", "1");
+        w.copy(&t, &b);
+        w.read_at(&b).unwrap();
+        w.set("A", "2");
+        w.set("A", "3");
+        // The older replica opens and takes writes at its own path ...
+        assert_eq!(w.read_at(&b).unwrap().header().generation, 2);
+        w.set_at(&b, "B", "1").unwrap();
+        // ... and rekeying it leaves the original alone.
+        w.rekey_at(&b);
+        assert_eq!(w.read().unwrap().header().generation, 4);
+        w.set("A", "4");
+        assert!(w.take_notices().is_empty());
+    }
+
+    #[test]
+    fn a_foreign_file_with_the_same_id_elsewhere_cannot_lock_out_the_vault() {
+        let w = World::new();
+        let (t, f) = (w.path(), w.at("foreign.vault"));
+        w.set("A", "1");
+        w.copy(&t, &f);
+        for i in 0..5 {
+            w.set_at(&f, "A", &i.to_string()).unwrap();
+        }
+        assert_eq!(w.read_at(&f).unwrap().header().generation, 7);
+        // The vault's own path never saw generation 7.
+        assert_eq!(w.read().unwrap().header().generation, 2);
+        w.set("A", "2");
+        assert_eq!(w.remembered(&t).last.generation, 3);
+    }
+
+    #[test]
+    fn a_retired_key_is_refused_at_any_generation_and_never_written() {
+        let w = World::new();
+        let (t, c) = (w.path(), w.at("c.vault"));
+        w.set("A", "1");
+        let old = std::fs::read(&t).unwrap();
+        let old_key = w.commitment(&t);
+        w.copy(&t, &c);
+        w.rekey_at(&t);
+        assert_eq!(w.remembered(&t).retired, [old_key]);
+        // The file from before the rekey, put back: refused, as retired.
+        std::fs::write(&t, &old).unwrap();
+        let e = w.read().unwrap_err();
+        assert!(matches!(e, Error::RetiredKey { generation: 2, .. }), "{e}");
+        // The old key at a later generation than the rekeyed file's (a
+        // copy written on since): still refused.
+        for i in 0..4 {
+            w.set_at(&c, "A", &i.to_string()).unwrap();
+        }
+        w.copy(&c, &t);
+        let e = w.read().unwrap_err();
+        assert!(matches!(e, Error::RetiredKey { generation: 6, .. }), "{e}");
+        // Deliberately: read with a notice, never written.
+        let o = w.opener().allow_rollback(true);
+        o.prepare(o.locked().unwrap(), pw())
+            .unwrap()
+            .read()
+            .unwrap();
+        assert!(matches!(
+            w.take_notices()[..],
+            [Notice::RetiredRead { tracked: false, .. }]
+        ));
+        let begun = o.prepare(o.locked().unwrap(), pw()).unwrap().begin();
+        assert!(matches!(begun, Err(Error::RetiredKey { .. })));
+        assert!(matches!(w.read(), Err(Error::RetiredKey { .. })));
+    }
+
+    #[test]
+    fn a_new_key_at_a_later_generation_is_accepted_with_a_notice_and_the_old_one_retired() {
+        let w = World::new();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.set("A", "1");
+        let old = std::fs::read(&t).unwrap();
+        let old_key = w.commitment(&t);
+        // Rekeyed elsewhere (a teammate, a copy), then copied here.
+        w.copy(&t, &b);
+        w.rekey_at(&b);
+        w.copy(&b, &t);
+        assert!(w.take_notices().is_empty());
+        assert_eq!(w.read().unwrap().header().generation, 3);
+        assert!(matches!(
+            w.take_notices()[..],
+            [Notice::NewKey { generation: 3, .. }]
+        ));
+        assert_eq!(w.remembered(&t).retired, [old_key]);
+        // Said once: the next open is the file remembered.
+        w.read().unwrap();
+        assert!(w.take_notices().is_empty());
+        std::fs::write(&t, &old).unwrap();
+        assert!(matches!(w.read(), Err(Error::RetiredKey { .. })));
+    }
+
+    #[test]
+    fn a_new_key_at_an_older_or_the_same_generation_is_no_way_around_the_rules() {
+        let w = World::new();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.copy(&t, &b);
+        w.set("A", "1");
+        let ours = std::fs::read(&t).unwrap();
+        w.rekey_at(&b); // generation 2 too, under a new key
+        w.copy(&b, &t);
+        assert!(matches!(w.read(), Err(Error::Fork { generation: 2, .. })));
+        std::fs::write(&t, &ours).unwrap();
+        w.set("A", "2");
+        w.copy(&b, &t);
+        assert!(matches!(
+            w.read(),
+            Err(Error::Rollback {
+                found: 2,
+                remembered: 3,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn git_is_asked_only_when_a_refusal_would_otherwise_happen() {
+        let w = World::new();
+        w.git.tracks.set(true);
+        w.set("A", "1");
+        w.read().unwrap();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.copy(&t, &b);
+        w.rekey_at(&b);
+        w.copy(&b, &t);
+        w.read().unwrap(); // a new key: a notice, no question
+        assert_eq!(w.git.asked.get(), 0);
+        let old = std::fs::read(&t).unwrap();
+        w.set("A", "2");
+        std::fs::write(&t, &old).unwrap();
+        w.read().unwrap();
+        assert_eq!(w.git.asked.get(), 1);
+    }
+
+    #[test]
+    fn in_a_tracked_file_an_older_generation_or_a_fork_is_a_notice_for_reads_and_writes() {
+        let w = World::new();
+        w.git.tracks.set(true);
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.set("A", "1");
+        let old = std::fs::read(&t).unwrap();
+        w.copy(&t, &b);
+        w.set("A", "2");
+        w.set("A", "3");
+        // A checkout of an older commit.
+        std::fs::write(&t, &old).unwrap();
+        assert_eq!(w.read().unwrap().header().generation, 2);
+        assert!(matches!(
+            w.take_notices()[..],
+            [Notice::Tracked {
+                found: 2,
+                verdict: Verdict::Older { remembered: 4 },
+                ..
+            }]
+        ));
+        w.set("B", "on the old checkout");
+        // A merge that took the other side's generation 4.
+        w.set_at(&b, "X", "1").unwrap();
+        w.set_at(&b, "X", "2").unwrap();
+        w.copy(&b, &t);
+        w.take_notices();
+        w.read().unwrap();
+        assert!(matches!(
+            w.take_notices()[..],
+            [Notice::Tracked {
+                verdict: Verdict::Fork,
+                ..
+            }]
+        ));
+        w.set("C", "after the merge");
+        assert_eq!(w.remembered(&t).last.generation, 5);
+        // Untracked, the same file is refused.
+        w.git.tracks.set(false);
+        std::fs::write(&t, &old).unwrap();
+        assert!(matches!(w.read(), Err(Error::Rollback { .. })));
+    }
+
+    #[test]
+    fn in_a_tracked_file_a_retired_key_refuses_writes_and_reads_with_a_notice() {
+        let w = World::new();
+        w.git.tracks.set(true);
+        let t = w.path();
+        w.set("A", "1");
+        let old = std::fs::read(&t).unwrap();
+        w.rekey_at(&t);
+        std::fs::write(&t, &old).unwrap();
+        assert_eq!(w.read().unwrap().get("A").unwrap().expose_value(), b"1");
+        assert!(matches!(
+            w.take_notices()[..],
+            [Notice::RetiredRead { tracked: true, .. }]
+        ));
+        assert!(matches!(
+            w.set_at(&t, "B", "never written"),
+            Err(Error::RetiredKey { .. })
+        ));
+        assert_eq!(std::fs::read(&t).unwrap(), old);
+    }
+
+    #[test]
+    fn whatever_opens_the_vault_the_memory_is_checked() {
+        let w = World::new();
+        let o = w.opener();
+        let mut txn = begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        txn.add_keyring_slot().unwrap();
+        txn.commit().unwrap();
+        let (t, b) = (w.path(), w.at("b.vault"));
+        w.copy(&t, &b);
+        w.set("A", "1");
+        w.set_at(&b, "A", "2").unwrap();
+        w.copy(&b, &t);
+        let dek = w.read_at(&b).unwrap().data_key().clone();
+        let locked = o.locked().unwrap();
+        let by_keyring = o.keyring_credential(&locked).unwrap();
+        let e = o
+            .prepare_slots(locked, by_keyring)
+            .unwrap()
+            .read()
+            .unwrap_err();
+        assert!(matches!(e, Error::Fork { .. }), "keyring: {e}");
+        let cached = Credential::DataKey(dek);
+        let e = o
+            .prepare(o.locked().unwrap(), cached)
+            .unwrap()
+            .read()
+            .unwrap_err();
+        assert!(matches!(e, Error::Fork { .. }), "cache: {e}");
+        assert!(matches!(w.read(), Err(Error::Fork { .. })), "passphrase");
+    }
+
+    #[test]
+    fn a_commit_remembers_what_it_wrote_and_a_rekey_retires_the_old_key() {
+        let w = World::new();
+        let t = w.path();
+        let created = w.remembered(&t);
+        assert_eq!(created.last, w.read().unwrap().file_state());
+        w.set("A", "1");
+        let written = w.opener().locked().unwrap().file_state();
+        assert_eq!(w.remembered(&t).last, written);
+        w.rekey_at(&t);
+        let r = w.remembered(&t);
+        assert_eq!(r.last, w.opener().locked().unwrap().file_state());
+        assert_eq!(r.retired, [written.commitment]);
+    }
+
+    #[test]
+    fn a_new_vault_where_another_was_starts_afresh() {
+        let w = World::new();
+        for i in 0..3 {
+            w.set("A", &i.to_string());
+        }
+        std::fs::remove_file(w.path()).unwrap();
+        let p = pass("pw");
+        w.opener()
+            .create(&[NewSlot::Passphrase(&p, CHEAP)])
+            .unwrap();
+        assert_eq!(w.read().unwrap().header().generation, 1);
+    }
+
+    #[test]
+    fn a_reader_racing_a_rekey_is_not_called_retired() {
+        let w = World::new();
+        w.set("A", "1");
+        let o = w.opener();
+        let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
+        w.rekey_at(&w.path());
+        let v = prepared.read().unwrap();
+        assert_eq!(v.header().generation, 3);
     }
 }

@@ -11,6 +11,7 @@ use crate::format::{
     self, EntryRef, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
 use crate::platform::available_memory_kib;
+use crate::rollback::{ContentDigest, FileState, KeyCommitment};
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{self, keyring_account, KeyStore, KeyringError};
 
@@ -144,6 +145,12 @@ impl LockedVault {
     /// The vault file path this was read from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file as read: key commitment, generation, content digest. Not
+    /// authenticated until the vault is opened (`vault doctor` shows it).
+    pub fn file_state(&self) -> FileState {
+        file_state(&self.header, content_digest(&self.bytes, self.aad_len))
     }
 
     /// Whether `dek` is this vault's data key (checked against the
@@ -291,6 +298,9 @@ impl LockedVault {
             path: self.path.clone(),
             detail: d.to_string(),
         };
+        // Of the ciphertext, before it is decrypted in place; meaningful once
+        // the open below authenticates it.
+        let content = content_digest(&self.bytes, self.aad_len);
         // From here the buffer holds plaintext: zeroized when dropped.
         let mut buf = zeroize::Zeroizing::new(self.bytes);
         crate::secret::lock_memory(&buf);
@@ -304,7 +314,31 @@ impl LockedVault {
             dek: d.dek.clone(),
             opened_by: d.by,
             secrets,
+            content,
         })
+    }
+}
+
+/// The content digest of sealed file bytes whose body starts at `aad_len`
+/// (the bytes before it, and the body's tag at the end).
+fn content_digest(bytes: &[u8], aad_len: usize) -> ContentDigest {
+    let tag = bytes[bytes.len() - crypto::TAG_LEN..]
+        .try_into()
+        .expect("a parsed file ends in a tag");
+    ContentDigest(crypto::content_digest(&bytes[..aad_len], tag))
+}
+
+/// The key commitment of a header: what the rollback memory knows a key
+/// by. Today the data-key commitment.
+fn key_commitment(h: &Header) -> KeyCommitment {
+    KeyCommitment(h.commitment)
+}
+
+fn file_state(h: &Header, digest: ContentDigest) -> FileState {
+    FileState {
+        commitment: key_commitment(h),
+        generation: h.generation,
+        digest,
     }
 }
 
@@ -315,6 +349,9 @@ pub struct Vault {
     dek: Key,
     opened_by: OpenedBy,
     secrets: Secrets,
+    /// The digest of the file this vault was opened from or last sealed to
+    /// (zero for a vault made in memory and not sealed yet).
+    content: ContentDigest,
 }
 
 impl std::fmt::Debug for Vault {
@@ -355,6 +392,7 @@ impl Vault {
             dek,
             opened_by: OpenedBy::Creation,
             secrets: Secrets::new(),
+            content: ContentDigest([0; 32]),
         };
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {
@@ -550,7 +588,14 @@ impl Vault {
         out.extend_from_slice(&prefix);
         self.secrets.encode_into(&mut out);
         crypto::seal_after(&self.dek, &self.header.body_nonce, prefix.len(), &mut out);
+        self.content = content_digest(&out, prefix.len());
         std::mem::take(&mut *out)
+    }
+
+    /// The file this vault was opened from or last sealed to, as the
+    /// rollback memory knows it.
+    pub fn file_state(&self) -> FileState {
+        file_state(&self.header, self.content)
     }
 
     /// The header (slots, id, generation).

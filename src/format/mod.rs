@@ -21,6 +21,7 @@ pub use body::{
     decode_body, encode_into, encode_v2_into, encoded_len, encoded_len_v2, Body, Conflict,
     EntryRef, Marks, FINGERPRINT_KEY_LEN, MAX_VALUE_LEN,
 };
+pub(crate) use header::{hex, unhex};
 pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
 pub use kdf::KdfParams;
 

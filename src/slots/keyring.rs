@@ -73,54 +73,33 @@ pub trait KeyStore {
     fn ready(&self) -> Result<(), KeyringError> {
         Ok(())
     }
-    /// The highest vault generation remembered with the entry (rollback
-    /// memory, beside the state file), if any.
-    fn generation(&self, account: &str) -> Result<Option<u64>, KeyringError>;
-    /// Sets the generation remembered with the entry.
-    fn set_generation(&self, account: &str, generation: u64) -> Result<(), KeyringError>;
 }
 
 /// An in-memory [`KeyStore`], for tests and for the library's own examples.
 #[derive(Default)]
-pub struct MemoryKeyStore(Mutex<HashMap<String, (Key, Option<u64>)>>);
+pub struct MemoryKeyStore(Mutex<HashMap<String, Key>>);
 
 impl MemoryKeyStore {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (Key, Option<u64>)>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Key>) -> T) -> T {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 impl KeyStore for MemoryKeyStore {
     fn get(&self, account: &str) -> Result<Key, KeyringError> {
-        self.with(|m| {
-            m.get(account)
-                .map(|e| e.0.clone())
-                .ok_or(KeyringError::NoEntry)
-        })
+        self.with(|m| m.get(account).cloned().ok_or(KeyringError::NoEntry))
     }
     fn create(&self, account: &str, key: &Key) -> Result<(), KeyringError> {
         self.with(|m| {
             if m.contains_key(account) {
                 return Err(KeyringError::EntryExists);
             }
-            m.insert(account.to_string(), (key.clone(), None));
+            m.insert(account.to_string(), key.clone());
             Ok(())
         })
     }
     fn delete(&self, account: &str) -> Result<(), KeyringError> {
         self.with(|m| m.remove(account).map(drop).ok_or(KeyringError::NoEntry))
-    }
-    fn generation(&self, account: &str) -> Result<Option<u64>, KeyringError> {
-        self.with(|m| m.get(account).map(|e| e.1).ok_or(KeyringError::NoEntry))
-    }
-    fn set_generation(&self, account: &str, generation: u64) -> Result<(), KeyringError> {
-        self.with(|m| match m.get_mut(account) {
-            Some(e) => {
-                e.1 = Some(generation);
-                Ok(())
-            }
-            None => Err(KeyringError::NoEntry),
-        })
     }
 }
 
@@ -200,9 +179,6 @@ mod secret_service {
     fn attributes(account: &str) -> HashMap<&str, &str> {
         HashMap::from([("service", KEYRING_SERVICE), ("username", account)])
     }
-
-    /// The item attribute holding the rollback memory (not secret).
-    const GENERATION: &str = "vault_generation";
 
     /// The one item for `account`, unlocked: `NoEntry` if there is none;
     /// several (never made by vault) is an error, not a guess.
@@ -303,24 +279,6 @@ mod secret_service {
         fn delete(&self, account: &str) -> Result<(), KeyringError> {
             let account = account.to_string();
             self.call(move |ss| find(ss, &account)?.delete().map_err(classify))
-        }
-
-        fn generation(&self, account: &str) -> Result<Option<u64>, KeyringError> {
-            let account = account.to_string();
-            self.call(move |ss| {
-                let attrs = find(ss, &account)?.get_attributes().map_err(classify)?;
-                Ok(attrs.get(GENERATION).and_then(|g| g.parse().ok()))
-            })
-        }
-
-        fn set_generation(&self, account: &str, generation: u64) -> Result<(), KeyringError> {
-            let account = account.to_string();
-            self.call(move |ss| {
-                let generation = generation.to_string();
-                let mut attrs = attributes(&account);
-                attrs.insert(GENERATION, &generation);
-                find(ss, &account)?.set_attributes(attrs).map_err(classify)
-            })
         }
 
         fn ready(&self) -> Result<(), KeyringError> {

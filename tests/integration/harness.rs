@@ -334,6 +334,19 @@ impl Sandbox {
             .expect("generation")
     }
 
+    /// The generation the rollback memory holds for the vault at `path`
+    /// (`doctor --json`, which does not change it without a credential).
+    pub fn remembered_generation(&self, path: &Path) -> Option<u64> {
+        self.cmd()
+            .arg("--vault")
+            .arg(path)
+            .args(["doctor", "--json"])
+            .run()
+            .success()
+            .json()["rollback_memory"]["this_path"]["remembered"]["generation"]
+            .as_u64()
+    }
+
     /// The vault id, from `key list --json` (no unlock).
     pub fn vault_id(&self) -> String {
         self.vault_cmd()

@@ -18,6 +18,8 @@
 //!   read-only disks, the write lock;
 //! - [`tamper`]: flipped, cut, swapped, rolled-back and out-of-bounds vault
 //!   files, and the committed vectors of `tests/vectors/`;
+//! - [`replicas`]: copies at several paths, forks, rotated keys, git
+//!   checkouts: the rollback memory of each path;
 //! - [`crash`]: SIGKILL during `set`, concurrent writers;
 //! - [`leaks`]: no secret in any file, in a core, or in unlocked memory.
 //!
@@ -37,6 +39,7 @@ mod leaks;
 mod mask;
 mod passphrase;
 mod render;
+mod replicas;
 mod secrets;
 mod slots;
 mod tamper;

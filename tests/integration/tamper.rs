@@ -370,10 +370,8 @@ fn an_older_copy_is_refused_as_a_rollback_until_accepted_and_a_fresh_home_cannot
     let g_new = s.generation(&s.vault);
     assert_eq!(g_new, g_old + 2);
     let newest = s.vault_bytes();
-    // The memory of this HOME holds the newest generation.
-    let vid = s.vault_id();
-    let mem = s.home.join(".local/state/vault/generations").join(&vid);
-    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_new.to_string());
+    // The memory of this path holds the newest generation.
+    assert_eq!(s.remembered_generation(&s.vault), Some(g_new));
     // Restore the old copy: refused, naming both generations and the way out.
     fs::write(&s.vault, &old).unwrap();
     for args in [&["get", "A"][..], &["set", "A"], &["list"]] {
@@ -413,7 +411,7 @@ fn an_older_copy_is_refused_as_a_rollback_until_accepted_and_a_fresh_home_cannot
         .run()
         .success();
     assert_eq!(out.stdout, b"one\n");
-    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_old.to_string());
+    assert_eq!(s.remembered_generation(&s.vault), Some(g_old));
     assert_eq!(
         s.get("A"),
         b"one",
@@ -425,7 +423,7 @@ fn an_older_copy_is_refused_as_a_rollback_until_accepted_and_a_fresh_home_cannot
     assert_eq!(s.generation(&s.vault), g_old + 1);
     fs::write(&s.vault, &newest).unwrap();
     assert_eq!(s.get("A"), b"three");
-    assert_eq!(fs::read_to_string(&mem).unwrap().trim(), g_new.to_string());
+    assert_eq!(s.remembered_generation(&s.vault), Some(g_new));
     figure(&format!(
         "rollback: generation {g_old} refused after {g_new} was seen (exit 4); \
          --allow-rollback opens it and lowers the memory to {g_old}; a fresh HOME opens it unnoticed"

@@ -44,7 +44,7 @@ pub struct Global {
     /// Do not use a cached unlock (`vault unlock`)
     #[arg(long, global = true)]
     pub no_cache: bool,
-    /// Accept a vault file older than one already seen here (after restoring a backup)
+    /// Accept, once, a vault file older than the one this path held, or a fork of it (after restoring a backup on purpose)
     #[arg(long, global = true)]
     pub allow_rollback: bool,
 }

@@ -14,7 +14,7 @@ pub const EXIT_CODES: [(u8, &str); 8] = [
     (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
     (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
     (3, "cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given"),
-    (4, "the vault file is corrupt, tampered with, or of an unsupported version"),
+    (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
     (5, "no such secret"),
     (126, "`exec`: the command is not executable"),
     (127, "`exec`: the command is not found"),
@@ -141,9 +141,11 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::NoUsableSlot { .. }
         | Error::Keyring(_)
         | Error::SlotChanged { .. } => UNLOCK,
-        Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::Rollback { .. } => {
-            CORRUPT
-        }
+        Error::Corrupt { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::Rollback { .. }
+        | Error::Fork { .. }
+        | Error::RetiredKey { .. } => CORRUPT,
         Error::NoSuchSecret { .. } => NO_SECRET,
         _ => FAILURE,
     }
@@ -157,7 +159,9 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::NoHome => "give the vault's path with --vault or VAULT_FILE".into(),
             Error::Corrupt { .. } => "restore the file from a backup; `vault doctor` reports what it can still read of the header".into(),
             Error::UnsupportedVersion { .. } => "was it written by a newer vault? upgrade vault to open it".into(),
-            Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback".into(),
+            Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback (a copy at another path has a memory of its own)".into(),
+            Error::Fork { .. } => "compare the two copies and carry the lost change over by hand; to keep this file as it is, accept it once with --allow-rollback".into(),
+            Error::RetiredKey { .. } => "put the rekeyed file back; to read this one anyway, use --allow-rollback (nothing is ever written to it here)".into(),
             Error::LockTimeout { .. } => "another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into(),
             Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
             Error::NotEnoughMemory { new_slot: false, .. } => "open the vault on a machine with more free memory, or through another slot".into(),
@@ -229,6 +233,31 @@ mod tests {
                 Error::UnsupportedVersion {
                     path: p.clone(),
                     version: 9,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::Rollback {
+                    path: p.clone(),
+                    found: 1,
+                    remembered: 2,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::Fork {
+                    path: p.clone(),
+                    generation: 2,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::RetiredKey {
+                    path: p.clone(),
+                    generation: 2,
                 }
                 .into(),
                 4,

@@ -12,7 +12,7 @@ use vault::error::Error;
 
 use crate::error::{CliError, Result};
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
-use vault::rollback::StateDir;
+use vault::rollback::{Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
 use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
 
@@ -63,12 +63,6 @@ impl KeyStore for LazyKeyring {
     fn ready(&self) -> std::result::Result<(), KeyringError> {
         self.connected()?.ready()
     }
-    fn generation(&self, account: &str) -> std::result::Result<Option<u64>, KeyringError> {
-        self.connected()?.generation(account)
-    }
-    fn set_generation(&self, account: &str, g: u64) -> std::result::Result<(), KeyringError> {
-        self.connected()?.set_generation(account, g)
-    }
 }
 
 fn connect_keyring(disabled: bool) -> std::result::Result<Box<dyn KeyStore>, KeyringError> {
@@ -118,11 +112,21 @@ fn lock_wait_notice() {
     eprintln!("vault: waiting for another vault process to finish writing the vault...");
 }
 
+/// A notice of the rollback memory check, on stderr: what was accepted and
+/// why (a file under a retired key read is a warning).
+fn memory_notice(n: &Notice) {
+    match n {
+        Notice::RetiredRead { .. } => crate::output::warn(&n.to_string()),
+        _ => eprintln!("vault: {n}"),
+    }
+}
+
 /// The opener of `inv`'s vault over `stores`.
 pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
     Opener::new(&inv.path, &inv.resolved, &stores.keyring, &stores.memory)
         .allow_rollback(inv.allow_rollback)
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
+        .on_notice(&memory_notice)
 }
 
 /// The passphrase given for this command, read from its source once.

@@ -18,7 +18,8 @@ use vault::slots::{keyring_account, KeyringError};
 use crate::os::sys;
 use crate::output::{slot_json, stdout_write};
 use vault::envnames::alters_program_loading;
-use vault::Vault;
+use vault::rollback::Verdict;
+use vault::{LockedVault, Vault};
 
 use crate::unlock::Ctx;
 
@@ -175,7 +176,6 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
             "vault".into(),
             json!({"readable": true, "format_version": vault::format::VERSION,
                    "vault_id": h.vault_id.to_hex(), "generation": h.generation,
-                   "generation_remembered_here": ctx.opener.remembered(l),
                    "header_authenticated": false,
                    "note": "doctor does not unlock; the header is authenticated by every command that opens the vault",
                    "slots": slots}),
@@ -189,6 +189,11 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
             },
         );
     }
+
+    report.insert(
+        "rollback_memory".into(),
+        memory_report(ctx, locked.as_ref(), &mut next),
+    );
 
     if locked.is_some() {
         let secrets = secrets_report(ctx, &mut next);
@@ -222,6 +227,50 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         human(&report)
     };
     stdout_write(text.as_bytes())
+}
+
+/// What the rollback memory holds for this path, how the file's header
+/// (read, not authenticated) compares with it, and every vault path the
+/// memory knows on this machine, saying which no longer exist.
+fn memory_report(ctx: &Ctx<'_>, locked: Option<&LockedVault>, next: &mut Vec<String>) -> Value {
+    let short = |h: String| h[..16].to_string();
+    let here = match ctx.opener.remembered() {
+        None => Value::Null,
+        Some(r) => json!({"generation": r.last.generation,
+            "key_commitment": short(r.last.commitment.to_hex()),
+            "content_digest": short(r.last.digest.to_hex()),
+            "retired_keys": r.retired.len()}),
+    };
+    let mut this = json!({"remembered": here});
+    if let Some(l) = locked {
+        let verdict = Verdict::of(ctx.opener.remembered().as_ref(), &l.file_state());
+        let (word, step) = match verdict {
+            Verdict::First => ("nothing remembered at this path yet: the next open remembers it", None),
+            Verdict::Same => ("the file remembered", None),
+            Verdict::Newer => ("newer than remembered: accepted", None),
+            Verdict::NewKey => ("newer, under a new key: accepted with a notice, and the remembered key retired at this path", None),
+            Verdict::Older { .. } => ("older than remembered: refused (exit 4) unless git tracks the file or with --allow-rollback",
+                Some("the file is older than the one this path held: if you restored it on purpose, accept it once with --allow-rollback")),
+            Verdict::Fork => ("the remembered generation with other contents (a fork): refused (exit 4) unless git tracks the file or with --allow-rollback",
+                Some("another copy of the same generation replaced the file: carry the lost change over by hand, then accept it once with --allow-rollback")),
+            Verdict::Retired => ("sealed with a key retired at this path: never written; read only with --allow-rollback or in a git checkout",
+                Some("the file is from before a rekey or a removed slot: put the rekeyed file back")),
+        };
+        this["file_header_compared"] = json!(word);
+        next.extend(step.map(String::from));
+    }
+    let known: Vec<Value> = ctx
+        .opener
+        .known_vaults()
+        .into_iter()
+        .map(|r| {
+            json!({"path": r.path.display().to_string(), "generation": r.last.generation,
+                        "exists": vault::store::exists(&r.path)})
+        })
+        .collect();
+    json!({"this_path": this,
+           "note": "remembered per path (links followed) on this machine; the header compared here is not authenticated",
+           "vaults_known_here": known})
 }
 
 /// For `vault doctor`: the stored secrets whose names change how programs

@@ -1,0 +1,330 @@
+//! Copies of one vault and the rollback memory of each path: replicas at
+//! two paths never affect each other; at one path an older generation, a
+//! fork (the same generation with other contents) and a key retired by a
+//! rekey are refused (exit 4), a key rotated elsewhere is accepted with a
+//! notice; in a git work tree that tracks the file a checkout is a notice,
+//! and a retired key still refuses writes. (An older generation refused and
+//! accepted with --allow-rollback: `tamper.rs`.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::harness::*;
+
+/// `set --raw NAME` at `path` with [`PASS`].
+fn set_at(s: &Sandbox, path: &Path, name: &str, value: &[u8]) {
+    s.at(path, PASS, value, &["set", "--raw", name])
+        .run()
+        .success();
+}
+
+/// `get -n NAME` at `path` with [`PASS`], as run.
+fn get_at(s: &Sandbox, path: &Path, name: &str) -> Out {
+    s.at(path, PASS, b"", &["get", "-n", name]).run()
+}
+
+fn rekey_at(s: &Sandbox, path: &Path) {
+    s.at(path, PASS, b"", &["rekey"])
+        .run()
+        .success()
+        .stderr_has("new data key");
+}
+
+#[test]
+fn replicas_at_two_paths_do_not_affect_each_other() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let b = s.root().join("replica.vault");
+    fs::copy(&s.vault, &b).unwrap();
+    s.set("A", b"2").set("A", b"3");
+    // The older replica opens and takes writes at its own path ...
+    let out = get_at(&s, &b, "A").success().stderr_lacks("generation");
+    assert_eq!(out.stdout, b"1");
+    set_at(&s, &b, "B", b"replica");
+    // ... and rekeying it (a backup, a CI copy) leaves the original alone.
+    rekey_at(&s, &b);
+    assert_eq!(s.get("A"), b"3");
+    s.set("A", b"4");
+    assert_eq!(get_at(&s, &b, "B").success().stdout, b"replica");
+}
+
+#[test]
+fn a_fork_replacing_a_file_is_refused_until_accepted_with_allow_rollback() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let theirs = s.root().join("teammate.vault");
+    fs::copy(&s.vault, &theirs).unwrap();
+    // Both edit generation 2; theirs is copied over ours.
+    s.set("MINE", b"x");
+    set_at(&s, &theirs, "THEIRS", b"y");
+    fs::copy(&theirs, &s.vault).unwrap();
+    let forked = s.vault_bytes();
+    let out = s
+        .with_pass(PASS, b"", &["get", "A"])
+        .run()
+        .code(4)
+        .stderr_has("generation 3, as already seen at this path, but with other contents")
+        .stderr_has("--allow-rollback");
+    figure(&format!(
+        "fork: exit 4: {}",
+        out.stderr
+            .replace(&s.root().display().to_string(), "$DIR")
+            .trim()
+    ));
+    s.with_pass(PASS, b"z", &["set", "C"]).run().code(4);
+    assert_eq!(s.vault_bytes(), forked, "a refused write changed the file");
+    // Accepted deliberately, once: from then on it is what the path holds.
+    s.with_pass(PASS, b"", &["--allow-rollback", "list"])
+        .run()
+        .success()
+        .stdout_has("THEIRS");
+    assert_eq!(s.names(), ["A", "THEIRS"]);
+    s.set("C", b"z");
+}
+
+#[test]
+fn a_foreign_file_with_the_same_id_at_another_path_does_not_lock_out_the_real_one() {
+    let s = Sandbox::new();
+    s.init().set("A", b"real");
+    let foreign = s.root().join("foreign.vault");
+    fs::copy(&s.vault, &foreign).unwrap();
+    for i in 0..5 {
+        set_at(&s, &foreign, "A", format!("foreign {i}").as_bytes());
+    }
+    assert_eq!(get_at(&s, &foreign, "A").success().stdout, b"foreign 4");
+    assert!(s.generation(&foreign) > s.generation(&s.vault) + 4);
+    assert_eq!(s.get("A"), b"real");
+    s.set("A", b"still mine");
+    assert_eq!(s.get("A"), b"still mine");
+}
+
+#[test]
+fn a_key_rotated_elsewhere_is_accepted_with_a_notice_and_the_old_file_is_then_refused() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let before_rekey = s.vault_bytes();
+    let b = s.root().join("b.vault");
+    fs::copy(&s.vault, &b).unwrap();
+    rekey_at(&s, &b);
+    fs::copy(&b, &s.vault).unwrap();
+    s.with_pass(PASS, b"", &["get", "A"])
+        .run()
+        .success()
+        .stderr_has("sealed with a new key since this machine last saw it");
+    // Said once.
+    s.with_pass(PASS, b"", &["get", "A"])
+        .run()
+        .success()
+        .stderr_lacks("new key");
+    // The file from before the rotation, put back: refused for reading and
+    // writing; --allow-rollback reads it, with a warning, and never writes.
+    fs::write(&s.vault, &before_rekey).unwrap();
+    let out = s
+        .with_pass(PASS, b"", &["get", "A"])
+        .run()
+        .code(4)
+        .stderr_has("sealed with a key retired at this path");
+    figure(&format!(
+        "retired key: exit 4: {}",
+        out.stderr
+            .replace(&s.root().display().to_string(), "$DIR")
+            .trim()
+    ));
+    s.with_pass(PASS, b"", &["--allow-rollback", "get", "-n", "A"])
+        .run()
+        .success()
+        .stderr_has("warning:")
+        .stderr_has("nothing will be written to it");
+    s.with_pass(PASS, b"2", &["--allow-rollback", "set", "A"])
+        .run()
+        .code(4)
+        .stderr_has("retired");
+    assert_eq!(s.vault_bytes(), before_rekey);
+}
+
+#[test]
+fn a_fork_is_refused_whatever_opens_the_vault_the_cached_unlock_too() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let theirs = s.root().join("teammate.vault");
+    fs::copy(&s.vault, &theirs).unwrap();
+    s.set("A", b"mine");
+    set_at(&s, &theirs, "A", b"theirs");
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "1m"])
+        .run()
+        .success();
+    fs::copy(&theirs, &s.vault).unwrap();
+    // No passphrase: the cached data key opens it.
+    let out = s.vault_cmd().args(["get", "-n", "A"]).run();
+    s.vault_cmd().arg("lock").run().success();
+    out.code(4).stderr_has("other contents");
+}
+
+#[test]
+fn doctor_reports_this_paths_memory_and_lists_the_vaults_known_here() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let gone = s.root().join("gone.vault");
+    fs::copy(&s.vault, &gone).unwrap();
+    get_at(&s, &gone, "A").success();
+    fs::remove_file(&gone).unwrap();
+    let d = s
+        .vault_cmd()
+        .args(["doctor", "--json"])
+        .run()
+        .success()
+        .json();
+    let m = &d["rollback_memory"];
+    assert_eq!(m["this_path"]["remembered"]["generation"], 2, "{m}");
+    assert_eq!(
+        m["this_path"]["file_header_compared"],
+        "the file remembered"
+    );
+    let known = m["vaults_known_here"].as_array().unwrap();
+    let exists = |p: &PathBuf| {
+        let p = fs::canonicalize(p.parent().unwrap())
+            .unwrap()
+            .join(p.file_name().unwrap());
+        known
+            .iter()
+            .find(|k| k["path"] == p.display().to_string())
+            .unwrap_or_else(|| panic!("{} not in {known:?}", p.display()))["exists"]
+            .clone()
+    };
+    assert_eq!(known.len(), 2, "{known:?}");
+    assert_eq!(exists(&s.vault).as_bool(), Some(true));
+    assert_eq!(exists(&gone).as_bool(), Some(false));
+    // An older file: doctor says how an open would take it, and what to do.
+    let old = s.vault_bytes();
+    s.set("A", b"2");
+    fs::write(&s.vault, &old).unwrap();
+    let d = s
+        .vault_cmd()
+        .args(["doctor", "--json"])
+        .run()
+        .success()
+        .json();
+    let compared = d["rollback_memory"]["this_path"]["file_header_compared"]
+        .as_str()
+        .unwrap();
+    assert!(
+        compared.starts_with("older than remembered: refused"),
+        "{compared}"
+    );
+    let next = d["next_steps"].to_string();
+    assert!(next.contains("--allow-rollback"), "{next}");
+}
+
+/// A git repository in the sandbox with a committer, and `git` run in it.
+struct Repo<'s> {
+    s: &'s Sandbox,
+    dir: PathBuf,
+}
+
+impl<'s> Repo<'s> {
+    fn new(s: &'s Sandbox) -> Option<Repo<'s>> {
+        require(Program("git"))?;
+        let dir = s.root().join("repo");
+        fs::create_dir(&dir).unwrap();
+        let r = Repo { s, dir };
+        r.git(&["init", "-q"]);
+        r.git(&["config", "user.name", "Vault Test"]);
+        r.git(&["config", "user.email", "vault-test@example.invalid"]);
+        Some(r)
+    }
+
+    fn git(&self, args: &[&str]) -> Out {
+        self.s
+            .program("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .run()
+            .success()
+    }
+
+    fn commit(&self, what: &str) {
+        self.git(&["add", "team.vault"]);
+        self.git(&["commit", "-q", "-m", what]);
+    }
+}
+
+#[test]
+fn in_git_checking_out_an_older_commit_of_a_tracked_vault_gives_a_notice_not_a_refusal() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let v = repo.dir.join("team.vault");
+    s.at(&v, PASS, b"", &["init"]).args(KDF).run().success();
+    set_at(&s, &v, "A", b"1");
+    repo.commit("one");
+    set_at(&s, &v, "A", b"2");
+    repo.commit("two");
+    let main = repo
+        .git(&["rev-parse", "--abbrev-ref", "HEAD"])
+        .stdout_str();
+    repo.git(&["checkout", "-q", "HEAD~1"]);
+    let out = get_at(&s, &v, "A")
+        .success()
+        .stderr_has("older than generation 3 last seen at this path; git tracks it");
+    assert_eq!(out.stdout, b"1");
+    figure(&format!(
+        "git checkout of an older commit: exit 0, notice: {}",
+        out.stderr
+            .replace(&s.root().display().to_string(), "$DIR")
+            .trim()
+    ));
+    // Writing there is git's business too (a branch from the old commit).
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    set_at(&s, &v, "B", b"side");
+    repo.commit("side");
+    // The same generation as main's, other contents: a notice, not a fork.
+    get_at(&s, &v, "B")
+        .success()
+        .stderr_has("with other contents; git tracks it");
+    repo.git(&["checkout", "-q", main.trim()]);
+    assert_eq!(get_at(&s, &v, "A").success().stdout, b"2");
+    // The same older file outside git is refused.
+    let outside = s.root().join("outside.vault");
+    fs::copy(&v, &outside).unwrap();
+    set_at(&s, &outside, "A", b"3");
+    let old = s
+        .program("git")
+        .arg("-C")
+        .arg(&repo.dir)
+        .args(["show", "HEAD~1:team.vault"])
+        .run()
+        .success()
+        .stdout;
+    fs::write(&outside, old).unwrap();
+    get_at(&s, &outside, "A")
+        .code(4)
+        .stderr_has("older than generation");
+}
+
+#[test]
+fn in_git_a_retired_key_still_refuses_a_write_and_reads_with_a_warning() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let v = repo.dir.join("team.vault");
+    s.at(&v, PASS, b"", &["init"]).args(KDF).run().success();
+    set_at(&s, &v, "A", b"1");
+    repo.commit("before the rekey");
+    rekey_at(&s, &v);
+    repo.commit("rekeyed");
+    repo.git(&["checkout", "-q", "HEAD~1"]);
+    let out = get_at(&s, &v, "A")
+        .success()
+        .stderr_has("warning:")
+        .stderr_has("retired at this path");
+    assert_eq!(out.stdout, b"1");
+    s.at(&v, PASS, b"new value", &["set", "A"])
+        .run()
+        .code(4)
+        .stderr_has("retired");
+    repo.git(&["diff", "--exit-code", "--quiet"]);
+    figure("git: a checkout from before a rekey reads with a warning; a write to it is refused (exit 4)");
+}
