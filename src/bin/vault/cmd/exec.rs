@@ -193,6 +193,10 @@ fn note_text(note: &Note, v: &Vault) -> String {
             "secret {name} is not set as a variable (its value {why}): the command gets it only in the file at ${}",
             vars.join(", $")
         ),
+        Note::StoreOnly { var, name } => format!(
+            "${} is passed on unchanged as vault:{name}: with --nextflow secrets reach Nextflow only through its store (use secrets.{name} in the pipeline, or `secret '{name}'` in a process)",
+            var.to_string_lossy()
+        ),
         Note::NotAReference { var, name } => {
             let hint = match v.closest_name(name) {
                 Some(n) => format!(" (did you mean vault:{n}?)"),
