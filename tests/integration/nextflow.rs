@@ -432,6 +432,31 @@ fn a_dir_left_by_a_killed_vault_stays_while_its_command_runs_and_the_next_run_re
     assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
 }
 
+#[test]
+fn a_process_the_command_leaves_behind_keeps_the_dir_until_it_ends() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    // As `nextflow run -bg` does: a process that outlives the command.
+    let script = "echo \"$NXF_SECRETS_FILE\"; sleep 60 </dev/null >/dev/null 2>&1 & echo $!";
+    let out = nf_cmd(&s, rt.path(), &[], &["sh", "-c", script])
+        .run()
+        .success()
+        .stderr_has("in place: a process the command started still holds it");
+    let lines = out.stdout_lines();
+    let dir = Path::new(&lines[0]).parent().unwrap().to_path_buf();
+    let pid: u32 = lines[1].parse().unwrap();
+    assert!(dir.is_dir(), "removed under a running process:{out:?}");
+    send_signal(pid, libc::SIGKILL);
+    wait_exited(pid);
+    nextflow(&s, rt.path(), &[], &["list"]).run().success();
+    assert!(
+        !dir.exists(),
+        "{} is left after the next run",
+        dir.display()
+    );
+    assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
 /// A directory on disk (not tmpfs or ramfs) for the test, or `None`.
 fn disk_dir(s: &Sandbox) -> Option<PathBuf> {
     let on_disk = |p: &Path| !matches!(f_type(p), Some(TMPFS_MAGIC | 0x8584_58f6) | None);
