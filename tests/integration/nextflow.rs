@@ -78,6 +78,14 @@ impl RuntimeDir {
     }
 }
 
+/// A sandbox whose vault holds `TOKEN` ([`TOKEN`]) and `OTHER`.
+fn token_and_other() -> Sandbox {
+    with_secrets(&[
+        ("OTHER", b"other-secret-value"),
+        ("TOKEN", TOKEN.as_bytes()),
+    ])
+}
+
 /// `vault --passphrase-stdin exec --nextflow FLAGS -- CMD...` with the
 /// stand-in first in `PATH` and `XDG_RUNTIME_DIR` at `rt`.
 fn nf_cmd(s: &Sandbox, rt: &Path, flags: &[&str], cmd: &[&str]) -> Cmd {
@@ -176,21 +184,13 @@ fn values_arrive_exactly_and_a_task_gets_only_the_secrets_it_names() {
 #[test]
 fn the_environment_holds_no_secret_and_points_at_the_store_in_a_private_ram_dir() {
     let Some(rt) = RuntimeDir::new() else { return };
-    let s = with_secrets(&[
-        ("OTHER", b"other-secret-value"),
-        ("TOKEN", TOKEN.as_bytes()),
-    ]);
-    let out = nextflow(
-        &s,
-        rt.path(),
-        &[],
-        &["where", "env", "task", "TOKEN", "env"],
-    )
-    .env("GH_TOKEN", "vault:TOKEN")
-    .env("VAULT_PASSPHRASE_FILE", "/nonexistent")
-    .run()
-    .success()
-    .stderr_has("$GH_TOKEN is passed on unchanged as vault:TOKEN");
+    let s = token_and_other();
+    let out = nextflow(&s, rt.path(), &[], &["where", "env"])
+        .env("GH_TOKEN", "vault:TOKEN")
+        .env("VAULT_PASSPHRASE_FILE", "/nonexistent")
+        .run()
+        .success()
+        .stderr_has("$GH_TOKEN is passed on unchanged as vault:TOKEN");
     let got = steps(&out.stdout);
     let env = got["env"].as_object().expect("an env step");
     for (k, v) in env {
@@ -257,10 +257,7 @@ fn nothing_is_written_on_disk_and_the_directive_file_goes_with_the_private_dir()
 #[test]
 fn only_limits_what_nextflow_sees() {
     let Some(rt) = RuntimeDir::new() else { return };
-    let s = with_secrets(&[
-        ("OTHER", b"other-secret-value"),
-        ("TOKEN", TOKEN.as_bytes()),
-    ]);
+    let s = token_and_other();
     let out = nextflow(
         &s,
         rt.path(),
@@ -401,6 +398,20 @@ fn the_private_dir_is_removed_when_the_command_dies_of_a_signal() {
     assert_eq!(rt.runs(), Vec::<String>::new());
 }
 
+/// Kills process `pid`, which holds `dir`; once it has exited, the next
+/// run removes `dir`, and leaves nothing behind.
+fn next_run_removes_once_gone(s: &Sandbox, rt: &RuntimeDir, pid: u32, dir: &Path) {
+    send_signal(pid, libc::SIGKILL);
+    wait_exited(pid);
+    nextflow(s, rt.path(), &[], &["list"]).run().success();
+    assert!(
+        !dir.exists(),
+        "{} is left after the next run",
+        dir.display()
+    );
+    assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
 #[test]
 fn a_dir_left_by_a_killed_vault_stays_while_its_command_runs_and_the_next_run_removes_it() {
     let Some(rt) = RuntimeDir::new() else { return };
@@ -419,15 +430,7 @@ fn a_dir_left_by_a_killed_vault_stays_while_its_command_runs_and_the_next_run_re
         "only the running command's directory is left"
     );
     // Once the command is gone too, the next run removes what was left.
-    send_signal(pid, libc::SIGKILL);
-    wait_exited(pid);
-    nextflow(&s, rt.path(), &[], &["list"]).run().success();
-    assert!(
-        !dir.exists(),
-        "{} is left after the next run",
-        dir.display()
-    );
-    assert_eq!(rt.runs(), Vec::<String>::new());
+    next_run_removes_once_gone(&s, &rt, pid, &dir);
     let out = run.finish();
     assert_eq!(out.signal, Some(libc::SIGKILL), "{out:?}");
 }
@@ -446,15 +449,7 @@ fn a_process_the_command_leaves_behind_keeps_the_dir_until_it_ends() {
     let dir = Path::new(&lines[0]).parent().unwrap().to_path_buf();
     let pid: u32 = lines[1].parse().unwrap();
     assert!(dir.is_dir(), "removed under a running process:{out:?}");
-    send_signal(pid, libc::SIGKILL);
-    wait_exited(pid);
-    nextflow(&s, rt.path(), &[], &["list"]).run().success();
-    assert!(
-        !dir.exists(),
-        "{} is left after the next run",
-        dir.display()
-    );
-    assert_eq!(rt.runs(), Vec::<String>::new());
+    next_run_removes_once_gone(&s, &rt, pid, &dir);
 }
 
 /// A directory on disk (not tmpfs or ramfs) for the test, or `None`.
