@@ -179,6 +179,14 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// A value Nextflow's secrets store or its `secret` directive cannot
+    /// carry safely (see `interchange::nextflow::directive_unfit`).
+    NotANextflowValue {
+        /// The secret.
+        name: String,
+        /// Why, as the end of "the value of secret NAME ...".
+        why: String,
+    },
     /// An empty passphrase for a new slot.
     EmptyPassphrase,
     /// No slot with this id.
@@ -418,7 +426,7 @@ impl fmt::Display for Error {
                 column,
                 message,
             } => write!(f, "{what}:{line}:{column}: {message}"),
-            Error::NotAnEnvValue { name, why } => {
+            Error::NotAnEnvValue { name, why } | Error::NotANextflowValue { name, why } => {
                 write!(f, "the value of secret {name} {why}")
             }
             Error::EmptyPassphrase => f.write_str(

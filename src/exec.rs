@@ -28,6 +28,23 @@
 //!   secret not named is left out ([`Note::NotAnEnvValue`]);
 //! - the values to mask are exactly the secret values handed to the command
 //!   ([`Plan::masked`]), derived from the plan itself.
+//!
+//! In Nextflow mode ([`plan_nextflow`]) the secrets (all, or the `--only`
+//! ones) go into a Nextflow secrets store ([`NextflowStore`]) and none into
+//! the environment, which every task of the pipeline would inherit:
+//! - every value handed over must survive Nextflow's `secret` directive
+//!   ([`crate::interchange::nextflow::directive_unfit`]), else the plan is
+//!   refused, naming the secret: vault cannot tell whether the pipeline uses
+//!   the directive, and `--only` narrows what is handed over;
+//! - a value holding `NAME=` where `NAME` is another secret handed over is
+//!   refused too: the directive would hand it to every task asking for
+//!   `NAME` ([`crate::interchange::nextflow::names_before_equals`]);
+//! - names that change how programs load go into the store like any other:
+//!   the store sets no variable, and a task gets a secret only by naming it
+//!   in the pipeline;
+//! - a reference `vault:NAME` is not resolved ([`Note::StoreOnly`]), the
+//!   passphrase variables are dropped, and an inherited `NXF_SECRETS_FILE`
+//!   is dropped (the caller points it at the store).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
@@ -38,6 +55,7 @@ use zeroize::Zeroizing;
 use crate::envnames::alters_program_loading;
 use crate::error::Error;
 use crate::format::is_valid_name;
+use crate::interchange::{self, nextflow};
 use crate::render::{self, RenderError, RenderErrorKind};
 use crate::secret::SecretBytes;
 use crate::vault::Vault;
@@ -130,6 +148,24 @@ pub enum Note {
         /// The name it gives (a valid name, which no secret has).
         name: String,
     },
+    /// Nextflow mode: an inherited variable whose value is `vault:NAME`
+    /// for an existing secret `NAME`, passed on unchanged: secrets reach
+    /// Nextflow only through its store.
+    StoreOnly {
+        /// The variable.
+        var: OsString,
+        /// The secret it names.
+        name: String,
+    },
+}
+
+/// Nextflow mode: the store Nextflow reads its secrets from.
+pub struct NextflowStore {
+    /// The store file: a JSON array of `{"name", "value"}` as Nextflow
+    /// writes it.
+    pub json: SecretBytes,
+    /// The secrets in it, by name (what `--mask` hides).
+    pub secrets: BTreeMap<String, SecretBytes>,
 }
 
 /// What `exec` hands to the command, worked out before anything runs.
@@ -141,6 +177,8 @@ pub struct Plan {
     /// What was left out or passed on unchanged, in the order found:
     /// references, then secrets by name.
     pub notes: Vec<Note>,
+    /// Nextflow mode: the store (and then no secret is in `env`).
+    pub nextflow: Option<NextflowStore>,
 }
 
 impl Plan {
@@ -155,7 +193,11 @@ impl Plan {
             .files
             .iter()
             .flat_map(|f| f.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())));
-        in_env.chain(in_files).collect()
+        let in_store = self
+            .nextflow
+            .iter()
+            .flat_map(|s| s.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())));
+        in_env.chain(in_files).chain(in_store).collect()
     }
 }
 
@@ -223,9 +265,7 @@ pub fn plan<S: SecretSource>(
 ) -> Result<Plan, Error> {
     let restrict: Option<BTreeSet<&str>> =
         (!only.is_empty()).then(|| only.iter().map(String::as_str).collect());
-    if let Some(n) = only.iter().find(|n| secrets.value(n).is_none()) {
-        return Err(missing(n, None, false));
-    }
+    check_only(secrets, only)?;
     let in_only = |name: &str| restrict.as_ref().is_some_and(|r| r.contains(name));
     let allowed = |name: &str| restrict.is_none() || in_only(name);
     let lookup = |name: &str, why: &str| -> Result<SecretBytes, Error> {
@@ -244,12 +284,7 @@ pub fn plan<S: SecretSource>(
         if PASSPHRASE_VARS.iter().any(|p| OsStr::new(p) == k) {
             continue;
         }
-        let reference = val
-            .as_bytes()
-            .strip_prefix(b"vault:")
-            .filter(|n| is_valid_name(n))
-            .and_then(|n| std::str::from_utf8(n).ok());
-        let value = match reference {
+        let value = match reference(&val) {
             Some(name) if secrets.value(name).is_none() => {
                 notes.push(Note::NotAReference {
                     var: k.clone(),
@@ -330,6 +365,100 @@ pub fn plan<S: SecretSource>(
         env: env.into_iter().collect(),
         files: rendered,
         notes,
+        nextflow: None,
+    })
+}
+
+/// Every `--only` name must be a secret.
+fn check_only<S: SecretSource>(secrets: &S, only: &[String]) -> Result<(), Error> {
+    match only.iter().find(|n| secrets.value(n).is_none()) {
+        Some(n) => Err(missing(n, None, false)),
+        None => Ok(()),
+    }
+}
+
+/// The secret name an inherited value `vault:NAME` refers to, if it is one.
+fn reference(val: &OsStr) -> Option<&str> {
+    val.as_bytes()
+        .strip_prefix(b"vault:")
+        .filter(|n| is_valid_name(n))
+        .and_then(|n| std::str::from_utf8(n).ok())
+}
+
+/// A value Nextflow cannot be handed.
+fn unfit(name: &str, why: String) -> Error {
+    Error::NotANextflowValue {
+        name: name.to_string(),
+        why,
+    }
+}
+
+/// Works out `exec` in Nextflow mode (see the module documentation): the
+/// store holding the secrets (all, or the `only` names), and the inherited
+/// environment with no secret in it. Every error happens here, before
+/// anything runs.
+pub fn plan_nextflow<S: SecretSource>(
+    secrets: &S,
+    only: &[String],
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Plan, Error> {
+    check_only(secrets, only)?;
+    // Sorted by name, as `all` gives them (and as Nextflow writes its store).
+    let handed: Vec<(&str, &[u8])> = secrets
+        .all()
+        .filter(|(n, _)| only.is_empty() || only.iter().any(|o| o == n))
+        .collect();
+    for (name, value) in &handed {
+        if let Some(why) = nextflow::directive_unfit(value) {
+            return Err(unfit(name, why.to_string()));
+        }
+    }
+    for (name, value) in &handed {
+        let picked = nextflow::names_before_equals(value)
+            .find(|other| other != name && handed.binary_search_by(|(n, _)| n.cmp(other)).is_ok());
+        if let Some(other) = picked {
+            return Err(unfit(
+                name,
+                format!("contains `{other}=`: Nextflow's `secret` directive, which picks a task's secrets by searching for `NAME=`, would also hand it to every task asking for secret {other}"),
+            ));
+        }
+    }
+    let json = interchange::export(interchange::Format::Nextflow, &handed)
+        .map_err(|e| unfit(&e.name, e.why.to_string()))?
+        .bytes;
+
+    let mut notes = Vec::new();
+    let mut env = Vec::new();
+    for (k, val) in inherited {
+        let dropped = PASSPHRASE_VARS
+            .iter()
+            .chain([&nextflow::SECRETS_FILE_VAR])
+            .any(|p| OsStr::new(p) == k);
+        if dropped {
+            continue;
+        }
+        if let Some(name) = reference(&val) {
+            let name = name.to_string();
+            let var = k.clone();
+            notes.push(match secrets.value(&name) {
+                Some(_) => Note::StoreOnly { var, name },
+                None => Note::NotAReference { var, name },
+            });
+        }
+        env.push((k, EnvValue::Plain(val)));
+    }
+    env.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Plan {
+        env,
+        files: Vec::new(),
+        notes,
+        nextflow: Some(NextflowStore {
+            json,
+            secrets: handed
+                .iter()
+                .map(|(n, v)| (n.to_string(), SecretBytes::copy_from(v)))
+                .collect(),
+        }),
     })
 }
 
@@ -691,5 +820,139 @@ mod tests {
             .unwrap()
             .masked()
             .is_empty());
+    }
+
+    /// The store's secrets, parsed back as Nextflow would read them.
+    fn store_of(p: &Plan) -> Vec<(String, Vec<u8>)> {
+        let store = p.nextflow.as_ref().expect("a Nextflow plan");
+        let parsed = nextflow::parse(store.json.expose()).expect("a valid store");
+        parsed
+            .items
+            .iter()
+            .map(|i| (i.name.clone(), i.value.expose().to_vec()))
+            .collect()
+    }
+
+    fn owned(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn nextflow_gets_every_secret_or_the_only_ones_in_its_store_and_none_in_its_environment() {
+        let s = secrets(&[
+            ("A", b"a $HOME 'q' = #"),
+            ("B", b"bbbb"),
+            ("LD_PRELOAD", b"/opt/x.so"),
+        ]);
+        let inherited = vars(&[
+            ("HOME", "/h"),
+            ("A", "inherited"),
+            ("VAULT_PASSPHRASE", "pw"),
+            ("NXF_SECRETS_FILE", "/old/store.json"),
+        ]);
+        let p = plan_nextflow(&s, &[], inherited.clone()).unwrap();
+        // The inherited A stays the caller's; no secret, no passphrase, no
+        // old store path.
+        assert_eq!(
+            env_of(&p),
+            pairs(&[("A", "plain:inherited"), ("HOME", "plain:/h")])
+        );
+        let all = owned(&[
+            ("A", b"a $HOME 'q' = #"),
+            ("B", b"bbbb"),
+            ("LD_PRELOAD", b"/opt/x.so"),
+        ]);
+        assert_eq!(store_of(&p), all);
+        assert!(p.files.is_empty());
+        assert!(p.notes.is_empty(), "a loading name is no variable here");
+        assert_eq!(
+            masked_of(&p),
+            [
+                ("A", &b"a $HOME 'q' = #"[..]),
+                ("B", b"bbbb"),
+                ("LD_PRELOAD", b"/opt/x.so")
+            ]
+        );
+        let p = plan_nextflow(&s, &only(&["B"]), inherited).unwrap();
+        assert_eq!(store_of(&p), owned(&[("B", b"bbbb")]));
+        assert_eq!(masked_of(&p), [("B", &b"bbbb"[..])]);
+        let e = err(plan_nextflow(&s, &only(&["C"]), vars(&[])));
+        assert_eq!(e.to_string(), "no secret named C");
+        // No secret at all: an empty store.
+        let p = plan_nextflow(&secrets(&[]), &[], vars(&[])).unwrap();
+        assert_eq!(p.nextflow.as_ref().unwrap().json.expose(), b"[]");
+    }
+
+    #[test]
+    fn nextflow_refuses_a_value_the_directive_cannot_carry_naming_it_not_its_value() {
+        for (value, want) in [
+            (&b"pa\"ss-value"[..], "double quote"),
+            (b"`touch pwned`", "backtick"),
+            (b"pa\\ss-value", "backslash"),
+            (b"line-one\nline-two", "newline"),
+            (b"pa\0ss-value", "NUL byte"),
+            (b"pa\xffss-value", "not UTF-8"),
+        ] {
+            let s = secrets(&[("BAD", value), ("GOOD", b"good")]);
+            let e = err(plan_nextflow(&s, &[], vars(&[])));
+            assert!(matches!(e, Error::NotANextflowValue { .. }), "{e:?}");
+            let msg = e.to_string();
+            assert!(msg.starts_with("the value of secret BAD "), "{msg}");
+            assert!(msg.contains(want), "{msg}");
+            for piece in ["pa", "ss-value", "pwned", "line-"] {
+                assert!(!msg.contains(piece), "{msg}");
+            }
+            // Refused even when the pipeline may never use it; --only
+            // leaves it out.
+            let p = plan_nextflow(&s, &only(&["GOOD"]), vars(&[])).unwrap();
+            assert_eq!(store_of(&p), owned(&[("GOOD", b"good")]));
+        }
+    }
+
+    #[test]
+    fn nextflow_refuses_a_value_the_directive_would_hand_to_tasks_asking_for_another_secret() {
+        let s = secrets(&[
+            ("DSN", b"host=db TOKEN=x"),
+            ("MY_TOKEN_X", b"a=1"),
+            ("SELF", b"SELF=me"),
+            ("TOKEN", b"tok"),
+        ]);
+        let e = err(plan_nextflow(&s, &[], vars(&[])));
+        assert!(matches!(e, Error::NotANextflowValue { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the value of secret DSN contains `TOKEN=`: Nextflow's `secret` directive, which picks a task's secrets by searching for `NAME=`, would also hand it to every task asking for secret TOKEN"
+        );
+        // Without TOKEN in the store, `TOKEN=` picks nothing; `host`,
+        // `a` and its own name are no secret handed over.
+        let p = plan_nextflow(&s, &only(&["DSN", "MY_TOKEN_X", "SELF"]), vars(&[])).unwrap();
+        assert_eq!(store_of(&p).len(), 3);
+    }
+
+    #[test]
+    fn nextflow_passes_references_on_unchanged_with_a_note() {
+        let s = secrets(&[("TOKEN", b"tok-value")]);
+        let inherited = vars(&[("GH", "vault:TOKEN"), ("IMG", "vault:latest")]);
+        let p = plan_nextflow(&s, &[], inherited).unwrap();
+        assert_eq!(
+            env_of(&p),
+            pairs(&[("GH", "plain:vault:TOKEN"), ("IMG", "plain:vault:latest")])
+        );
+        assert_eq!(
+            p.notes,
+            [
+                Note::StoreOnly {
+                    var: "GH".into(),
+                    name: "TOKEN".into()
+                },
+                Note::NotAReference {
+                    var: "IMG".into(),
+                    name: "latest".into()
+                },
+            ]
+        );
     }
 }

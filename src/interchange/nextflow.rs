@@ -14,6 +14,15 @@
 //!   and its `secret` directive leaves `.nf-<hash>.secrets` files (every
 //!   secret in plain text) in the store's directory
 //!   ([`is_leftover_file_name`]).
+//!
+//! And from its `secret` directive (`LocalSecretsProvider.getSecretsEnv`
+//! and `makeTempSecretsFile`, `Escape.variable`, the wrapper template
+//! `command-run.txt`), which `vault exec --nextflow` must survive
+//! ([`directive_unfit`], [`names_before_equals`]):
+//! - the file holds every secret of the store, one line each,
+//!   `export NAME="value"`, with only `$` escaped (as `\$`);
+//! - a task's wrapper keeps the lines of the secrets it names with
+//!   `grep -w -e 'NAME=.*' ...` and sources them with bash.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -50,6 +59,60 @@ pub fn store_path(
 pub fn is_leftover_file_name(name: &OsStr) -> bool {
     let b = name.as_encoded_bytes();
     b.len() > ".nf-.secrets".len() && b.starts_with(b".nf-") && b.ends_with(b".secrets")
+}
+
+/// The variable Nextflow reads the store's path from.
+pub const SECRETS_FILE_VAR: &str = "NXF_SECRETS_FILE";
+
+/// Why `value` cannot be handed to Nextflow as a secret, if it cannot: the
+/// store (JSON) carries only UTF-8 text, and the `secret` directive writes
+/// every value of the store between double quotes into shell code its
+/// tasks source, escaping only `$`. A `"`, a backtick or a `\` there would
+/// end the quotes, run a command or escape what follows; a newline would
+/// cut the line the task picks; bash drops NUL bytes. The text completes
+/// "the value of secret NAME ...", and never repeats the value.
+pub fn directive_unfit(value: &[u8]) -> Option<&'static str> {
+    if std::str::from_utf8(value).is_err() {
+        return Some("is not UTF-8 text, which Nextflow's secrets store (JSON) cannot carry");
+    }
+    if value.contains(&0) {
+        return Some("contains a NUL byte, which the shell variable Nextflow's `secret` directive sets cannot carry");
+    }
+    if value.contains(&b'\n') {
+        return Some("contains a newline, which would split the one line Nextflow's `secret` directive writes for it into the shell code its tasks run");
+    }
+    for (byte, why) in [
+        (b'"', "contains a double quote (\"), which Nextflow's `secret` directive would write unescaped into the shell code its tasks run"),
+        (b'`', "contains a backtick (`), which Nextflow's `secret` directive would write unescaped into the shell code its tasks run"),
+        (b'\\', "contains a backslash (\\), which Nextflow's `secret` directive would write unescaped into the shell code its tasks run"),
+    ] {
+        if value.contains(&byte) {
+            return Some(why);
+        }
+    }
+    None
+}
+
+/// The words `value` holds right before a `=` where a word may start
+/// (after a character that is not an ASCII letter, digit or `_`, or at the
+/// start): the `NAME` of each `NAME=` in it that the directive's
+/// `grep -w -e 'NAME=.*'` would find. A task naming secret `NAME` would
+/// also get the line of the secret holding this value. A non-ASCII letter
+/// before a word counts as a break here (grep in a UTF-8 locale would not
+/// break there), so this finds every `NAME=` grep finds, in any locale.
+pub fn names_before_equals(value: &[u8]) -> impl Iterator<Item = &str> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    value.iter().enumerate().filter_map(move |(i, b)| {
+        if *b != b'=' {
+            return None;
+        }
+        let start = value[..i]
+            .iter()
+            .rposition(|b| !word(*b))
+            .map_or(0, |p| p + 1);
+        // ASCII by the test above.
+        (start < i).then(|| std::str::from_utf8(&value[start..i]).expect("ASCII"))
+    })
 }
 
 /// Parses a store (see the module documentation).
@@ -255,6 +318,47 @@ mod tests {
         assert_eq!(p.items.len(), 2);
         assert_eq!(p.items[0].value.expose(), b"2");
         assert_eq!(p.duplicates, vec!["A"]);
+    }
+
+    #[test]
+    fn values_the_directive_cannot_carry_are_named_by_what_they_hold() {
+        for ok in [
+            &b""[..],
+            b"plain",
+            b"$HOME $(id) ${X} 'single' #hash = ! & ; | < > * ? ~",
+            b"tab\tcr\r",
+            "\u{e9}t\u{e9} \u{2028}".as_bytes(),
+        ] {
+            assert_eq!(directive_unfit(ok), None, "{ok:?}");
+        }
+        for (bad, want) in [
+            (&b"a\"b"[..], "double quote"),
+            (b"`id`", "backtick"),
+            (b"ends\\", "backslash"),
+            (b"two\nlines", "newline"),
+            (b"nul\0", "NUL byte"),
+            (b"\xff\xfe", "not UTF-8"),
+            // Both a NUL and a quote: one reason is enough.
+            (b"\0\"", "NUL byte"),
+        ] {
+            let why = directive_unfit(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(why.contains(want), "{bad:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn names_before_equals_are_those_grep_w_finds() {
+        fn found(v: &str) -> Vec<&str> {
+            names_before_equals(v.as_bytes()).collect()
+        }
+        assert_eq!(found("no equals sign"), Vec::<&str>::new());
+        assert_eq!(found("TOKEN=x"), ["TOKEN"]);
+        assert_eq!(found("url?a=1&TOKEN=2"), ["a", "TOKEN"]);
+        assert_eq!(found("x TOKEN=y $B=z"), ["TOKEN", "B"]);
+        // Inside a word grep -w does not match: `xTOKEN` is the word.
+        assert_eq!(found("xTOKEN=1 MY_TOKEN=2"), ["xTOKEN", "MY_TOKEN"]);
+        assert_eq!(found("\u{e9}TOKEN=1"), ["TOKEN"]);
+        assert_eq!(found("==a="), ["a"]);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! - [`cache`]: `unlock` and `lock` (the cached data key);
 //! - [`exec`]: `exec`: statuses, signals, environment, stdin, limits;
 //! - [`mask`]: `exec --mask`, and signals passed to the masked child;
+//! - [`nextflow`]: `exec --nextflow` against a stand-in for Nextflow
+//!   (tests/standin/nextflow): the store, the `secret` directive, the
+//!   private RAM-backed directory and its removal;
 //! - [`render`]: `render` and `exec --file`;
 //! - [`import_export`]: `import` and `export`, round trips through python-dotenv,
 //!   Node's dotenv, bash and JSON parsers (tests/interop/);
@@ -37,6 +40,7 @@ mod import_export;
 mod keyring;
 mod leaks;
 mod mask;
+mod nextflow;
 mod passphrase;
 mod render;
 mod replicas;

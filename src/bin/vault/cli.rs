@@ -143,7 +143,7 @@ pub enum Command {
     },
     /// Run a command with secrets in its environment (replaces vault with it)
     #[command(
-        after_help = "CMD not found: exit 127; found but not executable: exit 126; otherwise the command's own status.\nAn inherited variable whose value is exactly `vault:NAME` gets the value of secret NAME."
+        after_help = "CMD not found: exit 127; found but not executable: exit 126; otherwise the command's own status.\nAn inherited variable whose value is exactly `vault:NAME` gets the value of secret NAME.\nWith --nextflow (vault exec --nextflow -- nextflow run ...): the secrets go only into Nextflow's secrets store (an in-memory file; $NXF_SECRETS_FILE is a link to it in a private RAM-backed directory), none into its environment; a value holding \", `, \\ or a newline is refused (see the README's Nextflow section)."
     )]
     Exec {
         /// Give the command only this secret (repeatable); others are not exposed
@@ -155,6 +155,9 @@ pub enum Command {
         /// Stay as the parent and replace every secret value in the command's output with ***
         #[arg(long)]
         mask: bool,
+        /// Hand the secrets to Nextflow through its secrets store (in memory), not its environment
+        #[arg(long, conflicts_with = "file")]
+        nextflow: bool,
         /// The command and its arguments (after --)
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,

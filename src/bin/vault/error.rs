@@ -183,6 +183,9 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::NotAnEnvValue { name, .. } => format!(
                 "pass it as a file with --file VAR=TEMPLATE (a template containing ${{secrets.{name}}})"
             ),
+            Error::NotANextflowValue { .. } => {
+                "hand Nextflow only the secrets the pipeline uses with --only NAME..., or change this value".into()
+            }
             _ => return None,
         })
 }
@@ -263,6 +266,14 @@ mod tests {
                 4,
             ),
             (Error::no_such_secret("A").into(), 5),
+            (
+                Error::NotANextflowValue {
+                    name: "A".into(),
+                    why: "x".into(),
+                }
+                .into(),
+                1,
+            ),
             (
                 CliError::CommandFailed {
                     code: 127,

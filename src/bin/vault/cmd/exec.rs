@@ -5,11 +5,14 @@
 //! Without `--mask` the process replaces itself with the command (execvp):
 //! no parent is left holding secrets, the PID, signals and exit status are
 //! the command's own. With `--mask` it stays as the command's parent to
-//! filter its output (see `os/child.rs`). The plan itself, every rule of
-//! what the command gets, is the library's `vault::exec`; this file tells
-//! the user what the plan left out. The command is looked up in the
-//! caller's `PATH` before any secret is in sight, so a secret `PATH` (even
-//! one named with `--only`) never chooses which program runs.
+//! filter its output (see `os/child.rs`). With `--nextflow` the secrets go
+//! into Nextflow's store, an in-memory file reached through a link in a
+//! private RAM-backed directory (`os/ramdir.rs`), and vault stays as the
+//! parent to remove that directory when the command ends. The plan itself,
+//! every rule of what the command gets, is the library's `vault::exec`;
+//! this file tells the user what the plan left out. The command is looked
+//! up in the caller's `PATH` before any secret is in sight, so a secret
+//! `PATH` (even one named with `--only`) never chooses which program runs.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -18,7 +21,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use vault::error::Error;
-use vault::exec::{plan, render_error, EnvValue, FileTemplate, Note};
+use vault::exec::{plan, plan_nextflow, render_error, EnvValue, FileTemplate, Note};
+use vault::interchange::nextflow::SECRETS_FILE_VAR;
 use vault::render;
 use vault::Vault;
 
@@ -97,12 +101,14 @@ pub fn render_cmd(ctx: &mut Ctx<'_>, template: Option<&str>) -> Result<()> {
     stdout_write(&out)
 }
 
-/// `vault exec`: unlock, plan, then exec (or run masked).
+/// `vault exec`: unlock, plan, then exec (or run masked, or run Nextflow
+/// with its store).
 pub fn exec_cmd(
     ctx: &mut Ctx<'_>,
     only: &[String],
     file_specs: &[FileSpec],
     mask: bool,
+    nextflow: bool,
     command: &[OsString],
 ) -> Result<()> {
     for n in only {
@@ -127,6 +133,11 @@ pub fn exec_cmd(
     let resolved = find_program(program, path.as_deref()).ok_or_else(|| {
         crate::os::child::spawn_error(program, std::io::ErrorKind::NotFound.into())
     })?;
+    // Where Nextflow's store is linked from: refused before any unlock when
+    // there is no RAM-backed place for it; removed when dropped.
+    let run_dir = nextflow
+        .then(crate::os::ramdir::RunDir::create)
+        .transpose()?;
     let v = ctx.read()?;
     let labels: Vec<String> = files
         .iter()
@@ -141,7 +152,11 @@ pub fn exec_cmd(
             template: &f.template,
         })
         .collect();
-    let plan = plan(&v, only, &templates, std::env::vars_os()).map_err(|e| match &e {
+    let plan = match nextflow {
+        true => plan_nextflow(&v, only, std::env::vars_os()),
+        false => plan(&v, only, &templates, std::env::vars_os()),
+    }
+    .map_err(|e| match &e {
         Error::NoSuchSecret {
             name,
             context: None,
@@ -166,12 +181,27 @@ pub fn exec_cmd(
     // The in-memory files stay open (not close-on-exec) for the command.
     let mut _keep = Vec::new();
     for f in &plan.files {
-        let (fd, path) = crate::os::memfile::sealed(&f.var, &f.contents)?;
+        let (fd, path) =
+            crate::os::memfile::sealed(&f.var, &format!("--file {}", f.var), &f.contents)?;
         command.env(&f.var, path);
         _keep.push(fd);
     }
+    if let (Some(run_dir), Some(store)) = (run_dir, &plan.nextflow) {
+        let (fd, path) =
+            crate::os::memfile::sealed("nextflow-store", "--nextflow", store.json.expose())?;
+        // Nextflow writes the `secret` directive's file into the store's
+        // directory: a link in our private one, resolved by Nextflow to its
+        // own inherited descriptor.
+        command.env(SECRETS_FILE_VAR, run_dir.link("store.json", &path)?);
+        _keep.push(fd);
+        let status = crate::os::child::supervise(command, program, plan, mask);
+        drop(_keep);
+        drop(run_dir);
+        crate::os::child::exit_as(status?);
+    }
     if mask {
-        crate::os::child::run(command, program, plan)
+        let status = crate::os::child::supervise(command, program, plan, true)?;
+        crate::os::child::exit_as(status)
     } else {
         drop(plan);
         Err(exec(command, program))
@@ -192,6 +222,10 @@ fn note_text(note: &Note, v: &Vault) -> String {
         Note::FileOnly { name, why, vars } => format!(
             "secret {name} is not set as a variable (its value {why}): the command gets it only in the file at ${}",
             vars.join(", $")
+        ),
+        Note::StoreOnly { var, name } => format!(
+            "${} is passed on unchanged as vault:{name}: with --nextflow secrets reach Nextflow only through its store (use secrets.{name} in the pipeline, or `secret '{name}'` in a process)",
+            var.to_string_lossy()
         ),
         Note::NotAReference { var, name } => {
             let hint = match v.closest_name(name) {

@@ -1,6 +1,7 @@
-//! `vault exec --mask`: run the command as a child with its stdout and
-//! stderr piped through the stream masker, forward signals to it, and
-//! leave with its status (re-raising its death signal on ourselves).
+//! `vault exec --mask` and `--nextflow`: run the command as a child (with
+//! `--mask`, its stdout and stderr piped through the stream masker),
+//! forward signals to it, and leave with its status (re-raising its death
+//! signal on ourselves) once the caller has cleaned up.
 //!
 //! When our stdout and stderr are one file (`2>&1` into a log, a pipe or a
 //! terminal), the child gets one pipe for both, read by one masker, so a
@@ -14,7 +15,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use crate::error::{CliError, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -69,9 +70,9 @@ fn stdout_is_stderr() -> bool {
     }
 }
 
-/// Runs `command` masked; never returns on success (exits with the child's
-/// status or dies of its signal).
-pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
+/// The maskers of the plan's values: one for stdout, and one for stderr
+/// unless both go to one place (`shared`).
+fn maskers(plan: &Plan, shared: bool) -> (Masker, Option<Masker>) {
     let masked = plan.masked();
     let values: Vec<&[u8]> = masked.values().copied().collect();
     let names: Vec<&str> = masked.keys().copied().collect();
@@ -83,13 +84,23 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
             list.join(", ")
         ));
     }
-    let shared = stdout_is_stderr();
     // One stream, one masker: no second copy of the values.
     let err_masker = (!shared).then(|| Masker::new(&values).0);
+    (out_masker, err_masker)
+}
+
+/// Runs `command` as our child until it ends, forwarding signals to it;
+/// with `mask`, its output goes through maskers of the plan's values.
+/// Returns its status: the caller cleans up, then [`exit_as`].
+pub fn supervise(
+    mut command: Command,
+    program: &OsStr,
+    plan: Plan,
+    mask: bool,
+) -> Result<ExitStatus> {
+    let shared = stdout_is_stderr();
+    let maskers = mask.then(|| maskers(&plan, shared));
     // The maskers hold what they need; the plan's copies are wiped now.
-    drop(values);
-    drop(names);
-    drop(masked);
     drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])
@@ -97,7 +108,9 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     let handle = signals.handle();
     // With one destination, the child's stdout and stderr are the write
     // end of one pipe; `command` holds our copies of it until dropped below.
-    let shared_pipe = if shared {
+    let shared_pipe = if maskers.is_none() {
+        None
+    } else if shared {
         let (reader, writer) = std::io::pipe()
             .map_err(|e| CliError::Other(format!("creating a pipe for the command: {e}")))?;
         let writer2 = writer
@@ -122,17 +135,22 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     // the reader sees the end when the child (and its children) close it.
     drop(command);
     let pid = child.id() as libc::pid_t;
-    let (t_out, t_err) = match shared_pipe {
-        Some(both) => (
-            std::thread::spawn(move || pump(both, out_masker, std::io::stdout())),
+    let (t_out, t_err) = match (maskers, shared_pipe) {
+        (None, _) => (None, None),
+        (Some((out_masker, _)), Some(both)) => (
+            Some(std::thread::spawn(move || {
+                pump(both, out_masker, std::io::stdout())
+            })),
             None,
         ),
-        None => {
+        (Some((out_masker, err_masker)), None) => {
             let so = child.stdout.take().expect("piped");
             let se = child.stderr.take().expect("piped");
             let err_masker = err_masker.expect("made when the streams differ");
             (
-                std::thread::spawn(move || pump(so, out_masker, std::io::stdout())),
+                Some(std::thread::spawn(move || {
+                    pump(so, out_masker, std::io::stdout())
+                })),
                 Some(std::thread::spawn(move || {
                     pump(se, err_masker, std::io::stderr())
                 })),
@@ -155,12 +173,16 @@ pub fn run(mut command: Command, program: &OsStr, plan: Plan) -> Result<()> {
     let status = child
         .wait()
         .map_err(|e| CliError::Other(format!("waiting for the command: {e}")))?;
-    let _ = t_out.join();
-    if let Some(t_err) = t_err {
-        let _ = t_err.join();
+    for t in [t_out, t_err].into_iter().flatten() {
+        let _ = t.join();
     }
     handle.close();
     let _ = t_sig.join();
+    Ok(status)
+}
+
+/// Leaves as the child did: with its exit code, or dying of its signal.
+pub fn exit_as(status: ExitStatus) -> ! {
     if let Some(code) = status.code() {
         std::process::exit(code);
     }
