@@ -32,6 +32,7 @@ pub mod envnames;
 pub mod error;
 pub mod exec;
 pub mod format;
+pub mod identities;
 pub mod interchange;
 pub mod keyblock;
 pub mod mask;

@@ -1,0 +1,353 @@
+//! Recipients and identities of version-2 slots, through the `age` crate:
+//! what `vault key add recipient` accepts and records, and which slots an
+//! identity (an age identity file, an OpenSSH private key, a plugin
+//! identity) can open — worked out from what the identity holds, so opening
+//! never tries slots blindly (`docs/FORMAT.md`, "Opening").
+//!
+//! Parsing is the crate's: an age identity file is split into its lines
+//! (the format is one identity per line, `#` comments) only so that each
+//! identity's recipient can be matched to a slot; each line is parsed by
+//! `age::IdentityFile`.
+
+use std::io::BufReader;
+
+use age::secrecy::ExposeSecret;
+
+use crate::keyblock::{self, WrapFailed};
+use crate::secret::{Key, SecretBytes};
+
+/// A recipient a slot can wrap the master key to.
+#[derive(Clone)]
+pub enum Recipient {
+    /// `age1…`
+    X25519(age::x25519::Recipient),
+    /// `ssh-ed25519 AAAA…` or `ssh-rsa AAAA…`
+    Ssh(age::ssh::Recipient),
+    /// `age1<plugin>1…`
+    Plugin(age::plugin::Recipient),
+}
+
+/// Why a recipient was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientProblem {
+    /// Not a recipient age knows.
+    Unrecognised,
+    /// An SSH key type age cannot encrypt to (e.g. ECDSA, or a security key).
+    UnsupportedSshKey(String),
+    /// An RSA key too small (under 2048 bits) or too large.
+    RsaKeySize,
+}
+
+impl std::fmt::Display for RecipientProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecipientProblem::Unrecognised => f.write_str(
+                "not a recipient: give an age public key (age1…), an SSH public key \
+                 (ssh-ed25519 or ssh-rsa, or a .pub file) or an age plugin recipient",
+            ),
+            RecipientProblem::UnsupportedSshKey(t) => {
+                write!(
+                    f,
+                    "SSH key type {t} is not supported (ssh-ed25519 and ssh-rsa are)"
+                )
+            }
+            RecipientProblem::RsaKeySize => {
+                f.write_str("the RSA key's size is not supported (2048 to 16384 bits)")
+            }
+        }
+    }
+}
+
+impl Recipient {
+    /// Parses one recipient: `age1…`, an SSH public key line (its comment
+    /// is dropped) or a plugin recipient. Surrounding white space is
+    /// ignored.
+    pub fn parse(text: &str) -> Result<Recipient, RecipientProblem> {
+        let t = text.trim();
+        if let Ok(r) = t.parse::<age::x25519::Recipient>() {
+            return Ok(Recipient::X25519(r));
+        }
+        if t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-") {
+            return match t.parse::<age::ssh::Recipient>() {
+                Ok(r) => Ok(Recipient::Ssh(r)),
+                Err(age::ssh::ParseRecipientKeyError::Unsupported(k)) => {
+                    Err(RecipientProblem::UnsupportedSshKey(k))
+                }
+                Err(
+                    age::ssh::ParseRecipientKeyError::RsaModulusTooLarge
+                    | age::ssh::ParseRecipientKeyError::RsaModulusTooSmall,
+                ) => Err(RecipientProblem::RsaKeySize),
+                Err(_) => Err(RecipientProblem::Unrecognised),
+            };
+        }
+        if let Ok(r) = t.parse::<age::plugin::Recipient>() {
+            return Ok(Recipient::Plugin(r));
+        }
+        Err(RecipientProblem::Unrecognised)
+    }
+
+    /// The form a slot records: age's own rendering (no SSH comment).
+    pub fn canonical(&self) -> String {
+        match self {
+            Recipient::X25519(r) => r.to_string(),
+            Recipient::Ssh(r) => r.to_string(),
+            Recipient::Plugin(r) => r.to_string(),
+        }
+    }
+
+    /// The plugin this recipient needs, if it is a plugin recipient.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Recipient::Plugin(r) => Some(r.plugin()),
+            _ => None,
+        }
+    }
+
+    /// The master key as an age file for this recipient. A plugin
+    /// recipient runs its plugin (`age-plugin-<name>` on `PATH`) with
+    /// `callbacks`; a missing plugin is an error before anything is made.
+    pub fn wrap<C: age::Callbacks>(&self, mk: &Key, callbacks: C) -> Result<Vec<u8>, WrapFailed> {
+        match self {
+            Recipient::X25519(r) => keyblock::wrap_master_key(r, mk),
+            Recipient::Ssh(r) => keyblock::wrap_master_key(r, mk),
+            Recipient::Plugin(r) => {
+                let p = age::plugin::RecipientPluginV1::new(
+                    r.plugin(),
+                    std::slice::from_ref(r),
+                    &[],
+                    callbacks,
+                )
+                .map_err(|e| WrapFailed(e.to_string()))?;
+                keyblock::wrap_master_key(&p, mk)
+            }
+        }
+    }
+}
+
+/// What an identity can open: slots whose recipient is exactly this one,
+/// or (a plugin identity) slots of this plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opens {
+    /// The slot whose recipient is this (canonical) string.
+    Recipient(String),
+    /// Any slot of this plugin: a plugin identity does not say which
+    /// recipient it is without running the plugin.
+    Plugin(String),
+}
+
+impl Opens {
+    /// Whether a slot recording `recipient` may be opened by this identity.
+    pub fn matches(&self, recipient: &str) -> bool {
+        match self {
+            Opens::Recipient(r) => r == recipient,
+            Opens::Plugin(name) => Recipient::parse(recipient)
+                .ok()
+                .and_then(|r| r.plugin().map(|p| p == name))
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// One identity, ready to unwrap the slots it [`Opens`].
+pub struct LoadedIdentity {
+    opens: Opens,
+    identity: Box<dyn age::Identity + Send + Sync>,
+}
+
+impl std::fmt::Debug for LoadedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LoadedIdentity(opens {:?})", self.opens)
+    }
+}
+
+impl LoadedIdentity {
+    /// Which slots it can open.
+    pub fn opens(&self) -> &Opens {
+        &self.opens
+    }
+
+    /// The master key from a slot's age file, if this identity opens it.
+    pub fn unwrap_master_key(&self, age_file: &[u8]) -> Option<Key> {
+        keyblock::unwrap_master_key(self.identity.as_ref(), age_file)
+    }
+}
+
+/// Why identities could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityProblem {
+    /// Neither an age identity file nor an OpenSSH private key.
+    Unrecognised,
+    /// An SSH key type age cannot decrypt with.
+    UnsupportedSshKey,
+    /// The file holds no identity.
+    Empty,
+}
+
+impl std::fmt::Display for IdentityProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdentityProblem::Unrecognised => {
+                "not an identity: expected an age identity file (AGE-SECRET-KEY-1…, \
+                 AGE-PLUGIN-…) or an OpenSSH private key (ed25519 or RSA)"
+            }
+            IdentityProblem::UnsupportedSshKey => {
+                "this SSH key type cannot be used (ssh-ed25519 and ssh-rsa can)"
+            }
+            IdentityProblem::Empty => "no identity in it",
+        })
+    }
+}
+
+const SSH_PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
+const PEM_RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----";
+
+/// Reads the identities in `text` (the contents of an identity file or of
+/// `VAULT_IDENTITY`). `callbacks` answer a passphrase-protected SSH key's
+/// prompt and a plugin's requests; [`age::NoCallbacks`] never prompts (a
+/// protected key then opens nothing). Every identity's secret stays inside
+/// the age crate's own zeroizing types.
+pub fn load_identities<C: age::Callbacks>(
+    text: &SecretBytes,
+    callbacks: C,
+) -> Result<Vec<LoadedIdentity>, IdentityProblem> {
+    let s = std::str::from_utf8(text.expose()).map_err(|_| IdentityProblem::Unrecognised)?;
+    let trimmed = s.trim_start();
+    if trimmed.starts_with(SSH_PRIVATE_KEY) || trimmed.starts_with(PEM_RSA_KEY) {
+        let id = age::ssh::Identity::from_buffer(BufReader::new(trimmed.as_bytes()), None)
+            .map_err(|_| IdentityProblem::Unrecognised)?;
+        if matches!(id, age::ssh::Identity::Unsupported(_)) {
+            return Err(IdentityProblem::UnsupportedSshKey);
+        }
+        let recipient = age::ssh::Recipient::try_from(id.clone())
+            .map_err(|_| IdentityProblem::UnsupportedSshKey)?;
+        return Ok(vec![LoadedIdentity {
+            opens: Opens::Recipient(recipient.to_string()),
+            identity: Box::new(id.with_callbacks(callbacks)),
+        }]);
+    }
+    let mut out = Vec::new();
+    for line in s.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let file = age::IdentityFile::from_buffer(BufReader::new(line.as_bytes()))
+            .map_err(|_| IdentityProblem::Unrecognised)?
+            .with_callbacks(callbacks.clone());
+        let mut recipients = Vec::new();
+        let opens = match file.write_recipients_file(&mut recipients) {
+            Ok(()) => Opens::Recipient(
+                String::from_utf8(recipients)
+                    .map_err(|_| IdentityProblem::Unrecognised)?
+                    .trim()
+                    .to_owned(),
+            ),
+            Err(age::IdentityFileConvertError::IdentityFileContainsPlugin {
+                plugin_name, ..
+            }) => Opens::Plugin(plugin_name),
+            Err(_) => return Err(IdentityProblem::Unrecognised),
+        };
+        let mut ids = file
+            .into_identities()
+            .map_err(|_| IdentityProblem::Unrecognised)?;
+        if ids.len() != 1 {
+            return Err(IdentityProblem::Unrecognised);
+        }
+        out.push(LoadedIdentity {
+            opens,
+            identity: ids.remove(0),
+        });
+    }
+    if out.is_empty() {
+        return Err(IdentityProblem::Empty);
+    }
+    Ok(out)
+}
+
+/// A new X25519 identity in age's identity-file form, with the comment
+/// lines `age-keygen` writes, and its recipient.
+pub fn new_identity_file(created: &str) -> (SecretBytes, String) {
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let text = format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        id.to_string().expose_secret()
+    );
+    (SecretBytes::new(text.into_bytes()), recipient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Made with `ssh-keygen -t ed25519 -N '' -C test@example`; public
+    // half only (a test vector, not a secret).
+    const SSH_ED25519_PUB: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEmxzOkxtcXsORc1eJFwHEaQpjNAUq4sI2Yxw8CXUn4z test@example";
+
+    #[test]
+    fn recipients_parse_to_their_canonical_form() {
+        let (_, r) = new_identity_file("now");
+        let x = Recipient::parse(&format!("  {r}\n")).unwrap();
+        assert_eq!(x.canonical(), r);
+        assert!(x.plugin().is_none());
+        match Recipient::parse(SSH_ED25519_PUB) {
+            Ok(s @ Recipient::Ssh(_)) => {
+                assert!(SSH_ED25519_PUB.starts_with(&s.canonical()));
+                assert!(!s.canonical().contains("test@example"));
+            }
+            _ => panic!("ssh-ed25519 line not parsed"),
+        }
+        assert_eq!(
+            Recipient::parse("age1nope").err(),
+            Some(RecipientProblem::Unrecognised)
+        );
+        assert!(matches!(
+            Recipient::parse(
+                "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA"
+            ),
+            Err(RecipientProblem::UnsupportedSshKey(_) | RecipientProblem::Unrecognised)
+        ));
+    }
+
+    #[test]
+    fn an_identity_file_opens_exactly_its_recipients_slots() {
+        let (a, ra) = new_identity_file("t");
+        let (b, rb) = new_identity_file("t");
+        let both = SecretBytes::new([a.expose(), b"\n# a comment\n\n", b.expose()].concat());
+        let ids = load_identities(&both, age::NoCallbacks).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(ids[0].opens().matches(&ra) && !ids[0].opens().matches(&rb));
+        assert!(ids[1].opens().matches(&rb));
+        let mk = Key::random();
+        let file = Recipient::parse(&rb)
+            .unwrap()
+            .wrap(&mk, age::NoCallbacks)
+            .unwrap();
+        assert!(ids[1].unwrap_master_key(&file).unwrap().ct_eq(&mk));
+        assert!(ids[0].unwrap_master_key(&file).is_none());
+        assert!(!format!("{:?}", ids[0]).contains("AGE-SECRET"));
+    }
+
+    #[test]
+    fn what_is_not_an_identity_is_refused() {
+        for bad in ["", "# only a comment\n", "hello", "AGE-SECRET-KEY-1XYZ"] {
+            assert!(
+                load_identities(&SecretBytes::copy_from(bad.as_bytes()), age::NoCallbacks).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_plugin_stops_before_anything_is_made() {
+        // A syntactically valid plugin recipient for a plugin no one has.
+        let r = "age1vaultnosuchplugin1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0swvdv34";
+        if let Ok(rec) = Recipient::parse(r) {
+            assert_eq!(rec.plugin(), Some("vaultnosuchplugin"));
+            assert!(rec.wrap(&Key::random(), age::NoCallbacks).is_err());
+            assert!(Opens::Plugin("vaultnosuchplugin".into()).matches(r));
+        } else {
+            panic!("plugin recipient not parsed");
+        }
+    }
+}
