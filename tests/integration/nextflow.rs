@@ -320,6 +320,32 @@ fn values_the_directive_cannot_carry_are_refused_naming_the_secret_never_the_val
     assert!(!out.stderr.contains("9Qz7"), "{out:?}");
 }
 
+/// Nextflow escapes `$` as `\$`; bash in a Big5, GBK, GB18030 or
+/// Shift-JIS locale reads a byte over 0x7F and the `\` after it as one
+/// character, so the `$` is live again: `中$(cmd)` (`中` ends in 0xAD, a
+/// Big5 lead byte) runs `cmd` in every task sourcing the directive's file.
+#[test]
+fn a_dollar_right_after_a_non_ascii_character_is_refused() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    for value in ["中$(touch pwned-9Qz7)", "é$HOME-9Qz7", "ends in 中$"] {
+        let s = with_secrets(&[("CJK", value.as_bytes()), ("GOOD", b"good-value")]);
+        let out = nf_cmd(&s, rt.path(), &[], &["sh", "-c", "touch ran"])
+            .run()
+            .code(1)
+            .stderr_has("the value of secret CJK ")
+            .stderr_has("`$` right after a non-ASCII character");
+        assert!(!out.stderr.contains("9Qz7"), "the value is shown:{out:?}");
+        assert!(!s.root().join("ran").exists(), "the command ran:{out:?}");
+        assert_eq!(rt.runs(), Vec::<String>::new());
+    }
+    // Unicode elsewhere, and `$` after ASCII, are fine.
+    let s = with_secrets(&[("CJK", "中 $HOME été☃".as_bytes())]);
+    let out = nextflow(&s, rt.path(), &[], &["print", "CJK"])
+        .run()
+        .success();
+    assert_eq!(steps(&out.stdout)["print"]["CJK"], "中 $HOME été☃");
+}
+
 #[test]
 fn nextflow_conflicts_with_file_as_a_usage_error() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
