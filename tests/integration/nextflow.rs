@@ -522,6 +522,38 @@ fn xdg_runtime_dir_on_disk_is_never_used_and_dev_shm_is() {
     let _ = std::fs::remove_dir_all(&disk);
 }
 
+/// An `XDG_RUNTIME_DIR` that others can write to (the XDG spec wants it
+/// the user's own, 0700; `sudo -E` or `su` keep another user's) would let
+/// them swap the per-user parent or a run directory between vault's checks
+/// and its writes by path, and have Nextflow write the directive's file
+/// into a directory of theirs. vault uses `/dev/shm` instead.
+#[test]
+fn an_xdg_runtime_dir_others_can_write_to_is_never_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    for mode in [0o777, 0o1777, 0o770] {
+        std::fs::set_permissions(rt.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = nextflow(&s, rt.path(), &[], &["where"]).run().success();
+        let dir = store_dir(&out.stdout);
+        assert_eq!(
+            dir.parent().unwrap(),
+            Path::new(&format!("/dev/shm/vault-nextflow-{uid}")),
+            "mode {mode:o}:{out:?}"
+        );
+        assert!(
+            !rt.parent().exists(),
+            "mode {mode:o}: used {}",
+            rt.parent().display()
+        );
+    }
+    std::fs::set_permissions(rt.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = nextflow(&s, rt.path(), &[], &["where"]).run().success();
+    assert_eq!(store_dir(&out.stdout).parent().unwrap(), rt.parent());
+}
+
 #[test]
 fn without_a_ram_backed_filesystem_it_is_refused_before_unlocking() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
