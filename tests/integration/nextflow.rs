@@ -424,6 +424,29 @@ fn the_private_dir_is_removed_when_the_command_dies_of_a_signal() {
     assert_eq!(rt.runs(), Vec::<String>::new());
 }
 
+/// Signals whose default action ends a process, sent to vault with
+/// `kill`: vault passes them on and cleans up, as for SIGTERM, instead of
+/// dying at once and leaving the directory to a later run.
+#[test]
+fn other_terminating_signals_to_vault_reach_the_command_and_the_dir_is_removed() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+        let (run, pid, dir) = waiting(&s, &rt);
+        run.signal(sig);
+        let out = run.finish();
+        let left = dir.exists();
+        // Before the fix the command was left running: end it if it is.
+        // SAFETY: kill with a pid and a valid signal; it may be gone.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        wait_exited(pid);
+        assert_eq!(out.signal, Some(sig), "{out:?}");
+        assert!(!left, "signal {sig}: {} is left", dir.display());
+    }
+    nextflow(&s, rt.path(), &[], &["list"]).run().success();
+    assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
 /// Kills process `pid`, which holds `dir`; once it has exited, the next
 /// run removes `dir`, and leaves nothing behind.
 fn next_run_removes_once_gone(s: &Sandbox, rt: &RuntimeDir, pid: u32, dir: &Path) {
