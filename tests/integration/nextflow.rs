@@ -577,6 +577,31 @@ fn an_xdg_runtime_dir_others_can_write_to_is_never_used() {
     assert_eq!(store_dir(&out.stdout).parent().unwrap(), rt.parent());
 }
 
+/// A per-user parent another user made first (in `/dev/shm`, anyone can):
+/// refused, and the message says what the user can do, since they cannot
+/// remove it themselves.
+#[test]
+fn a_parent_another_user_owns_is_refused_saying_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rt) = RuntimeDir::new() else { return };
+    if require(Root).is_none() {
+        return;
+    }
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let parent = rt.parent();
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&parent, Some(4242), None).unwrap();
+    let out = nextflow(&s, rt.path(), &[], &["list"])
+        .run()
+        .code(1)
+        .stderr_has("belongs to another user (uid 4242)")
+        .stderr_has("ask an administrator to remove it")
+        .stderr_has("set XDG_RUNTIME_DIR");
+    assert!(!out.stderr.contains("; remove it"), "{out:?}");
+    assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
 #[test]
 fn without_a_ram_backed_filesystem_it_is_refused_before_unlocking() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);

@@ -189,7 +189,15 @@ fn open_parent(path: &Path, uid: u32) -> Result<File> {
             .map_err(|e| io_error("setting the mode of", path, e))?;
     }
     let meta = dir.metadata().map_err(|e| io_error("examining", path, e))?;
-    if meta.uid() != uid || meta.mode() & 0o7777 != 0o700 {
+    if meta.uid() != uid {
+        // Anyone can make it first in /dev/shm; only root can remove it.
+        return Err(CliError::Other(format!(
+            "{} belongs to another user (uid {}): refusing to put secrets there; ask an administrator to remove it, or set XDG_RUNTIME_DIR to a directory of yours on tmpfs (mode 0700)",
+            path.display(),
+            meta.uid(),
+        )));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
         return Err(CliError::Other(format!(
             "{} is not a private directory of yours (owner uid {}, mode {:04o}; expected uid {uid}, 0700): refusing to put secrets there; remove it",
             path.display(),
