@@ -81,6 +81,12 @@ pub fn directive_unfit(value: &[u8]) -> Option<&'static str> {
     if value.contains(&b'\n') {
         return Some("contains a newline, which would split the one line Nextflow's `secret` directive writes for it into the shell code its tasks run");
     }
+    // Nextflow writes `$` as `\$`; bash in a Big5, GBK, GB18030 or
+    // Shift-JIS locale reads a byte over 0x7F and the `\` after it as one
+    // character (0x5C is a trail byte there), and the `$` is live again.
+    if value.windows(2).any(|w| w[0] >= 0x80 && w[1] == b'$') {
+        return Some("has a `$` right after a non-ASCII character: Nextflow's `secret` directive writes it as `\\$`, and bash in a Big5, GBK or Shift-JIS locale would read that `\\` as part of the character and expand what follows the `$` in the shell code its tasks run");
+    }
     for (byte, why) in [
         (b'"', "contains a double quote (\"), which Nextflow's `secret` directive would write unescaped into the shell code its tasks run"),
         (b'`', "contains a backtick (`), which Nextflow's `secret` directive would write unescaped into the shell code its tasks run"),
@@ -328,6 +334,7 @@ mod tests {
             b"$HOME $(id) ${X} 'single' #hash = ! & ; | < > * ? ~",
             b"tab\tcr\r",
             "\u{e9}t\u{e9} \u{2028}".as_bytes(),
+            "\u{4e2d} $X \u{e9}".as_bytes(),
         ] {
             assert_eq!(directive_unfit(ok), None, "{ok:?}");
         }
@@ -340,6 +347,8 @@ mod tests {
             (b"\xff\xfe", "not UTF-8"),
             // Both a NUL and a quote: one reason is enough.
             (b"\0\"", "NUL byte"),
+            ("\u{4e2d}$(id)".as_bytes(), "`$` right after a non-ASCII"),
+            ("\u{e9}$".as_bytes(), "`$` right after a non-ASCII"),
         ] {
             let why = directive_unfit(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(why.contains(want), "{bad:?}: {why}");

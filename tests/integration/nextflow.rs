@@ -320,6 +320,32 @@ fn values_the_directive_cannot_carry_are_refused_naming_the_secret_never_the_val
     assert!(!out.stderr.contains("9Qz7"), "{out:?}");
 }
 
+/// Nextflow escapes `$` as `\$`; bash in a Big5, GBK, GB18030 or
+/// Shift-JIS locale reads a byte over 0x7F and the `\` after it as one
+/// character, so the `$` is live again: `中$(cmd)` (`中` ends in 0xAD, a
+/// Big5 lead byte) runs `cmd` in every task sourcing the directive's file.
+#[test]
+fn a_dollar_right_after_a_non_ascii_character_is_refused() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    for value in ["中$(touch pwned-9Qz7)", "é$HOME-9Qz7", "ends in 中$"] {
+        let s = with_secrets(&[("CJK", value.as_bytes()), ("GOOD", b"good-value")]);
+        let out = nf_cmd(&s, rt.path(), &[], &["sh", "-c", "touch ran"])
+            .run()
+            .code(1)
+            .stderr_has("the value of secret CJK ")
+            .stderr_has("`$` right after a non-ASCII character");
+        assert!(!out.stderr.contains("9Qz7"), "the value is shown:{out:?}");
+        assert!(!s.root().join("ran").exists(), "the command ran:{out:?}");
+        assert_eq!(rt.runs(), Vec::<String>::new());
+    }
+    // Unicode elsewhere, and `$` after ASCII, are fine.
+    let s = with_secrets(&[("CJK", "中 $HOME été☃".as_bytes())]);
+    let out = nextflow(&s, rt.path(), &[], &["print", "CJK"])
+        .run()
+        .success();
+    assert_eq!(steps(&out.stdout)["print"]["CJK"], "中 $HOME été☃");
+}
+
 #[test]
 fn nextflow_conflicts_with_file_as_a_usage_error() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
@@ -395,6 +421,29 @@ fn the_private_dir_is_removed_when_the_command_dies_of_a_signal() {
     let out = run.finish();
     assert_eq!(out.signal, Some(libc::SIGTERM), "{out:?}");
     assert!(!dir.exists(), "{} is left", dir.display());
+    assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
+/// Signals whose default action ends a process, sent to vault with
+/// `kill`: vault passes them on and cleans up, as for SIGTERM, instead of
+/// dying at once and leaving the directory to a later run.
+#[test]
+fn other_terminating_signals_to_vault_reach_the_command_and_the_dir_is_removed() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+        let (run, pid, dir) = waiting(&s, &rt);
+        run.signal(sig);
+        let out = run.finish();
+        let left = dir.exists();
+        // Before the fix the command was left running: end it if it is.
+        // SAFETY: kill with a pid and a valid signal; it may be gone.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        wait_exited(pid);
+        assert_eq!(out.signal, Some(sig), "{out:?}");
+        assert!(!left, "signal {sig}: {} is left", dir.display());
+    }
+    nextflow(&s, rt.path(), &[], &["list"]).run().success();
     assert_eq!(rt.runs(), Vec::<String>::new());
 }
 
@@ -494,6 +543,63 @@ fn xdg_runtime_dir_on_disk_is_never_used_and_dev_shm_is() {
         "written to the disk directory"
     );
     let _ = std::fs::remove_dir_all(&disk);
+}
+
+/// An `XDG_RUNTIME_DIR` that others can write to (the XDG spec wants it
+/// the user's own, 0700; `sudo -E` or `su` keep another user's) would let
+/// them swap the per-user parent or a run directory between vault's checks
+/// and its writes by path, and have Nextflow write the directive's file
+/// into a directory of theirs. vault uses `/dev/shm` instead.
+#[test]
+fn an_xdg_runtime_dir_others_can_write_to_is_never_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    for mode in [0o777, 0o1777, 0o770] {
+        std::fs::set_permissions(rt.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = nextflow(&s, rt.path(), &[], &["where"]).run().success();
+        let dir = store_dir(&out.stdout);
+        assert_eq!(
+            dir.parent().unwrap(),
+            Path::new(&format!("/dev/shm/vault-nextflow-{uid}")),
+            "mode {mode:o}:{out:?}"
+        );
+        assert!(
+            !rt.parent().exists(),
+            "mode {mode:o}: used {}",
+            rt.parent().display()
+        );
+    }
+    std::fs::set_permissions(rt.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = nextflow(&s, rt.path(), &[], &["where"]).run().success();
+    assert_eq!(store_dir(&out.stdout).parent().unwrap(), rt.parent());
+}
+
+/// A per-user parent another user made first (in `/dev/shm`, anyone can):
+/// refused, and the message says what the user can do, since they cannot
+/// remove it themselves.
+#[test]
+fn a_parent_another_user_owns_is_refused_saying_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rt) = RuntimeDir::new() else { return };
+    if require(Root).is_none() {
+        return;
+    }
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let parent = rt.parent();
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&parent, Some(4242), None).unwrap();
+    let out = nextflow(&s, rt.path(), &[], &["list"])
+        .run()
+        .code(1)
+        .stderr_has("belongs to another user (uid 4242)")
+        .stderr_has("ask an administrator to remove it")
+        .stderr_has("set XDG_RUNTIME_DIR");
+    assert!(!out.stderr.contains("; remove it"), "{out:?}");
+    assert_eq!(rt.runs(), Vec::<String>::new());
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::error::{CliError, Result};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::exfiltrator::origin::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
@@ -103,8 +103,12 @@ pub fn supervise(
     // The maskers hold what they need; the plan's copies are wiped now.
     drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGTERM, SIGHUP, SIGQUIT, SIGINT])
-        .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
+    // Every signal someone may send whose default action would end us and
+    // leave the command running (with --nextflow, its directory in place).
+    let mut signals = SignalsInfo::<WithOrigin>::new([
+        SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGUSR1, SIGUSR2, SIGALRM,
+    ])
+    .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
     let handle = signals.handle();
     // With one destination, the child's stdout and stderr are the write
     // end of one pipe; `command` holds our copies of it until dropped below.

@@ -42,37 +42,85 @@ fn ram_backed(f_type: Option<i64>) -> bool {
     matches!(f_type, Some(TMPFS_MAGIC | RAMFS_MAGIC))
 }
 
+/// What [`choose_parent`] needs to know of a directory (after links).
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// `statfs`'s `f_type`.
+    f_type: i64,
+    /// Owner.
+    uid: u32,
+    /// Permission bits (with the sticky bit).
+    mode: u32,
+}
+
+/// Whether `p` is the user's own and no one else can write to it, as the
+/// XDG spec wants `XDG_RUNTIME_DIR`.
+fn private_to(p: &Place, uid: u32) -> bool {
+    p.uid == uid && p.mode & 0o022 == 0
+}
+
+/// Whether no one but `uid` and root can rename or replace what `uid`
+/// makes in `p`: it is theirs and not writable by others, or sticky.
+fn others_cannot_swap(p: &Place, uid: u32) -> bool {
+    (p.uid == uid || p.uid == 0) && (p.mode & 0o022 == 0 || p.mode & 0o1000 != 0)
+}
+
 /// The per-user parent directory: `$XDG_RUNTIME_DIR/vault-nextflow` when
-/// that variable holds an absolute path on a RAM-backed filesystem, else
-/// `/dev/shm/vault-nextflow-UID` when `/dev/shm` is one, else the reason
-/// there is none. `f_type` answers `statfs` for a path (`None`: no such
-/// directory). Pure, for the tests.
+/// that variable holds an absolute path to a directory of the user's that
+/// no one else can write to, on a RAM-backed filesystem; else
+/// `/dev/shm/vault-nextflow-UID` when `/dev/shm` is one and sticky (or no
+/// one else can write to it); else the reason there is none. (vault then
+/// works in it by path: a directory others can write to would let them
+/// swap what vault checked for one of theirs.) `examine` answers `stat` and
+/// `statfs` for a path (`None`: no such directory). Pure, for the tests.
 fn choose_parent(
     xdg_runtime_dir: Option<&OsStr>,
     uid: u32,
-    f_type: impl Fn(&Path) -> Option<i64>,
+    examine: impl Fn(&Path) -> Option<Place>,
 ) -> Result<PathBuf, String> {
     let xdg = xdg_runtime_dir
         .filter(|d| !d.is_empty())
         .map(Path::new)
         .filter(|d| d.is_absolute());
-    let xdg_why = match xdg {
-        Some(d) if ram_backed(f_type(d)) => return Ok(d.join("vault-nextflow")),
-        Some(d) if f_type(d).is_none() => {
-            format!("$XDG_RUNTIME_DIR ({}) does not exist", d.display())
+    let xdg_why = match xdg.map(|d| (d, examine(d))) {
+        Some((d, None)) => format!("$XDG_RUNTIME_DIR ({}) does not exist", d.display()),
+        Some((d, Some(p))) if !ram_backed(Some(p.f_type)) => {
+            format!("$XDG_RUNTIME_DIR ({}) is not on tmpfs", d.display())
         }
-        Some(d) => format!("$XDG_RUNTIME_DIR ({}) is not on tmpfs", d.display()),
+        Some((d, Some(p))) if !private_to(&p, uid) => format!(
+            "$XDG_RUNTIME_DIR ({}) is not private to you (owner uid {}, mode {:04o})",
+            d.display(),
+            p.uid,
+            p.mode & 0o7777
+        ),
+        Some((d, Some(_))) => return Ok(d.join("vault-nextflow")),
         None => "$XDG_RUNTIME_DIR is not set to an absolute path".to_string(),
     };
     let shm = Path::new(SHM);
-    let shm_why = match f_type(shm) {
-        t if ram_backed(t) => return Ok(shm.join(format!("vault-nextflow-{uid}"))),
+    let shm_why = match examine(shm) {
         None => format!("{SHM} does not exist"),
-        Some(_) => format!("{SHM} is not a tmpfs"),
+        Some(p) if !ram_backed(Some(p.f_type)) => format!("{SHM} is not a tmpfs"),
+        Some(p) if !others_cannot_swap(&p, uid) => format!(
+            "{SHM} lets others rename what is in it (owner uid {}, mode {:04o}, not sticky)",
+            p.uid,
+            p.mode & 0o7777
+        ),
+        Some(_) => return Ok(shm.join(format!("vault-nextflow-{uid}"))),
     };
     Err(format!(
         "no RAM-backed filesystem for the private directory Nextflow's `secret` directive writes into: {xdg_why}, and {shm_why}; vault never puts it on a disk"
     ))
+}
+
+/// The directory at `path` (through links), or `None` when it is not one
+/// or cannot be examined.
+fn examine(path: &Path) -> Option<Place> {
+    let meta = fs::metadata(path).ok().filter(|m| m.is_dir())?;
+    Some(Place {
+        f_type: f_type(path)?,
+        uid: meta.uid(),
+        mode: meta.mode(),
+    })
 }
 
 /// `statfs(path).f_type`, or `None` when it cannot be examined.
@@ -141,7 +189,15 @@ fn open_parent(path: &Path, uid: u32) -> Result<File> {
             .map_err(|e| io_error("setting the mode of", path, e))?;
     }
     let meta = dir.metadata().map_err(|e| io_error("examining", path, e))?;
-    if meta.uid() != uid || meta.mode() & 0o7777 != 0o700 {
+    if meta.uid() != uid {
+        // Anyone can make it first in /dev/shm; only root can remove it.
+        return Err(CliError::Other(format!(
+            "{} belongs to another user (uid {}): refusing to put secrets there; ask an administrator to remove it, or set XDG_RUNTIME_DIR to a directory of yours on tmpfs (mode 0700)",
+            path.display(),
+            meta.uid(),
+        )));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
         return Err(CliError::Other(format!(
             "{} is not a private directory of yours (owner uid {}, mode {:04o}; expected uid {uid}, 0700): refusing to put secrets there; remove it",
             path.display(),
@@ -218,7 +274,7 @@ impl RunDir {
     pub fn create() -> Result<RunDir> {
         let uid = crate::os::sys::euid();
         let parent_path =
-            choose_parent(std::env::var_os("XDG_RUNTIME_DIR").as_deref(), uid, f_type)
+            choose_parent(std::env::var_os("XDG_RUNTIME_DIR").as_deref(), uid, examine)
                 .map_err(CliError::Other)?;
         let parent = open_parent(&parent_path, uid)?;
         parent
@@ -307,15 +363,28 @@ mod tests {
 
     const EXT4: i64 = 0xEF53;
 
-    /// `statfs` answers from a table: (path, f_type).
-    fn table(entries: &[(&'static str, i64)]) -> impl Fn(&Path) -> Option<i64> {
+    /// `stat` and `statfs` answer from a table: (path, f_type, owner,
+    /// mode); `/dev/shm` is root's, 1777.
+    fn places(entries: &[(&'static str, i64, u32, u32)]) -> impl Fn(&Path) -> Option<Place> {
         let entries = entries.to_vec();
         move |p: &Path| {
             entries
                 .iter()
-                .find(|(q, _)| Path::new(q) == p)
-                .map(|(_, t)| *t)
+                .find(|(q, ..)| Path::new(q) == p)
+                .map(|&(_, f_type, uid, mode)| Place { f_type, uid, mode })
         }
+    }
+
+    /// As [`places`], each directory but `/dev/shm` user 1000's, 0700.
+    fn table(entries: &[(&'static str, i64)]) -> impl Fn(&Path) -> Option<Place> {
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|&(p, t)| match p {
+                "/dev/shm" => (p, t, 0, 0o1777),
+                _ => (p, t, 1000, 0o700),
+            })
+            .collect();
+        places(&entries)
     }
 
     #[test]
@@ -371,5 +440,38 @@ mod tests {
         let e = choose_parent(None, 1000, table(&[])).unwrap_err();
         assert!(e.contains("$XDG_RUNTIME_DIR is not set"), "{e}");
         assert!(e.contains("/dev/shm does not exist"), "{e}");
+    }
+
+    #[test]
+    fn an_xdg_runtime_dir_others_can_write_to_or_not_ours_is_passed_over() {
+        let xdg = Some(OsStr::new("/run/user/1000"));
+        for (uid, mode) in [(1000, 0o777), (1000, 0o1777), (1000, 0o720), (1001, 0o700)] {
+            let fs = places(&[
+                ("/run/user/1000", TMPFS_MAGIC, uid, mode),
+                ("/dev/shm", TMPFS_MAGIC, 0, 0o1777),
+            ]);
+            assert_eq!(
+                choose_parent(xdg, 1000, fs),
+                Ok(PathBuf::from("/dev/shm/vault-nextflow-1000")),
+                "{uid} {mode:o}"
+            );
+        }
+        // 0755 is private enough: only its owner writes to it.
+        let fs = places(&[("/run/user/1000", TMPFS_MAGIC, 1000, 0o755)]);
+        assert_eq!(
+            choose_parent(xdg, 1000, fs),
+            Ok(PathBuf::from("/run/user/1000/vault-nextflow"))
+        );
+        // A /dev/shm anyone can rename things in is no place either.
+        let fs = places(&[
+            ("/run/user/1000", TMPFS_MAGIC, 1001, 0o700),
+            ("/dev/shm", TMPFS_MAGIC, 0, 0o777),
+        ]);
+        let e = choose_parent(xdg, 1000, fs).unwrap_err();
+        assert!(
+            e.contains("$XDG_RUNTIME_DIR (/run/user/1000) is not private to you (owner uid 1001, mode 0700)"),
+            "{e}"
+        );
+        assert!(e.contains("/dev/shm lets others rename"), "{e}");
     }
 }
