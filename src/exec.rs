@@ -36,6 +36,9 @@
 //!   ([`crate::interchange::nextflow::directive_unfit`]), else the plan is
 //!   refused, naming the secret: vault cannot tell whether the pipeline uses
 //!   the directive, and `--only` narrows what is handed over;
+//! - so is a value that cannot be an environment variable of its name
+//!   ([`env_unusable`], the rule of plain `exec`): the directive exports it
+//!   into the environment of every task naming it;
 //! - a value holding `NAME=` where `NAME` is another secret handed over is
 //!   refused too: the directive would hand it to every task asking for
 //!   `NAME` ([`crate::interchange::nextflow::names_before_equals`]);
@@ -411,6 +414,14 @@ pub fn plan_nextflow<S: SecretSource>(
     for (name, value) in &handed {
         if let Some(why) = nextflow::directive_unfit(value) {
             return Err(unfit(name, why.to_string()));
+        }
+        // The directive exports it into a task's environment: the rule of
+        // plain `exec`, with the name it gets there.
+        if let Some(why) = env_unusable(OsStr::new(name), value) {
+            return Err(unfit(
+                name,
+                format!("{why}, and Nextflow's `secret` directive exports it as one: no program a task naming it starts could run (\"Argument list too long\")"),
+            ));
         }
     }
     for (name, value) in &handed {
@@ -910,6 +921,31 @@ mod tests {
             let p = plan_nextflow(&s, &only(&["GOOD"]), vars(&[])).unwrap();
             assert_eq!(store_of(&p), owned(&[("GOOD", b"good")]));
         }
+    }
+
+    #[test]
+    fn nextflow_refuses_a_value_too_big_for_one_environment_variable_naming_it_not_its_value() {
+        // The limit counts `NAME=value` and the terminating NUL, as for
+        // plain `exec`.
+        let fits = vec![b'x'; MAX_ENV_STRLEN - "BIG=".len() - 1];
+        let p = plan_nextflow(&secrets(&[("BIG", &fits)]), &[], vars(&[])).unwrap();
+        assert_eq!(store_of(&p), owned(&[("BIG", &fits)]));
+        let over = vec![b'x'; fits.len() + 1];
+        let s = secrets(&[("BIG", &over), ("GOOD", b"good")]);
+        let e = err(plan_nextflow(&s, &[], vars(&[])));
+        assert!(matches!(e, Error::NotANextflowValue { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "the value of secret BIG is {} bytes, over the 128 KiB the OS allows for one environment variable, and Nextflow's `secret` directive exports it as one",
+                over.len()
+            )),
+            "{msg}"
+        );
+        assert!(!msg.contains("xxxx"), "{msg}");
+        // --only leaves it out.
+        let p = plan_nextflow(&s, &only(&["GOOD"]), vars(&[])).unwrap();
+        assert_eq!(store_of(&p), owned(&[("GOOD", b"good")]));
     }
 
     #[test]

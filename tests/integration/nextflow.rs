@@ -320,6 +320,42 @@ fn values_the_directive_cannot_carry_are_refused_naming_the_secret_never_the_val
     assert!(!out.stderr.contains("9Qz7"), "{out:?}");
 }
 
+/// The directive exports a task's secrets into its environment, where one
+/// `NAME=value` over 128 KiB (with its NUL: Linux's MAX_ARG_STRLEN) makes
+/// every program the task starts fail with "Argument list too long".
+#[test]
+fn a_value_too_big_for_one_environment_variable_is_refused_and_only_leaves_it_out() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    let big = "9Qz7".repeat(50 * 1024);
+    let s = with_secrets(&[("BIG", big.as_bytes()), ("GOOD", b"good-value")]);
+    let out = nf_cmd(&s, rt.path(), &[], &["sh", "-c", "touch ran"])
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "the value of secret BIG is {} bytes, over the 128 KiB the OS allows for one environment variable",
+            big.len()
+        ))
+        .stderr_has("`secret` directive")
+        .stderr_has("--only");
+    assert!(!out.stderr.contains("9Qz7"), "the value is shown");
+    assert!(!s.root().join("ran").exists(), "the command ran");
+    assert_eq!(rt.runs(), Vec::<String>::new());
+    // --only narrows what is handed over: the rest reaches a task.
+    let out = nextflow(
+        &s,
+        rt.path(),
+        &["--only", "GOOD"],
+        &["task", "GOOD", &print_vars(&["BIG", "GOOD"])],
+    )
+    .run()
+    .success();
+    assert_eq!(
+        steps(&out.stdout)["task"],
+        serde_json::json!({"BIG": null, "GOOD": "good-value"}),
+        "{out:?}"
+    );
+}
+
 /// Nextflow escapes `$` as `\$`; bash in a Big5, GBK, GB18030 or
 /// Shift-JIS locale reads a byte over 0x7F and the `\` after it as one
 /// character, so the `$` is live again: `中$(cmd)` (`中` ends in 0xAD, a
