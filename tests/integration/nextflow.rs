@@ -299,7 +299,7 @@ fn values_the_directive_cannot_carry_are_refused_naming_the_secret_never_the_val
             .stderr_has("--only");
         assert!(!out.stderr.contains("9Qz7"), "the value is shown:{out:?}");
         assert!(!s.root().join("ran").exists(), "the command ran:{out:?}");
-        // The private directory made before the unlock is gone too.
+        // No private directory is made for a refused plan.
         assert_eq!(rt.runs(), Vec::<String>::new(), "{why}");
         // --only narrows what is handed over.
         let out = nextflow(&s, rt.path(), &["--only", "GOOD"], &["print", "GOOD"])
@@ -481,6 +481,68 @@ fn other_terminating_signals_to_vault_reach_the_command_and_the_dir_is_removed()
     }
     nextflow(&s, rt.path(), &[], &["list"]).run().success();
     assert_eq!(rt.runs(), Vec::<String>::new());
+}
+
+/// The run directory is made once the vault is open and the plan made:
+/// while vault asks for the passphrase (or derives the key) there is none,
+/// so Ctrl-C or a signal then leaves nothing behind; nor does a wrong
+/// passphrase.
+#[test]
+fn no_run_dir_exists_before_the_unlock_so_ctrl_c_at_the_prompt_leaves_none() {
+    use std::io::Write;
+    let Some(rt) = RuntimeDir::new() else { return };
+    let Some((mut master, slave_path)) = require(Pty) else {
+        return;
+    };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let screen = crate::passphrase::Screen::new(&master);
+    let vault = s
+        .vault_cmd()
+        .args(["exec", "--nextflow", "--", "true"])
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .on_terminal(&slave_path)
+        .spawn();
+    assert!(
+        screen.wait("Passphrase for", 1),
+        "no prompt: {:?}",
+        screen.text()
+    );
+    let during = rt.runs();
+    // Ctrl-C typed at the prompt.
+    master.write_all(b"\x03").unwrap();
+    let out = vault.finish();
+    drop(master);
+    assert_eq!(during, Vec::<String>::new(), "made before the unlock");
+    assert_eq!(out.signal, Some(libc::SIGINT), "{out:?}");
+    assert_eq!(rt.runs(), Vec::<String>::new(), "left by Ctrl-C");
+    // A wrong passphrase: exit 3, nothing left.
+    s.with_pass("not the passphrase", b"", &["exec", "--nextflow"])
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .args(["--", "true"])
+        .run()
+        .code(3);
+    assert_eq!(
+        rt.runs(),
+        Vec::<String>::new(),
+        "left by a wrong passphrase"
+    );
+}
+
+/// The place is still checked before the unlock: an unusable per-user
+/// parent is refused (exit 1) where an unlock would fail (no passphrase:
+/// exit 3). (`without_a_ram_backed_filesystem_it_is_refused_before_unlocking`
+/// does the same for a missing tmpfs, as root.)
+#[test]
+fn an_unusable_parent_is_refused_before_unlocking() {
+    let Some(rt) = RuntimeDir::new() else { return };
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    std::fs::write(rt.parent(), b"").unwrap();
+    s.vault_cmd()
+        .args(["exec", "--nextflow", "--", "true"])
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .run()
+        .code(1)
+        .stderr_has("is not a directory");
 }
 
 /// Kills process `pid`, which holds `dir`; once it has exited, the next

@@ -375,10 +375,10 @@ fn weak_new_passphrase_is_warned_about_without_a_terminal() {
 
 /// What a terminal shows: everything vault wrote to it so far, read by a
 /// thread from the pseudo-terminal's master side.
-struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct Screen(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Screen {
-    fn new(master: &std::fs::File) -> Screen {
+    pub fn new(master: &std::fs::File) -> Screen {
         use std::io::Read;
         let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut r = master.try_clone().unwrap();
@@ -396,7 +396,7 @@ impl Screen {
     }
 
     /// Waits until `needle` has been shown `times` times.
-    fn wait(&self, needle: &str, times: usize) -> bool {
+    pub fn wait(&self, needle: &str, times: usize) -> bool {
         let start = std::time::Instant::now();
         while start.elapsed() < LIVE_TIMEOUT {
             let shown = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
@@ -408,7 +408,7 @@ impl Screen {
         false
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }

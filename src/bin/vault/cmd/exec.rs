@@ -133,11 +133,9 @@ pub fn exec_cmd(
     let resolved = find_program(program, path.as_deref()).ok_or_else(|| {
         crate::os::child::spawn_error(program, std::io::ErrorKind::NotFound.into())
     })?;
-    // Where Nextflow's store is linked from: refused before any unlock when
-    // there is no RAM-backed place for it; removed when dropped.
-    let run_dir = nextflow
-        .then(crate::os::ramdir::RunDir::create)
-        .transpose()?;
+    // Where Nextflow's store will be linked from: refused before any unlock
+    // when there is no RAM-backed place for it.
+    let ram_parent = nextflow.then(crate::os::ramdir::Parent::open).transpose()?;
     let v = ctx.read()?;
     let labels: Vec<String> = files
         .iter()
@@ -186,7 +184,11 @@ pub fn exec_cmd(
         command.env(&f.var, path);
         _keep.push(fd);
     }
-    if let (Some(run_dir), Some(store)) = (run_dir, &plan.nextflow) {
+    if let (Some(ram_parent), Some(store)) = (ram_parent, &plan.nextflow) {
+        // Made only now, with the vault open and the plan made: a prompt
+        // interrupted, a signal during the key derivation or a refusal
+        // leaves no directory behind. Removed when dropped.
+        let run_dir = ram_parent.create_run()?;
         let (fd, path) =
             crate::os::memfile::sealed("nextflow-store", "--nextflow", store.json.expose())?;
         // Nextflow writes the `secret` directive's file into the store's

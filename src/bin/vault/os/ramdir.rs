@@ -256,6 +256,14 @@ fn sweep(parent: &Path) {
     }
 }
 
+/// The per-user parent, found and checked: where a run's directory goes.
+pub struct Parent {
+    /// Open (its lock serialises create, sweep, remove).
+    dir: File,
+    /// Its path.
+    path: PathBuf,
+}
+
 /// The private directory of one run: created locked, removed when dropped
 /// (unless a process the command started still holds it: then the next
 /// run removes it).
@@ -268,15 +276,26 @@ pub struct RunDir {
     dir: Option<File>,
 }
 
-impl RunDir {
-    /// Sweeps what dead runs left and creates this run's directory, on a
-    /// RAM-backed filesystem or not at all.
-    pub fn create() -> Result<RunDir> {
+impl Parent {
+    /// Finds the per-user parent on a RAM-backed filesystem (made if
+    /// missing) and checks it, or says why there is none. Nothing of a run
+    /// is made yet: this comes before the unlock, so that a refusal comes
+    /// first, and [`Parent::create_run`] after it, so that an unlock that
+    /// is interrupted or fails leaves nothing behind.
+    pub fn open() -> Result<Parent> {
         let uid = crate::os::sys::euid();
-        let parent_path =
-            choose_parent(std::env::var_os("XDG_RUNTIME_DIR").as_deref(), uid, examine)
-                .map_err(CliError::Other)?;
-        let parent = open_parent(&parent_path, uid)?;
+        let path = choose_parent(std::env::var_os("XDG_RUNTIME_DIR").as_deref(), uid, examine)
+            .map_err(CliError::Other)?;
+        let dir = open_parent(&path, uid)?;
+        Ok(Parent { dir, path })
+    }
+
+    /// Sweeps what dead runs left and creates this run's directory.
+    pub fn create_run(self) -> Result<RunDir> {
+        let Parent {
+            dir: parent,
+            path: parent_path,
+        } = self;
         parent
             .lock()
             .map_err(|e| io_error("locking", &parent_path, e))?;
@@ -327,7 +346,9 @@ impl RunDir {
         made.dir = Some(dir);
         Ok(made)
     }
+}
 
+impl RunDir {
     /// Makes `name` in the directory a symbolic link to `target`; returns
     /// its path.
     pub fn link(&self, name: &str, target: &str) -> Result<PathBuf> {
