@@ -18,7 +18,10 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::error::{CliError, Result};
-use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::signal::{
+    SIGABRT, SIGALRM, SIGHUP, SIGINT, SIGIO, SIGPROF, SIGQUIT, SIGSYS, SIGTERM, SIGTRAP, SIGUSR1,
+    SIGUSR2, SIGVTALRM, SIGXCPU, SIGXFSZ,
+};
 use signal_hook::iterator::exfiltrator::origin::WithOrigin;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::low_level::siginfo::Cause;
@@ -89,6 +92,36 @@ fn maskers(plan: &Plan, shared: bool) -> (Masker, Option<Masker>) {
     (out_masker, err_masker)
 }
 
+/// The signals passed on to the command: every one that can be caught and
+/// whose default action ends a process, which would end us at once and
+/// leave the command running (with `--nextflow`, its directory in place
+/// until a later run). Not among them: SIGKILL and SIGSTOP (they cannot
+/// be caught); SIGSEGV, SIGBUS, SIGILL and SIGFPE (a fault in our own code:
+/// a handler that returns runs the faulting instruction again); SIGPIPE
+/// (Rust's runtime ignores it, so a write to a closed pipe fails with EPIPE
+/// and a masker stops reading: it never ends us).
+fn forwarded_signals() -> Vec<libc::c_int> {
+    let mut signals = vec![
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO,
+        SIGXCPU, SIGXFSZ, SIGSYS, SIGABRT, SIGTRAP,
+    ];
+    #[cfg(target_os = "linux")]
+    {
+        signals.push(libc::SIGPWR);
+        #[cfg(not(any(
+            target_arch = "mips",
+            target_arch = "mips32r6",
+            target_arch = "mips64",
+            target_arch = "mips64r6",
+            target_arch = "sparc64"
+        )))]
+        signals.push(libc::SIGSTKFLT);
+        // The real-time signals the C library leaves to programs.
+        signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    }
+    signals
+}
+
 /// Runs `command` as our child until it ends, forwarding signals to it;
 /// with `mask`, its output goes through maskers of the plan's values.
 /// Returns its status: the caller cleans up, then [`exit_as`].
@@ -103,12 +136,8 @@ pub fn supervise(
     // The maskers hold what they need; the plan's copies are wiped now.
     drop(plan);
     // Handlers go in before the child starts, so no signal is lost.
-    // Every signal someone may send whose default action would end us and
-    // leave the command running (with --nextflow, its directory in place).
-    let mut signals = SignalsInfo::<WithOrigin>::new([
-        SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGUSR1, SIGUSR2, SIGALRM,
-    ])
-    .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
+    let mut signals = SignalsInfo::<WithOrigin>::new(forwarded_signals())
+        .map_err(|e| CliError::Other(format!("installing signal handlers: {e}")))?;
     let handle = signals.handle();
     // With one destination, the child's stdout and stderr are the write
     // end of one pipe; `command` holds our copies of it until dropped below.
@@ -166,6 +195,14 @@ pub fn supervise(
             // Ctrl-C at a terminal already went to the child's process
             // group; forwarding it would deliver it twice.
             if origin.signal == SIGINT && matches!(origin.cause, Cause::Kernel) {
+                continue;
+            }
+            // One we raised ourselves (abort() on a fatal error) is our
+            // own end, not a request to end the command.
+            if origin
+                .process
+                .is_some_and(|p| p.pid == std::process::id() as libc::pid_t)
+            {
                 continue;
             }
             // SAFETY: kill with our child's pid and a valid signal number.
