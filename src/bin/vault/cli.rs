@@ -143,7 +143,7 @@ pub enum Command {
     },
     /// Run a command with secrets in its environment (replaces vault with it)
     #[command(
-        after_help = "CMD not found: exit 127; found but not executable: exit 126; otherwise the command's own status.\nAn inherited variable whose value is exactly `vault:NAME` gets the value of secret NAME.\nWith --nextflow (vault exec --nextflow -- nextflow run ...): the secrets go only into Nextflow's secrets store (an in-memory file; $NXF_SECRETS_FILE is a link to it in a private RAM-backed directory), none into its environment; a value holding \", `, \\ or a newline is refused (see the README's Nextflow section)."
+        after_help = "CMD not found: exit 127; found but not executable: exit 126; otherwise the command's own status.\nAn inherited variable whose value is exactly `vault:NAME` gets the value of secret NAME.\nWith --nextflow (vault exec --nextflow -- nextflow run ...): the secrets go only into Nextflow's secrets store (an in-memory file; $NXF_SECRETS_FILE is a link to it in a private RAM-backed directory), none into its environment; a value holding \", `, \\ or a newline, or too big for one environment variable (over 128 KiB), is refused (see \"What is refused\" in the README's Nextflow section)."
     )]
     Exec {
         /// Give the command only this secret (repeatable); others are not exposed
