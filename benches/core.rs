@@ -103,7 +103,7 @@ fn tune(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
 fn bench_format(c: &mut Criterion) {
     // parse/write of the file envelope: header decode and prefix + copy.
     let mut v = make_vault(10);
-    let bytes = v.seal();
+    let bytes = v.seal().expect("seal");
     let mut g = c.benchmark_group("format");
     g.bench_function("parse", |b| {
         b.iter(|| {
@@ -143,7 +143,7 @@ fn bench_open_seal(c: &mut Criterion) {
     for n in sizes() {
         tune(&mut g, n);
         let mut v = make_vault(n);
-        let bytes = v.seal();
+        let bytes = v.seal().expect("seal");
         let key = v.data_key().clone();
         let path = Path::new("bench.vault");
         g.throughput(Throughput::Elements(n as u64));
@@ -159,7 +159,9 @@ fn bench_open_seal(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        g.bench_function(BenchmarkId::new("seal", n), |b| b.iter(|| v.seal()));
+        g.bench_function(BenchmarkId::new("seal", n), |b| {
+            b.iter(|| v.seal().expect("seal"))
+        });
         // A `vault set` in cached mode, minus the file I/O: open, set, seal.
         g.bench_with_input(BenchmarkId::new("open_set_seal", n), &bytes, |b, bytes| {
             b.iter_batched(
@@ -171,7 +173,7 @@ fn bench_open_seal(c: &mut Criterion) {
                         .expect("unlock");
                     v.set("NEW_SECRET", SecretBytes::copy_from(b"new value"))
                         .expect("set");
-                    v.seal()
+                    v.seal().expect("seal")
                 },
                 BatchSize::PerIteration,
             )

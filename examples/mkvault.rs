@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         v.set(&format!("BULK_{i:027}"), SecretBytes::new(value(i)))
             .expect("set");
     }
-    let out = v.seal();
+    let out = v.seal().expect("sealing the vault");
     let lock = store::lock(&path, Duration::from_secs(10), &mut || {}).expect("lock");
     store::write_atomic(&path, &out, &lock).expect("write");
     eprintln!(

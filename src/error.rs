@@ -147,6 +147,13 @@ pub enum Error {
         /// Generation in the file.
         generation: u64,
     },
+    /// The generation is at its bound: one more write would pass it.
+    GenerationExhausted {
+        /// The vault file.
+        path: PathBuf,
+        /// The generation in the file.
+        generation: u64,
+    },
     /// No secret by that name.
     NoSuchSecret {
         /// The name.
@@ -408,6 +415,11 @@ impl fmt::Display for Error {
             Error::RetiredKey { path, generation } => write!(
                 f,
                 "{} (generation {generation}) is sealed with a key retired at this path: it is the file from before a rekey or a removed slot",
+                path.display()
+            ),
+            Error::GenerationExhausted { path, generation } => write!(
+                f,
+                "{} is at generation {generation}, the highest a vault can have: nothing can be written to it (only a damaged or crafted file gets there)",
                 path.display()
             ),
             Error::NoSuchSecret { name, context } => match context {

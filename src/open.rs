@@ -310,14 +310,15 @@ impl<'a> Opener<'a> {
     /// keyring entries made for it are deleted again.
     pub fn create(&self, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
         let mut v = Vault::create(&self.path, new_slots)?;
-        let bytes = v.seal();
         let dir = match self.resolved.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let written = store::create_dir_private(dir)
-            .and_then(|()| self.lock())
-            .and_then(|lock| store::write_new(&self.resolved, &bytes, &lock));
+        let written = v.seal().and_then(|bytes| {
+            store::create_dir_private(dir)
+                .and_then(|()| self.lock())
+                .and_then(|lock| store::write_new(&self.resolved, &bytes, &lock))
+        });
         if let Err(e) = written {
             v.forget_keyring_entries(new_slots);
             return Err(e);
@@ -635,7 +636,7 @@ impl<A> WriteTxn<'_, A> {
     /// to what it wrote (retiring the old key if this change rotated it),
     /// releases the lock, then does what follows the write.
     pub fn commit(mut self) -> Result<Committed> {
-        let bytes = self.vault.seal();
+        let bytes = self.vault.seal()?;
         let lock = self
             .lock
             .take()

@@ -574,9 +574,16 @@ impl Vault {
     }
 
     /// Encrypts the vault into file bytes: generation incremented, fresh
-    /// body nonce.
-    pub fn seal(&mut self) -> Vec<u8> {
-        self.header.generation = self.header.generation.wrapping_add(1);
+    /// body nonce. Refused, with nothing changed, when the generation is
+    /// already [`format::MAX_GENERATION`]: it never wraps.
+    pub fn seal(&mut self) -> Result<Vec<u8>> {
+        self.header.generation =
+            format::next_generation(self.header.generation).ok_or_else(|| {
+                Error::GenerationExhausted {
+                    path: self.path.clone(),
+                    generation: self.header.generation,
+                }
+            })?;
         self.header.body_nonce = crypto::random_nonce();
         let prefix = format::write_prefix(&self.header);
         // One buffer, sized up front (no reallocation leaves plaintext
@@ -589,7 +596,7 @@ impl Vault {
         self.secrets.encode_into(&mut out);
         crypto::seal_after(&self.dek, &self.header.body_nonce, prefix.len(), &mut out);
         self.content = content_digest(&out, prefix.len());
-        std::mem::take(&mut *out)
+        Ok(std::mem::take(&mut *out))
     }
 
     /// The file this vault was opened from or last sealed to, as the
@@ -719,7 +726,7 @@ mod tests {
         )
         .unwrap();
         v.set("TOKEN", SecretBytes::copy_from(b"s3cr3t")).unwrap();
-        let bytes = v.seal();
+        let bytes = v.seal().unwrap();
         let locked = LockedVault::parse(Path::new("t.vault"), bytes.clone()).unwrap();
         assert_eq!(locked.header().generation, 1);
         let a = locked
@@ -742,7 +749,7 @@ mod tests {
         let p = pass("pw");
         let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
         v.set("A", SecretBytes::copy_from(b"value")).unwrap();
-        let bytes = v.seal();
+        let bytes = v.seal().unwrap();
         let cred = Credential::Passphrase(p);
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
@@ -772,8 +779,8 @@ mod tests {
         let mut a = Vault::create(Path::new("a"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
         let mut b = Vault::create(Path::new("b"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
         a.header.slots = b.header.slots.clone();
-        let bytes = a.seal();
-        let _ = b.seal();
+        let bytes = a.seal().unwrap();
+        let _ = b.seal().unwrap();
         assert!(reopen(bytes, &Credential::Passphrase(p)).is_err());
     }
 
@@ -834,6 +841,24 @@ mod tests {
         // The last slot cannot go.
         let pp = v.header.slots[0].id;
         assert!(matches!(v.remove_slot(pp).unwrap_err(), Error::LastSlot));
+    }
+
+    #[test]
+    fn a_vault_at_the_highest_generation_refuses_to_seal_and_is_left_as_it_was() {
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        v.header.generation = format::MAX_GENERATION - 1;
+        let bytes = v.seal().unwrap();
+        let mut v = reopen(bytes, &Credential::Passphrase(p)).unwrap();
+        assert_eq!(v.header().generation, format::MAX_GENERATION);
+        let nonce = v.header().body_nonce;
+        let e = v.seal().unwrap_err();
+        assert!(
+            matches!(e, Error::GenerationExhausted { generation, .. } if generation == format::MAX_GENERATION),
+            "{e}"
+        );
+        assert_eq!(v.header().generation, format::MAX_GENERATION);
+        assert_eq!(v.header().body_nonce, nonce);
     }
 
     #[test]

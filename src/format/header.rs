@@ -16,6 +16,17 @@ use super::{COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
 /// At most this many key slots per vault.
 pub const MAX_SLOTS: usize = 8;
 
+/// The highest generation a header may carry: 2^62, as in version 2. A
+/// write a microsecond for a hundred thousand years stays far below it, so
+/// a larger one was never written by vault: it is refused as corrupt, and a
+/// write that would pass it is refused, so the counter can never wrap.
+pub const MAX_GENERATION: u64 = super::v2::MAX_GENERATION;
+
+/// The generation after `g`, or `None` past [`MAX_GENERATION`].
+pub fn next_generation(g: u64) -> Option<u64> {
+    g.checked_add(1).filter(|n| *n <= MAX_GENERATION)
+}
+
 /// Random 128-bit identifier of a vault, fixed at `init`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct VaultId(pub [u8; 16]);
@@ -163,6 +174,9 @@ impl Header {
         let vault_id = VaultId(r.byte_array()?);
         r.key(b"generation")?;
         let generation = r.uint()?;
+        if generation > MAX_GENERATION {
+            return Err(FormatError::Corrupt("generation out of bounds"));
+        }
         r.key(b"slots")?;
         let n = r.expect(ARRAY)?;
         if n == 0 || n > MAX_SLOTS as u64 {
@@ -381,7 +395,7 @@ mod tests {
     /// then "re-encoding gives back the same bytes".
     fn ciborium_decode(bytes: &[u8]) -> Option<Header> {
         let raw: RawHeader = ciborium::from_reader(bytes).ok()?;
-        if raw.slots.is_empty() || raw.slots.len() > MAX_SLOTS {
+        if raw.slots.is_empty() || raw.slots.len() > MAX_SLOTS || raw.generation > MAX_GENERATION {
             return None;
         }
         let mut slots: Vec<Slot> = Vec::new();
@@ -460,7 +474,11 @@ mod tests {
     fn header_strategy() -> impl Strategy<Value = Header> {
         (
             any::<[u8; 16]>(),
-            prop_oneof![0u64..30, any::<u64>()],
+            prop_oneof![
+                0u64..30,
+                0..=MAX_GENERATION,
+                MAX_GENERATION - 3..=MAX_GENERATION
+            ],
             proptest::collection::vec(slot_strategy(), 1..=MAX_SLOTS),
             any::<[u8; 32]>(),
             any::<[u8; NONCE_LEN]>(),
@@ -545,6 +563,25 @@ mod tests {
             Header::decode(&many),
             Err(FormatError::Corrupt("slot count out of bounds"))
         );
+    }
+
+    #[test]
+    fn a_generation_past_the_bound_is_corrupt_and_the_next_one_never_wraps() {
+        let mut h = crate::format::tests::sample_header();
+        h.generation = MAX_GENERATION;
+        assert_eq!(Header::decode(&h.encode()), Ok(h.clone()));
+        for g in [MAX_GENERATION + 1, 1 << 63, u64::MAX] {
+            h.generation = g;
+            assert_eq!(
+                Header::decode(&h.encode()),
+                Err(FormatError::Corrupt("generation out of bounds")),
+                "{g}"
+            );
+        }
+        assert_eq!(next_generation(0), Some(1));
+        assert_eq!(next_generation(MAX_GENERATION - 1), Some(MAX_GENERATION));
+        assert_eq!(next_generation(MAX_GENERATION), None);
+        assert_eq!(next_generation(u64::MAX), None);
     }
 
     #[test]

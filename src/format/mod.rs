@@ -22,7 +22,9 @@ pub use body::{
     EntryRef, Marks, FINGERPRINT_KEY_LEN, MAX_VALUE_LEN,
 };
 pub(crate) use header::{hex, unhex};
-pub use header::{Header, Slot, SlotId, SlotKind, VaultId, MAX_SLOTS};
+pub use header::{
+    next_generation, Header, Slot, SlotId, SlotKind, VaultId, MAX_GENERATION, MAX_SLOTS,
+};
 pub use kdf::KdfParams;
 
 /// The first eight bytes of every vault file.

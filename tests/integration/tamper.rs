@@ -6,9 +6,31 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use vault::format::{self, Header};
+use vault::{crypto, Credential, LockedVault, SecretBytes};
+
 use crate::harness::*;
+
+/// `bytes`, a vault that `pass` opens, sealed again under its own data key
+/// with `edit` applied to the header: a file vault never writes that still
+/// authenticates, so only a rule about the header itself can refuse it.
+fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut Header)) -> Vec<u8> {
+    let pass = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
+    let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
+        .and_then(|l| l.unlock(&pass))
+        .expect("the original opens");
+    let f = format::parse(bytes).unwrap();
+    let mut body = f.ciphertext.to_vec();
+    crypto::open_in_place(v.data_key(), &f.header.body_nonce, f.aad, &mut body).unwrap();
+    let mut header = f.header.clone();
+    edit(&mut header);
+    let prefix = format::write_prefix(&header);
+    crypto::seal_in_place(v.data_key(), &header.body_nonce, &prefix, &mut body);
+    [prefix, body].concat()
+}
 
 #[test]
 fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot() {
@@ -357,6 +379,37 @@ fn kdf_parameters_beyond_the_bounds_in_a_header_are_refused_before_any_kdf_work(
             normal.as_secs_f64() * 1e3,
             out.stderr.lines().next().unwrap().replace(&s.root().display().to_string(), "$DIR")
         ));
+    }
+}
+
+#[test]
+fn a_generation_past_the_bound_is_corrupt_and_the_last_one_is_never_written_past() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let bytes = s.vault_bytes();
+    // At the bound: it opens, but no write can follow, and none is made.
+    let last = resealed(&bytes, PASS, |h| h.generation = format::MAX_GENERATION);
+    fs::write(&s.vault, &last).unwrap();
+    assert_eq!(s.get("A"), b"v");
+    s.with_pass(PASS, b"w", &["set", "A"])
+        .run()
+        .code(4)
+        .stderr_has(&format!("generation {}", format::MAX_GENERATION))
+        .stderr_has("the highest a vault can have");
+    assert_eq!(s.vault_bytes(), last, "a refused write changed the file");
+    // Past it (the first value out, 2^63, and the largest u64): corrupt,
+    // before any key work, for readers, writers and `key list` alike.
+    for g in [format::MAX_GENERATION + 1, 1 << 63, u64::MAX] {
+        let past = resealed(&bytes, PASS, |h| h.generation = g);
+        fs::write(&s.vault, &past).unwrap();
+        for args in [&["get", "A"][..], &["set", "A"], &["key", "list"]] {
+            s.with_pass(PASS, b"w", args)
+                .run()
+                .code(4)
+                .stderr_has("corrupt")
+                .stderr_has("generation out of bounds");
+        }
+        assert_eq!(s.vault_bytes(), past);
     }
 }
 

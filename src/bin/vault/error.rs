@@ -145,7 +145,8 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::UnsupportedVersion { .. }
         | Error::Rollback { .. }
         | Error::Fork { .. }
-        | Error::RetiredKey { .. } => CORRUPT,
+        | Error::RetiredKey { .. }
+        | Error::GenerationExhausted { .. } => CORRUPT,
         Error::NoSuchSecret { .. } => NO_SECRET,
         _ => FAILURE,
     }
@@ -162,6 +163,7 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback (a copy at another path has a memory of its own)".into(),
             Error::Fork { .. } => "compare the two copies and carry the lost change over by hand; to keep this file as it is, accept it once with --allow-rollback".into(),
             Error::RetiredKey { .. } => "put the rekeyed file back; to read this one anyway, use --allow-rollback (nothing is ever written to it here)".into(),
+            Error::GenerationExhausted { .. } => "restore the file from a backup, or move the secrets into a new vault (`vault export`, then `vault import` into a new one)".into(),
             Error::LockTimeout { .. } => "another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into(),
             Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
             Error::NotEnoughMemory { new_slot: false, .. } => "open the vault on a machine with more free memory, or through another slot".into(),
