@@ -11,6 +11,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::display::{format_kib, format_work};
+use crate::format::kdf::{OverBudget, BUDGET, MEMORY_KIB, TIME};
 use crate::format::SlotId;
 use crate::slots::KeyringError;
 
@@ -82,6 +84,15 @@ pub enum Error {
     },
     /// KDF parameters asked for a new slot are out of bounds.
     KdfParams(String),
+    /// A new or changed passphrase slot would take the vault's passphrase
+    /// slots together over the KDF budget (`format::kdf::BUDGET`).
+    NewSlotOverKdfBudget(OverBudget),
+    /// The file's passphrase slots together ask for more KDF work than the
+    /// budget allows: refused before any key derivation.
+    OverKdfBudget {
+        /// The vault file.
+        path: PathBuf,
+    },
     /// A wrong passphrase, or tampered passphrase slots: [`WRONG_PASSPHRASE`].
     WrongPassphrase(PathBuf),
     /// A passphrase was given but the vault has no passphrase slot.
@@ -354,10 +365,27 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "the key derivation needs {} of memory but only {} is available",
-                crate::display::format_kib(*needed_kib),
-                crate::display::format_kib(*available_kib)
+                format_kib(*needed_kib),
+                format_kib(*available_kib)
             ),
             Error::KdfParams(m) => f.write_str(m),
+            Error::NewSlotOverKdfBudget(o) => write!(
+                f,
+                "a passphrase slot of {} × {} passes ({} of Argon2id work) does not fit in the vault's KDF budget: its passphrase slots together may ask for {} ({}), and the others leave {}",
+                format_kib(o.params.memory_kib as u64),
+                o.params.time,
+                format_work(o.params.cost()),
+                format_work(BUDGET),
+                budget_in_words(),
+                format_work(o.left)
+            ),
+            Error::OverKdfBudget { path } => write!(
+                f,
+                "the vault file {} is corrupt or has been tampered with: its passphrase slots together ask for more Argon2id work than the KDF budget of {} ({}); refused before any key derivation",
+                path.display(),
+                format_work(BUDGET),
+                budget_in_words()
+            ),
             Error::WrongPassphrase(p) => write!(f, "cannot unlock {}: {WRONG_PASSPHRASE}", p.display()),
             Error::NoPassphraseSlot(p) => write!(
                 f,
@@ -485,6 +513,15 @@ impl fmt::Display for Error {
     }
 }
 
+/// What the KDF budget is, in words.
+fn budget_in_words() -> String {
+    format!(
+        "memory × passes summed over the slots, as much as one slot of {} × {} passes",
+        format_kib(*MEMORY_KIB.end() as u64),
+        TIME.end()
+    )
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -527,6 +564,11 @@ mod tests {
             Error::MissingSlotKeys(vec![(SlotId([1; 4]), "passphrase")]),
             Error::LastSlot,
             Error::TooManySlots(8),
+            Error::NewSlotOverKdfBudget(OverBudget {
+                params: crate::format::KdfParams::DEFAULT,
+                left: 0,
+            }),
+            Error::OverKdfBudget { path: p.clone() },
             Error::Rollback {
                 path: p.clone(),
                 found: 1,

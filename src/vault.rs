@@ -46,15 +46,28 @@ fn format_error(path: &Path, e: FormatError) -> Error {
             path: path.to_path_buf(),
             detail: format!("a passphrase slot's {d}"),
         },
-        FormatError::KdfOverBudget => Error::Corrupt {
+        FormatError::KdfOverBudget => Error::OverKdfBudget {
             path: path.to_path_buf(),
-            detail: "the passphrase slots together ask for more Argon2id work than one vault may (2 GiB × 16 passes in all)".into(),
         },
         FormatError::UnsupportedVersion(version) => Error::UnsupportedVersion {
             path: path.to_path_buf(),
             version,
         },
     }
+}
+
+/// Whether a passphrase slot with `params` fits in the KDF budget
+/// (`format::kdf::BUDGET`) next to the passphrase slots of `header`, slot
+/// `replacing` left out (its passphrase is being changed). Checked before
+/// the new slot's KDF runs, and again under the write lock.
+pub fn check_kdf_budget(
+    header: &Header,
+    params: KdfParams,
+    replacing: Option<SlotId>,
+) -> Result<()> {
+    format::kdf::add_to_budget(header.kdf_cost(replacing), params)
+        .map(drop)
+        .map_err(Error::NewSlotOverKdfBudget)
 }
 
 pub(crate) fn kdf_error(e: KdfRefused, new_slot: bool, path: &Path) -> Error {
@@ -394,6 +407,14 @@ impl Vault {
             secrets: Secrets::new(),
             content: ContentDigest([0; 32]),
         };
+        // Before any keyring entry or KDF run.
+        let mut used = 0;
+        for s in new_slots {
+            if let NewSlot::Passphrase(_, params) = s {
+                used = format::kdf::add_to_budget(used, *params)
+                    .map_err(Error::NewSlotOverKdfBudget)?;
+            }
+        }
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {
                 v.forget_keyring_entries(new_slots);
@@ -448,6 +469,9 @@ impl Vault {
     ) -> Result<SlotId> {
         if self.header.slots.len() >= format::MAX_SLOTS {
             return Err(Error::TooManySlots(format::MAX_SLOTS));
+        }
+        if let SlotKind::Passphrase { params, .. } = &kind {
+            check_kdf_budget(&self.header, *params, None)?;
         }
         let id = slots::new_slot_id(&self.header.slots);
         if let Some(store) = store {
@@ -504,6 +528,9 @@ impl Vault {
         kek: &Key,
     ) -> Result<()> {
         let pos = self.passphrase_slot_pos(id)?;
+        if let SlotKind::Passphrase { params, .. } = &kind {
+            check_kdf_budget(&self.header, *params, Some(id))?;
+        }
         self.header.slots[pos] = slots::make_slot(&self.header.vault_id, id, kind, kek, &self.dek);
         Ok(())
     }
@@ -859,6 +886,64 @@ mod tests {
         );
         assert_eq!(v.header().generation, format::MAX_GENERATION);
         assert_eq!(v.header().body_nonce, nonce);
+    }
+
+    #[test]
+    fn passphrase_slots_beyond_the_kdf_budget_are_refused_before_their_kdf_runs() {
+        use format::kdf::{OverBudget, BUDGET};
+        let p = pass("pw");
+        // Two slots of 2 GiB × 9 passes: each within the bounds, together
+        // over the budget; refused before either KDF (each would take 2 GiB).
+        let big = KdfParams {
+            memory_kib: 2 << 20,
+            time: 9,
+            parallelism: 1,
+        };
+        let e = Vault::create(
+            Path::new("t"),
+            &[NewSlot::Passphrase(&p, big), NewSlot::Passphrase(&p, big)],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::NewSlotOverKdfBudget(OverBudget { params, left })
+                if params == big && left == BUDGET - big.cost()),
+            "{e}"
+        );
+        // Adding or changing a slot: checked against the others, the slot
+        // being changed left out.
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let id = v.header.slots[0].id;
+        let most = KdfParams {
+            memory_kib: ((BUDGET - CHEAP.cost()) / 16) as u32,
+            time: 16,
+            parallelism: 1,
+        };
+        assert!(check_kdf_budget(&v.header, most, None).is_ok());
+        let over = KdfParams {
+            memory_kib: most.memory_kib + 1,
+            ..most
+        };
+        let kek = Key::random();
+        let kind = |params| SlotKind::Passphrase {
+            salt: vec![0; 16],
+            params,
+        };
+        let e = v.add_slot_with(kind(over), &kek, None).unwrap_err();
+        assert!(
+            matches!(e, Error::NewSlotOverKdfBudget(OverBudget { left, .. }) if left == BUDGET - CHEAP.cost()),
+            "{e}"
+        );
+        assert_eq!(v.header.slots.len(), 1);
+        let top = KdfParams {
+            memory_kib: 2 << 20,
+            time: 16,
+            parallelism: 1,
+        };
+        v.replace_passphrase_key(id, kind(top), &kek).unwrap();
+        let e = v.add_slot_with(kind(CHEAP), &kek, None).unwrap_err();
+        assert!(e.to_string().contains("leave 0 GiB-passes"), "{e}");
+        assert!(e.to_string().contains("32 GiB-passes"), "{e}");
+        v.add_slot_with(SlotKind::Keyring, &kek, None).unwrap();
     }
 
     #[test]

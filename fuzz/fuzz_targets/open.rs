@@ -131,5 +131,8 @@ fuzz_target!(|data: &[u8]| {
 
 /// The errors of a corrupt, tampered or unknown file (the CLI's exit 4).
 fn corrupt(e: &Error) -> bool {
-    matches!(e, Error::Corrupt { .. } | Error::UnsupportedVersion { .. })
+    matches!(
+        e,
+        Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::OverKdfBudget { .. }
+    )
 }

@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     // And the header is within the documented bounds.
     assert!(!f.header.slots.is_empty() && f.header.slots.len() <= format::MAX_SLOTS);
     assert!(f.header.generation <= format::MAX_GENERATION);
+    assert!(f.header.kdf_cost(None) <= format::kdf::BUDGET);
     assert!(f.aad.len() - format::PREFIX_LEN <= format::MAX_HEADER_LEN);
     for (i, s) in f.header.slots.iter().enumerate() {
         assert!(

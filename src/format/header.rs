@@ -9,7 +9,7 @@
 //! vault used before.
 
 use super::cbor::{put_bytes, put_head, put_text, Part, Reader, ARRAY, MAP, UINT};
-use super::kdf::KdfParams;
+use super::kdf::{KdfParams, BUDGET};
 use super::{FormatError, MAX_HEADER_LEN};
 use super::{COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
 
@@ -204,6 +204,10 @@ impl Header {
             commitment,
             body_nonce,
         };
+        // Before any key work: a passphrase may be tried on every slot.
+        if header.kdf_cost(None) > BUDGET {
+            return Err(FormatError::KdfOverBudget);
+        }
         // The reader takes only the one encoding; this keeps the rule
         // "parse(write(x)) == x" true whatever a later change to it does.
         if header.encode() != bytes {
@@ -215,6 +219,16 @@ impl Header {
     /// The slot with this id.
     pub fn slot(&self, id: SlotId) -> Option<&Slot> {
         self.slots.iter().find(|s| s.id == id)
+    }
+
+    /// The Argon2id work of the passphrase slots (memory × passes, summed;
+    /// see [`BUDGET`]), slot `except` left out.
+    pub fn kdf_cost(&self, except: Option<SlotId>) -> u64 {
+        self.slots
+            .iter()
+            .filter(|s| Some(s.id) != except)
+            .map(Slot::kdf_cost)
+            .sum()
     }
 }
 
@@ -301,6 +315,14 @@ impl Slot {
             }
         }
         aad
+    }
+
+    /// The Argon2id work of this slot: 0 for a keyring slot.
+    pub fn kdf_cost(&self) -> u64 {
+        match &self.kind {
+            SlotKind::Keyring => 0,
+            SlotKind::Passphrase { params, .. } => params.cost(),
+        }
     }
 
     /// `keyring` or `passphrase`.
@@ -434,6 +456,9 @@ mod tests {
             commitment: raw.commitment,
             body_nonce: raw.nonce,
         };
+        if h.kdf_cost(None) > BUDGET {
+            return None;
+        }
         (ciborium_encode(&h) == bytes).then_some(h)
     }
 
@@ -484,9 +509,17 @@ mod tests {
             any::<[u8; NONCE_LEN]>(),
         )
             .prop_map(|(id, generation, mut slots, commitment, body_nonce)| {
-                // Distinct slot ids, as every vault has.
+                // Distinct slot ids and, within the KDF budget, as many
+                // passphrase slots as fit (the rest become keyring slots),
+                // as every vault has.
+                let mut used = 0;
                 for (i, s) in slots.iter_mut().enumerate() {
                     s.id.0[0] = i as u8;
+                    used += s.kdf_cost();
+                    if used > BUDGET {
+                        used -= s.kdf_cost();
+                        s.kind = SlotKind::Keyring;
+                    }
                 }
                 Header {
                     vault_id: VaultId(id),
@@ -582,6 +615,44 @@ mod tests {
         assert_eq!(next_generation(MAX_GENERATION - 1), Some(MAX_GENERATION));
         assert_eq!(next_generation(MAX_GENERATION), None);
         assert_eq!(next_generation(u64::MAX), None);
+    }
+
+    #[test]
+    fn passphrase_slots_beyond_the_kdf_budget_together_are_refused() {
+        let slot = |n: u8, memory_kib: u32, time: u32| Slot {
+            id: SlotId([n; 4]),
+            kind: SlotKind::Passphrase {
+                salt: vec![n; 16],
+                params: KdfParams {
+                    memory_kib,
+                    time,
+                    parallelism: 1,
+                },
+            },
+            nonce: [n; NONCE_LEN],
+            wrapped: [n; WRAPPED_LEN],
+        };
+        let mut h = crate::format::tests::sample_header();
+        // Two slots of 1 GiB × 16 passes and a keyring slot: the budget exactly.
+        h.slots = vec![
+            slot(1, 1 << 20, 16),
+            h.slots[0].clone(),
+            slot(2, 1 << 20, 16),
+        ];
+        assert_eq!(h.kdf_cost(None), BUDGET);
+        assert_eq!(Header::decode(&h.encode()), Ok(h.clone()));
+        // One KiB more memory on one slot: 16 KiB × passes over.
+        h.slots[2] = slot(2, (1 << 20) + 1, 16);
+        assert_eq!(h.kdf_cost(None), BUDGET + 16);
+        assert_eq!(Header::decode(&h.encode()), Err(FormatError::KdfOverBudget));
+        assert_eq!(h.kdf_cost(Some(SlotId([2; 4]))), BUDGET / 2);
+        // The most slots at the per-slot bounds: each alone within them.
+        h.slots = (1..=MAX_SLOTS as u8)
+            .map(|n| slot(n, 2 << 20, 16))
+            .collect();
+        assert_eq!(h.kdf_cost(None), 8 * BUDGET);
+        assert_eq!(Header::decode(&h.encode()), Err(FormatError::KdfOverBudget));
+        assert_eq!(ciborium_decode(&h.encode()), None);
     }
 
     #[test]

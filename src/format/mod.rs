@@ -77,8 +77,8 @@ pub enum FormatError {
     UnsupportedVersion(u16),
     /// A passphrase slot's KDF parameters are outside the bounds.
     KdfOutOfBounds(String),
-    /// The passphrase slots together ask for more Argon2id work than
-    /// [`v2::KDF_BUDGET`].
+    /// The passphrase slots together ask for more Argon2id work (memory ×
+    /// passes, summed) than [`kdf::BUDGET`], the same as [`v2::KDF_BUDGET`].
     KdfOverBudget,
 }
 

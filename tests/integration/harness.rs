@@ -25,6 +25,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use vault::format::{self, Header};
+use vault::{crypto, Credential, LockedVault, SecretBytes};
+
 pub use crate::bytes::*;
 
 /// The binary under test.
@@ -1267,4 +1270,24 @@ pub fn chown_tree(p: &Path) {
             chown_tree(&e.unwrap().path());
         }
     }
+}
+
+/// `bytes`, a vault that `pass` opens, sealed again under its own data key
+/// with `edit` applied to the header: a file vault never writes that still
+/// authenticates, so only a rule about the header itself can refuse it.
+/// Put back at the same path, it needs a later generation than `bytes`
+/// (the path's memory would see a fork otherwise).
+pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut Header)) -> Vec<u8> {
+    let pass = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
+    let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
+        .and_then(|l| l.unlock(&pass))
+        .expect("the original opens");
+    let f = format::parse(bytes).unwrap();
+    let mut body = f.ciphertext.to_vec();
+    crypto::open_in_place(v.data_key(), &f.header.body_nonce, f.aad, &mut body).unwrap();
+    let mut header = f.header.clone();
+    edit(&mut header);
+    let prefix = format::write_prefix(&header);
+    crypto::seal_in_place(v.data_key(), &header.body_nonce, &prefix, &mut body);
+    [prefix, body].concat()
 }

@@ -6,6 +6,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
+use vault::format::{KdfParams, SlotKind};
+
 use crate::harness::*;
 
 #[test]
@@ -260,6 +262,77 @@ fn key_add_passphrase_adds_a_second_way_in() {
         .code(3)
         .stderr_has("--new-passphrase-stdin");
     assert_eq!(s.vault_bytes(), before);
+}
+
+#[test]
+fn passphrase_slots_that_would_pass_the_kdf_budget_together_are_refused_before_their_kdf_runs() {
+    let s = Sandbox::new();
+    s.init_two_slots(&s.vault);
+    s.set("A", b"v");
+    // The second slot made as costly as leaves room for one slot of
+    // 8 MiB × 1 pass: 2047 MiB × 16 passes (its parameters are bound to its
+    // wrap, so PASS2 no longer opens it; PASS opens the first slot).
+    let crafted = resealed(&s.vault_bytes(), PASS, |h| {
+        // A later generation, as a write would make (not a fork).
+        h.generation += 1;
+        let SlotKind::Passphrase { params, .. } = &mut h.slots[1].kind else {
+            panic!("a passphrase slot")
+        };
+        *params = KdfParams {
+            memory_kib: 2047 * 1024,
+            time: 16,
+            parallelism: 1,
+        };
+    });
+    fs::write(&s.vault, &crafted).unwrap();
+    assert_eq!(s.get("A"), b"v");
+    let first = s.slot_ids("passphrase").remove(0);
+    let add = |kdf: &[&str]| {
+        s.with_pass(
+            PASS,
+            b"third pass\n",
+            &["key", "add", "passphrase", "--new-passphrase-stdin"],
+        )
+        .args(kdf)
+        .run()
+    };
+    // 8 MiB × 2 passes does not fit: exit 2, what is left and what fits.
+    add(&["--kdf-memory", "8MiB", "--kdf-time", "2", "--kdf-parallelism", "1"])
+        .code(2)
+        .stderr_has("a passphrase slot of 8 MiB × 2 passes (16 MiB-passes of Argon2id work) does not fit in the vault's KDF budget")
+        .stderr_has("may ask for 32 GiB-passes")
+        .stderr_has("the others leave 8 MiB-passes")
+        .stderr_has("--kdf-time 1");
+    assert_eq!(s.vault_bytes(), crafted);
+    // 8 MiB × 1 pass fits, exactly at the budget.
+    add(&KDF).success().stderr_has("added passphrase slot");
+    assert_eq!(s.get("A"), b"v");
+    // A new passphrase for the first slot at twice its cost: refused, the
+    // slot it replaces left out of the count.
+    let full = s.vault_bytes();
+    s.with_pass(
+        PASS,
+        b"new pass\n",
+        &["key", "passwd", &first, "--new-passphrase-stdin"],
+    )
+    .args(["--kdf-time", "2"])
+    .run()
+    .code(2)
+    .stderr_has("the others leave 8 MiB-passes");
+    assert_eq!(s.vault_bytes(), full);
+    // init: a passphrase and a recovery code of 2 GiB × 9 passes each, two
+    // slots over the budget together: refused before either KDF, no vault.
+    let other = Sandbox::new();
+    let out = other
+        .with_pass(PASS, b"", &["init", "--recovery-code"])
+        .args(["--kdf-memory", "2GiB", "--kdf-time", "9"])
+        .run()
+        .code(2)
+        .stderr_has("does not fit in the vault's KDF budget")
+        .stderr_has("the others leave 14 GiB-passes")
+        .stderr_has("--kdf-time 7");
+    assert!(out.stdout.is_empty(), "no recovery code printed");
+    assert!(!other.vault.exists());
 }
 
 #[test]

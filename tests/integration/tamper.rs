@@ -6,31 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vault::format::{self, Header};
-use vault::{crypto, Credential, LockedVault, SecretBytes};
+use vault::format::{self, kdf, KdfParams, SlotId, SlotKind};
 
 use crate::harness::*;
-
-/// `bytes`, a vault that `pass` opens, sealed again under its own data key
-/// with `edit` applied to the header: a file vault never writes that still
-/// authenticates, so only a rule about the header itself can refuse it.
-fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut Header)) -> Vec<u8> {
-    let pass = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
-    let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
-        .and_then(|l| l.unlock(&pass))
-        .expect("the original opens");
-    let f = format::parse(bytes).unwrap();
-    let mut body = f.ciphertext.to_vec();
-    crypto::open_in_place(v.data_key(), &f.header.body_nonce, f.aad, &mut body).unwrap();
-    let mut header = f.header.clone();
-    edit(&mut header);
-    let prefix = format::write_prefix(&header);
-    crypto::seal_in_place(v.data_key(), &header.body_nonce, &prefix, &mut body);
-    [prefix, body].concat()
-}
 
 #[test]
 fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot() {
@@ -380,6 +360,57 @@ fn kdf_parameters_beyond_the_bounds_in_a_header_are_refused_before_any_kdf_work(
             out.stderr.lines().next().unwrap().replace(&s.root().display().to_string(), "$DIR")
         ));
     }
+}
+
+#[test]
+fn passphrase_slots_beyond_the_kdf_budget_together_are_refused_before_any_kdf_work() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    let bytes = s.vault_bytes();
+    // The most slots, each at the per-slot bounds (2 GiB, 16 passes): each
+    // alone is allowed, together they ask for eight times the budget. Were
+    // any Argon2 run, it would take 2 GiB and many seconds.
+    let top = KdfParams {
+        memory_kib: *kdf::MEMORY_KIB.end(),
+        time: *kdf::TIME.end(),
+        parallelism: 1,
+    };
+    let crafted = resealed(&bytes, PASS, |h| {
+        let mut slot = h.slots[0].clone();
+        let SlotKind::Passphrase { params, .. } = &mut slot.kind else {
+            panic!("a passphrase slot")
+        };
+        *params = top;
+        h.slots = (0..format::MAX_SLOTS as u8)
+            .map(|n| {
+                let mut s = slot.clone();
+                s.id = SlotId([n; 4]);
+                s
+            })
+            .collect();
+    });
+    fs::write(&s.vault, &crafted).unwrap();
+    for args in [&["get", "A"][..], &["set", "A"], &["key", "list"]] {
+        let out = s
+            .with_pass(PASS, b"w", args)
+            .run()
+            .code(4)
+            .stderr_has("corrupt or has been tampered with")
+            .stderr_has("ask for more Argon2id work than the KDF budget of 32 GiB-passes")
+            .stderr_has("2 GiB × 16 passes")
+            .stderr_has("refused before any key derivation");
+        if args[0] == "get" {
+            figure(&format!(
+                "attack: 8 passphrase slots at 2 GiB × 16 passes: exit 4: {}",
+                out.stderr
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .replace(&s.root().display().to_string(), "$DIR")
+            ));
+        }
+    }
+    assert_eq!(s.vault_bytes(), crafted);
 }
 
 #[test]

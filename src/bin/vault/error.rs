@@ -6,6 +6,7 @@
 use std::fmt;
 
 use vault::error::Error;
+use vault::format::kdf::{self, OverBudget};
 
 /// Every exit code and what it means: `--help`, the README (checked by a
 /// test) and [`CliError::exit_code`] all come from this table.
@@ -123,6 +124,7 @@ fn vault_exit_code(e: &Error) -> u8 {
         Error::NoHome
         | Error::FileTooLong { .. }
         | Error::KdfParams(_)
+        | Error::NewSlotOverKdfBudget(_)
         | Error::InvalidName(_)
         | Error::ValueTooLarge { .. }
         | Error::Template { .. }
@@ -146,7 +148,8 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::Rollback { .. }
         | Error::Fork { .. }
         | Error::RetiredKey { .. }
-        | Error::GenerationExhausted { .. } => CORRUPT,
+        | Error::GenerationExhausted { .. }
+        | Error::OverKdfBudget { .. } => CORRUPT,
         Error::NoSuchSecret { .. } => NO_SECRET,
         _ => FAILURE,
     }
@@ -158,7 +161,8 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::NoVault(_) => "create one with `vault init`, or point --vault / VAULT_FILE at an existing vault".into(),
             Error::VaultExists(_) => "choose another path with --vault; an existing vault is never overwritten".into(),
             Error::NoHome => "give the vault's path with --vault or VAULT_FILE".into(),
-            Error::Corrupt { .. } => "restore the file from a backup; `vault doctor` reports what it can still read of the header".into(),
+            Error::Corrupt { .. } | Error::OverKdfBudget { .. } => "restore the file from a backup; `vault doctor` reports what it can still read of the header".into(),
+            Error::NewSlotOverKdfBudget(o) => budget_hint(o),
             Error::UnsupportedVersion { .. } => "was it written by a newer vault? upgrade vault to open it".into(),
             Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback (a copy at another path has a memory of its own)".into(),
             Error::Fork { .. } => "compare the two copies and carry the lost change over by hand; to keep this file as it is, accept it once with --allow-rollback".into(),
@@ -190,6 +194,28 @@ fn vault_hint(e: &Error) -> Option<String> {
             }
             _ => return None,
         })
+}
+
+/// What fits in what is left of the KDF budget: fewer passes at the same
+/// memory, or less memory at the same passes, else making room.
+fn budget_hint(o: &OverBudget) -> String {
+    let (m, t) = (o.params.memory_kib as u64, o.params.time as u64);
+    let mut ways = Vec::new();
+    let passes = o.left / m;
+    if passes >= 1 {
+        ways.push(format!("--kdf-time {passes}"));
+    }
+    // Whole MiB, within the per-slot bounds.
+    let mib = (o.left / t / 1024).min(*kdf::MEMORY_KIB.end() as u64 / 1024);
+    if mib * 1024 >= *kdf::MEMORY_KIB.start() as u64 {
+        ways.push(format!("--kdf-memory {mib}MiB"));
+    }
+    let room = "remove a passphrase slot first (`vault key remove ID`) or make another one cheaper (`vault key passwd ID --kdf-memory SIZE`)";
+    if ways.is_empty() {
+        room.to_string()
+    } else {
+        format!("choose a cheaper slot ({}), or {room}", ways.join(" or "))
+    }
 }
 
 impl fmt::Display for CliError {
@@ -267,6 +293,23 @@ mod tests {
                 .into(),
                 4,
             ),
+            (Error::OverKdfBudget { path: p.clone() }.into(), 4),
+            (
+                Error::GenerationExhausted {
+                    path: p.clone(),
+                    generation: vault::format::MAX_GENERATION,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::NewSlotOverKdfBudget(OverBudget {
+                    params: vault::format::KdfParams::DEFAULT,
+                    left: 0,
+                })
+                .into(),
+                2,
+            ),
             (Error::no_such_secret("A").into(), 5),
             (
                 Error::NotANextflowValue {
@@ -288,6 +331,30 @@ mod tests {
             assert_eq!(e.exit_code(), code, "{e}");
             assert!(EXIT_CODES.iter().any(|(c, _)| *c == code));
         }
+    }
+
+    #[test]
+    fn a_slot_over_the_kdf_budget_is_told_what_fits() {
+        use vault::format::KdfParams;
+        let over = |memory_kib, time, left| {
+            budget_hint(&OverBudget {
+                params: KdfParams {
+                    memory_kib,
+                    time,
+                    parallelism: 1,
+                },
+                left,
+            })
+        };
+        // 64 MiB × 3 passes with 64 MiB × 2 left: 2 passes, or 42 MiB.
+        let h = over(65536, 3, 2 * 65536);
+        assert!(
+            h.starts_with("choose a cheaper slot (--kdf-time 2 or --kdf-memory 42MiB)"),
+            "{h}"
+        );
+        // Nothing fits: make room.
+        let h = over(8192, 1, 100);
+        assert!(h.starts_with("remove a passphrase slot first"), "{h}");
     }
 
     /// The README's exit-code table is this table.

@@ -10,6 +10,7 @@ use vault::format::KdfParams;
 use crate::error::{CliError, Result};
 use vault::format::{SlotId, SlotKind};
 use vault::open::{EntryOutcome, SlotKey};
+use vault::vault::check_kdf_budget;
 use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
@@ -30,6 +31,8 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Add(AddSlot::Passphrase { new, kdf }) => {
             let params = kdf.params_over(KdfParams::DEFAULT);
             params.check_bounds().map_err(Error::KdfParams)?;
+            // Before any prompt or KDF run; checked again under the lock.
+            check_kdf_budget(ctx.opener.locked()?.header(), params, None)?;
             // The current passphrase first, then the new one.
             let prepared = ctx.creds.prepare_slots(&ctx.opener)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
@@ -83,6 +86,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             };
             let params = kdf.params_over(current.unwrap_or(KdfParams::DEFAULT));
             params.check_bounds().map_err(Error::KdfParams)?;
+            check_kdf_budget(locked.header(), params, Some(id))?;
             drop(locked);
             let prepared = ctx.creds.prepare_slots(&ctx.opener)?;
             let pass = ctx.creds.new_passphrase(&new, "passphrase")?;
