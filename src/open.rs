@@ -53,7 +53,7 @@ use crate::rollback::{
     FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
-use crate::slots::{self, keyring_account, KeyStore, KeyringError};
+use crate::slots::{self, keyring_account, KeyStore, KeyringError, SlotRef};
 use crate::store::{self, WriteLock};
 use crate::vault::{self, Credential, Derived, LockedVault, NewSlot, OpenedBy, Vault};
 
@@ -118,6 +118,7 @@ pub struct Opener<'a> {
     on_notice: &'a dyn Fn(&Notice),
     memory_key: OnceCell<MemoryKey>,
     tracked: OnceCell<bool>,
+    only_slot: Option<SlotRef>,
 }
 
 fn no_wait_notice() {}
@@ -158,7 +159,15 @@ impl<'a> Opener<'a> {
             on_notice: &no_notice,
             memory_key: OnceCell::new(),
             tracked: OnceCell::new(),
+            only_slot: None,
         }
+    }
+
+    /// Tries a passphrase on this passphrase slot alone, instead of on
+    /// every passphrase slot, cheapest first.
+    pub fn only_slot(mut self, slot: Option<SlotRef>) -> Self {
+        self.only_slot = slot;
+        self
     }
 
     /// Uses `clock` for the times recorded with secrets.
@@ -283,7 +292,7 @@ impl<'a> Opener<'a> {
     }
 
     fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
-        let derived = locked.derive(&cred, self.available_kib)?;
+        let derived = locked.derive(&cred, self.available_kib, self.only_slot.as_ref())?;
         let passphrase = match cred {
             Credential::Passphrase(p) => Some(p),
             _ => None,
@@ -427,7 +436,11 @@ impl<'a> Opener<'a> {
         }
         match passphrase {
             Some(p) => {
-                let d = locked.derive(&Credential::Passphrase(p.clone()), self.available_kib)?;
+                let d = locked.derive(
+                    &Credential::Passphrase(p.clone()),
+                    self.available_kib,
+                    self.only_slot.as_ref(),
+                )?;
                 locked.open_derived(&d)
             }
             None => Err(Error::ChangedWhileOpening {

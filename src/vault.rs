@@ -13,7 +13,7 @@ use crate::format::{
 use crate::platform::available_memory_kib;
 use crate::rollback::{ContentDigest, FileState, KeyCommitment};
 use crate::secret::{Key, SecretBytes};
-use crate::slots::{self, keyring_account, KeyStore, KeyringError};
+use crate::slots::{self, keyring_account, KeyStore, KeyringError, SlotRef};
 
 pub use format::MAX_NAME_LEN;
 
@@ -53,6 +53,18 @@ fn format_error(path: &Path, e: FormatError) -> Error {
             path: path.to_path_buf(),
             version,
         },
+    }
+}
+
+/// The slot `r` names in `header`, if it is a passphrase slot; otherwise
+/// an error naming it (no such slot, or not a passphrase slot).
+pub fn named_passphrase_slot<'h>(header: &'h Header, r: &SlotRef) -> Result<&'h Slot> {
+    let s = r.find(header).ok_or(match r {
+        SlotRef::Id(id) => Error::SlotNotFound(*id),
+    })?;
+    match s.kind {
+        SlotKind::Passphrase { .. } => Ok(s),
+        SlotKind::Keyring => Err(Error::NotAPassphraseSlot(s.id)),
     }
 }
 
@@ -215,23 +227,35 @@ impl LockedVault {
     /// give the same error (exit 3); a body or header that fails
     /// authentication once the data key is known is corrupt (exit 4).
     pub fn unlock(self, cred: &Credential) -> Result<Vault> {
-        let d = self.derive(cred, available_memory_kib())?;
+        let d = self.derive(cred, available_memory_kib(), None)?;
         self.open_derived(&d)
     }
 
     /// Works out the data key from `cred` (the KDF for a passphrase, with
-    /// `available_kib` checked first) without touching the body.
-    pub(crate) fn derive(&self, cred: &Credential, available_kib: Option<u64>) -> Result<Derived> {
+    /// `available_kib` checked first) without touching the body. A
+    /// passphrase is tried on the passphrase slots cheapest first
+    /// ([`slots::passphrase_try_order`]), or on slot `only` alone.
+    pub(crate) fn derive(
+        &self,
+        cred: &Credential,
+        available_kib: Option<u64>,
+        only: Option<&SlotRef>,
+    ) -> Result<Derived> {
         let h = &self.header;
         let d = match cred {
             Credential::Passphrase(pass) => {
+                let order = match only {
+                    Some(r) => vec![named_passphrase_slot(h, r)?],
+                    None => slots::passphrase_try_order(&h.slots),
+                };
+                if order.is_empty() {
+                    return Err(Error::NoPassphraseSlot(self.path.clone()));
+                }
                 let mut found = None;
-                let mut any = false;
-                for s in &h.slots {
+                for s in order {
                     let Some(kek) = slots::passphrase_kek(s, pass.expose(), available_kib) else {
                         continue;
                     };
-                    any = true;
                     let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
                     if let Ok(dek) = slots::open_slot(&h.vault_id, s, &kek) {
                         found = Some(Derived {
@@ -241,9 +265,6 @@ impl LockedVault {
                         });
                         break;
                     }
-                }
-                if !any {
-                    return Err(Error::NoPassphraseSlot(self.path.clone()));
                 }
                 found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?
             }
@@ -944,6 +965,49 @@ mod tests {
         assert!(e.to_string().contains("leave 0 GiB-passes"), "{e}");
         assert!(e.to_string().contains("32 GiB-passes"), "{e}");
         v.add_slot_with(SlotKind::Keyring, &kek, None).unwrap();
+    }
+
+    #[test]
+    fn a_passphrase_is_tried_cheapest_first_or_on_the_named_slot_alone() {
+        let store = MemoryKeyStore::default();
+        let p = pass("same");
+        let dearer = KdfParams { time: 2, ..CHEAP };
+        // The dearer slot first in the file, the cheaper second, both
+        // opened by the same passphrase; and a keyring slot.
+        let mut v = Vault::create(
+            Path::new("t"),
+            &[
+                NewSlot::Passphrase(&p, dearer),
+                NewSlot::Passphrase(&p, CHEAP),
+                NewSlot::Keyring(&store),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<SlotId> = v.header.slots.iter().map(|s| s.id).collect();
+        let locked = LockedVault::parse(Path::new("t"), v.seal().unwrap()).unwrap();
+        let by = |cred: &Credential, only: Option<SlotId>| {
+            locked
+                .derive(cred, None, only.map(SlotRef::Id).as_ref())
+                .map(|d| d.by)
+        };
+        let same = Credential::Passphrase(p.clone());
+        assert_eq!(by(&same, None).unwrap(), OpenedBy::Slot(ids[1]));
+        assert_eq!(by(&same, Some(ids[0])).unwrap(), OpenedBy::Slot(ids[0]));
+        assert_eq!(by(&same, Some(ids[1])).unwrap(), OpenedBy::Slot(ids[1]));
+        // Named: that slot alone, never the others.
+        assert!(matches!(
+            by(&Credential::Passphrase(pass("wrong")), Some(ids[0])),
+            Err(Error::WrongPassphrase(_))
+        ));
+        assert!(matches!(
+            by(&same, Some(ids[2])),
+            Err(Error::NotAPassphraseSlot(id)) if id == ids[2]
+        ));
+        let none = SlotId([0xee; 4]);
+        assert!(matches!(
+            by(&same, Some(none)),
+            Err(Error::SlotNotFound(id)) if id == none
+        ));
     }
 
     #[test]

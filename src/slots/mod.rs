@@ -12,8 +12,44 @@ pub use keyring::SecretServiceStore;
 pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
 
 use crate::crypto::{self, KdfRefused, Unauthentic};
-use crate::format::{KdfParams, Slot, SlotId, SlotKind, VaultId};
+use crate::format::{Header, KdfParams, Slot, SlotId, SlotKind, VaultId};
 use crate::secret::Key;
+
+/// A slot as a person names it. Today only by its id, the 8 hex digits
+/// `key list` shows; a label can become another variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotRef {
+    /// The slot with this id.
+    Id(SlotId),
+}
+
+impl SlotRef {
+    /// What was typed: `None` if it names no slot in any form.
+    pub fn parse(s: &str) -> Option<SlotRef> {
+        SlotId::from_hex(s).map(SlotRef::Id)
+    }
+
+    /// The slot of `header` this names, if there is one.
+    pub fn find<'h>(&self, header: &'h Header) -> Option<&'h Slot> {
+        match self {
+            SlotRef::Id(id) => header.slot(*id),
+        }
+    }
+}
+
+/// The passphrase slots of `slots` in the order a passphrase is tried on
+/// them: cheapest first (memory × passes, the KDF budget's measure), ties
+/// in file order. A wrong passphrase costs every run, so the cheap ones go
+/// first; the one slot it opens is usually found sooner too.
+pub fn passphrase_try_order(slots: &[Slot]) -> Vec<&Slot> {
+    let mut order: Vec<&Slot> = slots
+        .iter()
+        .filter(|s| matches!(s.kind, SlotKind::Passphrase { .. }))
+        .collect();
+    // A stable sort: equal costs keep their file order.
+    order.sort_by_key(|s| s.kdf_cost());
+    order
+}
 
 /// A fresh slot id not used by any of `existing`.
 pub fn new_slot_id(existing: &[Slot]) -> SlotId {
@@ -67,5 +103,60 @@ pub fn passphrase_kek(
             Some(crypto::derive_kek(passphrase, salt, *params, available_kib))
         }
         SlotKind::Keyring => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{NONCE_LEN, WRAPPED_LEN};
+
+    fn slot(n: u8, m: Option<(u32, u32)>) -> Slot {
+        Slot {
+            id: SlotId([n; 4]),
+            kind: match m {
+                None => SlotKind::Keyring,
+                Some((memory_kib, time)) => SlotKind::Passphrase {
+                    salt: vec![n; 16],
+                    params: KdfParams {
+                        memory_kib,
+                        time,
+                        parallelism: 4,
+                    },
+                },
+            },
+            nonce: [n; NONCE_LEN],
+            wrapped: [n; WRAPPED_LEN],
+        }
+    }
+
+    #[test]
+    fn passphrase_slots_are_tried_cheapest_first_ties_in_file_order() {
+        let slots = [
+            slot(1, Some((65536, 3))),
+            slot(2, None),
+            slot(3, Some((16384, 2))),
+            slot(4, Some((8192, 1))),
+            slot(5, Some((8192, 4))),
+            slot(6, Some((32768, 1))),
+        ];
+        let order: Vec<u8> = passphrase_try_order(&slots)
+            .iter()
+            .map(|s| s.id.0[0])
+            .collect();
+        // 8192, then the three of 32768 KiB × passes in file order, then 196608.
+        assert_eq!(order, [4, 3, 5, 6, 1]);
+        assert!(passphrase_try_order(&[slot(1, None)]).is_empty());
+    }
+
+    #[test]
+    fn a_slot_is_named_by_its_id() {
+        assert_eq!(
+            SlotRef::parse("0A0b0c0D"),
+            Some(SlotRef::Id(SlotId([10, 11, 12, 13])))
+        );
+        for bad in ["", "0a0b0c0", "0a0b0c0d0", "xyzxyzxy", "ci"] {
+            assert_eq!(SlotRef::parse(bad), None, "{bad}");
+        }
     }
 }

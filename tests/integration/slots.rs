@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use vault::format::{KdfParams, SlotKind};
+use vault::format::{KdfParams, SlotId, SlotKind};
 
 use crate::harness::*;
 
@@ -307,6 +307,14 @@ fn passphrase_slots_that_would_pass_the_kdf_budget_together_are_refused_before_t
     // 8 MiB × 1 pass fits, exactly at the budget.
     add(&KDF).success().stderr_has("added passphrase slot");
     assert_eq!(s.get("A"), b"v");
+    // The new slot, last in the file, is tried before the dear one.
+    assert_eq!(
+        s.with_pass("third pass", b"", &["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
     // A new passphrase for the first slot at twice its cost: refused, the
     // slot it replaces left out of the count.
     let full = s.vault_bytes();
@@ -333,6 +341,90 @@ fn passphrase_slots_that_would_pass_the_kdf_budget_together_are_refused_before_t
         .stderr_has("--kdf-time 7");
     assert!(out.stdout.is_empty(), "no recovery code printed");
     assert!(!other.vault.exists());
+}
+
+#[test]
+fn a_passphrase_is_tried_cheapest_slot_first_or_on_the_slot_named_by_slot_alone() {
+    let s = Sandbox::new();
+    s.init_two_slots(&s.vault);
+    s.set("A", b"v");
+    let bytes = s.vault_bytes();
+    let ids = s.slot_ids("passphrase");
+    // The first slot made dear (2047 MiB × 16 passes; PASS no longer opens
+    // it), and a keyring slot added: PASS2 opens the second slot at once,
+    // the dear one never tried. Were it tried, Argon2 would need 2 GiB and
+    // minutes, and this would time out.
+    let dear = resealed(&bytes, PASS, |h| {
+        h.generation += 1;
+        let SlotKind::Passphrase { params, .. } = &mut h.slots[0].kind else {
+            panic!("a passphrase slot")
+        };
+        *params = KdfParams {
+            memory_kib: 2047 * 1024,
+            time: 16,
+            parallelism: 1,
+        };
+        let mut keyring = h.slots[0].clone();
+        keyring.id = SlotId([0xab; 4]);
+        keyring.kind = SlotKind::Keyring;
+        h.slots.push(keyring);
+    });
+    fs::write(&s.vault, &dear).unwrap();
+    for slot in [&[][..], &["--slot", &ids[1]]] {
+        let out = s
+            .with_pass(PASS2, b"", &["get", "-n", "A"])
+            .args(slot)
+            .run()
+            .success();
+        assert_eq!(out.stdout, b"v");
+    }
+    // --slot naming no slot, a keyring slot, or nothing like a slot: exit 2.
+    s.with_pass(PASS2, b"", &["get", "A", "--slot", "deadbeef"])
+        .run()
+        .code(2)
+        .stderr_has("no slot deadbeef");
+    s.with_pass(PASS2, b"", &["get", "A", "--slot", "abababab"])
+        .run()
+        .code(2)
+        .stderr_has("slot abababab is a keyring slot");
+    s.with_pass(PASS2, b"", &["get", "A", "--slot", "ci"])
+        .run()
+        .code(2)
+        .stderr_has("8 hex digits");
+    // No passphrase: not the keyring, exit 3 saying how to give one.
+    s.vault_cmd()
+        .args(["--slot", &ids[1], "get", "A"])
+        .run()
+        .code(3)
+        .stderr_has(&format!("--slot {}", ids[1]))
+        .stderr_has("--passphrase-stdin");
+    s.vault_cmd()
+        .args(["--slot", "abababab", "list"])
+        .run()
+        .code(2)
+        .stderr_has("keyring slot");
+    assert_eq!(s.vault_bytes(), dear);
+    // Named, the passphrase is tried on that slot alone, also to write (on
+    // a copy of the vault as it was, both slots cheap).
+    let cheap = s.file("cheap.vault", &bytes);
+    s.at(&cheap, PASS2, b"", &["get", "A", "--slot", &ids[0]])
+        .run()
+        .code(3)
+        .stderr_has(WRONG);
+    s.at(&cheap, PASS2, b"w", &["set", "A", "--slot", &ids[1]])
+        .run()
+        .success();
+    s.at(
+        &cheap,
+        PASS,
+        b"",
+        &["key", "remove", &ids[1], "--slot", &ids[1]],
+    )
+    .run()
+    .code(3)
+    .stderr_has(WRONG);
+    let out = s.at(&cheap, PASS, b"", &["get", "-n", "A"]).run().success();
+    assert_eq!(out.stdout, b"w");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use vault::format::{KdfParams, SlotId};
+use vault::slots::SlotRef;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +48,9 @@ pub struct Global {
     /// Accept, once, a vault file older than the one this path held, or a fork of it (after restoring a backup on purpose)
     #[arg(long, global = true)]
     pub allow_rollback: bool,
+    /// Open through this passphrase slot only (its id from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
+    #[arg(long, global = true, value_name = "ID", value_parser = parse_slot_ref)]
+    pub slot: Option<SlotRef>,
 }
 
 /// Argon2id cost options of a new passphrase slot.
@@ -355,6 +359,14 @@ pub fn parse_slot_id(s: &str) -> Result<SlotId, String> {
     SlotId::from_hex(s).ok_or_else(|| "a slot id is the 8 hex digits `vault key list` shows".into())
 }
 
+/// A slot as `--slot` names it: today its id, the 8 hex digits `vault key
+/// list` shows.
+pub fn parse_slot_ref(s: &str) -> Result<SlotRef, String> {
+    SlotRef::parse(s).ok_or_else(|| {
+        "a slot is named by the 8 hex digits of its id, as `vault key list` shows".into()
+    })
+}
+
 /// A descriptor to read the passphrase from: 0, 1 and 2 belong to the
 /// process's standard streams (use --passphrase-stdin for stdin).
 pub fn parse_passphrase_fd(s: &str) -> Result<i32, String> {
@@ -535,6 +547,11 @@ mod tests {
         assert!(parse_slot_id("xyz").is_err());
         assert!(parse_slot_id("0123456").is_err());
         assert_eq!(parse_slot_id("0a0b0c0d").unwrap().to_hex(), "0a0b0c0d");
+        assert!(parse_slot_ref("ci").is_err());
+        assert_eq!(
+            parse_slot_ref("0A0B0C0D"),
+            Ok(SlotRef::Id(SlotId([10, 11, 12, 13])))
+        );
         assert!(parse_file_spec("nofile").is_err());
         assert!(parse_file_spec("1A=x").is_err());
         assert!(parse_file_spec("A=").is_err());

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{CliError, Result};
+use vault::slots::SlotRef;
 use vault::store;
 
 use crate::cli::Global;
@@ -39,6 +40,8 @@ pub struct Invocation {
     pub no_cache: bool,
     /// `--allow-rollback`.
     pub allow_rollback: bool,
+    /// `--slot`: the one passphrase slot to try.
+    pub slot: Option<SlotRef>,
     /// `VAULT_LOCK_TIMEOUT` (seconds), default 30 s.
     pub lock_timeout: Duration,
 }
@@ -94,6 +97,7 @@ impl Invocation {
             no_keyring: global.no_keyring,
             no_cache: global.no_cache,
             allow_rollback: global.allow_rollback,
+            slot: global.slot.clone(),
             lock_timeout,
         })
     }

@@ -3,7 +3,8 @@
 //! unlock order that picks a credential: a given passphrase; else the cached
 //! data key (never for slot management); else a keyring slot if the keyring
 //! answers; else a no-echo prompt on a terminal; else exit 3 at once with
-//! what to do. The passphrase is read from its source once.
+//! what to do. With `--slot`, only a passphrase (given or prompted), tried
+//! on that slot alone. The passphrase is read from its source once.
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::error::{CliError, Result};
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
+use vault::vault::named_passphrase_slot;
 use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
 
 use crate::cli::NewPassphraseArgs;
@@ -125,6 +127,7 @@ fn memory_notice(n: &Notice) {
 pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
     Opener::new(&inv.path, &inv.resolved, &stores.keyring, &stores.memory)
         .allow_rollback(inv.allow_rollback)
+        .only_slot(inv.slot.clone())
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
         .on_notice(&memory_notice)
 }
@@ -257,12 +260,12 @@ impl<'i> Credentials<'i> {
     }
 
     /// What opens `locked`, in the documented order, the cached data key
-    /// included (unless `--no-cache`).
+    /// included (unless `--no-cache` or `--slot`).
     pub fn credential(&mut self, opener: &Opener<'_>, locked: &LockedVault) -> Result<Credential> {
         if let Some(p) = self.usable_passphrase()? {
             return Ok(Credential::Passphrase(p));
         }
-        if !self.inv.no_cache {
+        if !self.inv.no_cache && self.inv.slot.is_none() {
             if let Some(c) = opener.cached(locked) {
                 return Ok(c);
             }
@@ -271,12 +274,34 @@ impl<'i> Credentials<'i> {
     }
 
     /// What opens a slot of `locked` (for slot management: never the
-    /// cached key): a given passphrase, a keyring slot, a prompt.
+    /// cached key): a given passphrase, a keyring slot, a prompt. With
+    /// `--slot`, a passphrase for that slot (checked to be a passphrase
+    /// slot of `locked` before any is read), never the keyring.
     pub fn slot_credential(
         &mut self,
         opener: &Opener<'_>,
         locked: &LockedVault,
     ) -> Result<SlotCredential> {
+        if let Some(r) = &self.inv.slot {
+            let id = named_passphrase_slot(locked.header(), r)?.id;
+            return match self.usable_passphrase()? {
+                Some(p) => Ok(SlotCredential::passphrase(p)),
+                None if stdin_is_terminal() => {
+                    let p = prompt(&format!(
+                        "Passphrase for {} (slot {}): ",
+                        self.inv.path.display(),
+                        id.to_hex()
+                    ))?;
+                    self.prompted = true;
+                    Ok(SlotCredential::passphrase(p))
+                }
+                None => Err(CliError::Unlock(format!(
+                    "cannot unlock {}: --slot {} opens it by passphrase only, and no passphrase was given (standard input is not a terminal); give it with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
+                    self.inv.path.display(),
+                    id.to_hex()
+                ))),
+            };
+        }
         if let Some(p) = self.usable_passphrase()? {
             return Ok(SlotCredential::passphrase(p));
         }
