@@ -8,8 +8,8 @@
 //! while locked) → edits on [`WriteTxn`] → [`WriteTxn::commit`] seals,
 //! writes atomically, raises the rollback memory, releases the lock and
 //! then runs what must follow a write (deleting a removed slot's keyring
-//! entry). A transaction dropped uncommitted undoes what it did outside
-//! the file (a keyring entry it created).
+//! entry, when asked to). A transaction dropped uncommitted undoes what it
+//! did outside the file (a keyring entry it created).
 //!
 //! The rollback memory is checked on every open, whatever opened the vault,
 //! by the rules of `rollback::Verdict`: at this path an older generation, a
@@ -592,9 +592,25 @@ enum Outside {
     ForgetCache,
 }
 
+/// What becomes of the keyring entry of a keyring slot a change removes.
+/// A copy of the vault still holds the slot, and opens through that entry;
+/// the file cannot tell whether a copy exists, so the entry is kept unless
+/// deleting it is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovedEntries {
+    /// Left in the keyring, not even looked at.
+    Keep,
+    /// Deleted after the commit, if its key opens the removed slot to this
+    /// vault's data key (a crafted header never gets another key deleted).
+    Delete,
+}
+
 /// What happened to a keyring entry a committed change left behind.
 #[derive(Debug)]
 pub enum EntryOutcome {
+    /// Kept, as [`RemovedEntries::Keep`] asks: a copy of the vault may
+    /// still open through it.
+    Kept,
     /// Deleted.
     Deleted,
     /// Left alone: its key does not open this vault's slot.
@@ -726,14 +742,18 @@ impl WriteTxn<'_, Slots> {
         self.vault.replace_passphrase_key(id, key.kind, &key.kek)
     }
 
-    /// Removes slot `id` (never the last). A keyring slot's entry is
-    /// deleted after the commit, and only if its key opens the removed slot
-    /// to this vault's data key: a crafted header can never make vault
-    /// delete another key. Returns the removed slot.
-    pub fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
+    /// Removes slot `id` (never the last). A keyring slot's entry is kept,
+    /// or with [`RemovedEntries::Delete`] deleted after the commit, and
+    /// only if its key opens the removed slot to this vault's data key: a
+    /// crafted header can never make vault delete another key. Returns the
+    /// removed slot.
+    pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<Slot> {
         let removed = self.vault.remove_slot(id)?;
         if removed.kind == SlotKind::Keyring {
-            self.schedule_entry_deletion(&removed);
+            match entries {
+                RemovedEntries::Keep => self.outcomes.push((removed.id, EntryOutcome::Kept)),
+                RemovedEntries::Delete => self.schedule_entry_deletion(&removed),
+            }
         }
         Ok(removed)
     }
@@ -761,10 +781,16 @@ impl WriteTxn<'_, Slots> {
     }
 
     /// A new data key: every slot whose key is in `keys` re-wrapped, every
-    /// slot in `drop` removed (a dropped keyring slot's entry deleted after
-    /// the commit, if it is this vault's); any other slot is an error
-    /// naming it, and nothing changes. The cached data key is forgotten.
-    pub fn rekey(&mut self, keys: &[SlotKey], drop: &[SlotId]) -> Result<()> {
+    /// slot in `drop` removed (a dropped keyring slot's entry kept, or with
+    /// [`RemovedEntries::Delete`] deleted after the commit if it is this
+    /// vault's); any other slot is an error naming it, and nothing changes.
+    /// The cached data key is forgotten.
+    pub fn rekey(
+        &mut self,
+        keys: &[SlotKey],
+        drop: &[SlotId],
+        entries: RemovedEntries,
+    ) -> Result<()> {
         // Worked out before the lock: another process may have changed a
         // slot since, and wrapping under a stale key would break it.
         if let Some(k) = keys
@@ -789,14 +815,19 @@ impl WriteTxn<'_, Slots> {
         let ours: Vec<SlotId> = dropped_keyring
             .iter()
             .filter(|s| {
-                matches!(
-                    self.vault.keyring_entry_is_ours(s, self.opener.keystore),
-                    Ok(true)
-                )
+                entries == RemovedEntries::Delete
+                    && matches!(
+                        self.vault.keyring_entry_is_ours(s, self.opener.keystore),
+                        Ok(true)
+                    )
             })
             .map(|s| s.id)
             .collect();
         self.vault.rekey(&keks, drop)?;
+        if entries == RemovedEntries::Keep {
+            self.outcomes
+                .extend(dropped_keyring.iter().map(|s| (s.id, EntryOutcome::Kept)));
+        }
         for id in ours {
             self.after.push(Outside::DeleteKeyringEntry {
                 slot: id,
@@ -939,7 +970,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let mut txn = prepared.begin().unwrap();
-            txn.rekey(&[k], &[]).unwrap();
+            txn.rekey(&[k], &[], RemovedEntries::Keep).unwrap();
             txn.commit().unwrap();
         }
 
@@ -1058,7 +1089,44 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_keyring_slot_loses_its_entry_only_after_the_commit_and_only_if_ours() {
+    fn a_removed_keyring_slot_keeps_its_entry_and_a_copy_still_opens_through_it() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        let mut txn = begin();
+        let id = txn.add_keyring_slot().unwrap();
+        let account = keyring_account(&txn.vault().header().vault_id, id);
+        txn.commit().unwrap();
+        let copy = std::fs::read(w.path()).unwrap();
+        let mut txn = begin();
+        txn.remove_slot(id, RemovedEntries::Keep).unwrap();
+        let done = txn.commit().unwrap();
+        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Kept)] if s == id));
+        assert!(w.store.get(&account).is_ok());
+        // A copy made before the removal still opens through the keyring.
+        let locked = LockedVault::parse(&w.path(), copy.clone()).unwrap();
+        let kc = o.keyring_credential(&locked).unwrap();
+        o.prepare_slots(locked, kc).unwrap();
+        // rekey --drop too.
+        std::fs::write(w.path(), &copy).unwrap();
+        let o = w.opener().allow_rollback(true);
+        let prepared = o
+            .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
+            .unwrap();
+        let pp = prepared.header().slots[0].id;
+        let k = prepared
+            .passphrase_slot_key(pp, &pass("pw"))
+            .unwrap()
+            .unwrap();
+        let mut txn = prepared.begin().unwrap();
+        txn.rekey(&[k], &[id], RemovedEntries::Keep).unwrap();
+        let done = txn.commit().unwrap();
+        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Kept)] if s == id));
+        assert!(w.store.get(&account).is_ok());
+    }
+
+    #[test]
+    fn a_removed_keyring_slot_loses_its_entry_when_asked_only_after_the_commit_and_only_if_ours() {
         let w = World::new();
         let o = w.opener();
         let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
@@ -1068,11 +1136,11 @@ mod tests {
         txn.commit().unwrap();
         // Removed but not committed: the entry stays.
         let mut txn = begin();
-        txn.remove_slot(id).unwrap();
+        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
         drop(txn);
         assert!(w.store.get(&account).is_ok());
         let mut txn = begin();
-        txn.remove_slot(id).unwrap();
+        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Deleted)] if s == id));
         assert!(w.store.get(&account).is_err());
@@ -1085,7 +1153,7 @@ mod tests {
         let foreign = Key::random();
         w.store.create(&account, &foreign).unwrap();
         let mut txn = begin();
-        txn.remove_slot(id).unwrap();
+        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(
             done.keyring_entries[..],
@@ -1143,7 +1211,7 @@ mod tests {
             .unwrap();
         // Without the second passphrase slot's key: refused, nothing changes.
         let mut txn = prepared.begin().unwrap();
-        let e = txn.rekey(&[k1, k2], &[]).unwrap_err();
+        let e = txn.rekey(&[k1, k2], &[], RemovedEntries::Keep).unwrap_err();
         assert!(e.to_string().contains(&pp2.to_hex()), "{e}");
         drop(txn);
 
@@ -1159,7 +1227,9 @@ mod tests {
         other.change_passphrase(pp2, key).unwrap();
         other.commit().unwrap();
         let mut txn = prepared.begin().unwrap();
-        let e = txn.rekey(&[k1, k2, k3], &[]).unwrap_err();
+        let e = txn
+            .rekey(&[k1, k2, k3], &[], RemovedEntries::Keep)
+            .unwrap_err();
         assert!(e.to_string().contains("changed"), "{e}");
         drop(txn);
 
@@ -1178,7 +1248,7 @@ mod tests {
                 .unwrap(),
         ];
         let mut txn = prepared.begin().unwrap();
-        txn.rekey(&keys, &[]).unwrap();
+        txn.rekey(&keys, &[], RemovedEntries::Keep).unwrap();
         txn.commit().unwrap();
         let locked = o.locked().unwrap();
         assert_ne!(locked.header().commitment, before);

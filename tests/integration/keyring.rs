@@ -2,7 +2,7 @@
 //! `scripts/with-secret-service.sh`): init by keyring, the desktop-to-CI
 //! flow, a locked collection, no session bus, a keyring-opened vault
 //! under the rollback memory, adding, removing and re-wrapping keyring
-//! slots.
+//! slots, and copies that keep opening when a copy loses its keyring slot.
 
 use std::fs;
 use std::time::Duration;
@@ -343,8 +343,89 @@ fn a_vault_opened_by_keyring_is_checked_by_its_path_memory_and_the_entry_keeps_n
     );
 }
 
+/// The README's desktop → CI flow: a keyring-only vault (what `vault init`
+/// makes), a passphrase slot for CI, a copy. Taking the keyring slot out of
+/// a copy (`key remove`, `rekey --drop`) keeps the keyring entry, so the
+/// original still opens through it; only `--delete-keyring-entry` deletes
+/// it. The copies sit at other paths, so the original's rollback memory
+/// never sees them.
 #[test]
-fn keyring_key_remove_deletes_the_keyring_entry() {
+fn keyring_removing_the_keyring_slot_from_a_copy_leaves_the_original_openable() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().arg("init").run().success();
+    s.vault_cmd()
+        .args(["set", "DEPLOY_KEY"])
+        .stdin("v\n")
+        .run()
+        .success();
+    s.vault_cmd()
+        .args(["key", "add", "passphrase", "--new-passphrase-stdin"])
+        .args(KDF)
+        .stdin(format!("{PASS}\n"))
+        .run()
+        .success();
+    let kid = s.slot_ids("keyring").remove(0);
+    let account = keyring_account(&s, &kid);
+    let original_opens = || s.vault_cmd().args(["get", "-n", "DEPLOY_KEY"]).run();
+    for (copy, args) in [
+        ("ci.vault", &["key", "remove", &kid][..]),
+        ("ci2.vault", &["rekey", "--drop", &kid]),
+    ] {
+        let copy = s.root().join(copy);
+        fs::copy(&s.vault, &copy).unwrap();
+        s.at(&copy, PASS, b"", args)
+            .run()
+            .success()
+            .stderr_has(&format!(
+                "kept the keyring entry of removed slot {kid} (service `vault`, account `{account}`)"
+            ))
+            .stderr_has("a copy of this vault that still has the slot opens through it")
+            .stderr_has(&format!(
+                "`secret-tool clear service vault username {account}`"
+            ));
+        // The copy opens by passphrase, without a keyring slot.
+        s.at(&copy, PASS, b"", &["list"]).run().success();
+        let slots = s
+            .cmd()
+            .arg("--vault")
+            .arg(&copy)
+            .args(["key", "list", "--json"])
+            .run()
+            .success()
+            .json();
+        assert!(slots["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|sl| sl["kind"] == "passphrase"));
+        if let Some(has) = keyring_has(&s, &account) {
+            assert!(has, "the entry is kept");
+        }
+        assert_eq!(original_opens().success().stdout, b"v");
+    }
+    // Asked for, the entry is deleted: the original no longer opens
+    // through the keyring.
+    let copy = s.root().join("ci3.vault");
+    fs::copy(&s.vault, &copy).unwrap();
+    s.at(
+        &copy,
+        PASS,
+        b"",
+        &["key", "remove", &kid, "--delete-keyring-entry"],
+    )
+    .run()
+    .success()
+    .stderr_has(&format!("deleted the keyring entry of removed slot {kid}"));
+    if let Some(has) = keyring_has(&s, &account) {
+        assert!(!has, "the entry is gone");
+    }
+    original_opens().code(3).stderr_has("no entry");
+}
+
+#[test]
+fn keyring_key_remove_with_delete_keyring_entry_deletes_the_keyring_entry() {
     let Some(s) = Sandbox::keyring() else {
         return;
     };
@@ -362,10 +443,10 @@ fn keyring_key_remove_deletes_the_keyring_entry() {
     if let Some(has) = keyring_has(&s, &account) {
         assert!(has);
     }
-    s.with_pass(PASS, b"", &["key", "remove", &id])
+    s.with_pass(PASS, b"", &["key", "remove", &id, "--delete-keyring-entry"])
         .run()
         .success()
-        .stderr_has("deleted its keyring entry");
+        .stderr_has("deleted the keyring entry");
     assert!(s.slot_ids("keyring").is_empty());
     if let Some(has) = keyring_has(&s, &account) {
         assert!(!has, "the entry is gone from the keyring");
@@ -460,11 +541,16 @@ fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
         .stderr_has(&kid)
         .stderr_has("--drop");
     assert_eq!(s.vault_bytes(), after);
-    // Dropping the keyring slot by passphrase deletes its entry.
+    // Dropping the keyring slot by passphrase, asked to, deletes its entry.
     let account = keyring_account(&s, &kid);
-    s.with_pass(PASS, b"", &["rekey", "--drop", &kid])
-        .run()
-        .success();
+    s.with_pass(
+        PASS,
+        b"",
+        &["rekey", "--drop", &kid, "--delete-keyring-entry"],
+    )
+    .run()
+    .success()
+    .stderr_has("deleted the keyring entry");
     assert!(s.slot_ids("keyring").is_empty());
     if let Some(has) = keyring_has(&s, &account) {
         assert!(!has, "the dropped slot's entry is deleted");

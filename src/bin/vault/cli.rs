@@ -210,7 +210,7 @@ pub enum Command {
     Key(KeyCommand),
     /// New data key: re-encrypt the body and re-wrap every slot
     #[command(
-        after_help = "Keyring slots are re-wrapped through the keyring. Passphrase slots need their passphrases: the one given the usual way, each --other-passphrase-file, and (on a terminal) a prompt for any still missing. A slot that cannot be re-wrapped must be named with --drop."
+        after_help = "Keyring slots are re-wrapped through the keyring. Passphrase slots need their passphrases: the one given the usual way, each --other-passphrase-file, and (on a terminal) a prompt for any still missing. A slot that cannot be re-wrapped must be named with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it (repeatable)
@@ -219,6 +219,9 @@ pub enum Command {
         /// A file holding the passphrase of another passphrase slot (repeatable)
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
+        /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them
+        #[arg(long)]
+        delete_keyring_entry: bool,
     },
 }
 
@@ -294,11 +297,14 @@ pub enum KeyCommand {
     /// Add a slot
     #[command(subcommand)]
     Add(AddSlot),
-    /// Remove a slot (never the last one)
+    /// Remove a slot (never the last one); a keyring slot's keyring entry is kept unless --delete-keyring-entry
     Remove {
         /// The slot's id (8 hex digits, from `vault key list`)
         #[arg(value_parser = parse_slot_id)]
         id: SlotId,
+        /// Also delete a removed keyring slot's entry from this machine's keyring (only if its key opens that slot); a copy of the vault that still has the slot then no longer opens through it
+        #[arg(long)]
+        delete_keyring_entry: bool,
     },
     /// Change the passphrase of a passphrase slot
     Passwd {

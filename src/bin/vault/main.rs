@@ -82,7 +82,8 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
         Command::Rekey {
             drop,
             other_passphrase_file,
-        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file),
+            delete_keyring_entry,
+        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file, delete_keyring_entry),
         Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
         Command::Lock => cmd::cache::lock(ctx),
         Command::Doctor { json } => cmd::doctor::run(ctx, json),

@@ -8,8 +8,9 @@ use vault::error::Error;
 use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::format::{SlotId, SlotKind};
-use vault::open::{EntryOutcome, SlotKey};
+use vault::format::{SlotId, SlotKind, VaultId};
+use vault::open::{EntryOutcome, RemovedEntries, SlotKey};
+use vault::slots::{keyring_account, KEYRING_SERVICE};
 use vault::vault::check_kdf_budget;
 use vault::SecretBytes;
 
@@ -43,27 +44,20 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             eprintln!("vault: added passphrase slot {}", id.to_hex());
             Ok(())
         }
-        KeyCommand::Remove { id } => {
+        KeyCommand::Remove {
+            id,
+            delete_keyring_entry,
+        } => {
             let mut txn = ctx.prepare_slots()?.begin()?;
-            let removed = txn.remove_slot(id)?;
+            let removed = txn.remove_slot(id, removed_entries(delete_keyring_entry))?;
+            let vault_id = txn.vault().header().vault_id;
             let done = txn.commit()?;
             eprintln!(
                 "vault: removed {} slot {}",
                 removed.kind_name(),
                 id.to_hex()
             );
-            for (_, outcome) in done.keyring_entries {
-                match outcome {
-                    EntryOutcome::Deleted => eprintln!("vault: deleted its keyring entry"),
-                    EntryOutcome::NotThisVaults => {
-                        warn("left its keyring entry alone: it does not open this vault's slot")
-                    }
-                    EntryOutcome::Missing => {}
-                    EntryOutcome::Failed(e) => {
-                        warn(&format!("could not delete its keyring entry: {e}"))
-                    }
-                }
-            }
+            report_entries(&vault_id, &done.keyring_entries);
             Ok(())
         }
         KeyCommand::Passwd { id, new, kdf } => {
@@ -134,7 +128,12 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
 
 /// `vault rekey`: a new data key, every slot re-wrapped or dropped. Every
 /// slot's key is worked out (and every prompt shown) before the lock.
-pub fn rekey(ctx: &mut Ctx<'_>, drop: &[SlotId], other_passphrase_files: &[PathBuf]) -> Result<()> {
+pub fn rekey(
+    ctx: &mut Ctx<'_>,
+    drop: &[SlotId],
+    other_passphrase_files: &[PathBuf],
+    delete_keyring_entry: bool,
+) -> Result<()> {
     let locked = ctx.opener.locked()?;
     let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
     let mut passphrases: Vec<SecretBytes> = cred.as_passphrase().into_iter().cloned().collect();
@@ -179,20 +178,45 @@ pub fn rekey(ctx: &mut Ctx<'_>, drop: &[SlotId], other_passphrase_files: &[PathB
         }
     }
     let mut txn = prepared.begin()?;
-    txn.rekey(&keys, drop)?;
+    txn.rekey(&keys, drop, removed_entries(delete_keyring_entry))?;
+    let vault_id = txn.vault().header().vault_id;
     let done = txn.commit()?;
-    for (id, outcome) in &done.keyring_entries {
-        if let EntryOutcome::Deleted = outcome {
-            eprintln!(
-                "vault: deleted the keyring entry of dropped slot {}",
-                id.to_hex()
-            );
-        }
-    }
     eprintln!(
         "vault: new data key; re-wrapped {} slot(s), dropped {}",
         keys.len(),
         drop.len()
     );
+    report_entries(&vault_id, &done.keyring_entries);
     Ok(())
+}
+
+fn removed_entries(delete_keyring_entry: bool) -> RemovedEntries {
+    if delete_keyring_entry {
+        RemovedEntries::Delete
+    } else {
+        RemovedEntries::Keep
+    }
+}
+
+/// What became of the keyring entries of removed keyring slots. A kept one
+/// is named with why it was kept and how to delete it.
+fn report_entries(vault_id: &VaultId, entries: &[(SlotId, EntryOutcome)]) {
+    for (id, outcome) in entries {
+        let (slot, account) = (id.to_hex(), keyring_account(vault_id, *id));
+        match outcome {
+            EntryOutcome::Kept => eprintln!(
+                "vault: kept the keyring entry of removed slot {slot} (service `{KEYRING_SERVICE}`, account `{account}`), if this machine has one: a copy of this vault that still has the slot opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at removal)"
+            ),
+            EntryOutcome::Deleted => {
+                eprintln!("vault: deleted the keyring entry of removed slot {slot} (account `{account}`)")
+            }
+            EntryOutcome::NotThisVaults => warn(&format!(
+                "left the keyring entry `{account}` alone: its key does not open this vault's slot {slot}"
+            )),
+            EntryOutcome::Missing => {}
+            EntryOutcome::Failed(e) => warn(&format!(
+                "could not delete the keyring entry `{account}` of removed slot {slot}: {e}"
+            )),
+        }
+    }
 }
