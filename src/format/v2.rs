@@ -46,10 +46,8 @@ pub const MAC_LEN: usize = 32;
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 
 /// The sum over all passphrase slots of memory (KiB) × passes that one
-/// vault may ask for: today's per-slot maximum, 2 GiB × 16 passes. Checked
-/// while the header is parsed, before any Argon2id runs, so a file cannot
-/// make an open cost more than one maximal slot.
-pub const KDF_BUDGET: u64 = 2 * 1024 * 1024 * 16;
+/// vault may ask for (the same budget as version 1, `kdf::BUDGET`).
+pub const KDF_BUDGET: u64 = super::kdf::BUDGET;
 
 /// A generation above this is corrupt: no real vault gets near it (a write
 /// a millisecond for 140 000 years), and `generation + 1` can never wrap.
