@@ -78,6 +78,7 @@ fn entries(n: usize) -> Secrets {
                 value: SecretBytes::new(value(i)),
                 created: 1_700_000_000,
                 updated: 1_700_000_000,
+                rotate_pending: false,
             },
         );
     }
@@ -144,7 +145,7 @@ fn bench_open_seal(c: &mut Criterion) {
         tune(&mut g, n);
         let mut v = make_vault(n);
         let bytes = v.seal().expect("seal");
-        let key = v.data_key().clone();
+        let key = v.body_key().clone();
         let path = Path::new("bench.vault");
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("open", n), &bytes, |b, bytes| {
@@ -153,7 +154,7 @@ fn bench_open_seal(c: &mut Criterion) {
                 |bytes| {
                     LockedVault::parse(path, bytes)
                         .expect("parse")
-                        .unlock(&Credential::DataKey(key.clone()))
+                        .unlock(&Credential::BodyKey(key.clone()))
                         .expect("unlock")
                 },
                 BatchSize::PerIteration,
@@ -169,7 +170,7 @@ fn bench_open_seal(c: &mut Criterion) {
                 |bytes| {
                     let mut v = LockedVault::parse(path, bytes)
                         .expect("parse")
-                        .unlock(&Credential::DataKey(key.clone()))
+                        .unlock(&Credential::BodyKey(key.clone()))
                         .expect("unlock");
                     v.set("NEW_SECRET", SecretBytes::copy_from(b"new value"))
                         .expect("set");

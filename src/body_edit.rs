@@ -14,7 +14,7 @@ use std::iter::Peekable;
 
 use zeroize::Zeroizing;
 
-use crate::format::{self, Body, EntryRef, FormatError};
+use crate::format::{self, Body, EntryRef, FormatError, FINGERPRINT_KEY_LEN};
 use crate::secret::SecretBytes;
 
 /// A secret given to [`Secrets::insert`].
@@ -26,11 +26,19 @@ pub struct Entry {
     pub created: u64,
     /// Unix seconds when last set.
     pub updated: u64,
+    /// A removed member could read this value (kept while the bytes stay
+    /// the same).
+    pub rotate_pending: bool,
 }
 
 impl Entry {
     fn as_ref<'a>(&'a self, name: &'a str) -> EntryRef<'a> {
-        EntryRef::new(name, self.value.expose(), self.created, self.updated)
+        EntryRef::new(name, self.value.expose(), self.created, self.updated).with_marks(
+            format::Marks {
+                rotate_pending: self.rotate_pending,
+                conflict: None,
+            },
+        )
     }
 }
 
@@ -40,6 +48,8 @@ pub struct Secrets {
     read: Body,
     /// Set (`Some`) or deleted (`None`) since reading.
     changes: BTreeMap<String, Option<Entry>>,
+    /// The fingerprint key of a version-2 body (`vault textconv`).
+    fingerprint_key: Zeroizing<[u8; FINGERPRINT_KEY_LEN]>,
 }
 
 impl fmt::Debug for Secrets {
@@ -63,12 +73,39 @@ impl Secrets {
         Secrets::default()
     }
 
-    /// Reads the body plaintext `plain[start..]` ([`Body::parse`]).
+    /// No secrets, and a fresh fingerprint key.
+    pub fn empty() -> Secrets {
+        let mut s = Secrets::default();
+        crate::secret::fill_random(&mut s.fingerprint_key[..]);
+        s
+    }
+
+    /// Reads a version-1 body plaintext `plain[start..]` ([`Body::parse`]);
+    /// it gets a fresh fingerprint key (version 1 has none).
     pub fn parse(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Secrets, FormatError> {
+        let mut s = Secrets::empty();
+        s.read = Body::parse(plain, start)?;
+        Ok(s)
+    }
+
+    /// Reads a version-2 body plaintext `plain[start..]` ([`Body::parse_v2`]).
+    pub fn parse_v2(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Secrets, FormatError> {
+        let (read, fingerprint_key) = Body::parse_v2(plain, start)?;
         Ok(Secrets {
-            read: Body::parse(plain, start)?,
+            read,
             changes: BTreeMap::new(),
+            fingerprint_key,
         })
+    }
+
+    /// The fingerprint key.
+    pub fn fingerprint_key(&self) -> &[u8; FINGERPRINT_KEY_LEN] {
+        &self.fingerprint_key
+    }
+
+    /// A new fingerprint key (after a member removal).
+    pub fn new_fingerprint_key(&mut self) {
+        crate::secret::fill_random(&mut self.fingerprint_key[..]);
     }
 
     /// The secret `name`.
@@ -132,11 +169,22 @@ impl Secrets {
         format::encoded_len(self.iter())
     }
 
-    /// Appends the body plaintext to `out`. Give `out` the capacity
-    /// ([`Secrets::encoded_len`]) up front when it must hold plaintext: a
-    /// reallocation would leave a partial copy behind, unwiped.
+    /// Appends the (version-1) body plaintext to `out`. Give `out` the
+    /// capacity ([`Secrets::encoded_len`]) up front when it must hold
+    /// plaintext: a reallocation would leave a partial copy behind, unwiped.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         format::encode_into(out, self.len(), self.iter());
+    }
+
+    /// The exact length of the version-2 encoding.
+    pub fn encoded_len_v2(&self) -> usize {
+        format::encoded_len_v2(self.iter())
+    }
+
+    /// Appends the version-2 body plaintext to `out` (the same capacity
+    /// rule as [`Secrets::encode_into`], with [`Secrets::encoded_len_v2`]).
+    pub fn encode_v2_into(&self, out: &mut Vec<u8>) {
+        format::encode_v2_into(out, &self.fingerprint_key, self.len(), self.iter());
     }
 
     /// The body plaintext, in an exactly sized zeroizing buffer.
@@ -197,6 +245,7 @@ mod tests {
             value: SecretBytes::copy_from(v),
             created: 1,
             updated: 2,
+            rotate_pending: false,
         }
     }
 

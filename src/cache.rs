@@ -4,8 +4,10 @@
 //! `vault lock` removes it. Like ssh-agent, any process of the same user can
 //! use it while it lasts (SECURITY.md).
 //!
-//! Entry: type `user`, description `vault:dek:<vault id hex>`, payload the
-//! 32-byte data key followed by the expiry as u64 big-endian Unix seconds
+//! Entry: type `user`, description `vault:body:<vault id hex>`, payload the
+//! 32-byte body key (never the master key: a reader of the cache can read
+//! and rewrite the body until the next write with the master key draws a
+//! new body key, and can never change a slot) followed by the expiry as u64 big-endian Unix seconds
 //! (for display; the kernel's timeout is what enforces it). Elsewhere than
 //! Linux every function reports that caching is not available.
 
@@ -15,17 +17,23 @@ use crate::secret::Key;
 /// Longest cache lifetime, seconds (24 hours).
 pub const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
 
-/// A cached data key and when it expires (Unix seconds).
+/// A cached body key and when it expires (Unix seconds).
 #[derive(Debug)]
 pub struct Cached {
-    /// The data key.
-    pub dek: Key,
+    /// The body key.
+    pub key: Key,
     /// Unix seconds.
     pub expires_at: u64,
 }
 
 /// The description of a vault's entry.
 pub fn description(id: &VaultId) -> String {
+    format!("vault:body:{}", id.to_hex())
+}
+
+/// The description of a version-1 entry (the long-term data key), never
+/// used again and removed by [`remove`].
+pub fn legacy_description(id: &VaultId) -> String {
     format!("vault:dek:{}", id.to_hex())
 }
 
@@ -34,7 +42,7 @@ mod imp {
     use linux_keyutils::{KeyError, KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, Permission};
     use zeroize::Zeroizing;
 
-    use super::{description, Cached, MAX_TIMEOUT_SECS};
+    use super::{description, legacy_description, Cached, MAX_TIMEOUT_SECS};
     use crate::format::VaultId;
     use crate::secret::Key;
 
@@ -87,19 +95,25 @@ mod imp {
         if n != 40 {
             return None;
         }
-        let dek = Key::from_slice(&buf[..32])?;
+        let key = Key::from_slice(&buf[..32])?;
         let mut exp = [0u8; 8];
         exp.copy_from_slice(&buf[32..40]);
         Some(Cached {
-            dek,
+            key,
             expires_at: u64::from_be_bytes(exp),
         })
     }
 
-    /// Removes the cached key of vault `id`; whether there was one.
+    /// Removes the cached key of vault `id` (and a version-1 entry of it,
+    /// if one is left); whether there was one.
     pub fn remove(id: &VaultId) -> Result<bool, String> {
         let ring = keyring()?;
-        match ring.search(&description(id)) {
+        let legacy = remove_described(&ring, &legacy_description(id))?;
+        Ok(remove_described(&ring, &description(id))? || legacy)
+    }
+
+    fn remove_described(ring: &KeyRing, description: &str) -> Result<bool, String> {
+        match ring.search(description) {
             Ok(key) => {
                 key.invalidate()
                     .map_err(|e| format!("removing the cached key: {e:?}"))?;
@@ -147,7 +161,7 @@ mod tests {
         assert!(put(&id, &dek, MAX_TIMEOUT_SECS + 1).is_err());
         let exp = put(&id, &dek, 60).expect("kernel keyring usable in tests");
         let got = get(&id).expect("cached");
-        assert_eq!(got.dek.expose(), dek.expose());
+        assert_eq!(got.key.expose(), dek.expose());
         assert_eq!(got.expires_at, exp);
         assert!(remove(&id).unwrap());
         assert!(get(&id).is_none());

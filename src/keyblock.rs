@@ -11,17 +11,16 @@
 
 use std::io::{Read, Write};
 
-use age::secrecy::ExposeSecret;
 use blake2::digest::{consts::U32, Mac};
 use chacha20poly1305::aead::KeyInit;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, random_nonce, Unauthentic, NONCE_LEN};
 use crate::format::v2::{
-    HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN, X25519_IDENTITY_LEN,
+    HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN,
 };
 use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN};
-use crate::secret::{Key, SecretBytes};
+use crate::secret::Key;
 
 type Prf = blake2::Blake2bMac<U32>;
 
@@ -158,8 +157,10 @@ impl IdentityBinding<'_> {
     }
 }
 
-/// An age X25519 identity, in a zeroizing buffer; never printed.
-pub struct X25519Identity(age::x25519::Identity);
+/// An age X25519 identity: its 32-byte secret, in a [`Key`]; never
+/// printed. Given to age in age's text form (`AGE-SECRET-KEY-1…`, Bech32),
+/// made in a zeroizing buffer for the moment it is parsed.
+pub struct X25519Identity(Key);
 
 impl std::fmt::Debug for X25519Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,31 +168,38 @@ impl std::fmt::Debug for X25519Identity {
     }
 }
 
+const SECRET_KEY_HRP: &str = "age-secret-key-";
+
 impl X25519Identity {
-    /// A fresh identity from the operating system's random source.
+    /// A fresh identity from the operating system's random source (any 32
+    /// bytes are an X25519 secret: the scalar is clamped where it is used).
     pub fn generate() -> X25519Identity {
-        X25519Identity(age::x25519::Identity::generate())
+        X25519Identity(Key::random())
     }
 
-    /// Parses age's text form (`AGE-SECRET-KEY-1…`).
-    pub fn parse(text: &[u8]) -> Option<X25519Identity> {
-        let s = std::str::from_utf8(text).ok()?;
-        s.parse().ok().map(X25519Identity)
+    /// The identity whose secret is `key` (a keyring entry).
+    pub fn from_key(key: Key) -> X25519Identity {
+        X25519Identity(key)
     }
 
-    /// Age's text form, [`X25519_IDENTITY_LEN`] bytes.
-    pub fn to_text(&self) -> SecretBytes {
-        SecretBytes::copy_from(self.0.to_string().expose_secret().as_bytes())
+    /// The 32-byte secret (what a keyring entry holds).
+    pub fn key(&self) -> &Key {
+        &self.0
+    }
+
+    /// As an age identity.
+    pub fn to_age(&self) -> age::x25519::Identity {
+        let hrp = bech32::Hrp::parse(SECRET_KEY_HRP).expect("a valid human-readable part");
+        let text = Zeroizing::new(
+            bech32::encode_upper::<bech32::Bech32>(hrp, self.0.expose())
+                .expect("32 bytes always encode"),
+        );
+        text.parse().expect("age reads the Bech32 it defines")
     }
 
     /// The recipient (`age1…`).
     pub fn recipient(&self) -> String {
-        self.0.to_public().to_string()
-    }
-
-    /// As an age identity.
-    pub fn as_identity(&self) -> &dyn age::Identity {
-        &self.0
+        self.to_age().to_public().to_string()
     }
 }
 
@@ -202,13 +210,10 @@ pub fn seal_identity(
     identity: &X25519Identity,
 ) -> [u8; SEALED_IDENTITY_LEN] {
     let nonce = random_nonce();
-    let text = identity.to_text();
-    let mut buf = Zeroizing::new(Vec::with_capacity(SEALED_IDENTITY_LEN));
-    buf.extend_from_slice(text.expose());
-    crypto::seal_in_place(kek, &nonce, &binding.aad(), &mut buf);
+    let wrapped = crypto::wrap_key(kek, &nonce, &binding.aad(), identity.key());
     let mut out = [0u8; SEALED_IDENTITY_LEN];
     out[..NONCE_LEN].copy_from_slice(&nonce);
-    out[NONCE_LEN..].copy_from_slice(&buf);
+    out[NONCE_LEN..].copy_from_slice(&wrapped);
     out
 }
 
@@ -220,13 +225,8 @@ pub fn open_identity(
     sealed: &[u8; SEALED_IDENTITY_LEN],
 ) -> Result<X25519Identity, Unauthentic> {
     let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().map_err(|_| Unauthentic)?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(SEALED_IDENTITY_LEN));
-    buf.extend_from_slice(&sealed[NONCE_LEN..]);
-    crypto::open_in_place(kek, &nonce, &binding.aad(), &mut buf)?;
-    if buf.len() != X25519_IDENTITY_LEN {
-        return Err(Unauthentic);
-    }
-    let id = X25519Identity::parse(&buf).ok_or(Unauthentic)?;
+    let key = crypto::unwrap_key(kek, &nonce, &binding.aad(), &sealed[NONCE_LEN..])?;
+    let id = X25519Identity(key);
     if id.recipient() != binding.recipient {
         return Err(Unauthentic);
     }
@@ -352,7 +352,7 @@ mod tests {
         let sealed = seal_identity(&kek, &binding, &id);
         let back = open_identity(&kek, &binding, &sealed).unwrap();
         assert_eq!(back.recipient(), recipient);
-        assert_eq!(id.to_text().len(), X25519_IDENTITY_LEN);
+        assert!(back.key().ct_eq(id.key()));
         assert!(open_identity(&Key::random(), &binding, &sealed).is_err());
         let other_slot = IdentityBinding {
             slot_id: SlotId([4; 4]),
@@ -378,9 +378,9 @@ mod tests {
         let recipient: age::x25519::Recipient = id.recipient().parse().unwrap();
         let file = wrap_master_key(&recipient, &mk).unwrap();
         assert!(file.starts_with(crate::format::v2::AGE_MAGIC));
-        let back = unwrap_master_key(id.as_identity(), &file).unwrap();
+        let back = unwrap_master_key(&id.to_age(), &file).unwrap();
         assert!(back.ct_eq(&mk));
-        assert!(unwrap_master_key(X25519Identity::generate().as_identity(), &file).is_none());
+        assert!(unwrap_master_key(&X25519Identity::generate().to_age(), &file).is_none());
         // A payload that is not exactly a key is refused.
         let long = {
             let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as _)).unwrap();
@@ -390,10 +390,13 @@ mod tests {
             w.finish().unwrap();
             out
         };
-        assert!(unwrap_master_key(id.as_identity(), &long).is_none());
+        assert!(unwrap_master_key(&id.to_age(), &long).is_none());
         let mut broken = file.clone();
         let last = broken.len() - 1;
         broken[last] ^= 1;
-        assert!(unwrap_master_key(id.as_identity(), &broken).is_none());
+        assert!(unwrap_master_key(&id.to_age(), &broken).is_none());
+        // age's own text form reads back to the same secret and recipient.
+        let age_id = id.to_age();
+        assert_eq!(age_id.to_public().to_string(), id.recipient());
     }
 }

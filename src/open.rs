@@ -35,7 +35,7 @@
 //! ```compile_fail
 //! use vault::{Credential, Key, SlotCredential};
 //! // A cached data key cannot become a slot credential.
-//! let c: SlotCredential = Credential::DataKey(Key::random()).into();
+//! let c: SlotCredential = Credential::BodyKey(Key::random()).into();
 //! ```
 //!
 //! No printing, prompting or terminal here; the caller supplies the key
@@ -48,14 +48,17 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::KdfParams;
-use crate::format::{Header, Slot, SlotId, SlotKind};
+use crate::format::v2::{HeaderV2, SlotV2};
+use crate::format::SlotId;
 use crate::rollback::{
     FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
-use crate::slots::{self, keyring_account, KeyStore, KeyringError, SlotRef};
+use crate::slots::{KeyStore, KeyringError, SlotRef};
 use crate::store::{self, WriteLock};
-use crate::vault::{self, Credential, Derived, LockedVault, NewSlot, OpenedBy, Vault};
+use crate::vault::{
+    self, Credential, Derived, LockedVault, NewSlot, OpenedBy, PassphraseKey, Vault,
+};
 
 /// The time in Unix seconds, behind a trait so tests can fix it.
 pub trait Clock {
@@ -257,13 +260,13 @@ impl<'a> Opener<'a> {
         LockedVault::parse(&self.path, bytes)
     }
 
-    /// The cached data key of `locked`, if one is cached and is this
-    /// vault's current key.
+    /// The cached body key of `locked`, if one is cached and is this
+    /// vault's current body key.
     pub fn cached(&self, locked: &LockedVault) -> Option<Credential> {
         let c = crate::cache::get(&locked.header().vault_id)?;
         locked
-            .data_key_matches(&c.dek)
-            .then(|| Credential::DataKey(c.dek))
+            .body_key_matches(&c.key)
+            .then(|| Credential::BodyKey(c.key))
     }
 
     /// The key of the first keyring slot of `locked` whose entry the store
@@ -309,8 +312,7 @@ impl<'a> Opener<'a> {
     /// Derives a new passphrase slot's key (fresh salt; the KDF runs here,
     /// before any lock). An empty passphrase is refused.
     pub fn new_passphrase_key(&self, pass: &SecretBytes, params: KdfParams) -> Result<NewKey> {
-        let (kind, kek) = vault::new_passphrase(pass, params, &self.path)?;
-        Ok(NewKey { kind, kek })
+        Ok(NewKey(vault::new_passphrase(pass, params, &self.path)?))
     }
 
     /// Creates the vault file with `new_slots` (at least one), never
@@ -465,7 +467,7 @@ pub struct Prepared<'o, A> {
 
 impl<'o, A> Prepared<'o, A> {
     /// The header as read (not yet authenticated: the body is, on open).
-    pub fn header(&self) -> &Header {
+    pub fn header(&self) -> &HeaderV2 {
         self.locked.header()
     }
 
@@ -524,23 +526,31 @@ impl<'o, A> Prepared<'o, A> {
 
 impl Prepared<'_, Slots> {
     /// The key of passphrase slot `id` if `pass` opens it to this vault's
-    /// data key (the KDF runs here, before any lock; for `rekey`).
+    /// master key (the KDF runs here, before any lock; for `rekey`).
     pub fn passphrase_slot_key(&self, id: SlotId, pass: &SecretBytes) -> Result<Option<SlotKey>> {
         if self.derived.by == OpenedBy::Slot(id) {
             return Ok(self.derived.kek.clone().map(|kek| SlotKey { id, kek }));
         }
         let h = self.locked.header();
-        let Some(s) = h.slot(id) else {
+        let Some(s) = h.keys.slot(id) else {
             return Ok(None);
         };
-        let Some(kek) = slots::passphrase_kek(s, pass.expose(), self.opener.available_kib) else {
+        let Some((salt, params)) = s.kind.kdf() else {
             return Ok(None);
         };
-        let kek = kek.map_err(|e| vault::kdf_error(e, false, &self.opener.path))?;
-        Ok(match slots::open_slot(&h.vault_id, s, &kek) {
-            Ok(d) if d.expose() == self.derived.dek.expose() => Some(SlotKey { id, kek }),
-            _ => None,
-        })
+        let kek = crate::crypto::derive_kek(pass.expose(), salt, params, self.opener.available_kib)
+            .map_err(|e| vault::kdf_error(e, false, &self.opener.path))?;
+        Ok(self.opens_to_master(id, kek))
+    }
+
+    /// `kek` as slot `id`'s key, if it opens the slot to this vault's
+    /// master key.
+    fn opens_to_master(&self, id: SlotId, kek: Key) -> Option<SlotKey> {
+        let h = self.locked.header();
+        let s = h.keys.slot(id)?;
+        let mk = vault::slot_master_key_of(&h.vault_id, s, &kek)?;
+        let ours = self.derived.master.as_ref()?;
+        mk.ct_eq(ours).then_some(SlotKey { id, kek })
     }
 
     /// The key of keyring slot `id` from the key store, if it opens the
@@ -550,17 +560,12 @@ impl Prepared<'_, Slots> {
         id: SlotId,
     ) -> std::result::Result<Option<SlotKey>, KeyringError> {
         let h = self.locked.header();
-        let Some(s) = h.slot(id) else {
+        let Some(account) = h.keys.slot(id).and_then(|s| vault::slot_account(&h.vault_id, s))
+        else {
             return Ok(None);
         };
-        let kek = self
-            .opener
-            .keystore
-            .get(&keyring_account(&h.vault_id, id))?;
-        Ok(match slots::open_slot(&h.vault_id, s, &kek) {
-            Ok(d) if d.expose() == self.derived.dek.expose() => Some(SlotKey { id, kek }),
-            _ => None,
-        })
+        let kek = self.opener.keystore.get(&account)?;
+        Ok(self.opens_to_master(id, kek))
     }
 }
 
@@ -577,11 +582,9 @@ impl SlotKey {
     }
 }
 
-/// A new passphrase slot's kind and key, derived before the lock.
-pub struct NewKey {
-    kind: SlotKind,
-    kek: Key,
-}
+/// A new passphrase slot's salt, cost and Argon2id output, derived
+/// before the lock.
+pub struct NewKey(PassphraseKey);
 
 /// Something to do outside the file: undone if the transaction is dropped,
 /// or done once it commits.
@@ -665,6 +668,9 @@ impl<A> WriteTxn<'_, A> {
     /// to what it wrote (retiring the old key if this change rotated it),
     /// releases the lock, then does what follows the write.
     pub fn commit(mut self) -> Result<Committed> {
+        // A legacy keyring slot that opened the vault becomes a version-2
+        // one at this write (a new entry; the old one stays for copies).
+        self.vault.convert_opening_keyring_slot(self.opener.keystore);
         let bytes = self.vault.seal()?;
         let lock = self
             .lock
@@ -720,26 +726,23 @@ impl WriteTxn<'_, Slots> {
     /// Adds a keyring slot: a fresh key stored in the key store (never
     /// overwriting an entry), deleted again if this change is not committed.
     pub fn add_keyring_slot(&mut self) -> Result<SlotId> {
-        let kek = Key::random();
-        let id = self
-            .vault
-            .add_slot_with(SlotKind::Keyring, &kek, Some(self.opener.keystore))?;
-        self.undo.push(Outside::DeleteKeyringEntry {
-            slot: id,
-            account: keyring_account(&self.vault.header().vault_id, id),
-        });
+        let id = self.vault.add_keyring_slot(self.opener.keystore)?;
+        let h = self.vault.header();
+        if let Some(account) = h.keys.slot(id).and_then(|s| vault::slot_account(&h.vault_id, s)) {
+            self.undo.push(Outside::DeleteKeyringEntry { slot: id, account });
+        }
         Ok(id)
     }
 
     /// Adds a passphrase slot with a key derived before the lock
     /// ([`Opener::new_passphrase_key`]).
     pub fn add_passphrase_slot(&mut self, key: NewKey) -> Result<SlotId> {
-        self.vault.add_slot_with(key.kind, &key.kek, None)
+        self.vault.add_passphrase_slot(key.0)
     }
 
     /// Gives passphrase slot `id` a new passphrase's key.
     pub fn change_passphrase(&mut self, id: SlotId, key: NewKey) -> Result<()> {
-        self.vault.replace_passphrase_key(id, key.kind, &key.kek)
+        self.vault.replace_passphrase_key(id, key.0)
     }
 
     /// Removes slot `id` (never the last). A keyring slot's entry is kept,
@@ -747,9 +750,9 @@ impl WriteTxn<'_, Slots> {
     /// only if its key opens the removed slot to this vault's data key: a
     /// crafted header can never make vault delete another key. Returns the
     /// removed slot.
-    pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<Slot> {
+    pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<SlotV2> {
         let removed = self.vault.remove_slot(id)?;
-        if removed.kind == SlotKind::Keyring {
+        if vault::slot_account(&self.vault.header().vault_id, &removed).is_some() {
             match entries {
                 RemovedEntries::Keep => self.outcomes.push((removed.id, EntryOutcome::Kept)),
                 RemovedEntries::Delete => self.schedule_entry_deletion(&removed),
@@ -761,16 +764,19 @@ impl WriteTxn<'_, Slots> {
     /// Schedules the deletion of a removed keyring slot's entry, checked
     /// now (the data key that slot wrapped is the current one); an entry
     /// that is missing, foreign or unreadable is reported, not deleted.
-    fn schedule_entry_deletion(&mut self, removed: &Slot) {
+    fn schedule_entry_deletion(&mut self, removed: &SlotV2) {
         let outcome = match self
             .vault
             .keyring_entry_is_ours(removed, self.opener.keystore)
         {
             Ok(true) => {
-                self.after.push(Outside::DeleteKeyringEntry {
-                    slot: removed.id,
-                    account: keyring_account(&self.vault.header().vault_id, removed.id),
-                });
+                if let Some(account) = vault::slot_account(&self.vault.header().vault_id, removed)
+                {
+                    self.after.push(Outside::DeleteKeyringEntry {
+                        slot: removed.id,
+                        account,
+                    });
+                }
                 return;
             }
             Ok(false) => EntryOutcome::NotThisVaults,
@@ -803,16 +809,18 @@ impl WriteTxn<'_, Slots> {
             });
         }
         let keks: Vec<(SlotId, Key)> = keys.iter().map(|k| (k.id, k.kek.clone())).collect();
-        let dropped_keyring: Vec<Slot> = self
+        let vid = self.vault.header().vault_id;
+        let dropped_keyring: Vec<SlotV2> = self
             .vault
             .header()
+            .keys
             .slots
             .iter()
-            .filter(|s| drop.contains(&s.id) && s.kind == SlotKind::Keyring)
+            .filter(|s| drop.contains(&s.id) && vault::slot_account(&vid, s).is_some())
             .cloned()
             .collect();
         // Checked against the old data key, before it changes.
-        let ours: Vec<SlotId> = dropped_keyring
+        let ours: Vec<(SlotId, String)> = dropped_keyring
             .iter()
             .filter(|s| {
                 entries == RemovedEntries::Delete
@@ -821,18 +829,16 @@ impl WriteTxn<'_, Slots> {
                         Ok(true)
                     )
             })
-            .map(|s| s.id)
+            .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)))
             .collect();
         self.vault.rekey(&keks, drop)?;
         if entries == RemovedEntries::Keep {
             self.outcomes
                 .extend(dropped_keyring.iter().map(|s| (s.id, EntryOutcome::Kept)));
         }
-        for id in ours {
-            self.after.push(Outside::DeleteKeyringEntry {
-                slot: id,
-                account: keyring_account(&self.vault.header().vault_id, id),
-            });
+        for (slot, account) in ours {
+            self.after
+                .push(Outside::DeleteKeyringEntry { slot, account });
         }
         self.after.push(Outside::ForgetCache);
         Ok(())
@@ -869,6 +875,12 @@ mod tests {
 
     fn pw() -> Credential {
         Credential::Passphrase(pass("pw"))
+    }
+
+    /// The keyring account of slot `id` of `v`.
+    fn account_of(v: &Vault, id: SlotId) -> String {
+        let h = v.header();
+        vault::slot_account(&h.vault_id, h.keys.slot(id).unwrap()).unwrap()
     }
 
     /// A version control that tracks every file or none, and counts how
@@ -964,7 +976,7 @@ mod tests {
             let prepared = o
                 .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
                 .unwrap();
-            let id = prepared.header().slots[0].id;
+            let id = prepared.header().keys.slots[0].id;
             let k = prepared
                 .passphrase_slot_key(id, &pass("pw"))
                 .unwrap()
@@ -983,7 +995,7 @@ mod tests {
         }
 
         fn commitment(&self, p: &Path) -> KeyCommitment {
-            KeyCommitment(self.opener_at(p).locked().unwrap().header().commitment)
+            KeyCommitment(self.opener_at(p).locked().unwrap().header().keys.master_commitment)
         }
 
         fn take_notices(&self) -> Vec<Notice> {
@@ -1072,11 +1084,11 @@ mod tests {
         let cred = SlotCredential::passphrase(pass("pw"));
         let mut txn = begin_slots(&o, cred);
         let id = txn.add_keyring_slot().unwrap();
-        let account = keyring_account(&txn.vault().header().vault_id, id);
+        let account = account_of(txn.vault(), id);
         assert!(w.store.get(&account).is_ok());
         drop(txn);
         assert!(matches!(w.store.get(&account), Err(KeyringError::NoEntry)));
-        assert_eq!(w.read().unwrap().header().slots.len(), 1);
+        assert_eq!(w.read().unwrap().header().keys.slots.len(), 1);
         // Committed, the entry stays and opens the vault.
         let cred = SlotCredential::passphrase(pass("pw"));
         let mut txn = begin_slots(&o, cred);
@@ -1095,7 +1107,7 @@ mod tests {
         let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
         let mut txn = begin();
         let id = txn.add_keyring_slot().unwrap();
-        let account = keyring_account(&txn.vault().header().vault_id, id);
+        let account = account_of(txn.vault(), id);
         txn.commit().unwrap();
         let copy = std::fs::read(w.path()).unwrap();
         let mut txn = begin();
@@ -1113,7 +1125,7 @@ mod tests {
         let prepared = o
             .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
             .unwrap();
-        let pp = prepared.header().slots[0].id;
+        let pp = prepared.header().keys.slots[0].id;
         let k = prepared
             .passphrase_slot_key(pp, &pass("pw"))
             .unwrap()
@@ -1132,7 +1144,7 @@ mod tests {
         let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
         let mut txn = begin();
         let id = txn.add_keyring_slot().unwrap();
-        let account = keyring_account(&txn.vault().header().vault_id, id);
+        let account = account_of(txn.vault(), id);
         txn.commit().unwrap();
         // Removed but not committed: the entry stays.
         let mut txn = begin();
@@ -1147,7 +1159,7 @@ mod tests {
         // A foreign key under a removed slot's account is left alone.
         let mut txn = begin();
         let id = txn.add_keyring_slot().unwrap();
-        let account = keyring_account(&txn.vault().header().vault_id, id);
+        let account = account_of(txn.vault(), id);
         txn.commit().unwrap();
         w.store.delete(&account).unwrap();
         let foreign = Key::random();
@@ -1168,7 +1180,7 @@ mod tests {
         let o = w.opener();
         let prepared = o.prepare(o.locked().unwrap(), pw()).unwrap();
         // Another process changes the passphrase meanwhile.
-        let slot = o.locked().unwrap().header().slots[0].id;
+        let slot = o.locked().unwrap().header().keys.slots[0].id;
         let cred = SlotCredential::passphrase(pass("pw"));
         let key = o.new_passphrase_key(&pass("new"), CHEAP).unwrap();
         let mut txn = begin_slots(&o, cred);
@@ -1183,7 +1195,7 @@ mod tests {
     }
 
     #[test]
-    fn rekey_needs_every_slot_and_refuses_keys_gone_stale() {
+    fn rekey_rewraps_every_slot_from_its_public_key_and_refuses_keys_gone_stale() {
         let w = World::new();
         let o = w.opener();
         let cred = || SlotCredential::passphrase(pass("pw"));
@@ -1193,73 +1205,43 @@ mod tests {
         let pp2 = txn.add_passphrase_slot(extra).unwrap();
         txn.commit().unwrap();
         w.set("A", "value");
-        let pp1 = o.locked().unwrap().header().slots[0].id;
 
+        // A key worked out before another process changed that slot.
         let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
-        let k1 = prepared
-            .passphrase_slot_key(pp1, &pass("pw"))
-            .unwrap()
-            .unwrap();
-        let k2 = prepared.keyring_slot_key(kr).unwrap().unwrap();
-        assert!(prepared
-            .passphrase_slot_key(pp2, &pass("no"))
-            .unwrap()
-            .is_none());
         let k3 = prepared
             .passphrase_slot_key(pp2, &pass("second"))
             .unwrap()
             .unwrap();
-        // Without the second passphrase slot's key: refused, nothing changes.
-        let mut txn = prepared.begin().unwrap();
-        let e = txn.rekey(&[k1, k2], &[], RemovedEntries::Keep).unwrap_err();
-        assert!(e.to_string().contains(&pp2.to_hex()), "{e}");
-        drop(txn);
-
-        // A key worked out before another process changed that slot.
-        let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
-        let k1 = prepared
-            .passphrase_slot_key(pp1, &pass("pw"))
+        assert!(prepared
+            .passphrase_slot_key(pp2, &pass("no"))
             .unwrap()
-            .unwrap();
-        let k2 = prepared.keyring_slot_key(kr).unwrap().unwrap();
+            .is_none());
         let key = o.new_passphrase_key(&pass("third"), CHEAP).unwrap();
         let mut other = begin_slots(&o, cred());
         other.change_passphrase(pp2, key).unwrap();
         other.commit().unwrap();
         let mut txn = prepared.begin().unwrap();
-        let e = txn
-            .rekey(&[k1, k2, k3], &[], RemovedEntries::Keep)
-            .unwrap_err();
+        let e = txn.rekey(&[k3], &[], RemovedEntries::Keep).unwrap_err();
         assert!(e.to_string().contains("changed"), "{e}");
         drop(txn);
 
-        // With every key: a new data key, every slot still opens it.
-        let before = o.locked().unwrap().header().commitment;
+        // No other slot's key is needed: a new master key, every slot
+        // re-wrapped to its recipient, and every credential still opens it.
+        let before = o.locked().unwrap().header().keys.master_commitment;
         let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
-        let keys = [
-            prepared
-                .passphrase_slot_key(pp1, &pass("pw"))
-                .unwrap()
-                .unwrap(),
-            prepared.keyring_slot_key(kr).unwrap().unwrap(),
-            prepared
-                .passphrase_slot_key(pp2, &pass("third"))
-                .unwrap()
-                .unwrap(),
-        ];
         let mut txn = prepared.begin().unwrap();
-        txn.rekey(&keys, &[], RemovedEntries::Keep).unwrap();
+        txn.rekey(&[], &[], RemovedEntries::Keep).unwrap();
         txn.commit().unwrap();
         let locked = o.locked().unwrap();
-        assert_ne!(locked.header().commitment, before);
+        assert_ne!(locked.header().keys.master_commitment, before);
+        assert!(locked.header().keys.slot(kr).is_some());
         let kc = o.keyring_credential(&locked).unwrap();
         let v = o.prepare_slots(locked, kc).unwrap().read().unwrap();
         assert_eq!(v.get("A").unwrap().expose_value(), b"value");
-        let third = Credential::Passphrase(pass("third"));
-        o.prepare(o.locked().unwrap(), third)
-            .unwrap()
-            .read()
-            .unwrap();
+        for p in ["pw", "third"] {
+            let c = Credential::Passphrase(pass(p));
+            o.prepare(o.locked().unwrap(), c).unwrap().read().unwrap();
+        }
     }
 
     #[test]
@@ -1502,7 +1484,7 @@ mod tests {
         w.set("A", "1");
         w.set_at(&b, "A", "2").unwrap();
         w.copy(&b, &t);
-        let dek = w.read_at(&b).unwrap().data_key().clone();
+        let dek = w.read_at(&b).unwrap().body_key().clone();
         let locked = o.locked().unwrap();
         let by_keyring = o.keyring_credential(&locked).unwrap();
         let e = o
@@ -1511,7 +1493,7 @@ mod tests {
             .read()
             .unwrap_err();
         assert!(matches!(e, Error::Fork { .. }), "keyring: {e}");
-        let cached = Credential::DataKey(dek);
+        let cached = Credential::BodyKey(dek);
         let e = o
             .prepare(o.locked().unwrap(), cached)
             .unwrap()

@@ -1,19 +1,27 @@
 //! The vault in memory: [`LockedVault`] (parsed, still encrypted) and
-//! [`Vault`] (unlocked: the data key and the secrets), with the operations
-//! the commands need. No file I/O here: bytes in, bytes out.
+//! [`Vault`] (unlocked: the keys and the secrets), with the operations the
+//! commands need. No file I/O here: bytes in, bytes out.
+//!
+//! Both file versions are held as a version-2 header (`format::v2`): a
+//! version-1 file's slots become legacy slots and its data key is the
+//! master key, which also encrypts its body. Every write is version 2
+//! (`docs/FORMAT.md`, "Reading version 1").
 
 use std::path::{Path, PathBuf};
 
 use crate::body_edit::{Entry, Secrets};
 use crate::crypto::{self, KdfRefused};
 use crate::error::{Error, NameProblem, Result};
+use crate::format::v2::{AgeWrap, HeaderV2, KeyBlock, SlotKindV2, SlotV2};
 use crate::format::{
-    self, EntryRef, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
+    self, EntryRef, FileHeader, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
+use crate::identities::Recipient;
+use crate::keyblock::{self, IdentityBinding, X25519Identity};
 use crate::platform::available_memory_kib;
 use crate::rollback::{ContentDigest, FileState, KeyCommitment};
 use crate::secret::{Key, SecretBytes};
-use crate::slots::{self, keyring_account, KeyStore, KeyringError, SlotRef};
+use crate::slots::{self, KeyStore, KeyringError, SlotRef};
 
 pub use format::MAX_NAME_LEN;
 
@@ -58,13 +66,13 @@ fn format_error(path: &Path, e: FormatError) -> Error {
 
 /// The slot `r` names in `header`, if it is a passphrase slot; otherwise
 /// an error naming it (no such slot, or not a passphrase slot).
-pub fn named_passphrase_slot<'h>(header: &'h Header, r: &SlotRef) -> Result<&'h Slot> {
+pub fn named_passphrase_slot<'h>(header: &'h HeaderV2, r: &SlotRef) -> Result<&'h SlotV2> {
     let s = r.find(header).ok_or(match r {
         SlotRef::Id(id) => Error::SlotNotFound(*id),
     })?;
-    match s.kind {
-        SlotKind::Passphrase { .. } => Ok(s),
-        SlotKind::Keyring => Err(Error::NotAPassphraseSlot(s.id)),
+    match s.kind.kdf() {
+        Some(_) => Ok(s),
+        None => Err(Error::NotAPassphraseSlot(s.id)),
     }
 }
 
@@ -73,11 +81,11 @@ pub fn named_passphrase_slot<'h>(header: &'h Header, r: &SlotRef) -> Result<&'h 
 /// `replacing` left out (its passphrase is being changed). Checked before
 /// the new slot's KDF runs, and again under the write lock.
 pub fn check_kdf_budget(
-    header: &Header,
+    header: &HeaderV2,
     params: KdfParams,
     replacing: Option<SlotId>,
 ) -> Result<()> {
-    format::kdf::add_to_budget(header.kdf_cost(replacing), params)
+    format::kdf::add_to_budget(header.keys.kdf_cost(replacing), params)
         .map(drop)
         .map_err(Error::NewSlotOverKdfBudget)
 }
@@ -100,42 +108,46 @@ pub(crate) fn kdf_error(e: KdfRefused, new_slot: bool, path: &Path) -> Error {
     }
 }
 
-/// What opened a vault: a slot (passphrase or keyring), the cached data
+/// What opened a vault: a slot (passphrase or keyring), the cached body
 /// key, or nothing (a vault just created in memory). Slot management needs
 /// a slot: see `open::SlotCredential`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenedBy {
-    /// This slot's key unwrapped the data key.
+    /// This slot gave the master key.
     Slot(SlotId),
-    /// The cached data key (`vault unlock`).
+    /// The cached body key (`vault unlock`).
     Cache,
     /// Made by [`Vault::create`].
     Creation,
 }
 
-/// Keys worked out from a credential against one header: the slot key
-/// (when a slot opened it) and the data key, checked against the header's
-/// commitment. Made before the write lock is taken, so a slow credential
-/// (Argon2, the keyring) is never worked on while holding it.
+/// Keys worked out from a credential against one header: the slot's key
+/// (when a slot opened it), the master key (not from the cache) and the
+/// body key, each checked against the header. Made before the write lock
+/// is taken, so a slow credential (Argon2, the keyring) is never worked on
+/// while holding it.
 pub(crate) struct Derived {
     pub(crate) by: OpenedBy,
     pub(crate) kek: Option<Key>,
-    pub(crate) dek: Key,
+    pub(crate) master: Option<Key>,
+    pub(crate) body: Key,
 }
 
 /// What opens a vault.
 pub enum Credential {
-    /// A passphrase: tried against every passphrase slot.
+    /// A passphrase: tried on the passphrase slots, cheapest first.
     Passphrase(SecretBytes),
-    /// A keyring slot's key-encryption key, already fetched.
+    /// A keyring slot's key, already fetched: a version-2 slot's X25519
+    /// secret, or a legacy slot's key-encryption key.
     SlotKey {
         /// The slot it belongs to.
         slot: SlotId,
         /// The key.
         kek: Key,
     },
-    /// The data key itself (a cached unlock).
-    DataKey(Key),
+    /// The body key (a cached unlock): reads, and writes that keep the
+    /// key block as it is.
+    BodyKey(Key),
 }
 
 /// A parsed vault file whose body is still encrypted.
@@ -143,28 +155,160 @@ pub enum Credential {
 pub struct LockedVault {
     path: PathBuf,
     bytes: Vec<u8>,
-    header: Header,
+    header: HeaderV2,
+    version: u16,
     aad_len: usize,
+}
+
+/// A version-1 header as version 2 holds it: its slots legacy slots, its
+/// data-key commitment in place of the master-key commitment, no body key
+/// (the data key encrypts the body) and no MAC.
+fn v1_as_v2(h: Header) -> HeaderV2 {
+    HeaderV2 {
+        vault_id: h.vault_id,
+        generation: h.generation,
+        keys: KeyBlock {
+            epoch: h.generation,
+            slots: h
+                .slots
+                .into_iter()
+                .map(|s| SlotV2 {
+                    id: s.id,
+                    label: None,
+                    kind: match s.kind {
+                        SlotKind::Keyring => SlotKindV2::LegacyKeyring {
+                            nonce: s.nonce,
+                            wrapped: s.wrapped,
+                        },
+                        SlotKind::Passphrase { salt, params } => SlotKindV2::LegacyPassphrase {
+                            salt,
+                            params,
+                            nonce: s.nonce,
+                            wrapped: s.wrapped,
+                        },
+                    },
+                })
+                .collect(),
+            master_commitment: h.commitment,
+            body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
+            body_commitment: [0; format::COMMITMENT_LEN],
+        },
+        mac: [0; format::v2::MAC_LEN],
+        body_nonce: h.body_nonce,
+    }
+}
+
+/// A legacy slot as the version-1 slot it was (its wrap is version 1's).
+fn legacy_v1(s: &SlotV2) -> Option<Slot> {
+    match &s.kind {
+        SlotKindV2::LegacyKeyring { nonce, wrapped } => Some(Slot {
+            id: s.id,
+            kind: SlotKind::Keyring,
+            nonce: *nonce,
+            wrapped: *wrapped,
+        }),
+        SlotKindV2::LegacyPassphrase {
+            salt,
+            params,
+            nonce,
+            wrapped,
+        } => Some(Slot {
+            id: s.id,
+            kind: SlotKind::Passphrase {
+                salt: salt.clone(),
+                params: *params,
+            },
+            nonce: *nonce,
+            wrapped: *wrapped,
+        }),
+        _ => None,
+    }
+}
+
+/// The binding of passphrase slot `s`'s sealed identity.
+fn binding<'a>(vault_id: &'a VaultId, s: &'a SlotV2) -> Option<IdentityBinding<'a>> {
+    match &s.kind {
+        SlotKindV2::Passphrase {
+            wrap, salt, params, ..
+        } => Some(IdentityBinding {
+            vault_id,
+            slot_id: s.id,
+            params: *params,
+            salt,
+            recipient: &wrap.recipient,
+        }),
+        _ => None,
+    }
+}
+
+/// The master key slot `s` gives for `kek` (Argon2id of its passphrase, or
+/// its keyring key), if it gives one. Nothing is checked against the
+/// header here.
+fn slot_master_key(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
+    match &s.kind {
+        SlotKindV2::LegacyKeyring { .. } | SlotKindV2::LegacyPassphrase { .. } => {
+            slots::open_slot(vault_id, &legacy_v1(s)?, kek).ok()
+        }
+        SlotKindV2::Keyring(w) => {
+            let id = X25519Identity::from_key(kek.clone());
+            if id.recipient() != w.recipient {
+                return None;
+            }
+            keyblock::unwrap_master_key(&id.to_age(), &w.age)
+        }
+        SlotKindV2::Passphrase {
+            wrap, identity, ..
+        } => {
+            let id = keyblock::open_identity(kek, &binding(vault_id, s)?, identity).ok()?;
+            keyblock::unwrap_master_key(&id.to_age(), &wrap.age)
+        }
+        SlotKindV2::Recipient(_) => None,
+    }
+}
+
+/// [`slot_master_key`] for the opener (`open.rs`).
+pub(crate) fn slot_master_key_of(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
+    slot_master_key(vault_id, s, kek)
+}
+
+/// The keyring account of a keyring slot (`None` for other kinds):
+/// version 2 `<vault id>:<recipient>`, legacy `<vault id>:<slot id>`.
+pub fn slot_account(vault_id: &VaultId, s: &SlotV2) -> Option<String> {
+    match &s.kind {
+        SlotKindV2::Keyring(w) => Some(slots::keyring_account_v2(vault_id, &w.recipient)),
+        SlotKindV2::LegacyKeyring { .. } => Some(slots::keyring_account(vault_id, s.id)),
+        _ => None,
+    }
 }
 
 impl LockedVault {
     /// Parses the file bytes read from `path` (the path is for messages).
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<LockedVault> {
-        let (header, aad_len) = {
-            let f = format::parse(&bytes).map_err(|e| format_error(path, e))?;
-            (f.header, f.aad.len())
+        let (header, version, aad_len) = {
+            let f = format::parse_any(&bytes).map_err(|e| format_error(path, e))?;
+            let aad_len = f.aad.len();
+            match f.header {
+                FileHeader::V1(h) => (v1_as_v2(h), 1, aad_len),
+                FileHeader::V2(h) => (h, 2, aad_len),
+            }
         };
         Ok(LockedVault {
             path: path.to_path_buf(),
             bytes,
             header,
+            version,
             aad_len,
         })
     }
 
-    /// The header.
-    pub fn header(&self) -> &Header {
+    /// The header (a version-1 file's as version 2 holds it).
+    pub fn header(&self) -> &HeaderV2 {
         &self.header
+    }
+
+    /// The file's format version (1 or 2).
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// The vault file path this was read from.
@@ -178,42 +322,39 @@ impl LockedVault {
         file_state(&self.header, content_digest(&self.bytes, self.aad_len))
     }
 
-    /// Whether `dek` is this vault's data key (checked against the
-    /// commitment; for a cached key that may be stale after a rekey).
-    pub fn data_key_matches(&self, dek: &Key) -> bool {
-        crypto::check_commitment(dek, &self.header.commitment)
+    /// Whether `bk` is this vault's body key (a cached key may be stale
+    /// after a write with the master key). A version-1 file has none.
+    pub fn body_key_matches(&self, bk: &Key) -> bool {
+        self.version == 2 && keyblock::is_body_key(bk, &self.header.keys)
     }
 
     /// Whether the vault has a keyring slot.
     pub fn has_keyring_slot(&self) -> bool {
         self.header
+            .keys
             .slots
             .iter()
-            .any(|s| s.kind == SlotKind::Keyring)
+            .any(|s| slot_account(&self.header.vault_id, s).is_some())
     }
 
     /// Whether the vault has a passphrase slot.
     pub fn has_passphrase_slot(&self) -> bool {
-        self.header
-            .slots
-            .iter()
-            .any(|s| matches!(s.kind, SlotKind::Passphrase { .. }))
+        self.header.keys.slots.iter().any(|s| s.kind.kdf().is_some())
     }
 
-    /// Fetches the key of the first keyring slot whose entry the store has.
-    /// The error is the reason of the last slot tried.
+    /// Fetches the key of the first keyring slot whose entry the store has
+    /// (looked up by account: never every entry). The error is the reason
+    /// of the last slot tried.
     pub fn fetch_keyring_credential(
         &self,
         store: &dyn KeyStore,
     ) -> Result<Credential, KeyringError> {
         let mut last = KeyringError::NoEntry;
-        for s in self
-            .header
-            .slots
-            .iter()
-            .filter(|s| s.kind == SlotKind::Keyring)
-        {
-            match store.get(&keyring_account(&self.header.vault_id, s.id)) {
+        for s in &self.header.keys.slots {
+            let Some(account) = slot_account(&self.header.vault_id, s) else {
+                continue;
+            };
+            match store.get(&account) {
                 Ok(kek) => return Ok(Credential::SlotKey { slot: s.id, kek }),
                 Err(e @ KeyringError::NoEntry) | Err(e @ KeyringError::BadEntry) => last = e,
                 Err(e) => return Err(e),
@@ -225,13 +366,46 @@ impl LockedVault {
     /// Opens the vault with `cred`, decrypting the body in the buffer the
     /// file was read into. A wrong passphrase and a tampered passphrase slot
     /// give the same error (exit 3); a body or header that fails
-    /// authentication once the data key is known is corrupt (exit 4).
+    /// authentication once the master key is known is corrupt (exit 4).
     pub fn unlock(self, cred: &Credential) -> Result<Vault> {
         let d = self.derive(cred, available_memory_kib(), None)?;
         self.open_derived(&d)
     }
 
-    /// Works out the data key from `cred` (the KDF for a passphrase, with
+    fn corrupt(&self, detail: &str) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Whether `mk` is this file's master key: its commitment and, for
+    /// version 2, the key block's MAC.
+    fn check_master(&self, mk: &Key) -> std::result::Result<(), &'static str> {
+        if self.version == 1 {
+            return crypto::check_commitment(mk, &self.header.keys.master_commitment)
+                .then_some(())
+                .ok_or("data key commitment mismatch");
+        }
+        if !keyblock::is_master_key(mk, &self.header.keys) {
+            return Err("master key commitment mismatch");
+        }
+        if !keyblock::mac_matches(mk, &self.header) {
+            return Err("the key block's MAC does not match (slots changed without the master key)");
+        }
+        Ok(())
+    }
+
+    /// The body key from the master key (version 1: the data key itself).
+    fn body_key(&self, mk: &Key) -> Result<Key> {
+        if self.version == 1 {
+            return Ok(mk.clone());
+        }
+        keyblock::open_body_key(mk, &self.header.vault_id, &self.header.keys)
+            .map_err(|_| self.corrupt("the body key does not open with the master key"))
+    }
+
+    /// Works out the keys from `cred` (the KDF for a passphrase, with
     /// `available_kib` checked first) without touching the body. A
     /// passphrase is tried on the passphrase slots cheapest first
     /// ([`slots::passphrase_try_order`]), or on slot `only` alone.
@@ -242,110 +416,128 @@ impl LockedVault {
         only: Option<&SlotRef>,
     ) -> Result<Derived> {
         let h = &self.header;
-        let d = match cred {
+        let (by, kek, mk) = match cred {
             Credential::Passphrase(pass) => {
                 let order = match only {
                     Some(r) => vec![named_passphrase_slot(h, r)?],
-                    None => slots::passphrase_try_order(&h.slots),
+                    None => slots::passphrase_try_order(&h.keys.slots),
                 };
                 if order.is_empty() {
                     return Err(Error::NoPassphraseSlot(self.path.clone()));
                 }
                 let mut found = None;
                 for s in order {
-                    let Some(kek) = slots::passphrase_kek(s, pass.expose(), available_kib) else {
+                    let Some((salt, params)) = s.kind.kdf() else {
                         continue;
                     };
-                    let kek = kek.map_err(|e| kdf_error(e, false, &self.path))?;
-                    if let Ok(dek) = slots::open_slot(&h.vault_id, s, &kek) {
-                        found = Some(Derived {
-                            by: OpenedBy::Slot(s.id),
-                            kek: Some(kek),
-                            dek,
-                        });
+                    let kek = crypto::derive_kek(pass.expose(), salt, params, available_kib)
+                        .map_err(|e| kdf_error(e, false, &self.path))?;
+                    if let Some(mk) = slot_master_key(&h.vault_id, s, &kek) {
+                        found = Some((OpenedBy::Slot(s.id), Some(kek), mk));
                         break;
                     }
                 }
-                found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?
+                let found = found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?;
+                // A slot that unwraps to a key the header does not commit
+                // to is a crafted slot: the same answer as a wrong passphrase.
+                if self.check_master(&found.2).is_err() && self.version == 1 {
+                    return Err(Error::WrongPassphrase(self.path.clone()));
+                }
+                found
             }
             Credential::SlotKey { slot, kek } => {
-                let s = h.slot(*slot).ok_or_else(|| Error::ChangedWhileOpening {
+                let s = h.keys.slot(*slot).ok_or_else(|| Error::ChangedWhileOpening {
                     path: self.path.clone(),
                     what: "its keyring slot",
                 })?;
-                let dek = slots::open_slot(&h.vault_id, s, kek).map_err(|_| Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!(
+                let mk = slot_master_key(&h.vault_id, s, kek).ok_or_else(|| {
+                    self.corrupt(&format!(
                         "keyring slot {} does not open with its keyring key",
                         slot.to_hex()
-                    ),
+                    ))
                 })?;
-                Derived {
-                    by: OpenedBy::Slot(*slot),
-                    kek: Some(kek.clone()),
-                    dek,
-                }
+                (OpenedBy::Slot(*slot), Some(kek.clone()), mk)
             }
-            Credential::DataKey(dek) => Derived {
-                by: OpenedBy::Cache,
-                kek: None,
-                dek: dek.clone(),
-            },
+            Credential::BodyKey(bk) => {
+                if !self.body_key_matches(bk) {
+                    return Err(Error::StaleCachedKey(self.path.clone()));
+                }
+                return Ok(Derived {
+                    by: OpenedBy::Cache,
+                    kek: None,
+                    master: None,
+                    body: bk.clone(),
+                });
+            }
         };
-        if !crypto::check_commitment(&d.dek, &h.commitment) {
-            return Err(match cred {
-                Credential::Passphrase(_) => Error::WrongPassphrase(self.path.clone()),
-                Credential::DataKey(_) => Error::StaleCachedKey(self.path.clone()),
-                Credential::SlotKey { .. } => Error::Corrupt {
-                    path: self.path.clone(),
-                    detail: "data key commitment mismatch".into(),
-                },
-            });
-        }
-        Ok(d)
+        self.check_master(&mk).map_err(|d| self.corrupt(d))?;
+        let body = self.body_key(&mk)?;
+        Ok(Derived {
+            by,
+            kek,
+            master: Some(mk),
+            body,
+        })
     }
 
     /// The same keys against this (re-read) header, without a KDF run:
-    /// the slot that opened the vault before must still open it, to a data
-    /// key the header commits to. `None` if the file changed so that it
-    /// does not (another process changed the slot or rekeyed).
+    /// the slot that opened the vault before must still open it, to a
+    /// master key the header commits to; a cached body key must still be
+    /// the header's. `None` if the file changed so that they do not
+    /// (another process changed the slot or wrote with the master key).
     pub(crate) fn rederive(&self, d: &Derived) -> Option<Derived> {
-        let dek = match (d.by, &d.kek) {
+        match (d.by, &d.kek) {
             (OpenedBy::Slot(id), Some(kek)) => {
-                slots::open_slot(&self.header.vault_id, self.header.slot(id)?, kek).ok()?
+                let mk = slot_master_key(&self.header.vault_id, self.header.keys.slot(id)?, kek)?;
+                self.check_master(&mk).ok()?;
+                let body = self.body_key(&mk).ok()?;
+                Some(Derived {
+                    by: d.by,
+                    kek: d.kek.clone(),
+                    master: Some(mk),
+                    body,
+                })
             }
-            (OpenedBy::Cache, None) => d.dek.clone(),
-            _ => return None,
-        };
-        crypto::check_commitment(&dek, &self.header.commitment).then(|| Derived {
-            by: d.by,
-            kek: d.kek.clone(),
-            dek,
-        })
+            (OpenedBy::Cache, None) => self.body_key_matches(&d.body).then(|| Derived {
+                by: d.by,
+                kek: None,
+                master: None,
+                body: d.body.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// Decrypts the body with derived keys (from [`LockedVault::derive`]
     /// or [`LockedVault::rederive`] on this same header).
     pub(crate) fn open_derived(self, d: &Derived) -> Result<Vault> {
-        let h = &self.header;
-        let corrupt = |d: &str| Error::Corrupt {
-            path: self.path.clone(),
-            detail: d.to_string(),
-        };
         // Of the ciphertext, before it is decrypted in place; meaningful once
         // the open below authenticates it.
         let content = content_digest(&self.bytes, self.aad_len);
+        let path = self.path.clone();
         // From here the buffer holds plaintext: zeroized when dropped.
         let mut buf = zeroize::Zeroizing::new(self.bytes);
         crate::secret::lock_memory(&buf);
-        crypto::open_after(&d.dek, &h.body_nonce, self.aad_len, &mut buf)
-            .map_err(|_| corrupt("body authentication failed"))?;
+        crypto::open_after(&d.body, &self.header.body_nonce, self.aad_len, &mut buf).map_err(
+            |_| Error::Corrupt {
+                path: path.clone(),
+                detail: "body authentication failed".into(),
+            },
+        )?;
         // Parsing also checks every name against the name rule.
-        let secrets = Secrets::parse(buf, self.aad_len).map_err(|e| format_error(&self.path, e))?;
+        let secrets = if self.version == 1 {
+            Secrets::parse(buf, self.aad_len)
+        } else {
+            Secrets::parse_v2(buf, self.aad_len)
+        }
+        .map_err(|e| format_error(&path, e))?;
         Ok(Vault {
             path: self.path,
             header: self.header,
-            dek: d.dek.clone(),
+            version: self.version,
+            master: d.master.clone(),
+            body: d.body.clone(),
+            opening_kek: d.kek.clone(),
             opened_by: d.by,
             secrets,
             content,
@@ -363,12 +555,12 @@ fn content_digest(bytes: &[u8], aad_len: usize) -> ContentDigest {
 }
 
 /// The key commitment of a header: what the rollback memory knows a key
-/// by. Today the data-key commitment.
-fn key_commitment(h: &Header) -> KeyCommitment {
-    KeyCommitment(h.commitment)
+/// by. The master-key commitment (a version-1 file's data-key commitment).
+fn key_commitment(h: &HeaderV2) -> KeyCommitment {
+    KeyCommitment(h.keys.master_commitment)
 }
 
-fn file_state(h: &Header, digest: ContentDigest) -> FileState {
+fn file_state(h: &HeaderV2, digest: ContentDigest) -> FileState {
     FileState {
         commitment: key_commitment(h),
         generation: h.generation,
@@ -376,11 +568,19 @@ fn file_state(h: &Header, digest: ContentDigest) -> FileState {
     }
 }
 
-/// An unlocked vault: header, data key and secrets in memory.
+/// An unlocked vault: header, keys and secrets in memory.
 pub struct Vault {
     path: PathBuf,
-    header: Header,
-    dek: Key,
+    header: HeaderV2,
+    /// The version of the file it was read from (2 once written).
+    version: u16,
+    /// The master key: absent when the cache opened it.
+    master: Option<Key>,
+    /// The body key the body was read with.
+    body: Key,
+    /// The key of the slot that opened it (Argon2id output, keyring key):
+    /// converts a legacy slot at the next write.
+    opening_kek: Option<Key>,
     opened_by: OpenedBy,
     secrets: Secrets,
     /// The digest of the file this vault was opened from or last sealed to
@@ -400,10 +600,21 @@ impl std::fmt::Debug for Vault {
 
 /// A slot to create in [`Vault::create`] or add later.
 pub enum NewSlot<'a> {
-    /// A keyring slot: a fresh key is stored in `store`.
+    /// A keyring slot: a fresh identity is stored in `store`.
     Keyring(&'a dyn KeyStore),
     /// A passphrase slot.
     Passphrase(&'a SecretBytes, KdfParams),
+}
+
+/// A passphrase slot's Argon2id input and output, worked out before the
+/// lock (`open::NewKey`).
+pub struct PassphraseKey {
+    /// Salt.
+    pub salt: Vec<u8>,
+    /// Cost.
+    pub params: KdfParams,
+    /// Argon2id output.
+    pub kek: Key,
 }
 
 impl Vault {
@@ -413,29 +624,30 @@ impl Vault {
     pub fn create(path: &Path, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
         let mut id = [0u8; 16];
         crypto::fill_random(&mut id);
-        let dek = Key::random();
+        let mk = Key::random();
         let mut v = Vault {
             path: path.to_path_buf(),
-            header: Header {
+            header: HeaderV2 {
                 vault_id: VaultId(id),
                 generation: 0,
-                slots: vec![],
-                commitment: crypto::commitment(&dek),
+                keys: KeyBlock {
+                    epoch: 0,
+                    slots: vec![],
+                    master_commitment: keyblock::master_commitment(&mk),
+                    body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
+                    body_commitment: [0; format::COMMITMENT_LEN],
+                },
+                mac: [0; format::v2::MAC_LEN],
                 body_nonce: [0; crypto::NONCE_LEN],
             },
-            dek,
+            version: 2,
+            master: Some(mk),
+            body: Key::random(),
+            opening_kek: None,
             opened_by: OpenedBy::Creation,
-            secrets: Secrets::new(),
+            secrets: Secrets::empty(),
             content: ContentDigest([0; 32]),
         };
-        // Before any keyring entry or KDF run.
-        let mut used = 0;
-        for s in new_slots {
-            if let NewSlot::Passphrase(_, params) = s {
-                used = format::kdf::add_to_budget(used, *params)
-                    .map_err(Error::NewSlotOverKdfBudget)?;
-            }
-        }
         for s in new_slots {
             if let Err(e) = v.add_slot(s) {
                 v.forget_keyring_entries(new_slots);
@@ -445,114 +657,175 @@ impl Vault {
         Ok(v)
     }
 
+    /// The master key; a cached unlock has none and cannot change slots
+    /// (the type system keeps it from trying: `open::SlotCredential`).
+    fn master(&self) -> Result<&Key> {
+        self.master
+            .as_ref()
+            .ok_or_else(|| Error::StaleCachedKey(self.path.clone()))
+    }
+
     /// Best effort: deletes the keyring entries of this vault's keyring slots
     /// in `new_slots`' stores, after a failed first write.
     pub(crate) fn forget_keyring_entries(&self, new_slots: &[NewSlot<'_>]) {
         for ns in new_slots {
             if let NewSlot::Keyring(store) = ns {
-                for s in self
-                    .header
-                    .slots
-                    .iter()
-                    .filter(|s| s.kind == SlotKind::Keyring)
-                {
-                    let _ = store.delete(&keyring_account(&self.header.vault_id, s.id));
+                for s in &self.header.keys.slots {
+                    if let Some(account) = slot_account(&self.header.vault_id, s) {
+                        let _ = store.delete(&account);
+                    }
                 }
             }
         }
     }
 
+    fn check_room(&self) -> Result<()> {
+        if self.header.keys.slots.len() >= format::v2::MAX_SLOTS_V2 {
+            return Err(Error::TooManySlots(format::v2::MAX_SLOTS_V2));
+        }
+        Ok(())
+    }
+
     /// Adds a slot; returns its id. A keyring slot's entry is created (never
     /// overwriting one) before the slot exists in memory.
     pub(crate) fn add_slot(&mut self, new: &NewSlot<'_>) -> Result<SlotId> {
-        if self.header.slots.len() >= format::MAX_SLOTS {
-            return Err(Error::TooManySlots(format::MAX_SLOTS));
+        self.check_room()?;
+        match new {
+            NewSlot::Keyring(store) => self.add_keyring_slot(*store),
+            NewSlot::Passphrase(pass, params) => {
+                check_kdf_budget(&self.header, *params, None)?;
+                let key = new_passphrase(pass, *params, &self.path)?;
+                self.add_passphrase_slot(key)
+            }
         }
-        let (kind, kek) = match new {
-            NewSlot::Keyring(_) => (SlotKind::Keyring, Key::random()),
-            NewSlot::Passphrase(pass, params) => new_passphrase(pass, *params, &self.path)?,
-        };
-        let store = match new {
-            NewSlot::Keyring(store) => Some(*store),
-            NewSlot::Passphrase(..) => None,
-        };
-        self.add_slot_with(kind, &kek, store)
     }
 
-    /// Adds a slot of `kind` wrapping the data key under `kek` (derived
-    /// already); a keyring slot's key is stored in `store` first, never
-    /// overwriting an entry. Returns the new slot's id.
-    pub(crate) fn add_slot_with(
-        &mut self,
-        kind: SlotKind,
-        kek: &Key,
-        store: Option<&dyn KeyStore>,
-    ) -> Result<SlotId> {
-        if self.header.slots.len() >= format::MAX_SLOTS {
-            return Err(Error::TooManySlots(format::MAX_SLOTS));
+    /// Adds a keyring slot: a fresh X25519 identity, stored in `store`
+    /// under a new account (never overwriting one) before the slot exists.
+    pub(crate) fn add_keyring_slot(&mut self, store: &dyn KeyStore) -> Result<SlotId> {
+        self.check_room()?;
+        let id = slots::new_slot_id(&self.header.keys.slots);
+        let kind = self.new_keyring_kind(store)?;
+        self.header.keys.slots.push(SlotV2 {
+            id,
+            label: None,
+            kind,
+        });
+        Ok(id)
+    }
+
+    /// A keyring slot's kind for a fresh identity stored in `store`.
+    fn new_keyring_kind(&self, store: &dyn KeyStore) -> Result<SlotKindV2> {
+        let mk = self.master()?;
+        let identity = X25519Identity::generate();
+        let recipient = identity.recipient();
+        let age = keyblock::wrap_master_key(&identity.to_age().to_public(), mk)
+            .map_err(|e| self.corrupt_wrap(e))?;
+        store
+            .create(
+                &slots::keyring_account_v2(&self.header.vault_id, &recipient),
+                identity.key(),
+            )
+            .map_err(Error::Keyring)?;
+        Ok(SlotKindV2::Keyring(AgeWrap { recipient, age }))
+    }
+
+    fn corrupt_wrap(&self, e: keyblock::WrapFailed) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            detail: format!("wrapping the master key failed: {}", e.0),
         }
-        if let SlotKind::Passphrase { params, .. } = &kind {
-            check_kdf_budget(&self.header, *params, None)?;
-        }
-        let id = slots::new_slot_id(&self.header.slots);
-        if let Some(store) = store {
-            store
-                .create(&keyring_account(&self.header.vault_id, id), kek)
-                .map_err(Error::Keyring)?;
-        }
-        let slot = slots::make_slot(&self.header.vault_id, id, kind, kek, &self.dek);
-        self.header.slots.push(slot);
+    }
+
+    /// A passphrase slot's kind for `key` (Argon2id done): a fresh identity
+    /// sealed under it, the master key wrapped to its recipient.
+    fn passphrase_kind(&self, id: SlotId, key: &PassphraseKey) -> Result<SlotKindV2> {
+        let mk = self.master()?;
+        let identity = X25519Identity::generate();
+        let recipient = identity.recipient();
+        let sealed = keyblock::seal_identity(
+            &key.kek,
+            &IdentityBinding {
+                vault_id: &self.header.vault_id,
+                slot_id: id,
+                params: key.params,
+                salt: &key.salt,
+                recipient: &recipient,
+            },
+            &identity,
+        );
+        let age = keyblock::wrap_master_key(&identity.to_age().to_public(), mk)
+            .map_err(|e| self.corrupt_wrap(e))?;
+        Ok(SlotKindV2::Passphrase {
+            wrap: AgeWrap { recipient, age },
+            salt: key.salt.clone(),
+            params: key.params,
+            identity: sealed,
+        })
+    }
+
+    /// Adds a passphrase slot for `key` (Argon2id done). Returns its id.
+    pub(crate) fn add_passphrase_slot(&mut self, key: PassphraseKey) -> Result<SlotId> {
+        self.check_room()?;
+        check_kdf_budget(&self.header, key.params, None)?;
+        let id = slots::new_slot_id(&self.header.keys.slots);
+        let kind = self.passphrase_kind(id, &key)?;
+        self.header.keys.slots.push(SlotV2 {
+            id,
+            label: None,
+            kind,
+        });
         Ok(id)
     }
 
     /// Removes slot `id` from the header (refusing the last one). Returns the
     /// removed slot so the caller can delete its keyring entry after the
     /// write, if [`Vault::keyring_entry_is_ours`].
-    pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<Slot> {
+    pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<SlotV2> {
         let pos = self
             .header
+            .keys
             .slots
             .iter()
             .position(|s| s.id == id)
             .ok_or(Error::SlotNotFound(id))?;
-        if self.header.slots.len() == 1 {
+        if self.header.keys.slots.len() == 1 {
             return Err(Error::LastSlot);
         }
-        Ok(self.header.slots.remove(pos))
+        Ok(self.header.keys.slots.remove(pos))
     }
 
     /// Whether the keyring entry of slot `slot` (removed or about to be)
-    /// holds a key that opens it to this vault's data key: only then may
+    /// holds a key that opens it to this vault's master key: only then may
     /// it be deleted, so a crafted header can never make vault delete
     /// another key.
     pub(crate) fn keyring_entry_is_ours(
         &self,
-        slot: &Slot,
+        slot: &SlotV2,
         store: &dyn KeyStore,
     ) -> Result<bool, KeyringError> {
-        if slot.kind != SlotKind::Keyring {
+        let Some(account) = slot_account(&self.header.vault_id, slot) else {
             return Ok(false);
-        }
-        let kek = store.get(&keyring_account(&self.header.vault_id, slot.id))?;
+        };
+        let Some(mk) = &self.master else {
+            return Ok(false);
+        };
+        let kek = store.get(&account)?;
         Ok(matches!(
-            slots::open_slot(&self.header.vault_id, slot, &kek),
-            Ok(dek) if dek.expose() == self.dek.expose()
+            slot_master_key(&self.header.vault_id, slot, &kek),
+            Some(k) if k.ct_eq(mk)
         ))
     }
 
-    /// Replaces passphrase slot `id`'s key with `kek` of `kind` (a new
-    /// passphrase, derived already).
-    pub(crate) fn replace_passphrase_key(
-        &mut self,
-        id: SlotId,
-        kind: SlotKind,
-        kek: &Key,
-    ) -> Result<()> {
+    /// Gives passphrase slot `id` a new passphrase (`key`, Argon2id done):
+    /// a new identity sealed under it, so whoever knew the old passphrase
+    /// and kept a copy of the old slot cannot open the new one. A legacy
+    /// slot becomes a version-2 slot.
+    pub(crate) fn replace_passphrase_key(&mut self, id: SlotId, key: PassphraseKey) -> Result<()> {
         let pos = self.passphrase_slot_pos(id)?;
-        if let SlotKind::Passphrase { params, .. } = &kind {
-            check_kdf_budget(&self.header, *params, Some(id))?;
-        }
-        self.header.slots[pos] = slots::make_slot(&self.header.vault_id, id, kind, kek, &self.dek);
+        check_kdf_budget(&self.header, key.params, Some(id))?;
+        let kind = self.passphrase_kind(id, &key)?;
+        self.header.keys.slots[pos].kind = kind;
         Ok(())
     }
 
@@ -561,88 +834,234 @@ impl Vault {
     pub(crate) fn passphrase_slot_pos(&self, id: SlotId) -> Result<usize> {
         let pos = self
             .header
+            .keys
             .slots
             .iter()
             .position(|s| s.id == id)
             .ok_or(Error::SlotNotFound(id))?;
-        match &self.header.slots[pos].kind {
-            SlotKind::Passphrase { .. } => Ok(pos),
-            SlotKind::Keyring => Err(Error::NotAPassphraseSlot(id)),
+        match self.header.keys.slots[pos].kind.kdf() {
+            Some(_) => Ok(pos),
+            None => Err(Error::NotAPassphraseSlot(id)),
         }
     }
 
-    /// Whether `kek` opens slot `id` to this vault's data key (a key
+    /// Whether `kek` opens slot `id` to this vault's master key (a key
     /// worked out before the lock, checked again under it).
     pub(crate) fn slot_key_opens(&self, id: SlotId, kek: &Key) -> bool {
-        self.header.slot(id).is_some_and(|s| {
-            matches!(slots::open_slot(&self.header.vault_id, s, kek),
-                Ok(d) if d.expose() == self.dek.expose())
-        })
+        let (Some(s), Some(mk)) = (self.header.keys.slot(id), &self.master) else {
+            return false;
+        };
+        matches!(slot_master_key(&self.header.vault_id, s, kek), Some(k) if k.ct_eq(mk))
     }
 
-    /// A new data key: every slot in `keks` re-wrapped, every slot in `drop`
-    /// removed; any other slot is an error naming it (nothing changes).
-    pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
-        let missing: Vec<(SlotId, &'static str)> = self
-            .header
+    /// The slots a rotation needs a key for: legacy slots (their wrap is a
+    /// symmetric one); every other slot is re-wrapped from its public key.
+    pub fn slots_needing_keys(&self) -> Vec<SlotId> {
+        self.header
+            .keys
             .slots
             .iter()
-            .filter(|s| !keks.iter().any(|(id, _)| *id == s.id) && !drop.contains(&s.id))
-            .map(|s| (s.id, s.kind_name()))
+            .filter(|s| s.kind.is_legacy())
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// A new master key: every slot re-wrapped (a version-2 slot to its
+    /// recipient; a legacy slot with its key from `keks`, a legacy
+    /// passphrase slot becoming a version-2 one), every slot in `drop`
+    /// removed, a new fingerprint key. A legacy slot with no key and not
+    /// dropped is an error naming it (nothing changes).
+    pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
+        let kek_of = |id: SlotId| keks.iter().find(|(i, _)| *i == id).map(|(_, k)| k);
+        let missing: Vec<(SlotId, &'static str)> = self
+            .header
+            .keys
+            .slots
+            .iter()
+            .filter(|s| s.kind.is_legacy() && kek_of(s.id).is_none() && !drop.contains(&s.id))
+            .map(|s| (s.id, s.kind.name()))
             .collect();
         if !missing.is_empty() {
             return Err(Error::MissingSlotKeys(missing));
         }
         for d in drop {
-            if self.header.slot(*d).is_none() {
+            if self.header.keys.slot(*d).is_none() {
                 return Err(Error::SlotNotFound(*d));
             }
         }
-        if self.header.slots.iter().all(|s| drop.contains(&s.id)) {
+        if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
             return Err(Error::DroppingEverySlot);
         }
-        let dek = Key::random();
+        let old = std::mem::replace(&mut self.master, Some(Key::random()));
+        let rewrapped = self.rewrap_all(keks, drop);
+        match rewrapped {
+            Ok(slots) => {
+                let mk = self.master()?.clone();
+                self.header.keys.slots = slots;
+                self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+                self.secrets.new_fingerprint_key();
+                Ok(())
+            }
+            Err(e) => {
+                self.master = old;
+                Err(e)
+            }
+        }
+    }
+
+    fn rewrap_all(&self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<Vec<SlotV2>> {
+        let mk = self.master()?;
         let vid = self.header.vault_id;
-        let mut new_slots = Vec::new();
-        for s in &self.header.slots {
+        let mut out = Vec::with_capacity(self.header.keys.slots.len());
+        for s in &self.header.keys.slots {
             if drop.contains(&s.id) {
                 continue;
             }
-            let kek = &keks
-                .iter()
-                .find(|(id, _)| *id == s.id)
-                .expect("checked above")
-                .1;
-            new_slots.push(slots::make_slot(&vid, s.id, s.kind.clone(), kek, &dek));
+            let kek = keks.iter().find(|(i, _)| *i == s.id).map(|(_, k)| k);
+            let kind = match (&s.kind, kek) {
+                (SlotKindV2::LegacyPassphrase { salt, params, .. }, Some(kek)) => self
+                    .passphrase_kind(
+                        s.id,
+                        &PassphraseKey {
+                            salt: salt.clone(),
+                            params: *params,
+                            kek: kek.clone(),
+                        },
+                    )?,
+                (SlotKindV2::LegacyKeyring { .. }, Some(kek)) => {
+                    let v1 = slots::make_slot(&vid, s.id, SlotKind::Keyring, kek, mk);
+                    SlotKindV2::LegacyKeyring {
+                        nonce: v1.nonce,
+                        wrapped: v1.wrapped,
+                    }
+                }
+                (kind, _) => {
+                    let Some(w) = kind.wrap() else {
+                        return Err(Error::MissingSlotKeys(vec![(s.id, kind.name())]));
+                    };
+                    let r = Recipient::parse(&w.recipient)
+                        .map_err(|_| self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone())))?;
+                    let age = r
+                        .wrap(mk, age::NoCallbacks)
+                        .map_err(|e| self.corrupt_wrap(e))?;
+                    let wrap = AgeWrap {
+                        recipient: w.recipient.clone(),
+                        age,
+                    };
+                    match kind {
+                        SlotKindV2::Keyring(_) => SlotKindV2::Keyring(wrap),
+                        SlotKindV2::Recipient(_) => SlotKindV2::Recipient(wrap),
+                        SlotKindV2::Passphrase {
+                            salt,
+                            params,
+                            identity,
+                            ..
+                        } => SlotKindV2::Passphrase {
+                            wrap,
+                            salt: salt.clone(),
+                            params: *params,
+                            identity: *identity,
+                        },
+                        _ => unreachable!("legacy kinds have no age wrap"),
+                    }
+                }
+            };
+            out.push(SlotV2 {
+                id: s.id,
+                label: s.label.clone(),
+                kind,
+            });
         }
-        self.header.slots = new_slots;
-        self.header.commitment = crypto::commitment(&dek);
-        self.dek = dek;
+        Ok(out)
+    }
+
+    /// If a legacy keyring slot opened this vault (with the master key):
+    /// converts it to a version-2 keyring slot with a fresh identity in
+    /// `store` under a new account. The legacy entry stays for copies of
+    /// the file still on version 1. Best effort: a keyring that refuses
+    /// leaves the slot legacy.
+    pub(crate) fn convert_opening_keyring_slot(&mut self, store: &dyn KeyStore) {
+        let OpenedBy::Slot(id) = self.opened_by else {
+            return;
+        };
+        let Some(pos) = self.header.keys.slots.iter().position(|s| s.id == id) else {
+            return;
+        };
+        if !matches!(
+            self.header.keys.slots[pos].kind,
+            SlotKindV2::LegacyKeyring { .. }
+        ) {
+            return;
+        }
+        if let Ok(kind) = self.new_keyring_kind(store) {
+            self.header.keys.slots[pos].kind = kind;
+        }
+    }
+
+    /// A legacy passphrase slot that opened this vault becomes a version-2
+    /// slot, sealed under the Argon2id output already worked out.
+    fn convert_opening_passphrase_slot(&mut self) -> Result<()> {
+        let (OpenedBy::Slot(id), Some(kek)) = (self.opened_by, self.opening_kek.clone()) else {
+            return Ok(());
+        };
+        let Some(pos) = self.header.keys.slots.iter().position(|s| s.id == id) else {
+            return Ok(());
+        };
+        if let SlotKindV2::LegacyPassphrase { salt, params, .. } =
+            &self.header.keys.slots[pos].kind
+        {
+            let key = PassphraseKey {
+                salt: salt.clone(),
+                params: *params,
+                kek,
+            };
+            self.header.keys.slots[pos].kind = self.passphrase_kind(id, &key)?;
+        }
         Ok(())
     }
 
-    /// Encrypts the vault into file bytes: generation incremented, fresh
-    /// body nonce. Refused, with nothing changed, when the generation is
-    /// already [`format::MAX_GENERATION`]: it never wraps.
+    /// Encrypts the vault into file bytes (always version 2): generation
+    /// incremented, fresh body nonce. With the master key: a fresh body
+    /// key, the key block sealed again (epoch, MAC), and the legacy
+    /// passphrase slot that opened it converted. With only the body key
+    /// (the cache): the key block as it was. Refused, with nothing changed,
+    /// when the generation is already [`format::MAX_GENERATION`]: it never
+    /// wraps.
     pub fn seal(&mut self) -> Result<Vec<u8>> {
-        self.header.generation =
-            format::next_generation(self.header.generation).ok_or_else(|| {
-                Error::GenerationExhausted {
-                    path: self.path.clone(),
-                    generation: self.header.generation,
-                }
-            })?;
+        let generation = format::next_generation(self.header.generation).ok_or_else(|| {
+            Error::GenerationExhausted {
+                path: self.path.clone(),
+                generation: self.header.generation,
+            }
+        })?;
+        if self.master.is_none() && self.version != 2 {
+            // A version-1 file is never opened through the cache.
+            return Err(Error::StaleCachedKey(self.path.clone()));
+        }
+        if let Some(mk) = self.master.clone() {
+            self.convert_opening_passphrase_slot()?;
+            let bk = Key::random();
+            let vid = self.header.vault_id;
+            self.header.keys.epoch = generation;
+            self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+            self.header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);
+            self.header.keys.body_commitment = keyblock::body_commitment(&bk);
+            self.header.mac = keyblock::key_block_mac(&mk, &vid, &self.header.keys);
+            self.body = bk;
+        }
+        self.header.generation = generation;
+        self.version = 2;
         self.header.body_nonce = crypto::random_nonce();
-        let prefix = format::write_prefix(&self.header);
+        let prefix = format::write_prefix_v2(&self.header);
         // One buffer, sized up front (no reallocation leaves plaintext
         // behind) and zeroizing until the body in it is encrypted.
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(
-            prefix.len() + self.secrets.encoded_len() + crypto::TAG_LEN,
+            prefix.len() + self.secrets.encoded_len_v2() + crypto::TAG_LEN,
         ));
         crate::secret::lock_memory(&out);
         out.extend_from_slice(&prefix);
-        self.secrets.encode_into(&mut out);
-        crypto::seal_after(&self.dek, &self.header.body_nonce, prefix.len(), &mut out);
+        self.secrets.encode_v2_into(&mut out);
+        crypto::seal_after(&self.body, &self.header.body_nonce, prefix.len(), &mut out);
         self.content = content_digest(&out, prefix.len());
         Ok(std::mem::take(&mut *out))
     }
@@ -654,7 +1073,7 @@ impl Vault {
     }
 
     /// The header (slots, id, generation).
-    pub fn header(&self) -> &Header {
+    pub fn header(&self) -> &HeaderV2 {
         &self.header
     }
 
@@ -663,9 +1082,16 @@ impl Vault {
         self.opened_by
     }
 
-    /// The data key, for a cached unlock.
-    pub fn data_key(&self) -> &Key {
-        &self.dek
+    /// The body key, for a cached unlock.
+    pub fn body_key(&self) -> &Key {
+        &self.body
+    }
+
+    /// The master key, if a slot opened the vault (never from the cache).
+    /// For tools that seal a header themselves (the tests' crafted files);
+    /// never cached, never written anywhere.
+    pub fn master_key(&self) -> Option<&Key> {
+        self.master.as_ref()
     }
 
     /// The secret named `name`.
@@ -705,17 +1131,23 @@ impl Vault {
         self.set_at(name, value, crate::platform::unix_now())
     }
 
-    /// [`Vault::set`] at time `t` (Unix seconds).
+    /// [`Vault::set`] at time `t` (Unix seconds). A rotate-pending mark
+    /// stays while the value's bytes stay the same; a conflict mark clears.
     pub fn set_at(&mut self, name: &str, value: SecretBytes, t: u64) -> Result<()> {
         validate_name(name)?;
         validate_value(value.expose())?;
-        let created = self.secrets.get(name).map_or(t, |e| e.created);
+        let old = self.secrets.get(name);
+        let created = old.map_or(t, |e| e.created);
+        let rotate_pending = old.is_some_and(|e| {
+            e.marks.rotate_pending && SecretBytes::copy_from(e.expose_value()).ct_eq(&value)
+        });
         self.secrets.insert(
             name,
             Entry {
                 value,
                 created,
                 updated: t,
+                rotate_pending,
             },
         );
         Ok(())
@@ -735,18 +1167,23 @@ impl Vault {
     }
 }
 
-/// A new passphrase slot's kind (fresh salt) and key: the KDF run, with
-/// the bounds and free memory checked first; an empty passphrase refused.
+/// A new passphrase slot's Argon2id input (fresh salt) and output: the
+/// KDF run, with the bounds and free memory checked first; an empty
+/// passphrase refused.
 pub(crate) fn new_passphrase(
     pass: &SecretBytes,
     params: KdfParams,
     path: &Path,
-) -> Result<(SlotKind, Key)> {
+) -> Result<PassphraseKey> {
     if pass.is_empty() {
         return Err(Error::EmptyPassphrase);
     }
-    slots::new_passphrase_kek(pass.expose(), params, available_memory_kib())
-        .map_err(|e| kdf_error(e, true, path))
+    let (kind, kek) = slots::new_passphrase_kek(pass.expose(), params, available_memory_kib())
+        .map_err(|e| kdf_error(e, true, path))?;
+    let SlotKind::Passphrase { salt, params } = kind else {
+        unreachable!("a passphrase kind")
+    };
+    Ok(PassphraseKey { salt, params, kek })
 }
 
 #[cfg(test)]
@@ -826,7 +1263,7 @@ mod tests {
         let p = pass("same");
         let mut a = Vault::create(Path::new("a"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
         let mut b = Vault::create(Path::new("b"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
-        a.header.slots = b.header.slots.clone();
+        a.header.keys.slots = b.header.keys.slots.clone();
         let bytes = a.seal().unwrap();
         let _ = b.seal().unwrap();
         assert!(reopen(bytes, &Credential::Passphrase(p)).is_err());
@@ -843,6 +1280,7 @@ mod tests {
                 value: SecretBytes::copy_from(b"1"),
                 created: 5,
                 updated: 5,
+                rotate_pending: false,
             },
         );
         v.set("A", SecretBytes::copy_from(b"2")).unwrap();
@@ -877,8 +1315,8 @@ mod tests {
             &[NewSlot::Keyring(&store), NewSlot::Passphrase(&p, CHEAP)],
         )
         .unwrap();
-        let kr = v.header.slots[0].id;
-        let account = keyring_account(&v.header.vault_id, kr);
+        let kr = v.header.keys.slots[0].id;
+        let account = slot_account(&v.header.vault_id, v.header.keys.slot(kr).unwrap()).unwrap();
         // Someone else's key under that account: must survive.
         store.delete(&account).unwrap();
         let foreign = Key::random();
@@ -887,7 +1325,7 @@ mod tests {
         assert!(!v.keyring_entry_is_ours(&removed, &store).unwrap());
         assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
         // The last slot cannot go.
-        let pp = v.header.slots[0].id;
+        let pp = v.header.keys.slots[0].id;
         assert!(matches!(v.remove_slot(pp).unwrap_err(), Error::LastSlot));
     }
 
@@ -933,7 +1371,7 @@ mod tests {
         // Adding or changing a slot: checked against the others, the slot
         // being changed left out.
         let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
-        let id = v.header.slots[0].id;
+        let id = v.header.keys.slots[0].id;
         let most = KdfParams {
             memory_kib: ((BUDGET - CHEAP.cost()) / 16) as u32,
             time: 16,
@@ -944,27 +1382,27 @@ mod tests {
             memory_kib: most.memory_kib + 1,
             ..most
         };
-        let kek = Key::random();
-        let kind = |params| SlotKind::Passphrase {
+        let kind = |params| PassphraseKey {
             salt: vec![0; 16],
             params,
+            kek: Key::random(),
         };
-        let e = v.add_slot_with(kind(over), &kek, None).unwrap_err();
+        let e = v.add_passphrase_slot(kind(over)).unwrap_err();
         assert!(
             matches!(e, Error::NewSlotOverKdfBudget(OverBudget { left, .. }) if left == BUDGET - CHEAP.cost()),
             "{e}"
         );
-        assert_eq!(v.header.slots.len(), 1);
+        assert_eq!(v.header.keys.slots.len(), 1);
         let top = KdfParams {
             memory_kib: 2 << 20,
             time: 16,
             parallelism: 1,
         };
-        v.replace_passphrase_key(id, kind(top), &kek).unwrap();
-        let e = v.add_slot_with(kind(CHEAP), &kek, None).unwrap_err();
+        v.replace_passphrase_key(id, kind(top)).unwrap();
+        let e = v.add_passphrase_slot(kind(CHEAP)).unwrap_err();
         assert!(e.to_string().contains("leave 0 GiB-passes"), "{e}");
         assert!(e.to_string().contains("32 GiB-passes"), "{e}");
-        v.add_slot_with(SlotKind::Keyring, &kek, None).unwrap();
+        v.add_keyring_slot(&MemoryKeyStore::default()).unwrap();
     }
 
     #[test]
@@ -983,7 +1421,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let ids: Vec<SlotId> = v.header.slots.iter().map(|s| s.id).collect();
+        let ids: Vec<SlotId> = v.header.keys.slots.iter().map(|s| s.id).collect();
         let locked = LockedVault::parse(Path::new("t"), v.seal().unwrap()).unwrap();
         let by = |cred: &Credential, only: Option<SlotId>| {
             locked

@@ -35,7 +35,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| Fixture {
         header: fixture_header(),
         creds: [
-            Credential::DataKey(data_key()),
+            Credential::BodyKey(data_key()),
             Credential::SlotKey {
                 slot: KEYRING_SLOT,
                 kek: keyring_kek(),

@@ -93,9 +93,54 @@ pub struct VaultFile<'a> {
     pub ciphertext: &'a [u8],
 }
 
-/// Parses a vault file. Never panics; rejects trailing or missing bytes
-/// only through authentication (the ciphertext runs to the end of the file).
-pub fn parse(bytes: &[u8]) -> Result<VaultFile<'_>, FormatError> {
+/// The header of a file of either version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileHeader {
+    /// Version 1.
+    V1(Header),
+    /// Version 2.
+    V2(v2::HeaderV2),
+}
+
+/// A parsed vault file of either version, borrowing the bytes it came from.
+#[derive(Debug)]
+pub struct AnyFile<'a> {
+    /// The decoded header.
+    pub header: FileHeader,
+    /// Every byte before the body ciphertext: the body's associated data.
+    pub aad: &'a [u8],
+    /// The body ciphertext with its tag.
+    pub ciphertext: &'a [u8],
+}
+
+/// Parses a vault file of version 1 or 2 (what `vault` opens). Never
+/// panics; every bound of the header is checked here.
+pub fn parse_any(bytes: &[u8]) -> Result<AnyFile<'_>, FormatError> {
+    let (version, end) = prefix(bytes, |v| match v {
+        1 => Some(MAX_HEADER_LEN),
+        2 => Some(v2::MAX_HEADER_LEN_V2),
+        _ => None,
+    })?;
+    let h = &bytes[PREFIX_LEN..end];
+    let header = if version == 1 {
+        FileHeader::V1(Header::decode(h)?)
+    } else {
+        FileHeader::V2(v2::HeaderV2::decode(h)?)
+    };
+    Ok(AnyFile {
+        header,
+        aad: &bytes[..end],
+        ciphertext: &bytes[end..],
+    })
+}
+
+/// Checks magic, version (`max_header` gives the longest header of each
+/// known version) and header length; returns the version and where the
+/// header ends.
+fn prefix(
+    bytes: &[u8],
+    max_header: impl Fn(u16) -> Option<usize>,
+) -> Result<(u16, usize), FormatError> {
     if bytes.len() < 8 || &bytes[..8] != MAGIC {
         return Err(FormatError::Corrupt("not a vault file (bad magic bytes)"));
     }
@@ -103,20 +148,46 @@ pub fn parse(bytes: &[u8]) -> Result<VaultFile<'_>, FormatError> {
         return Err(FormatError::Corrupt("truncated before the version"));
     }
     let version = u16::from_be_bytes([bytes[8], bytes[9]]);
-    if version != VERSION {
-        return Err(FormatError::UnsupportedVersion(version));
-    }
+    let max = max_header(version).ok_or(FormatError::UnsupportedVersion(version))?;
     if bytes.len() < PREFIX_LEN {
         return Err(FormatError::Corrupt("truncated before the header length"));
     }
     let hlen = u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
-    if hlen == 0 || hlen > MAX_HEADER_LEN {
+    if hlen == 0 || hlen > max {
         return Err(FormatError::Corrupt("header length out of bounds"));
     }
     let end = PREFIX_LEN + hlen;
     if bytes.len() < end + TAG_LEN {
         return Err(FormatError::Corrupt("truncated header or body"));
     }
+    Ok((version, end))
+}
+
+/// The bytes before the ciphertext for a version-2 `header`.
+pub fn write_prefix_v2(header: &v2::HeaderV2) -> Vec<u8> {
+    let h = header.encode();
+    let mut out = Vec::with_capacity(PREFIX_LEN + h.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&2u16.to_be_bytes());
+    out.extend_from_slice(&(h.len() as u32).to_be_bytes());
+    out.extend_from_slice(&h);
+    out
+}
+
+/// The bytes before the ciphertext for `header`, of its version.
+pub fn write_prefix_any(header: &FileHeader) -> Vec<u8> {
+    match header {
+        FileHeader::V1(h) => write_prefix(h),
+        FileHeader::V2(h) => write_prefix_v2(h),
+    }
+}
+
+/// Parses a version-1 vault file (vectors, tests and tools that craft
+/// version-1 files; `vault` itself reads with [`parse_any`]). Never
+/// panics; rejects trailing or missing bytes only through authentication
+/// (the ciphertext runs to the end of the file).
+pub fn parse(bytes: &[u8]) -> Result<VaultFile<'_>, FormatError> {
+    let (_, end) = prefix(bytes, |v| (v == VERSION).then_some(MAX_HEADER_LEN))?;
     let header = Header::decode(&bytes[PREFIX_LEN..end])?;
     Ok(VaultFile {
         header,

@@ -17,7 +17,7 @@
 use super::cbor::{put_bytes, put_head, put_text, Part, Reader, ARRAY, MAP, TEXT, UINT};
 use super::kdf::KdfParams;
 use super::{FormatError, SlotId, VaultId};
-use super::{COMMITMENT_LEN, NONCE_LEN, TAG_LEN, WRAPPED_LEN};
+use super::{COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
 
 /// At most this many slots in a version-2 vault.
 pub const MAX_SLOTS_V2: usize = 128;
@@ -31,13 +31,9 @@ pub const MAX_RECIPIENT_LEN: usize = 4096;
 pub const MAX_AGE_LEN: usize = 8192;
 /// Longest label, in bytes.
 pub const MAX_LABEL_LEN: usize = 64;
-/// An age X25519 identity as text (`AGE-SECRET-KEY-1…`, Bech32): the
-/// form the `age` crate reads and writes, kept in the keyring and sealed
-/// in passphrase slots.
-pub const X25519_IDENTITY_LEN: usize = 74;
-/// A passphrase slot's X25519 identity, sealed under its passphrase's
-/// Argon2id output: nonce, the identity's 74 bytes encrypted, tag.
-pub const SEALED_IDENTITY_LEN: usize = NONCE_LEN + X25519_IDENTITY_LEN + TAG_LEN;
+/// A passphrase slot's X25519 identity (its 32-byte secret), sealed under
+/// its passphrase's Argon2id output: nonce, 32 bytes encrypted, tag.
+pub const SEALED_IDENTITY_LEN: usize = NONCE_LEN + WRAPPED_LEN;
 /// The body key sealed under the master key: nonce, 32 bytes, tag.
 pub const SEALED_BODY_KEY_LEN: usize = NONCE_LEN + WRAPPED_LEN;
 /// Length of the key block's MAC.
@@ -242,6 +238,12 @@ impl SlotKindV2 {
         }
     }
 
+    /// Memory (KiB) × passes of a passphrase slot; 0 for others.
+    pub fn kdf_cost(&self) -> u64 {
+        self.kdf()
+            .map_or(0, |(_, p)| p.memory_kib as u64 * p.time as u64)
+    }
+
     /// Whether this slot was carried over from a version-1 file.
     pub fn is_legacy(&self) -> bool {
         matches!(
@@ -325,10 +327,12 @@ impl KeyBlock {
         self.slots.iter().find(|s| s.id == id)
     }
 
-    /// Memory (KiB) × passes summed over the passphrase slots.
-    pub fn kdf_cost(&self) -> u64 {
+    /// Memory (KiB) × passes summed over the passphrase slots, slot
+    /// `except` left out.
+    pub fn kdf_cost(&self, except: Option<SlotId>) -> u64 {
         self.slots
             .iter()
+            .filter(|s| Some(s.id) != except)
             .filter_map(|s| s.kind.kdf())
             .map(|(_, p)| p.memory_kib as u64 * p.time as u64)
             .sum()
@@ -780,7 +784,7 @@ pub(crate) mod tests {
                 wrapped: [0; WRAPPED_LEN],
             },
         });
-        assert_eq!(h.keys.kdf_cost(), KDF_BUDGET);
+        assert_eq!(h.keys.kdf_cost(None), KDF_BUDGET);
         assert!(HeaderV2::decode(&h.encode()).is_ok());
         // …one more pass of the cheapest slot is not.
         h.keys.slots.push(SlotV2 {

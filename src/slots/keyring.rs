@@ -20,6 +20,13 @@ pub fn keyring_account(vault_id: &VaultId, slot: SlotId) -> String {
     format!("{}:{}", vault_id.to_hex(), slot.to_hex())
 }
 
+/// The account of a version-2 keyring slot: `<vault id hex>:<recipient>`.
+/// A fresh identity has a new recipient, so it never takes the account of
+/// an entry another copy of the file still uses.
+pub fn keyring_account_v2(vault_id: &VaultId, recipient: &str) -> String {
+    format!("{}:{recipient}", vault_id.to_hex())
+}
+
 /// Why the keyring could not be used, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

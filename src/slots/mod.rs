@@ -9,10 +9,13 @@ pub mod keyring;
 
 #[cfg(all(target_os = "linux", feature = "keyring"))]
 pub use keyring::SecretServiceStore;
-pub use keyring::{keyring_account, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE};
+pub use keyring::{
+    keyring_account, keyring_account_v2, KeyStore, KeyringError, MemoryKeyStore, KEYRING_SERVICE,
+};
 
 use crate::crypto::{self, KdfRefused, Unauthentic};
-use crate::format::{Header, KdfParams, Slot, SlotId, SlotKind, VaultId};
+use crate::format::v2::{HeaderV2, SlotV2};
+use crate::format::{KdfParams, Slot, SlotId, SlotKind, VaultId};
 use crate::secret::Key;
 
 /// A slot as a person names it. Today only by its id, the 8 hex digits
@@ -30,9 +33,9 @@ impl SlotRef {
     }
 
     /// The slot of `header` this names, if there is one.
-    pub fn find<'h>(&self, header: &'h Header) -> Option<&'h Slot> {
+    pub fn find<'h>(&self, header: &'h HeaderV2) -> Option<&'h SlotV2> {
         match self {
-            SlotRef::Id(id) => header.slot(*id),
+            SlotRef::Id(id) => header.keys.slot(*id),
         }
     }
 }
@@ -41,18 +44,15 @@ impl SlotRef {
 /// them: cheapest first (memory × passes, the KDF budget's measure), ties
 /// in file order. A wrong passphrase costs every run, so the cheap ones go
 /// first; the one slot it opens is usually found sooner too.
-pub fn passphrase_try_order(slots: &[Slot]) -> Vec<&Slot> {
-    let mut order: Vec<&Slot> = slots
-        .iter()
-        .filter(|s| matches!(s.kind, SlotKind::Passphrase { .. }))
-        .collect();
+pub fn passphrase_try_order(slots: &[SlotV2]) -> Vec<&SlotV2> {
+    let mut order: Vec<&SlotV2> = slots.iter().filter(|s| s.kind.kdf().is_some()).collect();
     // A stable sort: equal costs keep their file order.
-    order.sort_by_key(|s| s.kdf_cost());
+    order.sort_by_key(|s| s.kind.kdf_cost());
     order
 }
 
 /// A fresh slot id not used by any of `existing`.
-pub fn new_slot_id(existing: &[Slot]) -> SlotId {
+pub fn new_slot_id(existing: &[SlotV2]) -> SlotId {
     loop {
         let mut id = [0u8; 4];
         crypto::fill_random(&mut id);
@@ -109,24 +109,29 @@ pub fn passphrase_kek(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::v2::SlotKindV2;
     use crate::format::{NONCE_LEN, WRAPPED_LEN};
 
-    fn slot(n: u8, m: Option<(u32, u32)>) -> Slot {
-        Slot {
+    fn slot(n: u8, m: Option<(u32, u32)>) -> SlotV2 {
+        SlotV2 {
             id: SlotId([n; 4]),
+            label: None,
             kind: match m {
-                None => SlotKind::Keyring,
-                Some((memory_kib, time)) => SlotKind::Passphrase {
+                None => SlotKindV2::LegacyKeyring {
+                    nonce: [n; NONCE_LEN],
+                    wrapped: [n; WRAPPED_LEN],
+                },
+                Some((memory_kib, time)) => SlotKindV2::LegacyPassphrase {
                     salt: vec![n; 16],
                     params: KdfParams {
                         memory_kib,
                         time,
                         parallelism: 4,
                     },
+                    nonce: [n; NONCE_LEN],
+                    wrapped: [n; WRAPPED_LEN],
                 },
             },
-            nonce: [n; NONCE_LEN],
-            wrapped: [n; WRAPPED_LEN],
         }
     }
 

@@ -25,7 +25,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use vault::format::{self, Header};
+use vault::format::v2::HeaderV2;
+use vault::format::{self, FileHeader};
+use vault::keyblock;
 use vault::{crypto, Credential, LockedVault, SecretBytes};
 
 pub use crate::bytes::*;
@@ -1272,22 +1274,27 @@ pub fn chown_tree(p: &Path) {
     }
 }
 
-/// `bytes`, a vault that `pass` opens, sealed again under its own data key
-/// with `edit` applied to the header: a file vault never writes that still
-/// authenticates, so only a rule about the header itself can refuse it.
-/// Put back at the same path, it needs a later generation than `bytes`
-/// (the path's memory would see a fork otherwise).
-pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut Header)) -> Vec<u8> {
+/// `bytes`, a vault that `pass` opens, sealed again under its own keys
+/// with `edit` applied to the header (the key block's MAC made again with
+/// the master key): a file vault never writes that still authenticates,
+/// so only a rule about the header itself can refuse it. Put back at the
+/// same path, it needs a later generation than `bytes` (the path's memory
+/// would see a fork otherwise).
+pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2)) -> Vec<u8> {
     let pass = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
     let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
         .and_then(|l| l.unlock(&pass))
         .expect("the original opens");
-    let f = format::parse(bytes).unwrap();
+    let f = format::parse_any(bytes).unwrap();
+    let FileHeader::V2(mut header) = f.header else {
+        panic!("a version-2 file")
+    };
     let mut body = f.ciphertext.to_vec();
-    crypto::open_in_place(v.data_key(), &f.header.body_nonce, f.aad, &mut body).unwrap();
-    let mut header = f.header.clone();
+    crypto::open_in_place(v.body_key(), &header.body_nonce, f.aad, &mut body).unwrap();
     edit(&mut header);
-    let prefix = format::write_prefix(&header);
-    crypto::seal_in_place(v.data_key(), &header.body_nonce, &prefix, &mut body);
+    let mk = v.master_key().expect("a passphrase gives the master key");
+    header.mac = keyblock::key_block_mac(mk, &header.vault_id, &header.keys);
+    let prefix = format::write_prefix_v2(&header);
+    crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
     [prefix, body].concat()
 }

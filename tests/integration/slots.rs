@@ -6,7 +6,8 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use vault::format::{KdfParams, SlotId, SlotKind};
+use vault::format::v2::SlotKindV2;
+use vault::format::{KdfParams, SlotId};
 
 use crate::harness::*;
 
@@ -275,7 +276,7 @@ fn passphrase_slots_that_would_pass_the_kdf_budget_together_are_refused_before_t
     let crafted = resealed(&s.vault_bytes(), PASS, |h| {
         // A later generation, as a write would make (not a fork).
         h.generation += 1;
-        let SlotKind::Passphrase { params, .. } = &mut h.slots[1].kind else {
+        let SlotKindV2::Passphrase { params, .. } = &mut h.keys.slots[1].kind else {
             panic!("a passphrase slot")
         };
         *params = KdfParams {
@@ -356,7 +357,7 @@ fn a_passphrase_is_tried_cheapest_slot_first_or_on_the_slot_named_by_slot_alone(
     // minutes, and this would time out.
     let dear = resealed(&bytes, PASS, |h| {
         h.generation += 1;
-        let SlotKind::Passphrase { params, .. } = &mut h.slots[0].kind else {
+        let SlotKindV2::Passphrase { params, .. } = &mut h.keys.slots[0].kind else {
             panic!("a passphrase slot")
         };
         *params = KdfParams {
@@ -364,10 +365,10 @@ fn a_passphrase_is_tried_cheapest_slot_first_or_on_the_slot_named_by_slot_alone(
             time: 16,
             parallelism: 1,
         };
-        let mut keyring = h.slots[0].clone();
+        let mut keyring = h.keys.slots[0].clone();
         keyring.id = SlotId([0xab; 4]);
-        keyring.kind = SlotKind::Keyring;
-        h.slots.push(keyring);
+        keyring.kind = SlotKindV2::Keyring(keyring.kind.wrap().unwrap().clone());
+        h.keys.slots.push(keyring);
     });
     fs::write(&s.vault, &dear).unwrap();
     for slot in [&[][..], &["--slot", &ids[1]]] {

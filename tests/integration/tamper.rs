@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use vault::format::{self, kdf, KdfParams, SlotId, SlotKind};
+use vault::format::v2::SlotKindV2;
+use vault::format::{self, kdf, KdfParams, SlotId};
 
 use crate::harness::*;
 
@@ -376,12 +377,12 @@ fn passphrase_slots_beyond_the_kdf_budget_together_are_refused_before_any_kdf_wo
         parallelism: 1,
     };
     let crafted = resealed(&bytes, PASS, |h| {
-        let mut slot = h.slots[0].clone();
-        let SlotKind::Passphrase { params, .. } = &mut slot.kind else {
+        let mut slot = h.keys.slots[0].clone();
+        let SlotKindV2::Passphrase { params, .. } = &mut slot.kind else {
             panic!("a passphrase slot")
         };
         *params = top;
-        h.slots = (0..format::MAX_SLOTS as u8)
+        h.keys.slots = (0..format::MAX_SLOTS as u8)
             .map(|n| {
                 let mut s = slot.clone();
                 s.id = SlotId([n; 4]);

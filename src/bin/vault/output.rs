@@ -8,8 +8,9 @@ use vault::display::format_kib;
 use vault::error::Error;
 
 use crate::error::CliError;
-use vault::format::{Header, Slot, SlotKind};
-use vault::slots::{keyring_account, KEYRING_SERVICE};
+use vault::format::v2::{HeaderV2, SlotKindV2, SlotV2};
+use vault::slots::KEYRING_SERVICE;
+use vault::vault::slot_account;
 
 /// Prints an error and its hint on stderr.
 pub fn report(e: &CliError) {
@@ -34,36 +35,56 @@ pub fn stdout_write(bytes: &[u8]) -> crate::error::Result<()> {
 }
 
 /// A slot as JSON, the one shape every command prints (`key list --json`,
-/// `doctor --json`): never key material.
-pub fn slot_json(h: &Header, sl: &Slot) -> serde_json::Value {
-    match &sl.kind {
-        SlotKind::Keyring => serde_json::json!({"id": sl.id.to_hex(), "kind": "keyring",
-            "keyring_service": KEYRING_SERVICE,
-            "keyring_account": keyring_account(&h.vault_id, sl.id)}),
-        SlotKind::Passphrase { params, .. } => {
-            serde_json::json!({"id": sl.id.to_hex(), "kind": "passphrase",
-            "kdf": "argon2id", "memory_kib": params.memory_kib, "time": params.time, "parallelism": params.parallelism})
-        }
+/// `doctor --json`): never key material. `"legacy": true` marks a slot
+/// carried over from a version-1 file (converted when its credential is
+/// next used for a write).
+pub fn slot_json(h: &HeaderV2, sl: &SlotV2) -> serde_json::Value {
+    let mut j = serde_json::json!({"id": sl.id.to_hex(), "kind": sl.kind.name()});
+    if let Some(l) = &sl.label {
+        j["label"] = serde_json::json!(l.as_str());
     }
+    if let Some(account) = slot_account(&h.vault_id, sl) {
+        j["keyring_service"] = serde_json::json!(KEYRING_SERVICE);
+        j["keyring_account"] = serde_json::json!(account);
+    }
+    if let Some((_, params)) = sl.kind.kdf() {
+        j["kdf"] = serde_json::json!("argon2id");
+        j["memory_kib"] = serde_json::json!(params.memory_kib);
+        j["time"] = serde_json::json!(params.time);
+        j["parallelism"] = serde_json::json!(params.parallelism);
+    }
+    if let SlotKindV2::Recipient(w) = &sl.kind {
+        j["recipient"] = serde_json::json!(w.recipient);
+    }
+    if sl.kind.is_legacy() {
+        j["legacy"] = serde_json::json!(true);
+    }
+    j
 }
 
 /// A slot as one line of `vault key list`.
-pub fn slot_line(h: &Header, sl: &Slot) -> String {
-    match &sl.kind {
-        SlotKind::Keyring => format!(
-            "{}  keyring     service {} account {}",
-            sl.id.to_hex(),
-            KEYRING_SERVICE,
-            keyring_account(&h.vault_id, sl.id)
-        ),
-        SlotKind::Passphrase { params, .. } => format!(
-            "{}  passphrase  argon2id m={} t={} p={}",
-            sl.id.to_hex(),
+pub fn slot_line(h: &HeaderV2, sl: &SlotV2) -> String {
+    let what = match (&sl.kind, sl.kind.kdf(), slot_account(&h.vault_id, sl)) {
+        (SlotKindV2::Recipient(w), _, _) => format!("recipient   {}", w.recipient),
+        (_, Some((_, params)), _) => format!(
+            "passphrase  argon2id m={} t={} p={}",
             format_kib(params.memory_kib as u64),
             params.time,
             params.parallelism
         ),
+        (_, None, Some(account)) => {
+            format!("keyring     service {KEYRING_SERVICE} account {account}")
+        }
+        _ => sl.kind.name().to_string(),
+    };
+    let mut line = format!("{}  {what}", sl.id.to_hex());
+    if sl.kind.is_legacy() {
+        line.push_str("  (version 1)");
     }
+    if let Some(l) = &sl.label {
+        line.push_str(&format!("  label {:?}", l.as_str()));
+    }
+    line
 }
 
 /// `2026-11-25 18:04:05` for Unix seconds (UTC; no time-zone database needed).

@@ -14,7 +14,7 @@ pub fn unlock(ctx: &mut Ctx<'_>, timeout: Duration) -> Result<()> {
     // Caching needs a real unlock, never the cached key itself.
     let v = ctx.prepare_slots()?.read()?;
     let expires =
-        cache::put(&v.header().vault_id, v.data_key(), timeout.as_secs()).map_err(Error::Cache)?;
+        cache::put(&v.header().vault_id, v.body_key(), timeout.as_secs()).map_err(Error::Cache)?;
     eprintln!(
         "vault: {} unlocked for {} (until {} UTC); `vault lock` ends it sooner",
         ctx.inv.path.display(),

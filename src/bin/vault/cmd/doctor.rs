@@ -10,10 +10,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use serde_json::{json, Value};
 use vault::display::format_kib;
 use vault::error::Error;
-use vault::format::{KdfParams, SlotKind};
+use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::slots::{keyring_account, KeyringError};
+use vault::slots::KeyringError;
 
 use crate::os::sys;
 use crate::output::{slot_json, stdout_write};
@@ -119,40 +119,44 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         let h = l.header();
         let mut slots = Vec::new();
         let mut missing_entries: Vec<String> = Vec::new();
-        for sl in &h.slots {
-            match &sl.kind {
-                SlotKind::Keyring => {
-                    let entry = match keyring.connected() {
-                        Ok(st) => match st.get(&keyring_account(&h.vault_id, sl.id)) {
-                            Ok(_) => "present".to_string(),
-                            Err(KeyringError::NoEntry) => {
-                                missing_entries.push(sl.id.to_hex());
-                                "missing".to_string()
-                            }
-                            Err(e) => format!("unavailable: {e}"),
-                        },
+        for sl in &h.keys.slots {
+            if let Some(account) = vault::vault::slot_account(&h.vault_id, sl) {
+                let entry = match keyring.connected() {
+                    Ok(st) => match st.get(&account) {
+                        Ok(_) => "present".to_string(),
+                        Err(KeyringError::NoEntry) => {
+                            missing_entries.push(sl.id.to_hex());
+                            "missing".to_string()
+                        }
                         Err(e) => format!("unavailable: {e}"),
-                    };
-                    let mut j = slot_json(h, sl);
-                    j["keyring_entry"] = json!(entry);
-                    slots.push(j);
+                    },
+                    Err(e) => format!("unavailable: {e}"),
+                };
+                let mut j = slot_json(h, sl);
+                j["keyring_entry"] = json!(entry);
+                slots.push(j);
+            } else if let Some((salt, params)) = sl.kind.kdf() {
+                let d = KdfParams::DEFAULT;
+                let weaker = params.memory_kib < d.memory_kib || params.time < d.time;
+                if weaker {
+                    next.push(format!(
+                        "passphrase slot {} uses weaker Argon2id settings than recommended ({}, t={}): `vault key passwd {}` with the defaults",
+                        sl.id.to_hex(), format_kib(params.memory_kib as u64), params.time, sl.id.to_hex()
+                    ));
                 }
-                SlotKind::Passphrase { params, salt } => {
-                    let d = KdfParams::DEFAULT;
-                    let weaker = params.memory_kib < d.memory_kib || params.time < d.time;
-                    if weaker {
-                        next.push(format!(
-                            "passphrase slot {} uses weaker Argon2id settings than recommended ({}, t={}): `vault key passwd {}` with the defaults",
-                            sl.id.to_hex(), format_kib(params.memory_kib as u64), params.time, sl.id.to_hex()
-                        ));
-                    }
-                    let mut j = slot_json(h, sl);
-                    j["salt_len"] = json!(salt.len());
-                    j["recommended"] = json!({"memory_kib": d.memory_kib, "time": d.time, "parallelism": d.parallelism});
-                    j["weaker_than_recommended"] = json!(weaker);
-                    slots.push(j);
-                }
+                let mut j = slot_json(h, sl);
+                j["salt_len"] = json!(salt.len());
+                j["recommended"] = json!({"memory_kib": d.memory_kib, "time": d.time, "parallelism": d.parallelism});
+                j["weaker_than_recommended"] = json!(weaker);
+                slots.push(j);
+            } else {
+                slots.push(slot_json(h, sl));
             }
+        }
+        if l.version() == 1 {
+            next.push("the file is format version 1: the next change made with a passphrase or the keyring writes version 2; then `vault rekey` once, so no slot is left in its version-1 form".into());
+        } else if h.keys.slots.iter().any(|s| s.kind.is_legacy()) {
+            next.push("some slots are still in their version-1 form: `vault rekey` converts them (it needs their passphrases) or `--drop` them".into());
         }
         if !missing_entries.is_empty() {
             next.push(format!(
@@ -174,7 +178,7 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         let cached = vault::cache::get(&h.vault_id);
         report.insert(
             "vault".into(),
-            json!({"readable": true, "format_version": vault::format::VERSION,
+            json!({"readable": true, "format_version": l.version(),
                    "vault_id": h.vault_id.to_hex(), "generation": h.generation,
                    "header_authenticated": false,
                    "note": "doctor does not unlock; the header is authenticated by every command that opens the vault",
@@ -183,7 +187,7 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
         report.insert(
             "cache".into(),
             match cached {
-                Some(c) if l.data_key_matches(&c.dek) => json!({"cached_key": true, "expires_utc": crate::output::format_utc(c.expires_at)}),
+                Some(c) if l.body_key_matches(&c.key) => json!({"cached_key": true, "expires_utc": crate::output::format_utc(c.expires_at)}),
                 Some(_) => json!({"cached_key": true, "stale": true}),
                 None => json!({"cached_key": false}),
             },

@@ -98,9 +98,10 @@ pub fn run(
     let v = ctx.opener.create(&slots)?;
     let kinds: Vec<String> = v
         .header()
+        .keys
         .slots
         .iter()
-        .map(|sl| format!("{} {}", sl.kind_name(), sl.id.to_hex()))
+        .map(|sl| format!("{} {}", sl.kind.name(), sl.id.to_hex()))
         .collect();
     eprintln!(
         "vault: created {} (slots: {})",

@@ -8,7 +8,8 @@ use vault::error::Error;
 use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::format::{SlotId, SlotKind, VaultId};
+use vault::format::v2::SlotKindV2;
+use vault::format::{SlotId, VaultId};
 use vault::open::{EntryOutcome, RemovedEntries, SlotKey};
 use vault::slots::{keyring_account, KEYRING_SERVICE};
 use vault::vault::check_kdf_budget;
@@ -54,7 +55,7 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let done = txn.commit()?;
             eprintln!(
                 "vault: removed {} slot {}",
-                removed.kind_name(),
+                removed.kind.name(),
                 id.to_hex()
             );
             report_entries(&vault_id, &done.keyring_entries);
@@ -63,11 +64,11 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Passwd { id, new, kdf } => {
             let locked = ctx.opener.locked()?;
             // A parameter not given keeps the slot's current value.
-            let current = match locked.header().slot(id).map(|sl| &sl.kind) {
-                Some(SlotKind::Passphrase { params, .. }) => Some(*params),
-                Some(SlotKind::Keyring) => {
+            let current = match locked.header().keys.slot(id).map(|sl| sl.kind.kdf()) {
+                Some(Some((_, params))) => Some(params),
+                Some(None) => {
                     return Err(CliError::Usage(format!(
-                        "slot {} is a keyring slot; only passphrase slots have a passphrase",
+                        "slot {} is not a passphrase slot; only passphrase slots have a passphrase",
                         id.to_hex()
                     )))
                 }
@@ -102,18 +103,19 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
     let h = locked.header();
     // A cached unlock (`vault unlock`) is shown, never its key.
     let cached = vault::cache::get(&h.vault_id)
-        .filter(|c| locked.data_key_matches(&c.dek))
+        .filter(|c| locked.body_key_matches(&c.key))
         .map(|c| crate::output::format_utc(c.expires_at));
     let mut out = String::new();
     if json {
-        let slots: Vec<serde_json::Value> = h.slots.iter().map(|sl| slot_json(h, sl)).collect();
+        let slots: Vec<serde_json::Value> =
+            h.keys.slots.iter().map(|sl| slot_json(h, sl)).collect();
         out = serde_json::to_string_pretty(&serde_json::json!({
             "vault_id": h.vault_id.to_hex(), "generation": h.generation, "slots": slots,
             "cached_unlock_expires_utc": cached}))
         .expect("JSON of plain values");
         out.push('\n');
     } else {
-        for sl in &h.slots {
+        for sl in &h.keys.slots {
             out.push_str(&slot_line(h, sl));
             out.push('\n');
         }
@@ -126,8 +128,10 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
     stdout_write(out.as_bytes())
 }
 
-/// `vault rekey`: a new data key, every slot re-wrapped or dropped. Every
-/// slot's key is worked out (and every prompt shown) before the lock.
+/// `vault rekey`: a new master key, every slot re-wrapped or dropped. A
+/// version-2 slot is re-wrapped from its public key; a slot still in its
+/// version-1 form needs its key, worked out (and every prompt shown)
+/// before the lock.
 pub fn rekey(
     ctx: &mut Ctx<'_>,
     drop: &[SlotId],
@@ -142,12 +146,12 @@ pub fn rekey(
     }
     let prepared = ctx.opener.prepare_slots(locked, cred)?;
     let mut keys: Vec<SlotKey> = Vec::new();
-    for sl in prepared.header().slots.clone() {
-        if drop.contains(&sl.id) {
+    for sl in prepared.header().keys.slots.clone() {
+        if drop.contains(&sl.id) || !sl.kind.is_legacy() {
             continue;
         }
         match &sl.kind {
-            SlotKind::Keyring => match prepared.keyring_slot_key(sl.id) {
+            SlotKindV2::LegacyKeyring { .. } => match prepared.keyring_slot_key(sl.id) {
                 Ok(Some(k)) => keys.push(k),
                 Ok(None) => {}
                 Err(e) => {
@@ -157,7 +161,7 @@ pub fn rekey(
                     )))
                 }
             },
-            SlotKind::Passphrase { .. } => {
+            _ => {
                 let mut found = None;
                 for p in &passphrases {
                     if let Some(k) = prepared.passphrase_slot_key(sl.id, p)? {
@@ -180,10 +184,10 @@ pub fn rekey(
     let mut txn = prepared.begin()?;
     txn.rekey(&keys, drop, removed_entries(delete_keyring_entry))?;
     let vault_id = txn.vault().header().vault_id;
+    let kept = txn.vault().header().keys.slots.len();
     let done = txn.commit()?;
     eprintln!(
-        "vault: new data key; re-wrapped {} slot(s), dropped {}",
-        keys.len(),
+        "vault: new master key; re-wrapped {kept} slot(s), dropped {}",
         drop.len()
     );
     report_entries(&vault_id, &done.keyring_entries);
