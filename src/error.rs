@@ -209,6 +209,10 @@ pub enum Error {
     EmptyPassphrase,
     /// No slot with this id.
     SlotNotFound(SlotId),
+    /// No slot with this label.
+    NoSuchLabel(String),
+    /// Another slot has this label already.
+    LabelTaken(String),
     /// The slot is not a passphrase slot.
     NotAPassphraseSlot(SlotId),
     /// Removing the last slot would lock the vault for good.
@@ -473,9 +477,11 @@ impl fmt::Display for Error {
                 "refusing an empty passphrase: anyone could open the vault (is a CI variable unset?)",
             ),
             Error::SlotNotFound(id) => write!(f, "no slot {} in this vault", id.to_hex()),
+            Error::NoSuchLabel(l) => write!(f, "no slot labelled {l:?} in this vault"),
+            Error::LabelTaken(l) => write!(f, "another slot is labelled {l:?} already"),
             Error::NotAPassphraseSlot(id) => write!(
                 f,
-                "slot {} is a keyring slot; only passphrase slots have a passphrase",
+                "slot {} is not a passphrase slot; only passphrase slots have a passphrase",
                 id.to_hex()
             ),
             Error::LastSlot => f.write_str(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::body_edit::{Entry, Secrets};
 use crate::crypto::{self, KdfRefused};
 use crate::error::{Error, NameProblem, Result};
-use crate::format::v2::{AgeWrap, HeaderV2, KeyBlock, SlotKindV2, SlotV2};
+use crate::format::v2::{AgeWrap, HeaderV2, KeyBlock, Label, SlotKindV2, SlotV2};
 use crate::format::{
     self, EntryRef, FileHeader, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
@@ -67,9 +67,7 @@ fn format_error(path: &Path, e: FormatError) -> Error {
 /// The slot `r` names in `header`, if it is a passphrase slot; otherwise
 /// an error naming it (no such slot, or not a passphrase slot).
 pub fn named_passphrase_slot<'h>(header: &'h HeaderV2, r: &SlotRef) -> Result<&'h SlotV2> {
-    let s = r.find(header).ok_or(match r {
-        SlotRef::Id(id) => Error::SlotNotFound(*id),
-    })?;
+    let s = r.find(header).ok_or_else(|| r.not_found())?;
     match s.kind.kdf() {
         Some(_) => Ok(s),
         None => Err(Error::NotAPassphraseSlot(s.id)),
@@ -256,9 +254,7 @@ fn slot_master_key(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
             }
             keyblock::unwrap_master_key(&id.to_age(), &w.age)
         }
-        SlotKindV2::Passphrase {
-            wrap, identity, ..
-        } => {
+        SlotKindV2::Passphrase { wrap, identity, .. } => {
             let id = keyblock::open_identity(kek, &binding(vault_id, s)?, identity).ok()?;
             keyblock::unwrap_master_key(&id.to_age(), &wrap.age)
         }
@@ -339,7 +335,11 @@ impl LockedVault {
 
     /// Whether the vault has a passphrase slot.
     pub fn has_passphrase_slot(&self) -> bool {
-        self.header.keys.slots.iter().any(|s| s.kind.kdf().is_some())
+        self.header
+            .keys
+            .slots
+            .iter()
+            .any(|s| s.kind.kdf().is_some())
     }
 
     /// Fetches the key of the first keyring slot whose entry the store has
@@ -391,7 +391,9 @@ impl LockedVault {
             return Err("master key commitment mismatch");
         }
         if !keyblock::mac_matches(mk, &self.header) {
-            return Err("the key block's MAC does not match (slots changed without the master key)");
+            return Err(
+                "the key block's MAC does not match (slots changed without the master key)",
+            );
         }
         Ok(())
     }
@@ -446,10 +448,13 @@ impl LockedVault {
                 found
             }
             Credential::SlotKey { slot, kek } => {
-                let s = h.keys.slot(*slot).ok_or_else(|| Error::ChangedWhileOpening {
-                    path: self.path.clone(),
-                    what: "its keyring slot",
-                })?;
+                let s = h
+                    .keys
+                    .slot(*slot)
+                    .ok_or_else(|| Error::ChangedWhileOpening {
+                        path: self.path.clone(),
+                        what: "its keyring slot",
+                    })?;
                 let mk = slot_master_key(&h.vault_id, s, kek).ok_or_else(|| {
                     self.corrupt(&format!(
                         "keyring slot {} does not open with its keyring key",
@@ -778,6 +783,31 @@ impl Vault {
         Ok(id)
     }
 
+    /// Gives slot `id` the label `label` (or none); a label another slot
+    /// has is refused.
+    pub(crate) fn set_label(&mut self, id: SlotId, label: Option<Label>) -> Result<()> {
+        if let Some(l) = &label {
+            if self
+                .header
+                .keys
+                .slots
+                .iter()
+                .any(|s| s.id != id && s.label.as_ref() == Some(l))
+            {
+                return Err(Error::LabelTaken(l.as_str().to_string()));
+            }
+        }
+        let slot = self
+            .header
+            .keys
+            .slots
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or(Error::SlotNotFound(id))?;
+        slot.label = label;
+        Ok(())
+    }
+
     /// Removes slot `id` from the header (refusing the last one). Returns the
     /// removed slot so the caller can delete its keyring entry after the
     /// write, if [`Vault::keyring_entry_is_ours`].
@@ -892,7 +922,7 @@ impl Vault {
         if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
             return Err(Error::DroppingEverySlot);
         }
-        let old = std::mem::replace(&mut self.master, Some(Key::random()));
+        let old = self.master.replace(Key::random());
         let rewrapped = self.rewrap_all(keks, drop);
         match rewrapped {
             Ok(slots) => {
@@ -939,8 +969,9 @@ impl Vault {
                     let Some(w) = kind.wrap() else {
                         return Err(Error::MissingSlotKeys(vec![(s.id, kind.name())]));
                     };
-                    let r = Recipient::parse(&w.recipient)
-                        .map_err(|_| self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone())))?;
+                    let r = Recipient::parse(&w.recipient).map_err(|_| {
+                        self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone()))
+                    })?;
                     let age = r
                         .wrap(mk, age::NoCallbacks)
                         .map_err(|e| self.corrupt_wrap(e))?;
@@ -1007,8 +1038,7 @@ impl Vault {
         let Some(pos) = self.header.keys.slots.iter().position(|s| s.id == id) else {
             return Ok(());
         };
-        if let SlotKindV2::LegacyPassphrase { salt, params, .. } =
-            &self.header.keys.slots[pos].kind
+        if let SlotKindV2::LegacyPassphrase { salt, params, .. } = &self.header.keys.slots[pos].kind
         {
             let key = PassphraseKey {
                 salt: salt.clone(),

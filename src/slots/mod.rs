@@ -14,28 +14,54 @@ pub use keyring::{
 };
 
 use crate::crypto::{self, KdfRefused, Unauthentic};
-use crate::format::v2::{HeaderV2, SlotV2};
+use crate::format::v2::{HeaderV2, Label, SlotV2};
 use crate::format::{KdfParams, Slot, SlotId, SlotKind, VaultId};
 use crate::secret::Key;
 
-/// A slot as a person names it. Today only by its id, the 8 hex digits
-/// `key list` shows; a label can become another variant.
+/// A slot as a person names it: by its id, the 8 hex digits `key list`
+/// shows, or by its label (a label is never 8 hex digits, so the two never
+/// meet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotRef {
     /// The slot with this id.
     Id(SlotId),
+    /// The slot with this label.
+    Label(Label),
 }
 
 impl SlotRef {
     /// What was typed: `None` if it names no slot in any form.
     pub fn parse(s: &str) -> Option<SlotRef> {
-        SlotId::from_hex(s).map(SlotRef::Id)
+        SlotId::from_hex(s)
+            .map(SlotRef::Id)
+            .or_else(|| Label::parse(s).ok().map(SlotRef::Label))
     }
 
     /// The slot of `header` this names, if there is one.
     pub fn find<'h>(&self, header: &'h HeaderV2) -> Option<&'h SlotV2> {
         match self {
             SlotRef::Id(id) => header.keys.slot(*id),
+            SlotRef::Label(l) => header
+                .keys
+                .slots
+                .iter()
+                .find(|s| s.label.as_ref() == Some(l)),
+        }
+    }
+
+    /// The id of the slot of `header` this names; an error naming what
+    /// was asked for if there is none.
+    pub fn resolve(&self, header: &HeaderV2) -> crate::error::Result<SlotId> {
+        self.find(header)
+            .map(|s| s.id)
+            .ok_or_else(|| self.not_found())
+    }
+
+    /// "No such slot", in the form it was asked for.
+    pub fn not_found(&self) -> crate::error::Error {
+        match self {
+            SlotRef::Id(id) => crate::error::Error::SlotNotFound(*id),
+            SlotRef::Label(l) => crate::error::Error::NoSuchLabel(l.as_str().to_string()),
         }
     }
 }
@@ -160,8 +186,15 @@ mod tests {
             SlotRef::parse("0A0b0c0D"),
             Some(SlotRef::Id(SlotId([10, 11, 12, 13])))
         );
-        for bad in ["", "0a0b0c0", "0a0b0c0d0", "xyzxyzxy", "ci"] {
-            assert_eq!(SlotRef::parse(bad), None, "{bad}");
+        for label in ["0a0b0c0", "0a0b0c0d0", "xyzxyzxy", "ci", "CI nightly"] {
+            assert_eq!(
+                SlotRef::parse(label),
+                Some(SlotRef::Label(Label::parse(label).unwrap())),
+                "{label}"
+            );
+        }
+        for bad in ["", " ci", "a\u{202e}b", &"x".repeat(65)] {
+            assert_eq!(SlotRef::parse(bad), None, "{bad:?}");
         }
     }
 }

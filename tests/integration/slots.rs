@@ -387,8 +387,12 @@ fn a_passphrase_is_tried_cheapest_slot_first_or_on_the_slot_named_by_slot_alone(
     s.with_pass(PASS2, b"", &["get", "A", "--slot", "abababab"])
         .run()
         .code(2)
-        .stderr_has("slot abababab is a keyring slot");
+        .stderr_has("slot abababab is not a passphrase slot");
     s.with_pass(PASS2, b"", &["get", "A", "--slot", "ci"])
+        .run()
+        .code(2)
+        .stderr_has("no slot labelled \"ci\"");
+    s.with_pass(PASS2, b"", &["get", "A", "--slot", " ci"])
         .run()
         .code(2)
         .stderr_has("8 hex digits");
@@ -403,7 +407,7 @@ fn a_passphrase_is_tried_cheapest_slot_first_or_on_the_slot_named_by_slot_alone(
         .args(["--slot", "abababab", "list"])
         .run()
         .code(2)
-        .stderr_has("keyring slot");
+        .stderr_has("not a passphrase slot");
     assert_eq!(s.vault_bytes(), dear);
     // Named, the passphrase is tried on that slot alone, also to write (on
     // a copy of the vault as it was, both slots cheap).
@@ -671,4 +675,105 @@ fn rekey_with_every_passphrase_rewraps_all_slots_and_keeps_secrets() {
     franken.extend_from_slice(&before[header_end(&before)..]);
     fs::write(&s.vault, &franken).unwrap();
     s.with_pass(PASS, b"", &["list"]).run().code(4);
+}
+
+/// The labels of the vault's slots, by id, from `key list --json`.
+fn labels(s: &Sandbox) -> Vec<(String, Option<String>)> {
+    let v = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success()
+        .json();
+    v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sl| {
+            (
+                sl["id"].as_str().unwrap().to_string(),
+                sl["label"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn slots_get_labels_and_every_argument_naming_a_slot_takes_a_label() {
+    let s = Sandbox::new();
+    s.init();
+    s.set("A", b"v");
+    // A labelled slot, made with --label.
+    s.with_pass(
+        PASS,
+        format!("{PASS2}\n").as_bytes(),
+        &[
+            "key",
+            "add",
+            "passphrase",
+            "--new-passphrase-stdin",
+            "--label",
+            "CI nightly",
+        ],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    let first = s.slot_ids("passphrase").remove(0);
+    let ci = labels(&s)
+        .into_iter()
+        .find(|(_, l)| l.as_deref() == Some("CI nightly"))
+        .expect("the new slot carries its label")
+        .0;
+    assert_ne!(first, ci);
+    // key list shows it; --slot takes it.
+    s.vault_cmd()
+        .args(["key", "list"])
+        .run()
+        .success()
+        .stdout_has("label \"CI nightly\"");
+    let out = s
+        .with_pass(PASS2, b"", &["--slot", "CI nightly", "get", "-n", "A"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"v");
+    // The first slot labelled with `key label`; a taken label is refused.
+    s.with_pass(PASS, b"", &["key", "label", &first, "recovery"])
+        .run()
+        .success();
+    s.with_pass(PASS, b"", &["key", "label", "recovery", "CI nightly"])
+        .run()
+        .code(2)
+        .stderr_has("labelled \"CI nightly\" already");
+    // Labels the rule refuses never reach the vault: exit 2 from the
+    // argument parser, nothing written.
+    let before = s.vault_bytes();
+    for bad in ["0a0b0c0d", "a\u{202e}b", " padded", &"x".repeat(65)] {
+        s.with_pass(PASS, b"", &["key", "label", "recovery", bad])
+            .run()
+            .code(2);
+    }
+    assert_eq!(s.vault_bytes(), before);
+    // passwd and remove by label; an unknown label is named.
+    s.with_pass(
+        PASS2,
+        b"third passphrase\n",
+        &["key", "passwd", "CI nightly", "--new-passphrase-stdin"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    s.with_pass(PASS, b"", &["key", "remove", "no such label"])
+        .run()
+        .code(2)
+        .stderr_has("no slot labelled \"no such label\"");
+    s.with_pass(PASS, b"", &["key", "remove", "CI nightly"])
+        .run()
+        .success();
+    assert_eq!(labels(&s), vec![(first.clone(), Some("recovery".into()))]);
+    // --clear takes a label off.
+    s.with_pass(PASS, b"", &["key", "label", "recovery", "--clear"])
+        .run()
+        .success();
+    assert_eq!(labels(&s), vec![(first, None)]);
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use vault::format::{KdfParams, SlotId};
+use vault::format::v2::Label;
+use vault::format::KdfParams;
 use vault::slots::SlotRef;
 
 #[derive(Parser, Debug)]
@@ -48,8 +49,8 @@ pub struct Global {
     /// Accept, once, a vault file older than the one this path held, or a fork of it (after restoring a backup on purpose)
     #[arg(long, global = true)]
     pub allow_rollback: bool,
-    /// Open through this passphrase slot only (its id from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
-    #[arg(long, global = true, value_name = "ID", value_parser = parse_slot_ref)]
+    /// Open through this passphrase slot only (its id or label from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
+    #[arg(long, global = true, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
     pub slot: Option<SlotRef>,
 }
 
@@ -208,14 +209,14 @@ pub enum Command {
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
-    /// New data key: re-encrypt the body and re-wrap every slot
+    /// New master key: re-wrap every slot to its public key, new body key
     #[command(
-        after_help = "Keyring slots are re-wrapped through the keyring. Passphrase slots need their passphrases: the one given the usual way, each --other-passphrase-file, and (on a terminal) a prompt for any still missing. A slot that cannot be re-wrapped must be named with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
+        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`vault key list` marks it) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
     )]
     Rekey {
-        /// Remove this slot instead of re-wrapping it (repeatable)
-        #[arg(long, value_name = "ID", value_parser = parse_slot_id)]
-        drop: Vec<SlotId>,
+        /// Remove this slot instead of re-wrapping it: its id or label (repeatable)
+        #[arg(long, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        drop: Vec<SlotRef>,
         /// A file holding the passphrase of another passphrase slot (repeatable)
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
@@ -299,18 +300,30 @@ pub enum KeyCommand {
     Add(AddSlot),
     /// Remove a slot (never the last one); a keyring slot's keyring entry is kept unless --delete-keyring-entry
     Remove {
-        /// The slot's id (8 hex digits, from `vault key list`)
-        #[arg(value_parser = parse_slot_id)]
-        id: SlotId,
+        /// The slot's id (8 hex digits) or label, from `vault key list`
+        #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        target: SlotRef,
         /// Also delete a removed keyring slot's entry from this machine's keyring (only if its key opens that slot); a copy of the vault that still has the slot then no longer opens through it
         #[arg(long)]
         delete_keyring_entry: bool,
     },
+    /// Give a slot a label, or change or clear it
+    Label {
+        /// The slot's id (8 hex digits) or current label
+        #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        target: SlotRef,
+        /// The new label (UTF-8, at most 64 bytes, not 8 hex digits)
+        #[arg(value_parser = parse_label, required_unless_present = "clear")]
+        label: Option<Label>,
+        /// Remove the slot's label
+        #[arg(long, conflicts_with = "label")]
+        clear: bool,
+    },
     /// Change the passphrase of a passphrase slot
     Passwd {
-        /// The slot's id (8 hex digits, from `vault key list`)
-        #[arg(value_parser = parse_slot_id)]
-        id: SlotId,
+        /// The slot's id (8 hex digits) or label, from `vault key list`
+        #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        target: SlotRef,
         #[command(flatten)]
         new: NewPassphraseArgs,
         #[command(
@@ -324,9 +337,16 @@ pub enum KeyCommand {
 #[derive(Subcommand, Debug)]
 pub enum AddSlot {
     /// A slot whose key sits in the platform keyring
-    Keyring,
+    Keyring {
+        /// A label for the slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
+    },
     /// A slot opened by a passphrase
     Passphrase {
+        /// A label for the slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
         #[command(flatten)]
         new: NewPassphraseArgs,
         #[command(
@@ -360,17 +380,17 @@ pub fn parse_size_kib(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-/// A slot id: the 8 hex digits `vault key list` shows.
-pub fn parse_slot_id(s: &str) -> Result<SlotId, String> {
-    SlotId::from_hex(s).ok_or_else(|| "a slot id is the 8 hex digits `vault key list` shows".into())
-}
-
-/// A slot as `--slot` names it: today its id, the 8 hex digits `vault key
-/// list` shows.
+/// A slot as an argument names it: its id (the 8 hex digits `vault key
+/// list` shows) or its label.
 pub fn parse_slot_ref(s: &str) -> Result<SlotRef, String> {
     SlotRef::parse(s).ok_or_else(|| {
-        "a slot is named by the 8 hex digits of its id, as `vault key list` shows".into()
+        "a slot is named by its id (8 hex digits) or its label, as `vault key list` shows".into()
     })
+}
+
+/// A slot label: UTF-8, 1 to 64 bytes, nothing invisible, not 8 hex digits.
+pub fn parse_label(s: &str) -> Result<Label, String> {
+    Label::parse(s).map_err(|p| p.to_string())
 }
 
 /// A descriptor to read the passphrase from: 0, 1 and 2 belong to the
@@ -550,13 +570,14 @@ mod tests {
         assert!(parse_passphrase_fd("2").is_err());
         assert!(parse_passphrase_fd("-3").is_err());
         assert_eq!(parse_passphrase_fd("3"), Ok(3));
-        assert!(parse_slot_id("xyz").is_err());
-        assert!(parse_slot_id("0123456").is_err());
-        assert_eq!(parse_slot_id("0a0b0c0d").unwrap().to_hex(), "0a0b0c0d");
+        assert!(parse_slot_ref("").is_err());
+        assert!(parse_slot_ref(" x").is_err());
+        assert!(parse_label("0a0b0c0d").is_err());
+        assert_eq!(parse_label("CI").unwrap().as_str(), "CI");
         assert!(parse_slot_ref("ci").is_err());
         assert_eq!(
             parse_slot_ref("0A0B0C0D"),
-            Ok(SlotRef::Id(SlotId([10, 11, 12, 13])))
+            Ok(SlotRef::Id(vault::format::SlotId([10, 11, 12, 13])))
         );
         assert!(parse_file_spec("nofile").is_err());
         assert!(parse_file_spec("1A=x").is_err());

@@ -130,6 +130,8 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::Template { .. }
         | Error::EmptyPassphrase
         | Error::SlotNotFound(_)
+        | Error::NoSuchLabel(_)
+        | Error::LabelTaken(_)
         | Error::NotAPassphraseSlot(_)
         | Error::LastSlot
         | Error::TooManySlots(_)
@@ -172,7 +174,8 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
             Error::NotEnoughMemory { new_slot: false, .. } => "open the vault on a machine with more free memory, or through another slot".into(),
             Error::NoUsableSlot { has_passphrase_slot: true, .. } => "give the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE".into(),
-            Error::SlotNotFound(_) => "see `vault key list`".into(),
+            Error::SlotNotFound(_) | Error::NoSuchLabel(_) => "see `vault key list`".into(),
+            Error::LabelTaken(_) => "choose another label, or move it first with `vault key label SLOT NEW`".into(),
             Error::UntrustedLink { .. } => "keep the vault in a directory of your own (the default is ~/.local/share/vault), or give the link's target path if you trust it".into(),
             Error::LastSlot => "add another slot first".into(),
             Error::TooManySlots(_) => "remove one first (`vault key remove ID`)".into(),

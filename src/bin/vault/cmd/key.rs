@@ -11,7 +11,7 @@ use crate::error::{CliError, Result};
 use vault::format::v2::SlotKindV2;
 use vault::format::{SlotId, VaultId};
 use vault::open::{EntryOutcome, RemovedEntries, SlotKey};
-use vault::slots::{keyring_account, KEYRING_SERVICE};
+use vault::slots::{keyring_account, SlotRef, KEYRING_SERVICE};
 use vault::vault::check_kdf_budget;
 use vault::SecretBytes;
 
@@ -23,14 +23,32 @@ use crate::unlock::Ctx;
 pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
     match cmd {
         KeyCommand::List { json } => list(ctx, json),
-        KeyCommand::Add(AddSlot::Keyring) => {
+        KeyCommand::Add(AddSlot::Keyring { label }) => {
             let mut txn = ctx.prepare_slots()?.begin()?;
             let id = txn.add_keyring_slot()?;
+            if label.is_some() {
+                txn.set_label(id, label)?;
+            }
             txn.commit()?;
             eprintln!("vault: added keyring slot {}", id.to_hex());
             Ok(())
         }
-        KeyCommand::Add(AddSlot::Passphrase { new, kdf }) => {
+        KeyCommand::Label {
+            target: slot,
+            label,
+            clear,
+        } => {
+            let mut txn = ctx.prepare_slots()?.begin()?;
+            let id = slot.resolve(txn.vault().header())?;
+            txn.set_label(id, if clear { None } else { label.clone() })?;
+            txn.commit()?;
+            match label.filter(|_| !clear) {
+                Some(l) => eprintln!("vault: slot {} is labelled {:?}", id.to_hex(), l.as_str()),
+                None => eprintln!("vault: slot {} has no label", id.to_hex()),
+            }
+            Ok(())
+        }
+        KeyCommand::Add(AddSlot::Passphrase { label, new, kdf }) => {
             let params = kdf.params_over(KdfParams::DEFAULT);
             params.check_bounds().map_err(Error::KdfParams)?;
             // Before any prompt or KDF run; checked again under the lock.
@@ -41,15 +59,19 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let key = ctx.opener.new_passphrase_key(&pass, params)?;
             let mut txn = prepared.begin()?;
             let id = txn.add_passphrase_slot(key)?;
+            if label.is_some() {
+                txn.set_label(id, label)?;
+            }
             txn.commit()?;
             eprintln!("vault: added passphrase slot {}", id.to_hex());
             Ok(())
         }
         KeyCommand::Remove {
-            id,
+            target: slot,
             delete_keyring_entry,
         } => {
             let mut txn = ctx.prepare_slots()?.begin()?;
+            let id = slot.resolve(txn.vault().header())?;
             let removed = txn.remove_slot(id, removed_entries(delete_keyring_entry))?;
             let vault_id = txn.vault().header().vault_id;
             let done = txn.commit()?;
@@ -61,8 +83,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             report_entries(&vault_id, &done.keyring_entries);
             Ok(())
         }
-        KeyCommand::Passwd { id, new, kdf } => {
+        KeyCommand::Passwd {
+            target: slot,
+            new,
+            kdf,
+        } => {
             let locked = ctx.opener.locked()?;
+            let id = slot.resolve(locked.header())?;
             // A parameter not given keeps the slot's current value.
             let current = match locked.header().keys.slot(id).map(|sl| sl.kind.kdf()) {
                 Some(Some((_, params))) => Some(params),
@@ -134,11 +161,16 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
 /// before the lock.
 pub fn rekey(
     ctx: &mut Ctx<'_>,
-    drop: &[SlotId],
+    drop: &[SlotRef],
     other_passphrase_files: &[PathBuf],
     delete_keyring_entry: bool,
 ) -> Result<()> {
     let locked = ctx.opener.locked()?;
+    let drop: Vec<SlotId> = drop
+        .iter()
+        .map(|r| r.resolve(locked.header()))
+        .collect::<std::result::Result<_, _>>()?;
+    let drop = &drop[..];
     let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
     let mut passphrases: Vec<SecretBytes> = cred.as_passphrase().into_iter().cloned().collect();
     for f in other_passphrase_files {
