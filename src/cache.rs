@@ -57,6 +57,8 @@ mod imp {
             return Err("the timeout must be between 1 second and 24 hours".into());
         }
         let ring = keyring()?;
+        // A version-1 entry (the long-term data key) is never used again.
+        let _ = remove_described(&ring, &legacy_description(id));
         // Built in this process's own keyring first (it dies with the
         // process), given its permissions and expiry, and only then linked
         // into the user keyring: a crash at any point can never leave a key
