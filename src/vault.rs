@@ -899,7 +899,7 @@ impl Vault {
         if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
             return Err(Error::DroppingEverySlot);
         }
-        let old = std::mem::replace(&mut self.master, Some(Key::random()));
+        let old = self.master.replace(Key::random());
         let rewrapped = self.rewrap_all(keks, drop);
         match rewrapped {
             Ok(slots) => {
