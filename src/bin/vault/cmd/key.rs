@@ -63,15 +63,10 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Passwd { id, new, kdf } => {
             let locked = ctx.opener.locked()?;
             // A parameter not given keeps the slot's current value.
-            let current = match locked.header().keys.slot(id).map(|sl| sl.kind.kdf()) {
-                Some(Some((_, params))) => Some(params),
-                Some(None) => {
-                    return Err(CliError::Usage(format!(
-                        "slot {} is not a passphrase slot; only passphrase slots have a passphrase",
-                        id.to_hex()
-                    )))
-                }
-                None => {
+            let current = match locked.header().keys.slot(id).map(|sl| &sl.kind) {
+                Some(kind) => match kind.kdf() {
+                    Some((_, params)) => Some(params),
+                    None => {
                         return Err(CliError::Usage(format!(
                             "slot {} is a {} slot; only passphrase slots have a passphrase",
                             id.to_hex(),
