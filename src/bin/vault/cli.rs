@@ -181,13 +181,13 @@ pub enum Command {
         after_help = "Standard output only (redirect it; a terminal is refused without --force). With --format shell, names that change how programs load or how a shell starts (LD_*, PATH, BASH_ENV, NODE_OPTIONS, ...) are left out unless named with --only."
     )]
     Export(ExportArgs),
-    /// Cache the data key in the kernel keyring so later commands skip the passphrase (Linux)
+    /// Cache the body key in the kernel keyring so later commands skip the passphrase (Linux)
     Unlock {
         /// How long, e.g. 15m, 1h30m (1 second to 24 hours)
         #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_timeout)]
         timeout: Duration,
     },
-    /// Remove the cached data key of this vault
+    /// Remove the cached body key of this vault
     Lock,
     /// A read-only report of the vault, the keyring and the process's protections (never prints a secret)
     Doctor {
@@ -208,15 +208,15 @@ pub enum Command {
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
-    /// New data key: re-encrypt the body and re-wrap every slot
+    /// New master key: re-wrap every slot and re-encrypt the body
     #[command(
-        after_help = "Keyring slots are re-wrapped through the keyring. Passphrase slots need their passphrases: the one given the usual way, each --other-passphrase-file, and (on a terminal) a prompt for any still missing. A slot that cannot be re-wrapped must be named with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
+        after_help = "Every slot is re-wrapped to its public key, without its passphrase or keyring entry. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its key: a keyring slot through the keyring, a passphrase slot its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing). A slot that cannot be re-wrapped must be named with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it (repeatable)
         #[arg(long, value_name = "ID", value_parser = parse_slot_id)]
         drop: Vec<SlotId>,
-        /// A file holding the passphrase of another passphrase slot (repeatable)
+        /// A file holding the passphrase of another version-1 passphrase slot (repeatable)
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
         /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them
