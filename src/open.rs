@@ -448,7 +448,7 @@ impl<'a> Opener<'a> {
             None => Err(Error::ChangedWhileOpening {
                 path: self.path.clone(),
                 what: match derived.by {
-                    OpenedBy::Cache => "its data key",
+                    OpenedBy::Cache => "its body key",
                     _ => "the slot that opened it",
                 },
             }),
@@ -554,7 +554,7 @@ impl Prepared<'_, Slots> {
     }
 
     /// The key of keyring slot `id` from the key store, if it opens the
-    /// slot to this vault's data key.
+    /// slot to this vault's master key.
     pub fn keyring_slot_key(
         &self,
         id: SlotId,
@@ -594,7 +594,7 @@ pub struct NewKey(PassphraseKey);
 enum Outside {
     /// Delete this keyring entry (its key was checked to open this vault's slot).
     DeleteKeyringEntry { slot: SlotId, account: String },
-    /// Forget the cached data key (it no longer opens the vault).
+    /// Forget the cached body key (it no longer opens the vault).
     ForgetCache,
 }
 
@@ -607,7 +607,7 @@ pub enum RemovedEntries {
     /// Left in the keyring, not even looked at.
     Keep,
     /// Deleted after the commit, if its key opens the removed slot to this
-    /// vault's data key (a crafted header never gets another key deleted).
+    /// vault's master key (a crafted header never gets another key deleted).
     Delete,
 }
 
@@ -627,13 +627,25 @@ pub enum EntryOutcome {
     Failed(KeyringError),
 }
 
+/// The keyring entry of a removed keyring slot, and what became of it.
+#[derive(Debug)]
+pub struct RemovedEntry {
+    /// The removed slot.
+    pub slot: SlotId,
+    /// The entry's account: a version-2 slot's names its recipient, so it
+    /// is read from the slot, never rebuilt from the slot id.
+    pub account: String,
+    /// What happened to it.
+    pub outcome: EntryOutcome,
+}
+
 /// What a commit did.
 #[derive(Debug)]
 pub struct Committed {
     /// The new generation.
     pub generation: u64,
     /// The keyring entries of removed slots, and what happened to each.
-    pub keyring_entries: Vec<(SlotId, EntryOutcome)>,
+    pub keyring_entries: Vec<RemovedEntry>,
 }
 
 /// A change in progress: the file locked, opened under the lock, edited in
@@ -647,7 +659,7 @@ pub struct WriteTxn<'o, A> {
     lock: Option<WriteLock>,
     undo: Vec<Outside>,
     after: Vec<Outside>,
-    outcomes: Vec<(SlotId, EntryOutcome)>,
+    outcomes: Vec<RemovedEntry>,
     _access: PhantomData<A>,
 }
 
@@ -702,7 +714,11 @@ impl<A> WriteTxn<'_, A> {
                         Err(KeyringError::NoEntry) => EntryOutcome::Missing,
                         Err(e) => EntryOutcome::Failed(e),
                     };
-                    keyring_entries.push((slot, outcome));
+                    keyring_entries.push(RemovedEntry {
+                        slot,
+                        account,
+                        outcome,
+                    });
                 }
                 Outside::ForgetCache => {
                     let _ = crate::cache::remove(&self.vault.header().vault_id);
@@ -762,49 +778,56 @@ impl WriteTxn<'_, Slots> {
 
     /// Removes slot `id` (never the last). A keyring slot's entry is kept,
     /// or with [`RemovedEntries::Delete`] deleted after the commit, and
-    /// only if its key opens the removed slot to this vault's data key: a
+    /// only if its key opens the removed slot to this vault's master key: a
     /// crafted header can never make vault delete another key. Returns the
     /// removed slot.
     pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<SlotV2> {
         let removed = self.vault.remove_slot(id)?;
-        if vault::slot_account(&self.vault.header().vault_id, &removed).is_some() {
+        if let Some(account) = vault::slot_account(&self.vault.header().vault_id, &removed) {
             match entries {
-                RemovedEntries::Keep => self.outcomes.push((removed.id, EntryOutcome::Kept)),
-                RemovedEntries::Delete => self.schedule_entry_deletion(&removed),
+                RemovedEntries::Keep => self.outcomes.push(RemovedEntry {
+                    slot: removed.id,
+                    account,
+                    outcome: EntryOutcome::Kept,
+                }),
+                RemovedEntries::Delete => self.schedule_entry_deletion(&removed, account),
             }
         }
         Ok(removed)
     }
 
     /// Schedules the deletion of a removed keyring slot's entry, checked
-    /// now (the data key that slot wrapped is the current one); an entry
+    /// now (the master key that slot wrapped is the current one); an entry
     /// that is missing, foreign or unreadable is reported, not deleted.
-    fn schedule_entry_deletion(&mut self, removed: &SlotV2) {
+    fn schedule_entry_deletion(&mut self, removed: &SlotV2, account: String) {
         let outcome = match self
             .vault
             .keyring_entry_is_ours(removed, self.opener.keystore)
         {
             Ok(true) => {
-                if let Some(account) = vault::slot_account(&self.vault.header().vault_id, removed) {
-                    self.after.push(Outside::DeleteKeyringEntry {
-                        slot: removed.id,
-                        account,
-                    });
-                }
+                self.after.push(Outside::DeleteKeyringEntry {
+                    slot: removed.id,
+                    account,
+                });
                 return;
             }
             Ok(false) => EntryOutcome::NotThisVaults,
             Err(KeyringError::NoEntry) => EntryOutcome::Missing,
             Err(e) => EntryOutcome::Failed(e),
         };
-        self.outcomes.push((removed.id, outcome));
+        self.outcomes.push(RemovedEntry {
+            slot: removed.id,
+            account,
+            outcome,
+        });
     }
 
-    /// A new data key: every slot whose key is in `keys` re-wrapped, every
-    /// slot in `drop` removed (a dropped keyring slot's entry kept, or with
+    /// A new master key: every version-2 slot re-wrapped to its recipient,
+    /// every legacy slot whose key is in `keys` re-wrapped, every slot in
+    /// `drop` removed (a dropped keyring slot's entry kept, or with
     /// [`RemovedEntries::Delete`] deleted after the commit if it is this
-    /// vault's); any other slot is an error naming it, and nothing changes.
-    /// The cached data key is forgotten.
+    /// vault's); any other legacy slot is an error naming it, and nothing
+    /// changes. The cached body key is forgotten.
     pub fn rekey(
         &mut self,
         keys: &[SlotKey],
@@ -833,7 +856,7 @@ impl WriteTxn<'_, Slots> {
             .filter(|s| drop.contains(&s.id) && vault::slot_account(&vid, s).is_some())
             .cloned()
             .collect();
-        // Checked against the old data key, before it changes.
+        // Checked against the old master key, before it changes.
         let ours: Vec<(SlotId, String)> = dropped_keyring
             .iter()
             .filter(|s| {
@@ -847,8 +870,13 @@ impl WriteTxn<'_, Slots> {
             .collect();
         self.vault.rekey(&keks, drop)?;
         if entries == RemovedEntries::Keep {
-            self.outcomes
-                .extend(dropped_keyring.iter().map(|s| (s.id, EntryOutcome::Kept)));
+            self.outcomes.extend(dropped_keyring.iter().filter_map(|s| {
+                Some(RemovedEntry {
+                    slot: s.id,
+                    account: vault::slot_account(&vid, s)?,
+                    outcome: EntryOutcome::Kept,
+                })
+            }));
         }
         for (slot, account) in ours {
             self.after
@@ -984,7 +1012,7 @@ mod tests {
             o.prepare(o.locked()?, pw())?.read()
         }
 
-        /// A new data key for the vault at `p` (its one passphrase slot).
+        /// A new master key for the vault at `p` (its one passphrase slot).
         fn rekey_at(&self, p: &Path) {
             let o = self.opener_at(p);
             let prepared = o
@@ -1134,7 +1162,8 @@ mod tests {
         let mut txn = begin();
         txn.remove_slot(id, RemovedEntries::Keep).unwrap();
         let done = txn.commit().unwrap();
-        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Kept)] if s == id));
+        assert!(matches!(&done.keyring_entries[..],
+            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_ok());
         // A copy made before the removal still opens through the keyring.
         let locked = LockedVault::parse(&w.path(), copy.clone()).unwrap();
@@ -1154,7 +1183,8 @@ mod tests {
         let mut txn = prepared.begin().unwrap();
         txn.rekey(&[k], &[id], RemovedEntries::Keep).unwrap();
         let done = txn.commit().unwrap();
-        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Kept)] if s == id));
+        assert!(matches!(&done.keyring_entries[..],
+            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_ok());
     }
 
@@ -1175,7 +1205,8 @@ mod tests {
         let mut txn = begin();
         txn.remove_slot(id, RemovedEntries::Delete).unwrap();
         let done = txn.commit().unwrap();
-        assert!(matches!(done.keyring_entries[..], [(s, EntryOutcome::Deleted)] if s == id));
+        assert!(matches!(&done.keyring_entries[..],
+            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Deleted }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_err());
         // A foreign key under a removed slot's account is left alone.
         let mut txn = begin();
@@ -1190,7 +1221,10 @@ mod tests {
         let done = txn.commit().unwrap();
         assert!(matches!(
             done.keyring_entries[..],
-            [(_, EntryOutcome::NotThisVaults)]
+            [RemovedEntry {
+                outcome: EntryOutcome::NotThisVaults,
+                ..
+            }]
         ));
         assert_eq!(w.store.get(&account).unwrap().expose(), foreign.expose());
     }

@@ -58,8 +58,8 @@ pub fn bstr_field(bytes: &[u8], key: &str, len: usize, nth: usize) -> std::ops::
     start..start + len
 }
 
-/// The data-key commitment in the header: changes exactly when the data
-/// key does.
+/// The master-key commitment in a version-2 header (the key block's
+/// `"master"`): changes exactly when the master key does.
 pub fn commitment(bytes: &[u8]) -> Vec<u8> {
-    bytes[bstr_field(bytes, "commitment", 32, 0)].to_vec()
+    bytes[bstr_field(bytes, "master", 32, 0)].to_vec()
 }

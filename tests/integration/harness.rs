@@ -26,9 +26,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use vault::format::v2::HeaderV2;
-use vault::format::{self, FileHeader};
-use vault::keyblock;
-use vault::{crypto, Credential, LockedVault, SecretBytes};
+use vault::format::{self, FileHeader, KdfParams, SlotId};
+use vault::{crypto, keyblock, slots, Credential, LockedVault, SecretBytes};
 
 pub use crate::bytes::*;
 
@@ -1296,5 +1295,37 @@ pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2)) -> V
     header.mac = keyblock::key_block_mac(mk, &header.vault_id, &header.keys);
     let prefix = format::write_prefix_v2(&header);
     crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
+    [prefix, body].concat()
+}
+
+/// The id [`v1_with_second_slot`] gives the slot it adds.
+pub const V1_SECOND_SLOT: &str = "5e5e5e5e";
+
+/// `tests/vectors/ok_passphrase.vault` (version 1, [`VECTOR_PASS`]) with a
+/// second version-1 passphrase slot, id [`V1_SECOND_SLOT`], for `pass`
+/// (cheapest KDF), one generation later: a file as version 1's `key add
+/// passphrase` wrote it, whose slots are legacy slots to this build.
+pub fn v1_with_second_slot(pass: &str) -> Vec<u8> {
+    let bytes = fs::read(vectors_dir().join("ok_passphrase.vault")).unwrap();
+    let cred = Credential::Passphrase(SecretBytes::copy_from(VECTOR_PASS.as_bytes()));
+    let v = LockedVault::parse(Path::new("vector"), bytes.clone())
+        .and_then(|l| l.unlock(&cred))
+        .expect("the vector opens");
+    // A version-1 file's master key is its data key.
+    let dek = v.master_key().expect("a passphrase gives the data key");
+    let f = format::parse(&bytes).expect("a version-1 file");
+    let mut body = f.ciphertext.to_vec();
+    crypto::open_in_place(dek, &f.header.body_nonce, f.aad, &mut body).unwrap();
+    let mut header = f.header.clone();
+    header.generation += 1;
+    let (kind, kek) =
+        slots::new_passphrase_kek(pass.as_bytes(), KdfParams::CHEAPEST, None).unwrap();
+    let id = SlotId::from_hex(V1_SECOND_SLOT).unwrap();
+    header
+        .slots
+        .push(slots::make_slot(&header.vault_id, id, kind, &kek, dek));
+    header.body_nonce = crypto::random_nonce();
+    let prefix = format::write_prefix(&header);
+    crypto::seal_in_place(dek, &header.body_nonce, &prefix, &mut body);
     [prefix, body].concat()
 }

@@ -7,6 +7,8 @@
 use std::fs;
 use std::time::Duration;
 
+use vault::format::{self, FileHeader, SlotId};
+
 use crate::harness::*;
 
 /// Whether the keyring holds the entry of `account`, asked with
@@ -39,6 +41,18 @@ fn keyring_account(s: &Sandbox, id: &str) -> String {
         .to_string()
 }
 
+/// The recipient (`age1…`) recorded in slot `id` of the version-2 file
+/// `bytes`.
+fn slot_recipient(bytes: &[u8], id: &str) -> String {
+    let FileHeader::V2(h) = format::parse_any(bytes).unwrap().header else {
+        panic!("a version-2 file")
+    };
+    let slot = h.keys.slot(SlotId::from_hex(id).unwrap()).unwrap();
+    let recipient = &slot.kind.wrap().expect("a version-2 slot").recipient;
+    assert!(recipient.starts_with("age1"), "{recipient}");
+    recipient.clone()
+}
+
 #[test]
 fn keyring_init_with_no_passphrase_uses_the_keyring_and_recommends_a_recovery_slot() {
     let Some(s) = Sandbox::keyring() else {
@@ -53,9 +67,14 @@ fn keyring_init_with_no_passphrase_uses_the_keyring_and_recommends_a_recovery_sl
     let ids = s.slot_ids("keyring");
     assert_eq!(ids.len(), 1);
     assert!(s.slot_ids("passphrase").is_empty());
+    // Version 2: the account names the slot's recipient, the public key of
+    // the identity the entry holds.
     let account = keyring_account(&s, &ids[0]);
     let vault_id = s.vault_id();
-    assert_eq!(account, format!("{vault_id}:{}", ids[0]));
+    assert_eq!(
+        account,
+        format!("{vault_id}:{}", slot_recipient(&s.vault_bytes(), &ids[0]))
+    );
     if let Some(has) = keyring_has(&s, &account) {
         assert!(has, "the keyring holds the slot's key");
     }
@@ -511,20 +530,13 @@ fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
     assert_eq!(s.slot_ids("passphrase").len(), 1);
     s.vault_cmd().args(["set", "A"]).stdin("v").run().success();
     let before = s.vault_bytes();
-    // Through the keyring alone the passphrase slot cannot be re-wrapped.
-    let pid = s.slot_ids("passphrase").remove(0);
+    // Version 2: through the keyring alone, the passphrase slot is
+    // re-wrapped too (to its public key); both slots open the new file.
     s.vault_cmd()
         .arg("rekey")
         .run()
-        .code(2)
-        .stderr_has(&pid)
-        .stderr_has("--drop");
-    assert_eq!(s.vault_bytes(), before);
-    // With the passphrase: both slots re-wrapped under a new data key.
-    s.with_pass(PASS, b"", &["rekey"])
-        .run()
         .success()
-        .stderr_has("re-wrapped 2");
+        .stderr_has("new master key; re-wrapped 2 slot(s), dropped 0");
     let after = s.vault_bytes();
     assert_ne!(commitment(&after), commitment(&before));
     assert_eq!(
@@ -532,15 +544,26 @@ fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
         b"v\n"
     );
     assert_eq!(s.get("A"), b"v");
-    // Without a bus, the keyring slot cannot be re-wrapped: named, nothing changes.
-    let kid = s.slot_ids("keyring").remove(0);
+    // The file from before, put back: its master key is retired here.
+    fs::write(&s.vault, &before).unwrap();
+    s.vault_cmd()
+        .args(["get", "A"])
+        .run()
+        .code(4)
+        .stderr_has("retired");
+    fs::write(&s.vault, &after).unwrap();
+    // Without a bus, by passphrase: the keyring slot needs no keyring to
+    // be re-wrapped, and still opens through it afterwards.
     s.with_pass(PASS, b"", &["rekey"])
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .run()
-        .code(3)
-        .stderr_has(&kid)
-        .stderr_has("--drop");
-    assert_eq!(s.vault_bytes(), after);
+        .success()
+        .stderr_has("re-wrapped 2");
+    assert_eq!(
+        s.vault_cmd().args(["get", "A"]).run().success().stdout,
+        b"v\n"
+    );
+    let kid = s.slot_ids("keyring").remove(0);
     // Dropping the keyring slot by passphrase, asked to, deletes its entry.
     let account = keyring_account(&s, &kid);
     s.with_pass(
@@ -550,7 +573,9 @@ fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
     )
     .run()
     .success()
-    .stderr_has("deleted the keyring entry");
+    .stderr_has(&format!(
+        "deleted the keyring entry of removed slot {kid} (account `{account}`)"
+    ));
     assert!(s.slot_ids("keyring").is_empty());
     if let Some(has) = keyring_has(&s, &account) {
         assert!(!has, "the dropped slot's entry is deleted");

@@ -27,7 +27,7 @@ fn rekey_at(s: &Sandbox, path: &Path) {
     s.at(path, PASS, b"", &["rekey"])
         .run()
         .success()
-        .stderr_has("new data key");
+        .stderr_has("new master key");
 }
 
 #[test]
@@ -142,22 +142,39 @@ fn a_key_rotated_elsewhere_is_accepted_with_a_notice_and_the_old_file_is_then_re
     assert_eq!(s.vault_bytes(), before_rekey);
 }
 
+/// The cache holds the body key, which writes through the cache keep: two
+/// copies edited through one cached unlock share it, so the cache opens
+/// either, and the fork is refused all the same.
 #[test]
 fn a_fork_is_refused_whatever_opens_the_vault_the_cached_unlock_too() {
     let s = Sandbox::new();
     s.init().set("A", b"1");
-    let theirs = s.root().join("teammate.vault");
-    fs::copy(&s.vault, &theirs).unwrap();
-    s.set("A", b"mine");
-    set_at(&s, &theirs, "A", b"theirs");
     s.with_pass(PASS, b"", &["unlock", "--timeout", "1m"])
         .run()
         .success();
+    let theirs = s.root().join("teammate.vault");
+    fs::copy(&s.vault, &theirs).unwrap();
+    // No passphrase: both writes go through the cached body key.
+    let cached_set = |path: &Path, value: &str| {
+        s.cmd()
+            .arg("--vault")
+            .arg(path)
+            .args(["set", "--raw", "A"])
+            .stdin(value)
+            .run()
+            .success();
+    };
+    cached_set(&s.vault, "mine");
+    cached_set(&theirs, "theirs");
     fs::copy(&theirs, &s.vault).unwrap();
-    // No passphrase: the cached data key opens it.
     let out = s.vault_cmd().args(["get", "-n", "A"]).run();
     s.vault_cmd().arg("lock").run().success();
     out.code(4).stderr_has("other contents");
+    // The same fork opened by passphrase: refused too.
+    s.with_pass(PASS, b"", &["get", "-n", "A"])
+        .run()
+        .code(4)
+        .stderr_has("other contents");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use vault::format::v2::SlotKindV2;
-use vault::format::{KdfParams, SlotId};
+use vault::format::{self, FileHeader, KdfParams, SlotId};
 
 use crate::harness::*;
 
@@ -184,10 +184,34 @@ fn key_list_shows_slots_and_never_key_material() {
             ["id", "kdf", "kind", "memory_kib", "parallelism", "time"]
         );
     }
-    // No salt, nonce or wrapped key, raw or hex, in either listing.
-    for (field, len) in [("salt", 16), ("wrapped", 48), ("nonce", 24)] {
-        let r = bstr_field(&bytes, field, len, 0);
-        let raw = &bytes[r];
+    // No salt, sealed identity, age file, nonce, sealed body key,
+    // commitment or MAC, raw or hex, in either listing.
+    let mut fields: Vec<Vec<u8>> = [
+        ("salt", 16),
+        ("identity", 72),
+        ("nonce", 24),
+        ("master", 32),
+        ("body_key", 72),
+        ("body", 32),
+        ("mac", 32),
+    ]
+    .iter()
+    .map(|&(field, len)| bytes[bstr_field(&bytes, field, len, 0)].to_vec())
+    .collect();
+    let FileHeader::V2(h) = format::parse_any(&bytes).unwrap().header else {
+        panic!("a version-2 file")
+    };
+    for sl in &h.keys.slots {
+        let age = &sl.kind.wrap().expect("a version-2 slot").age;
+        // The age file's stanza (ephemeral share and wrapped key) and its
+        // binary payload.
+        let age_text = String::from_utf8_lossy(age);
+        let stanza = age_text.lines().nth(1).expect("a recipient stanza");
+        let share = stanza.strip_prefix("-> X25519 ").expect(stanza);
+        fields.push(share.as_bytes().to_vec());
+        fields.push(age[age.len() - 32..].to_vec());
+    }
+    for raw in &fields {
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         for out in [text.as_bytes(), &json.stdout[..]] {
             assert!(!contains(out, raw));
@@ -566,8 +590,12 @@ fn key_passwd_old_passphrase_stops_working_and_new_one_works() {
     assert_eq!(s.vault_bytes(), before);
 }
 
+/// Version 2: every slot is re-wrapped to its public key, so one
+/// passphrase rekeys a vault whose other slots' passphrases it does not
+/// know; every slot opens afterwards, the old file is refused at this path
+/// (its master key is retired), and a leaked slot goes only when named.
 #[test]
-fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
+fn rekey_needs_no_other_passphrase_and_drops_only_the_slots_named() {
     let s = Sandbox::new();
     s.init().set("A", b"v").set("B", b"w");
     s.with_pass(
@@ -581,19 +609,32 @@ fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
     let ids = s.slot_ids("passphrase");
     let leaked = &ids[1];
     let before = s.vault_bytes();
-    // The other slot's passphrase was not given: exit 2, naming the slot.
+    // Only the first slot's passphrase is given: both slots re-wrapped.
     s.with_pass(PASS, b"", &["rekey"])
         .run()
-        .code(2)
-        .stderr_has(leaked)
-        .stderr_has("--drop");
-    assert_eq!(s.vault_bytes(), before);
-    // Drop it explicitly.
+        .success()
+        .stderr_has("new master key; re-wrapped 2 slot(s), dropped 0");
+    let after = s.vault_bytes();
+    assert_ne!(commitment(&after), commitment(&before), "a new master key");
+    assert_eq!(s.slot_ids("passphrase"), ids);
+    assert_eq!(s.get("A"), b"v");
+    s.with_pass("leaked", b"", &["get", "-n", "B"])
+        .run()
+        .success()
+        .stdout_has("w");
+    // The file from before the rekey, put back: its key is retired here.
+    fs::write(&s.vault, &before).unwrap();
+    s.with_pass(PASS, b"", &["list"])
+        .run()
+        .code(4)
+        .stderr_has("retired");
+    fs::write(&s.vault, &after).unwrap();
+    // Drop the leaked slot explicitly.
     s.with_pass(PASS, b"", &["rekey", "--drop", leaked])
         .run()
-        .success();
-    let after = s.vault_bytes();
-    assert_ne!(commitment(&after), commitment(&before), "a new data key");
+        .success()
+        .stderr_has("re-wrapped 1 slot(s), dropped 1");
+    assert_ne!(commitment(&s.vault_bytes()), commitment(&after));
     assert_eq!(s.slot_ids("passphrase"), &ids[..1]);
     s.with_pass("leaked", b"", &["list"]).run().code(3);
     assert_eq!(s.get("A"), b"v");
@@ -613,39 +654,67 @@ fn rekey_needs_every_passphrase_slot_or_an_explicit_drop() {
     assert_eq!(s.vault_bytes(), before);
 }
 
+/// A version-1 file's slots are legacy slots, wrapped under a symmetric key:
+/// rekey still needs each one's passphrase (from a file here) or a --drop,
+/// and converts the slots it re-wraps to version 2.
 #[test]
-fn rekey_takes_the_other_slots_passphrases_from_files() {
-    // The README's "after a leak" flow on a vault with a second (recovery)
-    // passphrase: both slots survive the rekey, each with its own passphrase.
+fn rekey_needs_a_legacy_slots_passphrase_from_a_file_or_an_explicit_drop() {
     let s = Sandbox::new();
-    s.init().set("A", b"v");
-    s.with_pass(
-        PASS,
-        b"recovery words\n",
-        &["key", "add", "passphrase", "--new-passphrase-stdin"],
-    )
-    .args(KDF)
-    .run()
-    .success();
-    let before = s.vault_bytes();
+    let v1 = v1_with_second_slot(PASS2);
+    fs::write(&s.vault, &v1).unwrap();
+    let rekey = |args: &[&str]| s.with_pass(VECTOR_PASS, b"", &[&["rekey"], args].concat());
+    // Not given: exit 2, naming the slot; nothing written.
+    rekey(&[])
+        .run()
+        .code(2)
+        .stderr_has(V1_SECOND_SLOT)
+        .stderr_has("--drop");
+    assert_eq!(s.vault_bytes(), v1);
     let wrong = s.file("wrong", b"not it\n");
-    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
+    rekey(&["--other-passphrase-file"])
         .arg(&wrong)
         .run()
         .code(2)
         .stderr_has("--other-passphrase-file");
-    assert_eq!(s.vault_bytes(), before);
-    let recovery = s.file("recovery", b"recovery words\n");
-    s.with_pass(PASS, b"", &["rekey", "--other-passphrase-file"])
-        .arg(&recovery)
+    assert_eq!(s.vault_bytes(), v1);
+    // Given: both slots re-wrapped, now in their version-2 form.
+    let second = s.file("second", format!("{PASS2}\n").as_bytes());
+    rekey(&["--other-passphrase-file"])
+        .arg(&second)
         .run()
         .success()
         .stderr_has("re-wrapped 2");
-    assert_ne!(commitment(&s.vault_bytes()), commitment(&before));
-    assert_eq!(s.get("A"), b"v");
-    s.with_pass("recovery words", b"", &["get", "A"])
+    let after = s.vault_bytes();
+    assert_eq!(after[8..10], [0, 2], "written as version 2");
+    let list = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
         .run()
-        .success();
+        .success()
+        .json();
+    let slots = list["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 2);
+    assert!(slots.iter().all(|sl| sl.get("legacy").is_none()), "{list}");
+    for pass in [VECTOR_PASS, PASS2] {
+        s.with_pass(pass, b"", &["get", "-n", VECTOR_SECRETS[0].0])
+            .run()
+            .success()
+            .stdout_has(std::str::from_utf8(VECTOR_SECRETS[0].1).unwrap());
+    }
+    // Or dropped: the legacy slot's passphrase no longer opens the file.
+    let copy = s.root().join("dropped.vault");
+    fs::write(&copy, &v1).unwrap();
+    s.at(
+        &copy,
+        VECTOR_PASS,
+        b"",
+        &["rekey", "--drop", V1_SECOND_SLOT],
+    )
+    .run()
+    .success()
+    .stderr_has("re-wrapped 1 slot(s), dropped 1");
+    s.at(&copy, PASS2, b"", &["list"]).run().code(3);
+    s.at(&copy, VECTOR_PASS, b"", &["list"]).run().success();
 }
 
 #[test]
@@ -670,7 +739,7 @@ fn rekey_with_every_passphrase_rewraps_all_slots_and_keeps_secrets() {
     assert_ne!(commitment(&after), commitment(&before));
     assert_eq!(s.slot_ids("passphrase").len(), 2);
     assert_eq!(s.get("A"), b"v");
-    // The old file does not open with the new file's slots: the data key changed.
+    // The old body does not open under the new header: the keys changed.
     let mut franken = after[..header_end(&after)].to_vec();
     franken.extend_from_slice(&before[header_end(&before)..]);
     fs::write(&s.vault, &franken).unwrap();

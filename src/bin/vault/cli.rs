@@ -182,13 +182,13 @@ pub enum Command {
         after_help = "Standard output only (redirect it; a terminal is refused without --force). With --format shell, names that change how programs load or how a shell starts (LD_*, PATH, BASH_ENV, NODE_OPTIONS, ...) are left out unless named with --only."
     )]
     Export(ExportArgs),
-    /// Cache the data key in the kernel keyring so later commands skip the passphrase (Linux)
+    /// Cache the body key in the kernel keyring so later commands skip the passphrase (Linux)
     Unlock {
         /// How long, e.g. 15m, 1h30m (1 second to 24 hours)
         #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_timeout)]
         timeout: Duration,
     },
-    /// Remove the cached data key of this vault
+    /// Remove the cached body key of this vault
     Lock,
     /// A read-only report of the vault, the keyring and the process's protections (never prints a secret)
     Doctor {
@@ -211,13 +211,13 @@ pub enum Command {
     Key(KeyCommand),
     /// New master key: re-wrap every slot to its public key, new body key
     #[command(
-        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`vault key list` marks it) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
+        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it: its id or label (repeatable)
         #[arg(long, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
         drop: Vec<SlotRef>,
-        /// A file holding the passphrase of another passphrase slot (repeatable)
+        /// A file holding the passphrase of another version-1 passphrase slot (repeatable)
         #[arg(long, value_name = "PATH")]
         other_passphrase_file: Vec<PathBuf>,
         /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them

@@ -9,9 +9,9 @@ use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
 use vault::format::v2::SlotKindV2;
-use vault::format::{SlotId, VaultId};
-use vault::open::{EntryOutcome, RemovedEntries, SlotKey};
-use vault::slots::{keyring_account, SlotRef, KEYRING_SERVICE};
+use vault::format::SlotId;
+use vault::open::{EntryOutcome, RemovedEntries, RemovedEntry, SlotKey};
+use vault::slots::{SlotRef, KEYRING_SERVICE};
 use vault::vault::check_kdf_budget;
 use vault::SecretBytes;
 
@@ -73,14 +73,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let mut txn = ctx.prepare_slots()?.begin()?;
             let id = slot.resolve(txn.vault().header())?;
             let removed = txn.remove_slot(id, removed_entries(delete_keyring_entry))?;
-            let vault_id = txn.vault().header().vault_id;
             let done = txn.commit()?;
             eprintln!(
                 "vault: removed {} slot {}",
                 removed.kind.name(),
                 id.to_hex()
             );
-            report_entries(&vault_id, &done.keyring_entries);
+            report_entries(&done.keyring_entries);
             Ok(())
         }
         KeyCommand::Passwd {
@@ -91,14 +90,17 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let locked = ctx.opener.locked()?;
             let id = slot.resolve(locked.header())?;
             // A parameter not given keeps the slot's current value.
-            let current = match locked.header().keys.slot(id).map(|sl| sl.kind.kdf()) {
-                Some(Some((_, params))) => Some(params),
-                Some(None) => {
-                    return Err(CliError::Usage(format!(
-                        "slot {} is not a passphrase slot; only passphrase slots have a passphrase",
-                        id.to_hex()
-                    )))
-                }
+            let current = match locked.header().keys.slot(id).map(|sl| &sl.kind) {
+                Some(kind) => match kind.kdf() {
+                    Some((_, params)) => Some(params),
+                    None => {
+                        return Err(CliError::Usage(format!(
+                            "slot {} is a {} slot; only passphrase slots have a passphrase",
+                            id.to_hex(),
+                            kind.name()
+                        )))
+                    }
+                },
                 None => {
                     return Err(CliError::Usage(format!(
                         "no slot {} in this vault; see `vault key list`",
@@ -215,14 +217,13 @@ pub fn rekey(
     }
     let mut txn = prepared.begin()?;
     txn.rekey(&keys, drop, removed_entries(delete_keyring_entry))?;
-    let vault_id = txn.vault().header().vault_id;
     let kept = txn.vault().header().keys.slots.len();
     let done = txn.commit()?;
     eprintln!(
         "vault: new master key; re-wrapped {kept} slot(s), dropped {}",
         drop.len()
     );
-    report_entries(&vault_id, &done.keyring_entries);
+    report_entries(&done.keyring_entries);
     Ok(())
 }
 
@@ -236,10 +237,10 @@ fn removed_entries(delete_keyring_entry: bool) -> RemovedEntries {
 
 /// What became of the keyring entries of removed keyring slots. A kept one
 /// is named with why it was kept and how to delete it.
-fn report_entries(vault_id: &VaultId, entries: &[(SlotId, EntryOutcome)]) {
-    for (id, outcome) in entries {
-        let (slot, account) = (id.to_hex(), keyring_account(vault_id, *id));
-        match outcome {
+fn report_entries(entries: &[RemovedEntry]) {
+    for e in entries {
+        let (slot, account) = (e.slot.to_hex(), &e.account);
+        match &e.outcome {
             EntryOutcome::Kept => eprintln!(
                 "vault: kept the keyring entry of removed slot {slot} (service `{KEYRING_SERVICE}`, account `{account}`), if this machine has one: a copy of this vault that still has the slot opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at removal)"
             ),
