@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::format::v2::{HeaderV2, Label, SlotV2};
+use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
 use crate::rollback::{
@@ -868,19 +868,56 @@ impl WriteTxn<'_, Slots> {
             })
             .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)))
             .collect();
+        // This machine's version-2 keyring slots that are kept get fresh
+        // identities: an entry copied before the rekey must not open the
+        // rekeyed file. Found by their entries, checked against the old
+        // master key.
+        let refreshed: Vec<SlotV2> = self
+            .vault
+            .header()
+            .keys
+            .slots
+            .iter()
+            .filter(|s| {
+                !drop.contains(&s.id)
+                    && matches!(s.kind, SlotKindV2::Keyring(_))
+                    && matches!(
+                        self.vault.keyring_entry_is_ours(s, self.opener.keystore),
+                        Ok(true)
+                    )
+            })
+            .cloned()
+            .collect();
         self.vault.rekey(&keks, drop)?;
-        if entries == RemovedEntries::Keep {
-            self.outcomes.extend(dropped_keyring.iter().filter_map(|s| {
-                Some(RemovedEntry {
-                    slot: s.id,
-                    account: vault::slot_account(&vid, s)?,
-                    outcome: EntryOutcome::Kept,
-                })
-            }));
+        for old in &refreshed {
+            let new_account = self
+                .vault
+                .refresh_keyring_slot(old.id, self.opener.keystore)?;
+            self.undo.push(Outside::DeleteKeyringEntry {
+                slot: old.id,
+                account: new_account,
+            });
         }
-        for (slot, account) in ours {
-            self.after
-                .push(Outside::DeleteKeyringEntry { slot, account });
+        let obsolete = dropped_keyring.iter().chain(refreshed.iter());
+        match entries {
+            RemovedEntries::Keep => {
+                self.outcomes.extend(obsolete.filter_map(|s| {
+                    Some(RemovedEntry {
+                        slot: s.id,
+                        account: vault::slot_account(&vid, s)?,
+                        outcome: EntryOutcome::Kept,
+                    })
+                }));
+            }
+            RemovedEntries::Delete => {
+                let refreshed = refreshed
+                    .iter()
+                    .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)));
+                for (slot, account) in ours.into_iter().chain(refreshed) {
+                    self.after
+                        .push(Outside::DeleteKeyringEntry { slot, account });
+                }
+            }
         }
         self.after.push(Outside::ForgetCache);
         Ok(())

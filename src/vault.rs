@@ -1006,6 +1006,23 @@ impl Vault {
         Ok(out)
     }
 
+    /// Gives keyring slot `id` a fresh identity in `store`, under a new
+    /// account (the old entry is left as it is: a copy of the file may
+    /// still use it). Returns the new account.
+    pub(crate) fn refresh_keyring_slot(&mut self, id: SlotId, store: &dyn KeyStore) -> Result<String> {
+        let pos = self
+            .header
+            .keys
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(Error::SlotNotFound(id))?;
+        let kind = self.new_keyring_kind(store)?;
+        self.header.keys.slots[pos].kind = kind;
+        Ok(slot_account(&self.header.vault_id, &self.header.keys.slots[pos])
+            .expect("a keyring slot has an account"))
+    }
+
     /// If a legacy keyring slot opened this vault (with the master key):
     /// converts it to a version-2 keyring slot with a fresh identity in
     /// `store` under a new account. The legacy entry stays for copies of
