@@ -256,9 +256,7 @@ fn slot_master_key(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
             }
             keyblock::unwrap_master_key(&id.to_age(), &w.age)
         }
-        SlotKindV2::Passphrase {
-            wrap, identity, ..
-        } => {
+        SlotKindV2::Passphrase { wrap, identity, .. } => {
             let id = keyblock::open_identity(kek, &binding(vault_id, s)?, identity).ok()?;
             keyblock::unwrap_master_key(&id.to_age(), &wrap.age)
         }
@@ -339,7 +337,11 @@ impl LockedVault {
 
     /// Whether the vault has a passphrase slot.
     pub fn has_passphrase_slot(&self) -> bool {
-        self.header.keys.slots.iter().any(|s| s.kind.kdf().is_some())
+        self.header
+            .keys
+            .slots
+            .iter()
+            .any(|s| s.kind.kdf().is_some())
     }
 
     /// Fetches the key of the first keyring slot whose entry the store has
@@ -391,7 +393,9 @@ impl LockedVault {
             return Err("master key commitment mismatch");
         }
         if !keyblock::mac_matches(mk, &self.header) {
-            return Err("the key block's MAC does not match (slots changed without the master key)");
+            return Err(
+                "the key block's MAC does not match (slots changed without the master key)",
+            );
         }
         Ok(())
     }
@@ -446,10 +450,13 @@ impl LockedVault {
                 found
             }
             Credential::SlotKey { slot, kek } => {
-                let s = h.keys.slot(*slot).ok_or_else(|| Error::ChangedWhileOpening {
-                    path: self.path.clone(),
-                    what: "its keyring slot",
-                })?;
+                let s = h
+                    .keys
+                    .slot(*slot)
+                    .ok_or_else(|| Error::ChangedWhileOpening {
+                        path: self.path.clone(),
+                        what: "its keyring slot",
+                    })?;
                 let mk = slot_master_key(&h.vault_id, s, kek).ok_or_else(|| {
                     self.corrupt(&format!(
                         "keyring slot {} does not open with its keyring key",
@@ -892,7 +899,7 @@ impl Vault {
         if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
             return Err(Error::DroppingEverySlot);
         }
-        let old = std::mem::replace(&mut self.master, Some(Key::random()));
+        let old = self.master.replace(Key::random());
         let rewrapped = self.rewrap_all(keks, drop);
         match rewrapped {
             Ok(slots) => {
@@ -939,8 +946,9 @@ impl Vault {
                     let Some(w) = kind.wrap() else {
                         return Err(Error::MissingSlotKeys(vec![(s.id, kind.name())]));
                     };
-                    let r = Recipient::parse(&w.recipient)
-                        .map_err(|_| self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone())))?;
+                    let r = Recipient::parse(&w.recipient).map_err(|_| {
+                        self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone()))
+                    })?;
                     let age = r
                         .wrap(mk, age::NoCallbacks)
                         .map_err(|e| self.corrupt_wrap(e))?;
@@ -1007,8 +1015,7 @@ impl Vault {
         let Some(pos) = self.header.keys.slots.iter().position(|s| s.id == id) else {
             return Ok(());
         };
-        if let SlotKindV2::LegacyPassphrase { salt, params, .. } =
-            &self.header.keys.slots[pos].kind
+        if let SlotKindV2::LegacyPassphrase { salt, params, .. } = &self.header.keys.slots[pos].kind
         {
             let key = PassphraseKey {
                 salt: salt.clone(),
