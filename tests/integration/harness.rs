@@ -1298,3 +1298,34 @@ pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2)) -> V
     crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
     [prefix, body].concat()
 }
+
+/// `tests/vectors/ok_passphrase.vault` (version 1, opened by
+/// [`VECTOR_PASS`]) with a second version-1 passphrase slot, opened by
+/// `pass2`: a file no build writes any more (every write is version 2), made
+/// with the version-1 format functions, for what only legacy slots do.
+pub fn v1_vector_with_second_passphrase_slot(pass2: &str) -> Vec<u8> {
+    let bytes = fs::read(vectors_dir().join("ok_passphrase.vault")).unwrap();
+    let pass = Credential::Passphrase(SecretBytes::copy_from(VECTOR_PASS.as_bytes()));
+    let v = LockedVault::parse(Path::new("vector"), bytes.clone())
+        .and_then(|l| l.unlock(&pass))
+        .expect("the vector opens");
+    // A version-1 file's body key is its data key, the key slots wrap.
+    let dek = v.body_key();
+    let f = format::parse(&bytes).expect("a version-1 file");
+    let mut header = f.header.clone();
+    let mut slot = header.slots[0].clone();
+    let format::SlotKind::Passphrase { salt, params } = &mut slot.kind else {
+        panic!("a passphrase slot")
+    };
+    *salt = vec![0x5a; 16];
+    let kek = crypto::derive_kek(pass2.as_bytes(), salt, *params, None).unwrap();
+    slot.id = format::SlotId(*b"2nd!");
+    slot.nonce = [0x6b; crypto::NONCE_LEN];
+    slot.wrapped = crypto::wrap_key(&kek, &slot.nonce, &slot.aad(&header.vault_id), dek);
+    header.slots.push(slot);
+    let mut body = f.ciphertext.to_vec();
+    crypto::open_in_place(dek, &header.body_nonce, f.aad, &mut body).unwrap();
+    let prefix = format::write_prefix(&header);
+    crypto::seal_in_place(dek, &header.body_nonce, &prefix, &mut body);
+    [prefix, body].concat()
+}

@@ -423,12 +423,9 @@ const BAD_INPUTS: &[BadInput] = &[
             "refusing to remove the last slot",
         )
     },
-    row(
-        "rekey without the second slot's passphrase",
-        &["rekey"],
-        2,
-        "cannot re-wrap passphrase slot",
-    ),
+    // Version 2 re-wraps every slot from its public key: `rekey` without
+    // the second slot's passphrase succeeds. Only a version-1 (legacy)
+    // slot still needs it: see rekey_without_a_legacy_slots_passphrase_*.
     row(
         "rekey --drop <every slot>",
         &["rekey", "--drop", "$ID0", "--drop", "$ID1"],
@@ -459,6 +456,44 @@ const BAD_INPUTS: &[BadInput] = &[
         )
     },
 ];
+
+/// A legacy slot (from a version-1 file) wraps the key as version 1 did,
+/// under its passphrase: `rekey` cannot re-wrap it without that passphrase,
+/// so it refuses before changing anything, naming the slot and the ways on.
+#[test]
+fn rekey_without_a_legacy_slots_passphrase_exits_2_and_leaves_the_vault_unchanged() {
+    let s = Sandbox::new();
+    let v1 = v1_vector_with_second_passphrase_slot(PASS2);
+    fs::write(&s.vault, &v1).unwrap();
+    for p in [VECTOR_PASS, PASS2] {
+        let out = s
+            .with_pass(p, b"", &["get", "-n", "API_TOKEN"])
+            .run()
+            .success();
+        assert_eq!(out.stdout, b"tok_live_0123456789abcdef");
+    }
+    let out = s.with_pass(VECTOR_PASS, b"", &["rekey"]).run().code(2);
+    assert!(out.stdout.is_empty());
+    out.stderr_has("cannot re-wrap passphrase slot 326e6421")
+        .stderr_has("--other-passphrase-file")
+        .stderr_has("--drop 326e6421");
+    assert_eq!(s.vault_bytes(), v1, "a refused rekey changed the vault");
+    // Given it, the rekey writes version 2, and both passphrases open it.
+    let pass2 = s.file("pass2", format!("{PASS2}\n").as_bytes());
+    s.with_pass(VECTOR_PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&pass2)
+        .run()
+        .success()
+        .stderr_has("re-wrapped 2 slot(s), dropped 0");
+    assert_eq!(&s.vault_bytes()[8..10], &[0, 2]);
+    for p in [VECTOR_PASS, PASS2] {
+        let out = s
+            .with_pass(p, b"", &["get", "-n", "API_TOKEN"])
+            .run()
+            .success();
+        assert_eq!(out.stdout, b"tok_live_0123456789abcdef");
+    }
+}
 
 #[test]
 fn table_of_bad_inputs_each_with_exit_code_message_and_unchanged_vault() {
