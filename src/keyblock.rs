@@ -16,9 +16,7 @@ use chacha20poly1305::aead::KeyInit;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, random_nonce, Unauthentic, NONCE_LEN};
-use crate::format::v2::{
-    HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN,
-};
+use crate::format::v2::{HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN};
 use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN};
 use crate::secret::Key;
 

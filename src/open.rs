@@ -47,8 +47,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::format::KdfParams;
 use crate::format::v2::{HeaderV2, SlotV2};
+use crate::format::KdfParams;
 use crate::format::SlotId;
 use crate::rollback::{
     FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
@@ -560,7 +560,10 @@ impl Prepared<'_, Slots> {
         id: SlotId,
     ) -> std::result::Result<Option<SlotKey>, KeyringError> {
         let h = self.locked.header();
-        let Some(account) = h.keys.slot(id).and_then(|s| vault::slot_account(&h.vault_id, s))
+        let Some(account) = h
+            .keys
+            .slot(id)
+            .and_then(|s| vault::slot_account(&h.vault_id, s))
         else {
             return Ok(None);
         };
@@ -670,7 +673,8 @@ impl<A> WriteTxn<'_, A> {
     pub fn commit(mut self) -> Result<Committed> {
         // A legacy keyring slot that opened the vault becomes a version-2
         // one at this write (a new entry; the old one stays for copies).
-        self.vault.convert_opening_keyring_slot(self.opener.keystore);
+        self.vault
+            .convert_opening_keyring_slot(self.opener.keystore);
         let bytes = self.vault.seal()?;
         let lock = self
             .lock
@@ -728,8 +732,13 @@ impl WriteTxn<'_, Slots> {
     pub fn add_keyring_slot(&mut self) -> Result<SlotId> {
         let id = self.vault.add_keyring_slot(self.opener.keystore)?;
         let h = self.vault.header();
-        if let Some(account) = h.keys.slot(id).and_then(|s| vault::slot_account(&h.vault_id, s)) {
-            self.undo.push(Outside::DeleteKeyringEntry { slot: id, account });
+        if let Some(account) = h
+            .keys
+            .slot(id)
+            .and_then(|s| vault::slot_account(&h.vault_id, s))
+        {
+            self.undo
+                .push(Outside::DeleteKeyringEntry { slot: id, account });
         }
         Ok(id)
     }
@@ -770,8 +779,7 @@ impl WriteTxn<'_, Slots> {
             .keyring_entry_is_ours(removed, self.opener.keystore)
         {
             Ok(true) => {
-                if let Some(account) = vault::slot_account(&self.vault.header().vault_id, removed)
-                {
+                if let Some(account) = vault::slot_account(&self.vault.header().vault_id, removed) {
                     self.after.push(Outside::DeleteKeyringEntry {
                         slot: removed.id,
                         account,
@@ -995,7 +1003,14 @@ mod tests {
         }
 
         fn commitment(&self, p: &Path) -> KeyCommitment {
-            KeyCommitment(self.opener_at(p).locked().unwrap().header().keys.master_commitment)
+            KeyCommitment(
+                self.opener_at(p)
+                    .locked()
+                    .unwrap()
+                    .header()
+                    .keys
+                    .master_commitment,
+            )
         }
 
         fn take_notices(&self) -> Vec<Notice> {
