@@ -1,6 +1,8 @@
-//! Writes the committed test vectors of `tests/vectors/` with the real
-//! `vault` binary: `ok_passphrase.vault` (made by `init` and `set`) and
-//! every `fail_*.vault`, each one byte edit of it as documented in
+//! Writes the committed test vectors of `tests/vectors/`: every version-1
+//! `fail_*.vault`, each one byte edit of the committed version-1
+//! `ok_passphrase.vault` (kept as it is: no build writes version 1 any
+//! more), and `ok_v2_passphrase.vault` (made with the real `vault` binary,
+//! `init` and `set`) with its `fail_v2_*.vault` edits, all as documented in
 //! `tests/vectors/README.md`. The tests only read these files; run this
 //! through `scripts/make-vectors.sh` (it builds the binary first) only when
 //! the format changes on purpose, then commit.
@@ -17,7 +19,7 @@ use std::process::{Command, Stdio};
 #[path = "../tests/integration/bytes.rs"]
 mod bytes;
 
-use bytes::{bstr_field, find_one, header_end, PREFIX_LEN};
+use bytes::{bstr_field, bstr_value, find_one, header_end, PREFIX_LEN};
 
 /// The passphrase of `ok_passphrase.vault` (README there).
 const VECTOR_PASS: &str = "vault test vector v1";
@@ -61,6 +63,12 @@ fn main() {
         std::process::exit(2);
     };
     let (bin, dir) = (Path::new(bin), Path::new(dir));
+    // Every write is version 2 now: the version-1 vectors are byte edits of
+    // the committed version-1 `ok_passphrase.vault`, which no build can
+    // write again (so it is read, never remade).
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/ok_passphrase.vault");
+    let ok = fs::read(&committed).unwrap_or_else(|e| panic!("{}: {e}", committed.display()));
+    assert_eq!(&ok[8..10], &[0, 1], "ok_passphrase.vault is version 1");
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("ok.vault");
     vault(
@@ -79,9 +87,14 @@ fn main() {
         b"",
     );
     for (name, value) in VECTOR_SECRETS {
-        vault(bin, tmp.path(), &path, &["set", "--raw", name], value);
+        let mut args = vec!["set", "--raw", name];
+        if value.is_empty() {
+            args.push("--allow-empty");
+        }
+        vault(bin, tmp.path(), &path, &args, value);
     }
-    let ok = fs::read(&path).unwrap();
+    let ok2 = fs::read(&path).unwrap();
+    assert_eq!(&ok2[8..10], &[0, 2], "the binary writes version 2");
 
     fs::create_dir_all(dir).unwrap();
     for e in fs::read_dir(dir).unwrap() {
@@ -126,7 +139,8 @@ fn main() {
     );
     write(
         "fail_unknown_version.vault",
-        &edit(&|b| b[8..10].copy_from_slice(&2u16.to_be_bytes())),
+        // Neither 1 nor 2: a version this build does not know.
+        &edit(&|b| b[8..10].copy_from_slice(&3u16.to_be_bytes())),
     );
     write("fail_trailing_byte.vault", &edit(&|b| b.push(0)));
     write(
@@ -173,5 +187,20 @@ fn main() {
             b
         },
     );
+    // Version 2: one byte of a field flipped. The slot's sealed identity
+    // and age file yield no master key (a wrong passphrase); the MAC, the
+    // master-key commitment and the sealed body key fail once it is known.
+    write("ok_v2_passphrase.vault", &ok2);
+    let flip2 = |field: &str| {
+        let mut b = ok2.clone();
+        let r = bstr_value(&ok2, field, 0);
+        b[r.start + r.len() / 2] ^= 0x01;
+        b
+    };
+    write("fail_v2_flipped_identity_byte.vault", &flip2("identity"));
+    write("fail_v2_flipped_age_byte.vault", &flip2("age"));
+    write("fail_v2_flipped_mac_byte.vault", &flip2("mac"));
+    write("fail_v2_flipped_master_byte.vault", &flip2("master"));
+    write("fail_v2_flipped_body_key_byte.vault", &flip2("body_key"));
     eprintln!("wrote the test vectors to {}", dir.display());
 }

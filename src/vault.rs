@@ -1009,7 +1009,11 @@ impl Vault {
     /// Gives keyring slot `id` a fresh identity in `store`, under a new
     /// account (the old entry is left as it is: a copy of the file may
     /// still use it). Returns the new account.
-    pub(crate) fn refresh_keyring_slot(&mut self, id: SlotId, store: &dyn KeyStore) -> Result<String> {
+    pub(crate) fn refresh_keyring_slot(
+        &mut self,
+        id: SlotId,
+        store: &dyn KeyStore,
+    ) -> Result<String> {
         let pos = self
             .header
             .keys
@@ -1019,8 +1023,10 @@ impl Vault {
             .ok_or(Error::SlotNotFound(id))?;
         let kind = self.new_keyring_kind(store)?;
         self.header.keys.slots[pos].kind = kind;
-        Ok(slot_account(&self.header.vault_id, &self.header.keys.slots[pos])
-            .expect("a keyring slot has an account"))
+        Ok(
+            slot_account(&self.header.vault_id, &self.header.keys.slots[pos])
+                .expect("a keyring slot has an account"),
+        )
     }
 
     /// If a legacy keyring slot opened this vault (with the master key):

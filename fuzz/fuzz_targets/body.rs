@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
             value: SecretBytes::copy_from(b"new"),
             created: 3,
             updated: 4,
+            rotate_pending: false,
         },
     );
     let mut fresh = Secrets::new();
@@ -39,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
                 value: e.value_copy(),
                 created: e.created,
                 updated: e.updated,
+                rotate_pending: e.marks.rotate_pending,
             },
         );
     }

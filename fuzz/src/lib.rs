@@ -102,6 +102,7 @@ pub fn body(entries: &[(&str, &[u8])]) -> Vec<u8> {
                 value: SecretBytes::copy_from(v),
                 created: 1,
                 updated: 2,
+                rotate_pending: false,
             },
         );
     }

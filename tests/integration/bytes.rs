@@ -58,6 +58,33 @@ pub fn bstr_field(bytes: &[u8], key: &str, len: usize, nth: usize) -> std::ops::
     start..start + len
 }
 
+/// The range of the value of the CBOR byte-string field `key` at its
+/// `nth` occurrence in the header, whatever its length (the head read
+/// from the file: one, two or three bytes): for fields of varying length,
+/// such as a version-2 slot's `"age"` file.
+#[track_caller]
+pub fn bstr_value(bytes: &[u8], key: &str, nth: usize) -> std::ops::Range<usize> {
+    let header_end = header_end(bytes);
+    let mut pat = vec![0x60 | key.len() as u8];
+    pat.extend_from_slice(key.as_bytes());
+    let at: Vec<usize> = find_all(&bytes[..header_end], &pat)
+        .filter(|&i| matches!(bytes.get(i + pat.len()), Some(0x40..=0x59)))
+        .collect();
+    let head = at
+        .get(nth)
+        .unwrap_or_else(|| panic!("field {key} #{nth} not found ({} found)", at.len()))
+        + pat.len();
+    let (start, len) = match bytes[head] {
+        b @ 0x40..=0x57 => (head + 1, (b - 0x40) as usize),
+        0x58 => (head + 2, bytes[head + 1] as usize),
+        _ => (
+            head + 3,
+            u16::from_be_bytes([bytes[head + 1], bytes[head + 2]]) as usize,
+        ),
+    };
+    start..start + len
+}
+
 /// The master-key commitment in a version-2 header (the key block's
 /// `"master"`): changes exactly when the master key does.
 pub fn commitment(bytes: &[u8]) -> Vec<u8> {

@@ -23,9 +23,13 @@ fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot(
         .code(3)
         .stderr_has(WRONG);
     let bytes = s.vault_bytes();
-    for (field, len) in [("salt", 16), ("wrapped", 48)] {
-        let r = bstr_field(&bytes, field, len, 0);
-        for at in [r.start, r.end - 1] {
+    // The fields a passphrase slot opens with (the KDF salt, the sealed
+    // identity, the age file that identity decrypts): none yields the
+    // master key when changed, which is what a wrong passphrase does too.
+    // (The age file's first line is a format rule, checked while parsing.)
+    for field in ["salt", "identity", "age"] {
+        let r = own_slot_field(&bytes, field, 0);
+        for at in [r.start, r.start + r.len() / 2, r.end - 1] {
             let mut t = bytes.clone();
             t[at] ^= 0x01;
             fs::write(&s.vault, &t).unwrap();
@@ -33,6 +37,18 @@ fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot(
             assert_eq!(tampered.stderr, wrong.stderr, "{field} byte {at}");
         }
     }
+}
+
+/// The bytes of a passphrase slot's field (`"salt"`, `"identity"` or
+/// `"age"`) in its `nth` slot that no parsing rule checks: changed, the
+/// slot only fails to open. Of `"age"`, all but its first line
+/// (`age-encryption.org/v1`, which the parser requires: exit 4).
+fn own_slot_field(bytes: &[u8], field: &str, nth: usize) -> std::ops::Range<usize> {
+    let r = bstr_value(bytes, field, nth);
+    if field == "age" {
+        return r.start + vault::format::v2::AGE_MAGIC.len()..r.end;
+    }
+    r
 }
 
 /// Every byte of a two-slot vault flipped two ways (xor 01 opened with the
@@ -63,13 +79,27 @@ fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
         .stderr
         .replace(&s.vault.display().to_string(), "VAULT");
     let header_end = header_end(&bytes);
-    // The salt and wrapped key of the slot each passphrase opens.
+    // The salt, sealed identity and age file of the slot each passphrase
+    // opens: changed, the slot yields no master key (a wrong passphrase).
     let own = |slot: usize| {
-        let salt = bstr_field(&bytes, "salt", 16, slot);
-        let wrapped = bstr_field(&bytes, "wrapped", 48, slot);
-        move |i: usize| salt.contains(&i) || wrapped.contains(&i)
+        let fields = ["salt", "identity", "age"].map(|f| own_slot_field(&bytes, f, slot));
+        move |i: usize| fields.iter().any(|r| r.contains(&i))
     };
     let (own0, own1) = (own(0), own(1));
+    let own_len: usize = ["salt", "identity", "age"]
+        .iter()
+        .flat_map(|f| {
+            [
+                own_slot_field(&bytes, f, 0).len(),
+                own_slot_field(&bytes, f, 1).len(),
+            ]
+        })
+        .sum();
+    // Once a slot yields the master key, anything else changed is
+    // corruption: the other slot (the MAC covers it), the key block after
+    // the slots (commitments, sealed body key) and the MAC itself.
+    let slots = slot_ranges(&bytes);
+    let after_slots = slots[1].end..bstr_value(&bytes, "mac", 0).end;
     let mut variants = Vec::new();
     for i in 0..bytes.len() {
         for (x, pass) in [(0x01u8, PASS), (0xff, PASS2)] {
@@ -120,6 +150,18 @@ fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
             if (x == "01" && own0(i)) || (x == "ff" && own1(i)) {
                 assert_eq!(*code, 3, "{label}: {stderr}");
             }
+            let other = if x == "01" { &slots[1] } else { &slots[0] };
+            let magic = |n| {
+                let age = bstr_value(&bytes, "age", n);
+                age.start..age.start + vault::format::v2::AGE_MAGIC.len()
+            };
+            if after_slots.contains(&i)
+                || other.contains(&i)
+                || magic(0).contains(&i)
+                || magic(1).contains(&i)
+            {
+                assert_eq!(*code, 4, "{label}: {stderr}");
+            }
         } else {
             // A cut or a longer file is never taken for a wrong passphrase.
             assert_eq!(*code, 4, "{label}: {stderr}");
@@ -130,7 +172,7 @@ fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
         }
     }
     let threes = codes.get(&3).copied().unwrap_or(0);
-    assert!(threes >= 2 * (16 + 48), "only {threes} exit 3");
+    assert!(threes >= own_len, "only {threes} exit 3");
     let detected = tried - bad.len();
     figure(&format!(
         "attack: two-slot vault of {} bytes: tried {tried} ({flips} byte flips, {} truncations, 3 trailing), \
@@ -149,8 +191,10 @@ fn unsupported_version_exits_4_and_names_the_version() {
     let s = Sandbox::new();
     s.init().set("A", b"v");
     let bytes = s.vault_bytes();
-    assert_eq!(&bytes[8..10], &[0, 1]);
-    for v in [0u16, 2, 0x0100, 0xffff] {
+    assert_eq!(&bytes[8..10], &[0, 2]);
+    // Neither 1 nor 2 (a version-2 header read as version 1 is simply
+    // corrupt); version 1 files are tests/vectors/ok_passphrase.vault.
+    for v in [0u16, 3, 0x0100, 0xffff] {
         let mut b = bytes.clone();
         b[8..10].copy_from_slice(&v.to_be_bytes());
         fs::write(&s.vault, &b).unwrap();
@@ -160,9 +204,9 @@ fn unsupported_version_exits_4_and_names_the_version() {
             .code(4)
             .stderr_has(&format!("format version {v},"))
             .stderr_has("newer vault");
-        if v == 2 {
+        if v == 3 {
             figure(&format!(
-                "attack: version 2: exit 4: {}",
+                "attack: version 3: exit 4: {}",
                 out.stderr
                     .lines()
                     .next()
@@ -179,12 +223,13 @@ fn unsupported_version_exits_4_and_names_the_version() {
     }
 }
 
-/// A small vault (~300 bytes) with one passphrase slot and one secret.
+/// A small vault (~900 bytes, most of it the slot's age file) with one
+/// passphrase slot and one secret.
 fn small_vault() -> (Sandbox, Vec<u8>) {
     let s = Sandbox::new();
     s.init().set("A", b"value");
     let bytes = s.vault_bytes();
-    assert!(bytes.len() < 400, "{} bytes", bytes.len());
+    assert!(bytes.len() < 1200, "{} bytes", bytes.len());
     (s, bytes)
 }
 
@@ -208,17 +253,29 @@ fn writes_refuse_a_corrupt_vault_and_leave_it_as_it_was() {
     assert_eq!(s.vault_bytes(), bytes);
 }
 
-/// The byte range of each slot map in the header: each starts with
-/// `a5 62 69 64 44` (a map of 5, "id", 4 bytes); the last ends where the
-/// "commitment" key starts.
+/// The byte range of each slot map in the header: each starts with its
+/// map head, then `62 69 64 44` ("id", 4 bytes; the vault id has 16); the
+/// last ends where the key block's "master" key starts.
 fn slot_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
     let end = header_end(bytes);
-    let starts: Vec<usize> = find_all(&bytes[..end], &[0xa5, 0x62, 0x69, 0x64, 0x44]).collect();
-    let commitment = find_one(&bytes[..end], b"\x6acommitment");
+    let starts: Vec<usize> = find_all(&bytes[..end], &[0x62, 0x69, 0x64, 0x44])
+        .map(|i| i - 1)
+        .collect();
+    let master = find_one(&bytes[..end], b"\x66master");
     let mut out = Vec::new();
     for (k, s) in starts.iter().enumerate() {
-        out.push(*s..starts.get(k + 1).copied().unwrap_or(commitment));
+        out.push(*s..starts.get(k + 1).copied().unwrap_or(master));
     }
+    out
+}
+
+/// `bytes` with `range` of its header replaced by `with`, the header
+/// length field adjusted (a slot's age file varies in length).
+fn spliced(bytes: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let delta = with.len() as i64 - range.len() as i64;
+    out.splice(range, with.iter().copied());
+    adjust_header_len(&mut out, delta);
     out
 }
 
@@ -239,9 +296,7 @@ fn slot_or_body_swapped_between_vaults_with_the_same_passphrases_is_detected() {
     assert_eq!(ys.len(), 2);
     let mut variants = Vec::new();
     for k in 0..2 {
-        assert_eq!(xs[k].len(), ys[k].len(), "same parameters, same length");
-        let mut b = x.clone();
-        b[xs[k].clone()].copy_from_slice(&y[ys[k].clone()]);
+        let b = spliced(&x, xs[k].clone(), &y[ys[k].clone()]);
         for pass in [PASS, PASS2] {
             variants.push((
                 format!("slot {k} of y in x, opened with {pass:?}"),
@@ -250,9 +305,14 @@ fn slot_or_body_swapped_between_vaults_with_the_same_passphrases_is_detected() {
             ));
         }
     }
-    let mut both = x.clone();
-    both[xs[0].start..xs[1].end].copy_from_slice(&y[ys[0].start..ys[1].end]);
+    let both = spliced(&x, xs[0].start..xs[1].end, &y[ys[0].start..ys[1].end]);
     variants.push(("both slots of y in x".into(), PASS, both));
+    // y's whole key block (slots, commitments, sealed body key) and its
+    // MAC, consistent with each other: y's slots still name y's vault id.
+    let key_block =
+        |b: &[u8]| find_one(&b[..header_end(b)], b"\x64keys")..bstr_value(b, "mac", 0).end;
+    let keys = spliced(&x, key_block(&x), &y[key_block(&y)]);
+    variants.push(("key block and MAC of y in x".into(), PASS, keys));
     let mut body = x[..header_end(&x)].to_vec();
     body.extend_from_slice(&y[header_end(&y)..]);
     let mut header = y[..header_end(&y)].to_vec();
@@ -277,11 +337,25 @@ fn slot_or_body_swapped_between_vaults_with_the_same_passphrases_is_detected() {
         assert!(*code == 3 || *code == 4, "{label}: exit {code}: {stderr}");
         lines.push(format!("{label}: exit {code}"));
     }
-    // The body and whole-header swaps pass a slot, so only the body's
-    // authentication catches them: exit 4.
-    for (label, code, _) in &results {
-        if label.starts_with("body") || label.starts_with("header") {
-            assert_eq!(*code, 4, "{label}");
+    // A slot of y is bound to y's vault id (its sealed identity's AAD):
+    // in x its own passphrase cannot open it, as if wrong (exit 3), alone
+    // or with the rest of y's key block. Any
+    // other swap passes a slot of x's, or y's whole header, and then
+    // fails: the MAC over the slots and the vault id, or the body's
+    // authentication. Corrupt: exit 4.
+    for (label, code, stderr) in &results {
+        let own_slot_moved = label.starts_with("both slots")
+            || label.starts_with("key block")
+            || (label.starts_with("slot 0") && label.ends_with(&format!("{PASS:?}")))
+            || (label.starts_with("slot 1") && label.ends_with(&format!("{PASS2:?}")));
+        if own_slot_moved {
+            assert_eq!(*code, 3, "{label}: {stderr}");
+        } else {
+            assert_eq!(*code, 4, "{label}: {stderr}");
+            assert!(
+                stderr.contains("corrupt or has been tampered with"),
+                "{label}: {stderr}"
+            );
         }
     }
     figure(&format!(
@@ -517,32 +591,38 @@ fn an_older_copy_is_refused_as_a_rollback_until_accepted_and_a_fresh_home_cannot
 
 #[test]
 fn vector_ok_passphrase_still_opens_with_its_documented_contents() {
-    let s = Sandbox::new();
-    fs::copy(vectors_dir().join("ok_passphrase.vault"), &s.vault).unwrap();
-    let names = s
-        .with_pass(VECTOR_PASS, b"", &["list"])
-        .run()
-        .success()
-        .stdout_lines();
-    let want: Vec<&str> = VECTOR_SECRETS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, want);
-    for (name, value) in VECTOR_SECRETS {
-        let out = s
-            .with_pass(VECTOR_PASS, b"", &["get", "-n", name])
+    // Version 1 (a legacy slot) and version 2, the same passphrase and contents.
+    for (file, version) in [("ok_passphrase.vault", 1u16), ("ok_v2_passphrase.vault", 2)] {
+        let s = Sandbox::new();
+        fs::copy(vectors_dir().join(file), &s.vault).unwrap();
+        assert_eq!(s.vault_bytes()[8..10], version.to_be_bytes(), "{file}");
+        let names = s
+            .with_pass(VECTOR_PASS, b"", &["list"])
             .run()
-            .success();
-        assert_eq!(out.stdout, value, "{name}");
+            .success()
+            .stdout_lines();
+        let want: Vec<&str> = VECTOR_SECRETS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, want, "{file}");
+        for (name, value) in VECTOR_SECRETS {
+            let out = s
+                .with_pass(VECTOR_PASS, b"", &["get", "-n", name])
+                .run()
+                .success();
+            assert_eq!(out.stdout, value, "{file}: {name}");
+        }
+        let keys = s
+            .vault_cmd()
+            .args(["key", "list", "--json"])
+            .run()
+            .success()
+            .json();
+        let slots = keys["slots"].as_array().unwrap();
+        assert_eq!(slots.len(), 1, "{file}");
+        assert_eq!(slots[0]["memory_kib"], 8192, "{file}");
+        s.with_pass("not it", b"", &["list"]).run().code(3);
+        // Reading never rewrites it.
+        assert_eq!(s.vault_bytes(), fs::read(vectors_dir().join(file)).unwrap());
     }
-    let keys = s
-        .vault_cmd()
-        .args(["key", "list", "--json"])
-        .run()
-        .success()
-        .json();
-    let slots = keys["slots"].as_array().unwrap();
-    assert_eq!(slots.len(), 1);
-    assert_eq!(slots[0]["memory_kib"], 8192);
-    s.with_pass("not it", b"", &["list"]).run().code(3);
     // The README documents the passphrase and every secret.
     let readme = fs::read_to_string(vectors_dir().join("README.md")).unwrap();
     assert!(readme.contains(VECTOR_PASS));
