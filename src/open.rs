@@ -1337,6 +1337,52 @@ mod tests {
     }
 
     #[test]
+    fn rekey_gives_this_machines_keyring_slot_a_fresh_identity_and_keeps_the_old_entry() {
+        let w = World::new();
+        let o = w.opener();
+        let cred = || SlotCredential::passphrase(pass("pw"));
+        let mut txn = begin_slots(&o, cred());
+        let kr = txn.add_keyring_slot().unwrap();
+        txn.commit().unwrap();
+        w.set("A", "value");
+        let old_account = account_of(&w.read().unwrap(), kr);
+        let copied = w.store.get(&old_account).unwrap();
+        for entries in [RemovedEntries::Keep, RemovedEntries::Delete] {
+            let mut txn = begin_slots(&o, cred());
+            let before = account_of(txn.vault(), kr);
+            txn.rekey(&[], &[], entries).unwrap();
+            let done = txn.commit().unwrap();
+            let v = w.read().unwrap();
+            let now = account_of(&v, kr);
+            assert_ne!(now, before, "a fresh identity, under a new account");
+            // The keyring slot opens through its new entry...
+            let kc = o.keyring_credential(&o.locked().unwrap()).unwrap();
+            o.prepare_slots(o.locked().unwrap(), kc)
+                .unwrap()
+                .read()
+                .unwrap();
+            // ...and the key copied before no longer does.
+            let stale = Credential::SlotKey {
+                slot: kr,
+                kek: copied.clone(),
+            };
+            assert!(o.prepare(o.locked().unwrap(), stale).is_err());
+            match entries {
+                RemovedEntries::Keep => {
+                    assert!(w.store.get(&before).is_ok(), "kept for copies");
+                    assert!(done
+                        .keyring_entries
+                        .iter()
+                        .any(|e| e.account == before && matches!(e.outcome, EntryOutcome::Kept)));
+                }
+                RemovedEntries::Delete => {
+                    assert!(w.store.get(&before).is_err(), "deleted when asked");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_fork_replacing_the_file_is_refused_until_allowed() {
         let w = World::new();
         let (t, b) = (w.path(), w.at("b.vault"));
