@@ -75,6 +75,9 @@ pub trait KeyStore {
     fn create(&self, account: &str, key: &Key) -> Result<(), KeyringError>;
     /// Deletes the entry.
     fn delete(&self, account: &str) -> Result<(), KeyringError>;
+    /// Every account under [`KEYRING_SERVICE`] (names only: no secret is
+    /// read, no collection unlocked), for `vault doctor`.
+    fn accounts(&self) -> Result<Vec<String>, KeyringError>;
     /// Whether a new entry could be stored now without a prompt (for the
     /// Secret Service: a default collection exists and is unlocked).
     fn ready(&self) -> Result<(), KeyringError> {
@@ -107,6 +110,9 @@ impl KeyStore for MemoryKeyStore {
     }
     fn delete(&self, account: &str) -> Result<(), KeyringError> {
         self.with(|m| m.remove(account).map(drop).ok_or(KeyringError::NoEntry))
+    }
+    fn accounts(&self) -> Result<Vec<String>, KeyringError> {
+        self.with(|m| Ok(m.keys().cloned().collect()))
     }
 }
 
@@ -286,6 +292,25 @@ mod secret_service {
         fn delete(&self, account: &str) -> Result<(), KeyringError> {
             let account = account.to_string();
             self.call(move |ss| find(ss, &account)?.delete().map_err(classify))
+        }
+
+        fn accounts(&self) -> Result<Vec<String>, KeyringError> {
+            self.call(|ss| {
+                let found = ss
+                    .search_items(HashMap::from([("service", KEYRING_SERVICE)]))
+                    .map_err(classify)?;
+                let mut out = Vec::new();
+                // Attributes are readable on locked items too: nothing is
+                // unlocked and no secret is read.
+                for item in found.unlocked.iter().chain(found.locked.iter()) {
+                    if let Some(a) = item.get_attributes().map_err(classify)?.remove("username") {
+                        out.push(a);
+                    }
+                }
+                out.sort();
+                out.dedup();
+                Ok(out)
+            })
         }
 
         fn ready(&self) -> Result<(), KeyringError> {

@@ -582,3 +582,73 @@ fn keyring_rekey_rewraps_keyring_and_passphrase_slots() {
     }
     assert_eq!(s.get("A"), b"v");
 }
+
+#[test]
+fn doctor_lists_keyring_entries_no_known_vault_uses_and_deletes_them_when_asked() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    s.vault_cmd().arg("init").run().success();
+    s.vault_cmd()
+        .args(["set", "A"])
+        .stdin("v\n")
+        .run()
+        .success();
+    let id = s.slot_ids("keyring").remove(0);
+    let first = keyring_account(&s, &id);
+    // A copy opened once at another path: its slot keeps using the entry.
+    let copy = s.root().join("copy.vault");
+    fs::copy(&s.vault, &copy).unwrap();
+    s.cmd()
+        .arg("--vault")
+        .arg(&copy)
+        .args(["get", "A"])
+        .run()
+        .success();
+    // The rekey gives this file's keyring slot a fresh identity (a new
+    // entry); the old one is kept, and the copy still uses it.
+    s.vault_cmd().arg("rekey").run().success();
+    let second = keyring_account(&s, &id);
+    assert_ne!(first, second);
+    let unused = |s: &Sandbox| -> Vec<String> {
+        let r = s
+            .vault_cmd()
+            .args(["doctor", "--json"])
+            .run()
+            .success()
+            .json();
+        assert_eq!(r["keyring_entries"]["listed"], true, "{r}");
+        r["keyring_entries"]["unused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(unused(&s).is_empty(), "the copy still uses the old entry");
+    // The copy gone: the old entry is unused, listed, and deleted on request.
+    fs::remove_file(&copy).unwrap();
+    assert_eq!(unused(&s), vec![first.clone()]);
+    s.vault_cmd()
+        .args(["doctor", "--delete-unused-keyring-entries"])
+        .run()
+        .success()
+        .stderr_has(&format!(
+            "deleted keyring entry (service vault, account {first})"
+        ));
+    if let Some(has) = keyring_has(&s, &first) {
+        assert!(!has, "the unused entry is gone");
+    }
+    if let Some(has) = keyring_has(&s, &second) {
+        assert!(has, "the entry in use is kept");
+    }
+    assert!(unused(&s).is_empty());
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+}

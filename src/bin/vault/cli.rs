@@ -195,6 +195,9 @@ pub enum Command {
         /// The report as JSON
         #[arg(long)]
         json: bool,
+        /// Delete this machine's vault keyring entries that no vault known here uses (the report lists them first; a copy of a vault never opened on this machine loses its keyring slot)
+        #[arg(long)]
+        delete_unused_keyring_entries: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(

@@ -86,7 +86,10 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
         } => cmd::key::rekey(ctx, &drop, &other_passphrase_file, delete_keyring_entry),
         Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
         Command::Lock => cmd::cache::lock(ctx),
-        Command::Doctor { json } => cmd::doctor::run(ctx, json),
+        Command::Doctor {
+            json,
+            delete_unused_keyring_entries,
+        } => cmd::doctor::run(ctx, json, delete_unused_keyring_entries),
         Command::Exec {
             only,
             file,

@@ -65,6 +65,9 @@ impl KeyStore for LazyKeyring {
     fn ready(&self) -> std::result::Result<(), KeyringError> {
         self.connected()?.ready()
     }
+    fn accounts(&self) -> std::result::Result<Vec<String>, KeyringError> {
+        self.connected()?.accounts()
+    }
 }
 
 fn connect_keyring(disabled: bool) -> std::result::Result<Box<dyn KeyStore>, KeyringError> {

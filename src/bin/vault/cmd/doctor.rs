@@ -23,7 +23,7 @@ use vault::{LockedVault, Vault};
 
 use crate::unlock::Ctx;
 
-pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
+pub fn run(ctx: &mut Ctx<'_>, json_out: bool, delete_unused: bool) -> Result<()> {
     let s = ctx.inv;
     let mut next: Vec<String> = Vec::new();
     let mut report = serde_json::Map::new();
@@ -195,6 +195,10 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool) -> Result<()> {
     }
 
     report.insert(
+        "keyring_entries".into(),
+        keyring_entries_report(ctx, locked.as_ref(), delete_unused, &mut next),
+    );
+    report.insert(
         "rollback_memory".into(),
         memory_report(ctx, locked.as_ref(), &mut next),
     );
@@ -363,4 +367,62 @@ fn human(v: &Value) -> String {
     }
     walk(&mut out, v, 0, "");
     out
+}
+
+/// For `vault doctor`: the vault entries in this machine's keyring, and
+/// which of them no vault known here uses (the vaults this machine's
+/// rollback memory knows, and the one being looked at). Names only: no
+/// secret is read. With `delete`, those unused entries are deleted.
+fn keyring_entries_report(
+    ctx: &mut Ctx<'_>,
+    this: Option<&LockedVault>,
+    delete: bool,
+    next: &mut Vec<String>,
+) -> Value {
+    let accounts = match ctx.stores.keyring.connected().and_then(|st| st.accounts()) {
+        Ok(a) => a,
+        Err(e) => return json!({"listed": false, "why": e.to_string()}),
+    };
+    let mut used: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut add = |l: &LockedVault| {
+        let h = l.header();
+        for sl in &h.keys.slots {
+            if let Some(a) = vault::vault::slot_account(&h.vault_id, sl) {
+                used.insert(a);
+            }
+        }
+    };
+    if let Some(l) = this {
+        add(l);
+    }
+    for r in ctx.opener.known_vaults() {
+        if let Ok(l) = vault::store::read(&r.path)
+            .map_err(Error::from)
+            .and_then(|b| LockedVault::parse(&r.path, b))
+        {
+            add(&l);
+        }
+    }
+    let unused: Vec<&String> = accounts.iter().filter(|a| !used.contains(*a)).collect();
+    let mut deleted = Vec::new();
+    if delete {
+        for a in &unused {
+            match ctx.stores.keyring.connected().and_then(|st| st.delete(a)) {
+                Ok(()) => {
+                    eprintln!("vault: deleted keyring entry (service vault, account {a})");
+                    deleted.push((*a).clone());
+                }
+                Err(e) => eprintln!("vault: could not delete keyring entry {a}: {e}"),
+            }
+        }
+    } else if !unused.is_empty() {
+        next.push(format!(
+            "{} keyring entr{} of vault{} no vault known on this machine uses (a removed or rekeyed slot's, or a vault never opened here, e.g. on a disk not mounted): `vault doctor --delete-unused-keyring-entries` deletes them",
+            unused.len(),
+            if unused.len() == 1 { "y" } else { "ies" },
+            if unused.len() == 1 { "" } else { "s" },
+        ));
+    }
+    json!({"listed": true, "total": accounts.len(), "unused": unused, "deleted": deleted,
+           "note": "an entry is used when a vault known on this machine (its rollback memory, or this one) has a keyring slot under its account"})
 }
