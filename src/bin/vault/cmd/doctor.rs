@@ -396,10 +396,7 @@ fn keyring_entries_report(
         add(l);
     }
     for r in ctx.opener.known_vaults() {
-        if let Ok(l) = vault::store::read(&r.path)
-            .map_err(Error::from)
-            .and_then(|b| LockedVault::parse(&r.path, b))
-        {
+        if let Ok(l) = vault::store::read(&r.path).and_then(|b| LockedVault::parse(&r.path, b)) {
             add(&l);
         }
     }
