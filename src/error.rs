@@ -211,6 +211,9 @@ pub enum Error {
     SlotNotFound(SlotId),
     /// No slot with this label.
     NoSuchLabel(String),
+    /// The change would make a header vault could not read back (too many
+    /// or too large slots); nothing was written.
+    UnwritableHeader(String),
     /// Another slot has this label already.
     LabelTaken(String),
     /// The slot is not a passphrase slot.
@@ -478,6 +481,10 @@ impl fmt::Display for Error {
             ),
             Error::SlotNotFound(id) => write!(f, "no slot {} in this vault", id.to_hex()),
             Error::NoSuchLabel(l) => write!(f, "no slot labelled {l:?} in this vault"),
+            Error::UnwritableHeader(why) => write!(
+                f,
+                "refusing the change: the vault's header would not read back ({why}); nothing was written"
+            ),
             Error::LabelTaken(l) => write!(f, "another slot is labelled {l:?} already"),
             Error::NotAPassphraseSlot(id) => write!(
                 f,

@@ -188,10 +188,12 @@ impl X25519Identity {
     /// As an age identity.
     pub fn to_age(&self) -> age::x25519::Identity {
         let hrp = bech32::Hrp::parse(SECRET_KEY_HRP).expect("a valid human-readable part");
-        let text = Zeroizing::new(
-            bech32::encode_upper::<bech32::Bech32>(hrp, self.0.expose())
-                .expect("32 bytes always encode"),
-        );
+        // Sized up front (74 characters) so it never reallocates and leaves
+        // a partial copy of the secret behind; wiped when dropped. (The
+        // encoder's own small stack buffer is the bech32 crate's.)
+        let mut text = Zeroizing::new(String::with_capacity(96));
+        bech32::encode_upper_to_fmt::<bech32::Bech32, String>(&mut text, hrp, self.0.expose())
+            .expect("32 bytes always encode");
         text.parse().expect("age reads the Bech32 it defines")
     }
 

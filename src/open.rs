@@ -476,6 +476,11 @@ impl<'o, A> Prepared<'o, A> {
         self.derived.by
     }
 
+    /// The file's format version (1 or 2).
+    pub fn version(&self) -> u16 {
+        self.locked.version()
+    }
+
     /// Opens the file as read, for reading. A reader holds no lock, so it
     /// can read generation N just before a writer commits N+1 and raises
     /// the memory; a file the memory would refuse is therefore read and
@@ -682,11 +687,25 @@ impl<A> WriteTxn<'_, A> {
     /// Seals and writes the vault atomically, raises the rollback memory
     /// to what it wrote (retiring the old key if this change rotated it),
     /// releases the lock, then does what follows the write.
-    pub fn commit(mut self) -> Result<Committed> {
+    pub fn commit(self) -> Result<Committed> {
+        self.commit_keeping_body_key().map(|(c, _)| c)
+    }
+
+    /// [`WriteTxn::commit`], returning also the body key the file was
+    /// sealed under (for `vault unlock`, which caches it).
+    pub fn commit_keeping_body_key(mut self) -> Result<(Committed, Key)> {
         // A legacy keyring slot that opened the vault becomes a version-2
         // one at this write (a new entry; the old one stays for copies).
-        self.vault
-            .convert_opening_keyring_slot(self.opener.keystore);
+        if let Some(account) = self
+            .vault
+            .convert_opening_keyring_slot(self.opener.keystore)
+        {
+            if let OpenedBy::Slot(slot) = self.vault.opened_by() {
+                self.undo
+                    .push(Outside::DeleteKeyringEntry { slot, account });
+            }
+        }
+        let read_with = self.vault.body_key().clone();
         let bytes = self.vault.seal()?;
         let lock = self
             .lock
@@ -725,10 +744,34 @@ impl<A> WriteTxn<'_, A> {
                 }
             }
         }
-        Ok(Committed {
-            generation,
-            keyring_entries,
-        })
+        self.refresh_cache(&read_with);
+        Ok((
+            Committed {
+                generation,
+                keyring_entries,
+            },
+            self.vault.body_key().clone(),
+        ))
+    }
+}
+
+impl<A> WriteTxn<'_, A> {
+    /// A write with the master key drew a new body key: a live cached
+    /// unlock of the body key this vault was read with would go stale, so
+    /// it is given the new one for the rest of its time (never a longer
+    /// one). Best effort; a rekey forgets the cache instead.
+    fn refresh_cache(&self, read_with: &Key) {
+        if self.vault.master_key().is_none() || self.vault.body_key().ct_eq(read_with) {
+            return;
+        }
+        let id = self.vault.header().vault_id;
+        let Some(c) = crate::cache::get(&id) else {
+            return;
+        };
+        let left = c.expires_at.saturating_sub(crate::platform::unix_now());
+        if c.key.ct_eq(read_with) && left > 0 {
+            let _ = crate::cache::put(&id, self.vault.body_key(), left);
+        }
     }
 }
 
@@ -868,10 +911,10 @@ impl WriteTxn<'_, Slots> {
             })
             .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)))
             .collect();
-        // This machine's version-2 keyring slots that are kept get fresh
-        // identities: an entry copied before the rekey must not open the
-        // rekeyed file. Found by their entries, checked against the old
-        // master key.
+        // This machine's keyring slots that are kept get fresh identities
+        // (a legacy one becomes a version-2 slot): an entry copied before
+        // the rekey must not open the rekeyed file. Found by their entries,
+        // checked against the old master key.
         let refreshed: Vec<SlotV2> = self
             .vault
             .header()
@@ -880,7 +923,10 @@ impl WriteTxn<'_, Slots> {
             .iter()
             .filter(|s| {
                 !drop.contains(&s.id)
-                    && matches!(s.kind, SlotKindV2::Keyring(_))
+                    && matches!(
+                        s.kind,
+                        SlotKindV2::Keyring(_) | SlotKindV2::LegacyKeyring { .. }
+                    )
                     && matches!(
                         self.vault.keyring_entry_is_ours(s, self.opener.keystore),
                         Ok(true)

@@ -848,9 +848,9 @@ impl Vault {
     }
 
     /// Gives passphrase slot `id` a new passphrase (`key`, Argon2id done):
-    /// a new identity sealed under it, so whoever knew the old passphrase
-    /// and kept a copy of the old slot cannot open the new one. A legacy
-    /// slot becomes a version-2 slot.
+    /// a new identity sealed under it, so the old passphrase does not open
+    /// the new slot. (Whoever used the old one may still hold the master
+    /// key: `rekey` ends that.) A legacy slot becomes a version-2 slot.
     pub(crate) fn replace_passphrase_key(&mut self, id: SlotId, key: PassphraseKey) -> Result<()> {
         let pos = self.passphrase_slot_pos(id)?;
         check_kdf_budget(&self.header, key.params, Some(id))?;
@@ -1034,22 +1034,21 @@ impl Vault {
     /// `store` under a new account. The legacy entry stays for copies of
     /// the file still on version 1. Best effort: a keyring that refuses
     /// leaves the slot legacy.
-    pub(crate) fn convert_opening_keyring_slot(&mut self, store: &dyn KeyStore) {
+    /// Returns the new entry's account (to delete if the write fails).
+    pub(crate) fn convert_opening_keyring_slot(&mut self, store: &dyn KeyStore) -> Option<String> {
         let OpenedBy::Slot(id) = self.opened_by else {
-            return;
+            return None;
         };
-        let Some(pos) = self.header.keys.slots.iter().position(|s| s.id == id) else {
-            return;
-        };
+        let pos = self.header.keys.slots.iter().position(|s| s.id == id)?;
         if !matches!(
             self.header.keys.slots[pos].kind,
             SlotKindV2::LegacyKeyring { .. }
         ) {
-            return;
+            return None;
         }
-        if let Ok(kind) = self.new_keyring_kind(store) {
-            self.header.keys.slots[pos].kind = kind;
-        }
+        let kind = self.new_keyring_kind(store).ok()?;
+        self.header.keys.slots[pos].kind = kind;
+        slot_account(&self.header.vault_id, &self.header.keys.slots[pos])
     }
 
     /// A legacy passphrase slot that opened this vault becomes a version-2
@@ -1106,6 +1105,16 @@ impl Vault {
         self.version = 2;
         self.header.body_nonce = crypto::random_nonce();
         let prefix = format::write_prefix_v2(&self.header);
+        // Never write a header that a later open would refuse (too many or
+        // too large slots, a budget passed): checked with the reader itself.
+        if let Err(e) = format::v2::HeaderV2::decode(&prefix[format::PREFIX_LEN..]) {
+            return Err(Error::UnwritableHeader(match e {
+                FormatError::Corrupt(d) => d.to_string(),
+                FormatError::KdfOutOfBounds(d) => d,
+                FormatError::KdfOverBudget => "the KDF budget would be passed".into(),
+                FormatError::UnsupportedVersion(_) => "unknown version".into(),
+            }));
+        }
         // One buffer, sized up front (no reallocation leaves plaintext
         // behind) and zeroizing until the body in it is encrypted.
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(

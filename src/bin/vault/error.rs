@@ -132,6 +132,7 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::SlotNotFound(_)
         | Error::NoSuchLabel(_)
         | Error::LabelTaken(_)
+        | Error::UnwritableHeader(_)
         | Error::NotAPassphraseSlot(_)
         | Error::LastSlot
         | Error::TooManySlots(_)

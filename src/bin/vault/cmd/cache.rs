@@ -12,9 +12,24 @@ use crate::unlock::Ctx;
 
 pub fn unlock(ctx: &mut Ctx<'_>, timeout: Duration) -> Result<()> {
     // Caching needs a real unlock, never the cached key itself.
-    let v = ctx.prepare_slots()?.read()?;
-    let expires =
-        cache::put(&v.header().vault_id, v.body_key(), timeout.as_secs()).map_err(Error::Cache)?;
+    let prepared = ctx.prepare_slots()?;
+    let (id, body_key) = if prepared.version() == 1 {
+        // A version-1 file's only key is its long-term data key (the master
+        // key once converted): it never goes to the cache. The file is
+        // written as version 2 first, and its fresh body key is cached.
+        let txn = prepared.begin()?;
+        let id = txn.vault().header().vault_id;
+        let (_, body_key) = txn.commit_keeping_body_key()?;
+        eprintln!(
+            "vault: {} converted to format version 2 (the cache holds only its body key)",
+            ctx.inv.path.display()
+        );
+        (id, body_key)
+    } else {
+        let v = prepared.read()?;
+        (v.header().vault_id, v.body_key().clone())
+    };
+    let expires = cache::put(&id, &body_key, timeout.as_secs()).map_err(Error::Cache)?;
     eprintln!(
         "vault: {} unlocked for {} (until {} UTC); `vault lock` ends it sooner",
         ctx.inv.path.display(),
