@@ -610,6 +610,8 @@ fn doctor_lists_keyring_entries_no_known_vault_uses_and_deletes_them_when_asked(
     s.vault_cmd().arg("rekey").run().success();
     let second = keyring_account(&s, &id);
     assert_ne!(first, second);
+    // The keyring is shared with the other tests: other sandboxes' vaults
+    // are unknown here, listed apart and never deleted.
     let unused = |s: &Sandbox| -> Vec<String> {
         let r = s
             .vault_cmd()

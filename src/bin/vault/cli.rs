@@ -195,7 +195,7 @@ pub enum Command {
         /// The report as JSON
         #[arg(long)]
         json: bool,
-        /// Delete this machine's vault keyring entries that no vault known here uses (the report lists them first; a copy of a vault never opened on this machine loses its keyring slot)
+        /// Delete the keyring entries of vaults known on this machine that none of their known copies uses (a removed or rekeyed slot's; the report lists them first). Entries of vaults never opened here are never deleted
         #[arg(long)]
         delete_unused_keyring_entries: bool,
     },

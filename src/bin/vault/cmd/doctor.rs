@@ -372,7 +372,8 @@ fn human(v: &Value) -> String {
 /// For `vault doctor`: the vault entries in this machine's keyring, and
 /// which of them no vault known here uses (the vaults this machine's
 /// rollback memory knows, and the one being looked at). Names only: no
-/// secret is read. With `delete`, those unused entries are deleted.
+/// secret is read. With `delete`, the unused entries of known vaults are
+/// deleted.
 fn keyring_entries_report(
     ctx: &mut Ctx<'_>,
     this: Option<&LockedVault>,
@@ -384,8 +385,10 @@ fn keyring_entries_report(
         Err(e) => return json!({"listed": false, "why": e.to_string()}),
     };
     let mut used: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut known_ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut add = |l: &LockedVault| {
         let h = l.header();
+        known_ids.insert(h.vault_id.to_hex());
         for sl in &h.keys.slots {
             if let Some(a) = vault::vault::slot_account(&h.vault_id, sl) {
                 used.insert(a);
@@ -400,7 +403,15 @@ fn keyring_entries_report(
             add(&l);
         }
     }
-    let unused: Vec<&String> = accounts.iter().filter(|a| !used.contains(*a)).collect();
+    // Entries of a vault known here that none of its known copies uses
+    // (a removed or rekeyed slot's): deletable. Entries of vaults never
+    // opened here (another user's tool, a vault on a disk not mounted):
+    // listed apart, never deleted by vault.
+    let vault_of = |a: &str| a.split_once(':').map(|(id, _)| id.to_string());
+    let (unused, unknown): (Vec<&String>, Vec<&String>) = accounts
+        .iter()
+        .filter(|a| !used.contains(*a))
+        .partition(|a| vault_of(a).is_some_and(|id| known_ids.contains(&id)));
     let mut deleted = Vec::new();
     if delete {
         for a in &unused {
@@ -414,12 +425,19 @@ fn keyring_entries_report(
         }
     } else if !unused.is_empty() {
         next.push(format!(
-            "{} keyring entr{} of vault{} no vault known on this machine uses (a removed or rekeyed slot's, or a vault never opened here, e.g. on a disk not mounted): `vault doctor --delete-unused-keyring-entries` deletes them",
+            "{} keyring entr{} of this machine's vaults that no known copy uses (removed or rekeyed slots): `vault doctor --delete-unused-keyring-entries` deletes them",
             unused.len(),
             if unused.len() == 1 { "y" } else { "ies" },
-            if unused.len() == 1 { "" } else { "s" },
         ));
     }
-    json!({"listed": true, "total": accounts.len(), "unused": unused, "deleted": deleted,
-           "note": "an entry is used when a vault known on this machine (its rollback memory, or this one) has a keyring slot under its account"})
+    if !unknown.is_empty() {
+        next.push(format!(
+            "{} keyring entr{} of vaults never opened on this machine (on a disk not mounted, or gone): open such a vault once so vault knows it, or delete an entry yourself with `secret-tool clear service vault username ACCOUNT`",
+            unknown.len(),
+            if unknown.len() == 1 { "y" } else { "ies" },
+        ));
+    }
+    json!({"listed": true, "total": accounts.len(), "unused": unused,
+           "of_vaults_not_known_here": unknown, "deleted": deleted,
+           "note": "an entry is used when a vault known on this machine (its rollback memory, or this one) has a keyring slot under its account; only unused entries of known vaults are ever deleted"})
 }
