@@ -3,14 +3,15 @@
 //!
 //! Two modes, chosen by the input:
 //! - it starts with the magic bytes: it is a whole vault file, tried with the
-//!   fixture's data key and with its keyring slot key (seeds: the fixture
-//!   sealed with a few bodies, and `tests/vectors/*.vault`);
-//! - anything else is a body *plaintext*, sealed under the fixture header
-//!   with the fixture's data key, so the CBOR body decoder and the name
-//!   checks run behind a passing AEAD. Here unlock must succeed exactly when
-//!   `decode_body` accepts the bytes and every name is valid, with the same
-//!   secrets. Even-length inputs are opened with the data key, odd ones
-//!   with the keyring slot key.
+//!   fixture's keyring slot key (seeds: the fixture sealed with a few bodies,
+//!   and `tests/vectors/*.vault`);
+//! - anything else is a body *plaintext*, sealed under the (version-1)
+//!   fixture header with the fixture's data key, so the CBOR body decoder
+//!   and the name checks run behind a passing AEAD. Here unlock must succeed
+//!   exactly when `decode_body` accepts the bytes and every name is valid,
+//!   with the same secrets. It is opened with the keyring slot key: a
+//!   version-1 file never opens through a cached key (version 2 caches only
+//!   a body key, `Credential::BodyKey`, which a version-1 file has none of).
 //!
 //! Whenever unlock succeeds, sealing the vault again and reopening it gives
 //! the same secrets.
@@ -23,24 +24,21 @@ use libfuzzer_sys::fuzz_target;
 use vault::format::{self, EntryRef, Header, MAGIC};
 use vault::vault::validate_name;
 use vault::{Credential, Error, LockedVault};
-use vault_fuzz::{data_key, fixture_header, keyring_kek, seal, FIXTURE_PATH, KEYRING_SLOT};
+use vault_fuzz::{fixture_header, keyring_kek, seal, FIXTURE_PATH, KEYRING_SLOT};
 
 struct Fixture {
     header: Header,
-    creds: [Credential; 2],
+    creds: [Credential; 1],
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| Fixture {
         header: fixture_header(),
-        creds: [
-            Credential::BodyKey(data_key()),
-            Credential::SlotKey {
-                slot: KEYRING_SLOT,
-                kek: keyring_kek(),
-            },
-        ],
+        creds: [Credential::SlotKey {
+            slot: KEYRING_SLOT,
+            kek: keyring_kek(),
+        }],
     })
 }
 
@@ -81,15 +79,7 @@ fuzz_target!(|data: &[u8]| {
             .filter(|b| b.iter().all(|e| validate_name(e.name).is_ok()))
             .map(|b| snapshot(b.iter()))
     });
-    // A whole file is tried with both credentials; a sealed plaintext (whose
-    // header is always the fixture's) with one of them, picked by the input
-    // length, since the body decoder dominates the cost of an execution.
-    let creds = if sealed_by_us {
-        &fx.creds[data.len() % 2..][..1]
-    } else {
-        &fx.creds[..]
-    };
-    for cred in creds {
+    for cred in &fx.creds {
         match locked.clone().unlock(cred) {
             Ok(mut v) => {
                 let entries = snapshot(v.entries());
