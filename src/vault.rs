@@ -684,6 +684,16 @@ impl Vault {
         }
     }
 
+    /// Where slot `id` is in the header; an error naming it if it is not.
+    fn slot_pos(&self, id: SlotId) -> Result<usize> {
+        self.header
+            .keys
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(Error::SlotNotFound(id))
+    }
+
     fn check_room(&self) -> Result<()> {
         if self.header.keys.slots.len() >= format::v2::MAX_SLOTS_V2 {
             return Err(Error::TooManySlots(format::v2::MAX_SLOTS_V2));
@@ -812,13 +822,7 @@ impl Vault {
     /// removed slot so the caller can delete its keyring entry after the
     /// write, if [`Vault::keyring_entry_is_ours`].
     pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<SlotV2> {
-        let pos = self
-            .header
-            .keys
-            .slots
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or(Error::SlotNotFound(id))?;
+        let pos = self.slot_pos(id)?;
         if self.header.keys.slots.len() == 1 {
             return Err(Error::LastSlot);
         }
@@ -862,13 +866,7 @@ impl Vault {
     /// Where passphrase slot `id` is; an error naming it if it is missing
     /// or not a passphrase slot.
     pub(crate) fn passphrase_slot_pos(&self, id: SlotId) -> Result<usize> {
-        let pos = self
-            .header
-            .keys
-            .slots
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or(Error::SlotNotFound(id))?;
+        let pos = self.slot_pos(id)?;
         match self.header.keys.slots[pos].kind.kdf() {
             Some(_) => Ok(pos),
             None => Err(Error::NotAPassphraseSlot(id)),
@@ -1014,13 +1012,7 @@ impl Vault {
         id: SlotId,
         store: &dyn KeyStore,
     ) -> Result<String> {
-        let pos = self
-            .header
-            .keys
-            .slots
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or(Error::SlotNotFound(id))?;
+        let pos = self.slot_pos(id)?;
         let kind = self.new_keyring_kind(store)?;
         self.header.keys.slots[pos].kind = kind;
         Ok(
