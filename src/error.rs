@@ -158,6 +158,14 @@ pub enum Error {
         /// Generation in the file.
         generation: u64,
     },
+    /// The file is sealed with a master key that the one this path last
+    /// held did not endorse (no lineage from it): not a member's rotation.
+    UnendorsedKey {
+        /// The vault file.
+        path: PathBuf,
+        /// Generation in the file.
+        generation: u64,
+    },
     /// The generation is at its bound: one more write would pass it.
     GenerationExhausted {
         /// The vault file.
@@ -452,6 +460,11 @@ impl fmt::Display for Error {
                 "{} (generation {generation}) is sealed with a key retired at this path: it is the file from before a rekey or a removed slot",
                 path.display()
             ),
+            Error::UnendorsedKey { path, generation } => write!(
+                f,
+                "{} (generation {generation}) is sealed with a new master key that the key last seen at this path did not endorse: it was not rotated by a holder of the vault's key (the file may have been replaced by someone who can write it but is not a member), or the vault was made anew, or rotated more than 32 times since; nothing was read from it or written to it",
+                path.display()
+            ),
             Error::GenerationExhausted { path, generation } => write!(
                 f,
                 "{} is at generation {generation}, the highest a vault can have: nothing can be written to it (only a damaged or crafted file gets there)",
@@ -592,6 +605,10 @@ mod tests {
                 generation: 2,
             },
             Error::RetiredKey {
+                path: p.clone(),
+                generation: 2,
+            },
+            Error::UnendorsedKey {
                 path: p.clone(),
                 generation: 2,
             },

@@ -50,8 +50,10 @@ use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
+use crate::keyblock;
 use crate::rollback::{
-    FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
+    FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
+    VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{KeyStore, KeyringError, SlotRef};
@@ -115,6 +117,7 @@ pub struct Opener<'a> {
     clock: &'a dyn Clock,
     available_kib: Option<u64>,
     allow_rollback: bool,
+    accept_new_key: bool,
     lock_timeout: Duration,
     on_lock_wait: &'a dyn Fn(),
     vcs: &'a dyn VersionControl,
@@ -156,6 +159,7 @@ impl<'a> Opener<'a> {
             clock: &SystemClock,
             available_kib: crate::platform::available_memory_kib(),
             allow_rollback: false,
+            accept_new_key: false,
             lock_timeout: Duration::from_secs(30),
             on_lock_wait: &no_wait_notice,
             vcs: &Git,
@@ -185,6 +189,14 @@ impl<'a> Opener<'a> {
     /// key may then be read, never written.
     pub fn allow_rollback(mut self, yes: bool) -> Self {
         self.allow_rollback = yes;
+        self
+    }
+
+    /// Accepts, for this command, a file sealed with a master key that the
+    /// key this path last held did not endorse ([`Error::UnendorsedKey`]):
+    /// a vault made anew at this path. Its memory then starts from it.
+    pub fn accept_new_key(mut self, yes: bool) -> Self {
+        self.accept_new_key = yes;
         self
     }
 
@@ -263,6 +275,14 @@ impl<'a> Opener<'a> {
     /// The cached body key of `locked`, if one is cached and is this
     /// vault's current body key.
     pub fn cached(&self, locked: &LockedVault) -> Option<Credential> {
+        // Only under the master key this path last held: a new one must be
+        // checked (its lineage against the master key itself), which the
+        // body key cannot do. A real credential opens it instead.
+        if let Some(r) = self.memory.recall(self.memory_key()) {
+            if r.last.commitment != locked.file_state().commitment {
+                return None;
+            }
+        }
         let c = crate::cache::get(&locked.header().vault_id)?;
         locked
             .body_key_matches(&c.key)
@@ -351,10 +371,8 @@ impl<'a> Opener<'a> {
 
     /// How `v` compares with this path's memory.
     fn judge(&self, v: &Vault) -> Verdict {
-        Verdict::of(
-            self.memory.recall(self.memory_key()).as_ref(),
-            &v.file_state(),
-        )
+        let r = self.memory.recall(self.memory_key());
+        Verdict::of(as_seen_by(r.as_ref(), v).as_ref(), &v.file_state())
     }
 
     /// Whether the version control tracks this file, asked at most once.
@@ -372,8 +390,9 @@ impl<'a> Opener<'a> {
         let seen = v.file_state();
         let path = || self.path.clone();
         let raise = || {
-            self.memory
-                .update(key, &|r| Record::raised(r, key.path(), &seen))
+            self.memory.update(key, &|r| {
+                Record::raised(as_seen_by(r, v).as_ref(), key.path(), &seen)
+            })
         };
         match verdict {
             Verdict::Same => Ok(()),
@@ -382,16 +401,33 @@ impl<'a> Opener<'a> {
                 Ok(())
             }
             Verdict::NewKey => {
+                // A member's rotation carries a link from the key this path
+                // last held; anything else was not made by a key holder.
+                let remembered =
+                    as_seen_by(self.memory.recall(key).as_ref(), v).and_then(|r| r.last.lineage);
+                let how = match remembered {
+                    None => NewKeyAccepted::Unchecked,
+                    Some(l) if keyblock::descends_from(v.header(), &l) => NewKeyAccepted::Endorsed,
+                    Some(_) if self.accept_new_key => NewKeyAccepted::Deliberately,
+                    Some(_) => {
+                        return Err(Error::UnendorsedKey {
+                            path: path(),
+                            generation: seen.generation,
+                        })
+                    }
+                };
                 raise();
                 (self.on_notice)(&Notice::NewKey {
                     path: path(),
                     generation: seen.generation,
+                    how,
                 });
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
-                self.memory
-                    .update(key, &|r| Some(Record::forced(r, key.path(), &seen)));
+                self.memory.update(key, &|r| {
+                    Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
+                });
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.tracked() => {
@@ -454,6 +490,16 @@ impl<'a> Opener<'a> {
             }),
         }
     }
+}
+
+/// The memory `r` as `v` is judged against it: a commitment `v`'s master
+/// key had in version-1 form read as the one it has now.
+fn as_seen_by(r: Option<&Record>, v: &Vault) -> Option<Record> {
+    let r = r?.clone();
+    Some(match v.key_alias() {
+        Some((legacy, current)) => r.aliased(legacy, current),
+        None => r,
+    })
 }
 
 /// A vault file read and its credential's keys worked out, not yet opened.
@@ -714,14 +760,21 @@ impl<A> WriteTxn<'_, A> {
         store::write_atomic(&self.opener.resolved, &bytes, &lock)?;
         let generation = self.vault.header().generation;
         // Still under the lock: this write's state is what the path holds.
-        let (key, before, after) = (
+        let (key, mut before, after) = (
             self.opener.memory_key(),
             self.before,
             self.vault.file_state(),
         );
-        self.opener
-            .memory
-            .update(key, &|r| Record::committed(r, key.path(), &before, &after));
+        let v = &self.vault;
+        if let Some((legacy, current)) = v.key_alias() {
+            // A conversion keeps the key: not a rotation to retire.
+            if before.commitment == legacy {
+                before.commitment = current;
+            }
+        }
+        self.opener.memory.update(key, &|r| {
+            Record::committed(as_seen_by(r, v).as_ref(), key.path(), &before, &after)
+        });
         drop(lock);
         self.undo.clear();
         let mut keyring_entries = std::mem::take(&mut self.outcomes);

@@ -190,6 +190,7 @@ fn v1_as_v2(h: Header) -> HeaderV2 {
             master_commitment: h.commitment,
             body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
             body_commitment: [0; format::COMMITMENT_LEN],
+            lineage: None,
         },
         mac: [0; format::v2::MAC_LEN],
         body_nonce: h.body_nonce,
@@ -243,23 +244,48 @@ fn binding<'a>(vault_id: &'a VaultId, s: &'a SlotV2) -> Option<IdentityBinding<'
 /// its keyring key), if it gives one. Nothing is checked against the
 /// header here.
 fn slot_master_key(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
-    match &s.kind {
+    match slot_unwrap(vault_id, s, kek) {
+        Unwrap::Key(mk) => Some(mk),
+        Unwrap::NotThisKey | Unwrap::Damaged => None,
+    }
+}
+
+/// What a slot gives for a key.
+enum Unwrap {
+    Key(Key),
+    /// The key does not open the slot (a wrong passphrase, another key).
+    NotThisKey,
+    /// A passphrase slot whose identity the key opened (so the passphrase
+    /// is right: the identity is sealed under it, bound to the slot) but
+    /// whose age file gives no master key: damaged or tampered with.
+    Damaged,
+}
+
+fn slot_unwrap(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Unwrap {
+    if let SlotKindV2::Passphrase { wrap, identity, .. } = &s.kind {
+        let Some(id) =
+            binding(vault_id, s).and_then(|b| keyblock::open_identity(kek, &b, identity).ok())
+        else {
+            return Unwrap::NotThisKey;
+        };
+        return match keyblock::unwrap_master_key(&id.to_age(), &wrap.age) {
+            Some(mk) => Unwrap::Key(mk),
+            None => Unwrap::Damaged,
+        };
+    }
+    let mk = match &s.kind {
         SlotKindV2::LegacyKeyring { .. } | SlotKindV2::LegacyPassphrase { .. } => {
-            slots::open_slot(vault_id, &legacy_v1(s)?, kek).ok()
+            legacy_v1(s).and_then(|v1| slots::open_slot(vault_id, &v1, kek).ok())
         }
         SlotKindV2::Keyring(w) => {
             let id = X25519Identity::from_key(kek.clone());
-            if id.recipient() != w.recipient {
-                return None;
-            }
-            keyblock::unwrap_master_key(&id.to_age(), &w.age)
+            (id.recipient() == w.recipient)
+                .then(|| keyblock::unwrap_master_key(&id.to_age(), &w.age))
+                .flatten()
         }
-        SlotKindV2::Passphrase { wrap, identity, .. } => {
-            let id = keyblock::open_identity(kek, &binding(vault_id, s)?, identity).ok()?;
-            keyblock::unwrap_master_key(&id.to_age(), &wrap.age)
-        }
-        SlotKindV2::Recipient(_) => None,
-    }
+        SlotKindV2::Passphrase { .. } | SlotKindV2::Recipient(_) => None,
+    };
+    mk.map_or(Unwrap::NotThisKey, Unwrap::Key)
 }
 
 /// [`slot_master_key`] for the opener (`open.rs`).
@@ -395,6 +421,11 @@ impl LockedVault {
                 "the key block's MAC does not match (slots changed without the master key)",
             );
         }
+        if let Some(l) = &self.header.keys.lineage {
+            if l.key != keyblock::lineage_key(mk) {
+                return Err("the lineage key is not the master key's");
+            }
+        }
         Ok(())
     }
 
@@ -434,9 +465,18 @@ impl LockedVault {
                     };
                     let kek = crypto::derive_kek(pass.expose(), salt, params, available_kib)
                         .map_err(|e| kdf_error(e, false, &self.path))?;
-                    if let Some(mk) = slot_master_key(&h.vault_id, s, &kek) {
-                        found = Some((OpenedBy::Slot(s.id), Some(kek), mk));
-                        break;
+                    match slot_unwrap(&h.vault_id, s, &kek) {
+                        Unwrap::Key(mk) => {
+                            found = Some((OpenedBy::Slot(s.id), Some(kek), mk));
+                            break;
+                        }
+                        Unwrap::NotThisKey => {}
+                        Unwrap::Damaged => {
+                            return Err(self.corrupt(&format!(
+                                "passphrase slot {}'s wrapped master key does not open with its identity",
+                                s.id.to_hex()
+                            )))
+                        }
                     }
                 }
                 let found = found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?;
@@ -567,6 +607,7 @@ fn key_commitment(h: &HeaderV2) -> KeyCommitment {
 
 fn file_state(h: &HeaderV2, digest: ContentDigest) -> FileState {
     FileState {
+        lineage: h.keys.lineage.as_ref().map(|l| l.key),
         commitment: key_commitment(h),
         generation: h.generation,
         digest,
@@ -641,6 +682,7 @@ impl Vault {
                     master_commitment: keyblock::master_commitment(&mk),
                     body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
                     body_commitment: [0; format::COMMITMENT_LEN],
+                    lineage: None,
                 },
                 mac: [0; format::v2::MAC_LEN],
                 body_nonce: [0; crypto::NONCE_LEN],
@@ -927,6 +969,14 @@ impl Vault {
                 let mk = self.master()?.clone();
                 self.header.keys.slots = slots;
                 self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+                // The old master key endorses the new one (a machine that
+                // saw the old key accepts the new one only so).
+                self.header.keys.lineage = Some(keyblock::lineage(
+                    &self.header.vault_id,
+                    self.header.keys.lineage.as_ref(),
+                    old.as_ref(),
+                    &mk,
+                ));
                 self.secrets.new_fingerprint_key();
                 Ok(())
             }
@@ -1088,6 +1138,12 @@ impl Vault {
             let vid = self.header.vault_id;
             self.header.keys.epoch = generation;
             self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+            if self.header.keys.lineage.as_ref().map(|l| l.key) != Some(keyblock::lineage_key(&mk))
+            {
+                // A file from before the lineage (or just converted from
+                // version 1, or just made): it starts here, with no links.
+                self.header.keys.lineage = Some(keyblock::lineage(&vid, None, None, &mk));
+            }
             self.header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);
             self.header.keys.body_commitment = keyblock::body_commitment(&bk);
             self.header.mac = keyblock::key_block_mac(&mk, &vid, &self.header.keys);
@@ -1139,6 +1195,19 @@ impl Vault {
     /// The body key, for a cached unlock.
     pub fn body_key(&self) -> &Key {
         &self.body
+    }
+
+    /// The two commitments one master key has had, when they differ: its
+    /// version-1 form (the data-key commitment of the file it was before
+    /// conversion) and the one in this header. The rollback memory reads
+    /// the first as the second ([`Record::aliased`]). `None` without the
+    /// master key (opened through the cache) or for a version-1 file.
+    ///
+    /// [`Record::aliased`]: crate::rollback::Record::aliased
+    pub fn key_alias(&self) -> Option<(KeyCommitment, KeyCommitment)> {
+        let legacy = KeyCommitment(crypto::commitment(self.master.as_ref()?));
+        let current = key_commitment(&self.header);
+        (legacy != current).then_some((legacy, current))
     }
 
     /// The master key, if a slot opened the vault (never from the cache).

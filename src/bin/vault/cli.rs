@@ -14,7 +14,7 @@ use vault::slots::SlotRef;
 #[derive(Parser, Debug)]
 #[command(
     name = "vault",
-    version,
+    version = env!("VAULT_LONG_VERSION"),
     about = "Secrets in one encrypted file, handed to commands in memory only",
     propagate_version = true
 )]
@@ -49,6 +49,9 @@ pub struct Global {
     /// Accept, once, a vault file older than the one this path held, or a fork of it (after restoring a backup on purpose)
     #[arg(long, global = true)]
     pub allow_rollback: bool,
+    /// Accept, once, a vault file sealed with a new master key that the key this path last held did not endorse (a vault made anew at this path; check who changed the file first)
+    #[arg(long, global = true)]
+    pub accept_new_key: bool,
     /// Open through this passphrase slot only (its id or label from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
     #[arg(long, global = true, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
     pub slot: Option<SlotRef>,

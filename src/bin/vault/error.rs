@@ -151,6 +151,7 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::Rollback { .. }
         | Error::Fork { .. }
         | Error::RetiredKey { .. }
+        | Error::UnendorsedKey { .. }
         | Error::GenerationExhausted { .. }
         | Error::OverKdfBudget { .. } => CORRUPT,
         Error::NoSuchSecret { .. } => NO_SECRET,
@@ -170,6 +171,7 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback (a copy at another path has a memory of its own)".into(),
             Error::Fork { .. } => "compare the two copies and carry the lost change over by hand; to keep this file as it is, accept it once with --allow-rollback".into(),
             Error::RetiredKey { .. } => "put the rekeyed file back; to read this one anyway, use --allow-rollback (nothing is ever written to it here)".into(),
+            Error::UnendorsedKey { .. } => "find out who changed the file (`git log -p` of it, if it is in git) and ask a member whether they rotated it; if you trust it, accept it once with --accept-new-key".into(),
             Error::GenerationExhausted { .. } => "restore the file from a backup, or move the secrets into a new vault (`vault export`, then `vault import` into a new one)".into(),
             Error::LockTimeout { .. } => "another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into(),
             Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
@@ -291,6 +293,14 @@ mod tests {
             ),
             (
                 Error::RetiredKey {
+                    path: p.clone(),
+                    generation: 2,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::UnendorsedKey {
                     path: p.clone(),
                     generation: 2,
                 }

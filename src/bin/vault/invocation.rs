@@ -40,6 +40,8 @@ pub struct Invocation {
     pub no_cache: bool,
     /// `--allow-rollback`.
     pub allow_rollback: bool,
+    /// `--accept-new-key`.
+    pub accept_new_key: bool,
     /// `--slot`: the one passphrase slot to try.
     pub slot: Option<SlotRef>,
     /// `VAULT_LOCK_TIMEOUT` (seconds), default 30 s.
@@ -97,6 +99,7 @@ impl Invocation {
             no_keyring: global.no_keyring,
             no_cache: global.no_cache,
             allow_rollback: global.allow_rollback,
+            accept_new_key: global.accept_new_key,
             slot: global.slot.clone(),
             lock_timeout,
         })

@@ -130,6 +130,7 @@ fn memory_notice(n: &Notice) {
 pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
     Opener::new(&inv.path, &inv.resolved, &stores.keyring, &stores.memory)
         .allow_rollback(inv.allow_rollback)
+        .accept_new_key(inv.accept_new_key)
         .only_slot(inv.slot.clone())
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
         .on_notice(&memory_notice)
