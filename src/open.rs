@@ -50,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
+use crate::identities::{Identities, Recipient};
 use crate::rollback::{
     FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
 };
@@ -86,10 +87,20 @@ impl SlotCredential {
         SlotCredential(Credential::Passphrase(p))
     }
 
-    /// Whether this is a passphrase (and which).
+    /// Identities, tried on the recipient slots they match.
+    pub fn identities(ids: Identities) -> SlotCredential {
+        SlotCredential(Credential::Identities(ids))
+    }
+
+    /// Identities and a passphrase, both given: both are tried.
+    pub fn identities_or_passphrase(ids: Identities, p: SecretBytes) -> SlotCredential {
+        SlotCredential(Credential::IdentitiesOrPassphrase(ids, p))
+    }
+
+    /// Whether this holds a passphrase (and which).
     pub fn as_passphrase(&self) -> Option<&SecretBytes> {
         match &self.0 {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         }
     }
@@ -297,7 +308,7 @@ impl<'a> Opener<'a> {
     fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
         let derived = locked.derive(&cred, self.available_kib, self.only_slot.as_ref())?;
         let passphrase = match cred {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         };
         Ok(Prepared {
@@ -800,6 +811,12 @@ impl WriteTxn<'_, Slots> {
                 .push(Outside::DeleteKeyringEntry { slot: id, account });
         }
         Ok(id)
+    }
+
+    /// Adds a recipient slot for `recipient` (a teammate's or a CI job's
+    /// public key; a plugin recipient runs its plugin).
+    pub fn add_recipient_slot(&mut self, recipient: &Recipient) -> Result<SlotId> {
+        self.vault.add_recipient_slot(recipient)
     }
 
     /// Gives slot `id` the label `label`, or none (a label another slot
