@@ -612,3 +612,189 @@ fn a_secret_key_given_as_a_recipient_is_refused_and_not_repeated() {
         .code(2)
         .stderr_has("already wraps");
 }
+
+/// The toy plugin of `tests/standin/age-plugin-vaulttest` (a Python script
+/// speaking the age plugin protocol) in a directory of its own; that
+/// directory, and a recipient and its identity file for the plugin.
+fn toy_plugin(s: &Sandbox) -> Option<(PathBuf, String, PathBuf)> {
+    require(Program("python3"))?;
+    let bin = s.root().join("plugin-bin");
+    fs::create_dir(&bin).unwrap();
+    let plugin = bin.join("age-plugin-vaulttest");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/age-plugin-vaulttest"),
+        &plugin,
+    )
+    .unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    let (recipient, identity) = toy_plugin_pair();
+    let id_file = s.file(
+        &format!("plugin-identity-{}.txt", &recipient[20..28]),
+        format!("# a toy plugin identity\n{identity}\n").as_bytes(),
+    );
+    Some((bin, recipient, id_file))
+}
+
+/// A fresh recipient and identity of the toy plugin: one random Bech32
+/// data part under the two prefixes age gives plugins.
+fn toy_plugin_pair() -> (String, String) {
+    use std::io::Read;
+    let mut data = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    let r = bech32::encode::<bech32::Bech32>(bech32::Hrp::parse("age1vaulttest").unwrap(), &data)
+        .unwrap();
+    let i = bech32::encode_upper::<bech32::Bech32>(
+        bech32::Hrp::parse("AGE-PLUGIN-VAULTTEST-").unwrap(),
+        &data,
+    )
+    .unwrap();
+    (r, i)
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut p = dir.as_os_str().to_os_string();
+    p.push(":");
+    p.push(std::env::var_os("PATH").unwrap_or_default());
+    p
+}
+
+#[test]
+fn a_plugin_recipient_is_wrapped_and_opened_through_its_plugin_on_path() {
+    let s = vault_with_a();
+    let Some((bin, recipient, id_file)) = toy_plugin(&s) else {
+        return;
+    };
+    let path = path_with(&bin);
+    s.with_pass(
+        PASS,
+        b"",
+        &["key", "add", "recipient", &recipient, "--label", "token"],
+    )
+    .env("PATH", &path)
+    .run()
+    .success()
+    .stderr_has("added recipient slot");
+    let list = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success();
+    let slots = list.json()["slots"].as_array().unwrap().clone();
+    assert!(slots
+        .iter()
+        .any(|sl| sl["kind"] == "recipient" && sl["recipient"] == recipient.as_str()));
+    let open = |id: &Path| {
+        s.vault_cmd()
+            .env("PATH", &path)
+            .arg("--identity")
+            .arg(id)
+            .args(["get", "-n", "A"])
+            .run()
+    };
+    assert_eq!(open(&id_file).success().stdout, b"alpha");
+    // Another identity of the same plugin: its slot matches by plugin,
+    // the plugin opens nothing, the one message.
+    let (_, other) = toy_plugin_pair();
+    let other_file = s.file("other-plugin-id.txt", format!("{other}\n").as_bytes());
+    open(&other_file).code(3).stderr_has(WRONG);
+    // A rotation wraps the new master key through the plugin again.
+    s.with_pass(PASS, b"", &["rekey"])
+        .env("PATH", &path)
+        .run()
+        .success();
+    assert_eq!(open(&id_file).success().stdout, b"alpha");
+    // The real `age` CLI runs the same plugin on the exported slot.
+    if require(Program("age")).is_some() {
+        let slot = s.root().join("plugin-slot.age");
+        s.vault_cmd()
+            .args(["key", "export-slot", "token", "--output"])
+            .arg(&slot)
+            .run()
+            .success();
+        let out = s
+            .program("age")
+            .env("PATH", &path)
+            .args(["-d", "-i"])
+            .arg(&id_file)
+            .arg(&slot)
+            .run()
+            .success();
+        let mk = Key::from_slice(&out.stdout).expect("32 bytes");
+        let FileHeader::V2(h) = format::parse_any(&s.vault_bytes()).unwrap().header else {
+            panic!("a version-2 file");
+        };
+        assert!(keyblock::is_master_key(&mk, &h.keys));
+    }
+}
+
+/// On a terminal, a passphrase-protected SSH key given with `--identity`
+/// is asked for (age's prompt, no echo) and opens its slot; a member
+/// opening by identity can also rotate the master key.
+#[test]
+fn a_passphrase_protected_ssh_key_is_asked_for_on_a_terminal() {
+    use std::io::Write;
+    let Some((mut master, slave_path)) = require(Pty) else {
+        return;
+    };
+    let s = vault_with_a();
+    let ed = s.root().join("id_locked");
+    let Some(line) = ssh_keygen(&s, &ed, "ed25519", "ssh key passphrase") else {
+        return;
+    };
+    add_recipient(&s, &line, &[]);
+    let screen = crate::passphrase::Screen::new(&master);
+    let vault = s
+        .vault_cmd()
+        .arg("--identity")
+        .arg(&ed)
+        .args(["get", "-n", "A"])
+        .on_terminal(&slave_path)
+        .spawn();
+    assert!(
+        screen.wait("passphrase", 1),
+        "no prompt: {:?}",
+        screen.text()
+    );
+    master.write_all(b"ssh key passphrase\n").unwrap();
+    let out = vault.finish().success();
+    assert_eq!(out.stdout, b"alpha");
+    drop(master);
+}
+
+#[test]
+fn a_member_opening_by_identity_rotates_the_master_key() {
+    let s = vault_with_a();
+    let key = s.root().join("key.txt");
+    let Some(recipient) = age_keygen(&s, &key) else {
+        return;
+    };
+    add_recipient(&s, &recipient, &[]);
+    let before = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success();
+    s.vault_cmd()
+        .arg("--identity")
+        .arg(&key)
+        .arg("rekey")
+        .run()
+        .success()
+        .stderr_has("new master key");
+    let after = s
+        .vault_cmd()
+        .args(["key", "list", "--json"])
+        .run()
+        .success();
+    assert_eq!(
+        before.json()["slots"].as_array().unwrap().len(),
+        after.json()["slots"].as_array().unwrap().len()
+    );
+    // Both the identity and the passphrase still open it.
+    assert_eq!(get_with_identity(&s, &key), b"alpha");
+    assert_eq!(s.get("A"), b"alpha");
+}
