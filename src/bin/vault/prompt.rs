@@ -185,7 +185,10 @@ impl age::Callbacks for AgeCallbacks {
         if !stdin_is_terminal() {
             return None;
         }
-        rpassword::prompt_password(format!("{description}: "))
+        // Read as every passphrase is (into a zeroizing buffer), then given
+        // to age in its own zeroizing type, sized exactly (no reallocation).
+        let typed = prompt(&format!("{description}: ")).ok()?;
+        std::str::from_utf8(typed.expose())
             .ok()
             .map(age::secrecy::SecretString::from)
     }
