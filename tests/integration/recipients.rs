@@ -439,6 +439,15 @@ fn identity_new_keeps_it_in_the_keyring_and_the_vault_opens_with_it() {
     add_recipient(&s, &recipient, &[]);
     let out = s.vault_cmd().args(["get", "-n", "A"]).run().success();
     assert_eq!(out.stdout, b"alpha");
+    // Its keyring entry is no vault's: doctor never lists it as unused or
+    // unknown (it would offer to delete it).
+    let doctor = s.vault_cmd().args(["doctor", "--json"]).run().success();
+    let entries = &doctor.json()["keyring_entries"];
+    assert_eq!(entries["listed"], true, "{entries}");
+    assert!(
+        !entries.to_string().contains("personal-identity"),
+        "{entries}"
+    );
 }
 
 #[test]
