@@ -4,6 +4,13 @@
 //! identity) can open — worked out from what the identity holds, so opening
 //! never tries slots blindly (`docs/FORMAT.md`, "Opening").
 //!
+//! [`Identities`] are what one command was given, tried by the open path
+//! (`Credential::Identities`) on the recipient slots they match. Where the
+//! personal identity lives (the keyring account
+//! [`PERSONAL_IDENTITY_ACCOUNT`], else [`personal_identity_file`]) and which
+//! SSH keys are looked for by default are named here; reading them is the
+//! binary's.
+//!
 //! Parsing is the crate's: an age identity file is split into its lines
 //! (the format is one identity per line, `#` comments) only so that each
 //! identity's recipient can be matched to a slot; each line is parsed by
