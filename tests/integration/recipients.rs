@@ -807,3 +807,71 @@ fn a_member_opening_by_identity_rotates_the_master_key() {
     assert_eq!(get_with_identity(&s, &key), b"alpha");
     assert_eq!(s.get("A"), b"alpha");
 }
+
+/// With standard output on a terminal, `identity export` (a secret) and
+/// `key export-slot` (binary) refuse, unless `identity export --force`.
+#[test]
+fn exports_refuse_a_terminal_standard_output() {
+    let Some((master, slave_path)) = require(Pty) else {
+        return;
+    };
+    let s = Sandbox::new();
+    s.cmd().args(["identity", "new"]).run().success();
+    // Standard output moved onto the terminal (standard input, opened
+    // read-write by the harness).
+    let on_tty = |args: &str| {
+        s.program("sh")
+            .args(["-c", &format!("exec \"$0\" {args} >&0"), VAULT])
+            .on_terminal(&slave_path)
+            .run()
+    };
+    // A slave side held open, so the screen's reader does not see the
+    // terminal closed before the first run opens it.
+    let _held = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&slave_path)
+            .unwrap()
+    };
+    let screen = crate::passphrase::Screen::new(&master);
+    on_tty("identity export")
+        .code(2)
+        .stderr_has("refusing to print the identity on a terminal");
+    on_tty("identity export --force").success();
+    assert!(
+        screen.wait("AGE-SECRET-KEY-1", 1),
+        "not shown: {:?}",
+        screen.text()
+    );
+    s.init();
+    let key = s.root().join("key.txt");
+    s.cmd()
+        .args(["identity", "new", "--output"])
+        .arg(&key)
+        .run()
+        .success();
+    let recipient = s
+        .cmd()
+        .arg("--identity")
+        .arg(&key)
+        .args(["identity", "show"])
+        .run()
+        .success()
+        .stdout_str();
+    // (`identity show` prints the personal identity, not --identity's.)
+    assert!(recipient.starts_with("age1"));
+    let r = fs::read_to_string(&key).unwrap();
+    let r = r
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
+    add_recipient(&s, &r, &["--label", "t"]);
+    on_tty(&format!("--vault {} key export-slot t", s.vault.display()))
+        .code(2)
+        .stderr_has("refusing to write a binary age file on a terminal");
+    drop(master);
+}
