@@ -1065,9 +1065,15 @@ impl Vault {
                     let r = Recipient::parse(&w.recipient).map_err(|_| {
                         self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone()))
                     })?;
-                    let age = r
-                        .wrap(mk, age::NoCallbacks)
-                        .map_err(|e| self.corrupt_wrap(e))?;
+                    // A plugin recipient whose plugin is missing or fails:
+                    // said as such (nothing changes), not as corruption.
+                    let age = r.wrap(mk, age::NoCallbacks).map_err(|e| match r.plugin() {
+                        Some(_) => Error::CannotWrapTo {
+                            recipient: w.recipient.clone(),
+                            why: e.0,
+                        },
+                        None => self.corrupt_wrap(e),
+                    })?;
                     let wrap = AgeWrap {
                         recipient: w.recipient.clone(),
                         age,

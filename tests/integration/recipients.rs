@@ -710,6 +710,14 @@ fn a_plugin_recipient_is_wrapped_and_opened_through_its_plugin_on_path() {
     let (_, other) = toy_plugin_pair();
     let other_file = s.file("other-plugin-id.txt", format!("{other}\n").as_bytes());
     open(&other_file).code(3).stderr_has(WRONG);
+    // Without its plugin a rotation stops before any change, saying why.
+    let before = s.vault_bytes();
+    s.with_pass(PASS, b"", &["rekey"])
+        .run()
+        .code(1)
+        .stderr_has("age-plugin-vaulttest")
+        .stderr_lacks("corrupt");
+    assert_eq!(s.vault_bytes(), before);
     // A rotation wraps the new master key through the plugin again.
     s.with_pass(PASS, b"", &["rekey"])
         .env("PATH", &path)
