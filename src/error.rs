@@ -19,10 +19,10 @@ use crate::slots::KeyringError;
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The message for a wrong passphrase or a tampered passphrase slot: the two
-/// cannot be told apart, and must not be.
+/// The message for a wrong passphrase, an identity that opens no slot, or a
+/// tampered slot: they cannot be told apart, and must not be.
 pub const WRONG_PASSPHRASE: &str =
-    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
+    "wrong passphrase or identity (or the vault's slots have been tampered with)";
 
 /// The rule for secret names, as shown in error messages.
 pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
@@ -243,6 +243,29 @@ pub enum Error {
     },
     /// The cached unlock (kernel keyring) failed.
     Cache(String),
+    /// Not a recipient vault can wrap to: why (never the text given, which
+    /// may be a secret pasted in the wrong place).
+    BadRecipient(String),
+    /// Another slot already wraps to this recipient.
+    RecipientInUse(SlotId),
+    /// The master key could not be wrapped to a recipient (a plugin
+    /// recipient whose plugin is missing or failed).
+    CannotWrapTo {
+        /// The recipient.
+        recipient: String,
+        /// Why.
+        why: String,
+    },
+    /// Identities could not be read from `source` (a file, or the
+    /// identity variable); never their text.
+    BadIdentity {
+        /// Where they came from.
+        source: String,
+        /// Why.
+        why: String,
+    },
+    /// There is no personal identity on this machine.
+    NoPersonalIdentity,
 }
 
 /// What is wrong with a secret name. It names at most one character, and
@@ -427,7 +450,7 @@ impl fmt::Display for Error {
                     (Some(why), true) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}) and no passphrase was given"),
                     (Some(why), false) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
                     (None, true) => write!(f, "cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal)"),
-                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot, and no identity given or found here opens one of its recipient slots"),
                 }
             }
             Error::Keyring(e) => write!(f, "keyring: {e}"),
@@ -535,6 +558,22 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Cache(m) => f.write_str(m),
+            Error::BadRecipient(why) => f.write_str(why),
+            Error::RecipientInUse(id) => write!(
+                f,
+                "slot {} already wraps the master key to this recipient",
+                id.to_hex()
+            ),
+            Error::CannotWrapTo { recipient, why } => write!(
+                f,
+                "cannot wrap the master key to {recipient}: {why}"
+            ),
+            Error::BadIdentity { source, why } => {
+                write!(f, "cannot read identities from {source}: {why}")
+            }
+            Error::NoPersonalIdentity => {
+                f.write_str("there is no personal identity on this machine")
+            }
         }
     }
 }

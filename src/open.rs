@@ -51,6 +51,7 @@ use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
 use crate::keyblock;
+use crate::identities::{Identities, Recipient};
 use crate::rollback::{
     FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
     VersionControl,
@@ -88,10 +89,20 @@ impl SlotCredential {
         SlotCredential(Credential::Passphrase(p))
     }
 
-    /// Whether this is a passphrase (and which).
+    /// Identities, tried on the recipient slots they match.
+    pub fn identities(ids: Identities) -> SlotCredential {
+        SlotCredential(Credential::Identities(ids))
+    }
+
+    /// Identities and a passphrase, both given: both are tried.
+    pub fn identities_or_passphrase(ids: Identities, p: SecretBytes) -> SlotCredential {
+        SlotCredential(Credential::IdentitiesOrPassphrase(ids, p))
+    }
+
+    /// Whether this holds a passphrase (and which).
     pub fn as_passphrase(&self) -> Option<&SecretBytes> {
         match &self.0 {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         }
     }
@@ -317,7 +328,7 @@ impl<'a> Opener<'a> {
     fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
         let derived = locked.derive(&cred, self.available_kib, self.only_slot.as_ref())?;
         let passphrase = match cred {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         };
         Ok(Prepared {
@@ -853,6 +864,12 @@ impl WriteTxn<'_, Slots> {
                 .push(Outside::DeleteKeyringEntry { slot: id, account });
         }
         Ok(id)
+    }
+
+    /// Adds a recipient slot for `recipient` (a teammate's or a CI job's
+    /// public key; a plugin recipient runs its plugin).
+    pub fn add_recipient_slot(&mut self, recipient: &Recipient) -> Result<SlotId> {
+        self.vault.add_recipient_slot(recipient)
     }
 
     /// Gives slot `id` the label `label`, or none (a label another slot
@@ -1778,5 +1795,93 @@ mod tests {
         w.rekey_at(&w.path());
         let v = prepared.read().unwrap();
         assert_eq!(v.header().generation, 3);
+    }
+
+    /// An identity opens its recipient slot, writes, and manages slots; a
+    /// slot rotated between its opening and the lock is not opened again
+    /// (no second plugin run or SSH passphrase prompt under the lock): the
+    /// change is refused as changed while opening, and nothing is written.
+    #[test]
+    fn an_identity_opens_its_recipient_slot_and_a_rotation_before_the_lock_is_noticed() {
+        use crate::identities::{load_identities, new_identity_file, Identities, Recipient};
+        let w = World::new();
+        w.set("A", "1");
+        let (text, recipient) = new_identity_file("t");
+        let o = w.opener();
+        let mut txn = begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap())
+            .unwrap();
+        txn.commit().unwrap();
+        let ids = Identities::new(load_identities(&text, age::NoCallbacks).unwrap());
+
+        let o = w.opener();
+        let prepared = o
+            .prepare(o.locked().unwrap(), Credential::Identities(ids.clone()))
+            .unwrap();
+        assert!(matches!(prepared.opened_by(), OpenedBy::Slot(_)));
+        let mut txn = prepared.begin().unwrap();
+        txn.set("A", pass("2")).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(w.read().unwrap().get("A").unwrap().expose_value(), b"2");
+        let mut txn = begin_slots(&o, SlotCredential::identities(ids.clone()));
+        txn.add_keyring_slot().unwrap();
+        txn.commit().unwrap();
+
+        // Prepared by identity; another process rotates before the lock.
+        let prepared = o
+            .prepare(o.locked().unwrap(), Credential::Identities(ids.clone()))
+            .unwrap();
+        w.rekey_at(&w.path());
+        let rotated = std::fs::read(w.path()).unwrap();
+        assert!(matches!(
+            prepared.begin().err(),
+            Some(Error::ChangedWhileOpening { .. })
+        ));
+        assert_eq!(std::fs::read(w.path()).unwrap(), rotated);
+        // The rotated file opens with the identity again (re-wrapped to it).
+        let o = w.opener();
+        o.prepare(o.locked().unwrap(), Credential::Identities(ids))
+            .unwrap()
+            .read()
+            .unwrap();
+    }
+
+    /// A passphrase and an identity given together: either opens; when
+    /// neither does, the one wrong-passphrase answer.
+    #[test]
+    fn identities_or_passphrase_tries_both_and_answers_once() {
+        use crate::identities::{load_identities, new_identity_file, Identities, Recipient};
+        let w = World::new();
+        let (text, recipient) = new_identity_file("t");
+        let (other, _) = new_identity_file("t");
+        let o = w.opener();
+        let mut txn = begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap())
+            .unwrap();
+        // The same recipient twice is refused.
+        assert!(matches!(
+            txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap()),
+            Err(Error::RecipientInUse(_))
+        ));
+        txn.commit().unwrap();
+        let mine = Identities::new(load_identities(&text, age::NoCallbacks).unwrap());
+        let theirs = Identities::new(load_identities(&other, age::NoCallbacks).unwrap());
+        let open = |ids: &Identities, p: &str| {
+            o.prepare(
+                o.locked().unwrap(),
+                Credential::IdentitiesOrPassphrase(ids.clone(), pass(p)),
+            )
+            .map(|p| p.opened_by())
+        };
+        assert!(open(&mine, "wrong").is_ok());
+        assert!(open(&theirs, "pw").is_ok());
+        assert!(matches!(
+            open(&theirs, "wrong"),
+            Err(Error::WrongPassphrase(_))
+        ));
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), Credential::Identities(theirs)),
+            Err(Error::WrongPassphrase(_))
+        ));
     }
 }

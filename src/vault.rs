@@ -16,7 +16,7 @@ use crate::format::v2::{AgeWrap, HeaderV2, KeyBlock, Label, SlotKindV2, SlotV2};
 use crate::format::{
     self, EntryRef, FileHeader, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
-use crate::identities::Recipient;
+use crate::identities::{Identities, Recipient};
 use crate::keyblock::{self, IdentityBinding, X25519Identity};
 use crate::platform::available_memory_kib;
 use crate::rollback::{ContentDigest, FileState, KeyCommitment};
@@ -129,6 +129,10 @@ pub(crate) struct Derived {
     pub(crate) kek: Option<Key>,
     pub(crate) master: Option<Key>,
     pub(crate) body: Key,
+    /// The age file an identity opened (a recipient slot): under the lock
+    /// the slot must still hold it, so no plugin or SSH passphrase is asked
+    /// for twice.
+    pub(crate) opened_age: Option<Vec<u8>>,
 }
 
 /// What opens a vault.
@@ -146,6 +150,12 @@ pub enum Credential {
     /// The body key (a cached unlock): reads, and writes that keep the
     /// key block as it is.
     BodyKey(Key),
+    /// Identities (age, SSH, plugin): tried on the recipient slots whose
+    /// recipient they match, never on others.
+    Identities(Identities),
+    /// Identities and a passphrase, both given: the identities first (no
+    /// KDF), then the passphrase; one answer if neither opens the vault.
+    IdentitiesOrPassphrase(Identities, SecretBytes),
 }
 
 /// A parsed vault file whose body is still encrypted.
@@ -359,6 +369,15 @@ impl LockedVault {
             .any(|s| slot_account(&self.header.vault_id, s).is_some())
     }
 
+    /// Whether the vault has a recipient slot (a teammate's or CI's).
+    pub fn has_recipient_slot(&self) -> bool {
+        self.header
+            .keys
+            .slots
+            .iter()
+            .any(|s| matches!(s.kind, SlotKindV2::Recipient(_)))
+    }
+
     /// Whether the vault has a passphrase slot.
     pub fn has_passphrase_slot(&self) -> bool {
         self.header
@@ -449,6 +468,7 @@ impl LockedVault {
         only: Option<&SlotRef>,
     ) -> Result<Derived> {
         let h = &self.header;
+        let mut opened_age = None;
         let (by, kek, mk) = match cred {
             Credential::Passphrase(pass) => {
                 let order = match only {
@@ -512,7 +532,28 @@ impl LockedVault {
                     kek: None,
                     master: None,
                     body: bk.clone(),
+                    opened_age: None,
                 });
+            }
+            Credential::Identities(ids) => {
+                // An identity that matches no slot, or does not open the
+                // one it matches: the same answer as a wrong passphrase.
+                let (id, age, mk) = ids
+                    .open_slot(h)
+                    .ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?;
+                opened_age = Some(age);
+                (OpenedBy::Slot(id), None, mk)
+            }
+            Credential::IdentitiesOrPassphrase(ids, pass) => {
+                match self.derive(&Credential::Identities(ids.clone()), available_kib, only) {
+                    Err(Error::WrongPassphrase(_)) => {}
+                    r => return r,
+                }
+                return match self.derive(&Credential::Passphrase(pass.clone()), available_kib, only)
+                {
+                    Err(Error::NoPassphraseSlot(p)) => Err(Error::WrongPassphrase(p)),
+                    r => r,
+                };
             }
         };
         self.check_master(&mk).map_err(|d| self.corrupt(d))?;
@@ -522,6 +563,7 @@ impl LockedVault {
             kek,
             master: Some(mk),
             body,
+            opened_age,
         })
     }
 
@@ -541,6 +583,25 @@ impl LockedVault {
                     kek: d.kek.clone(),
                     master: Some(mk),
                     body,
+                    opened_age: None,
+                })
+            }
+            // An identity opened a recipient slot: it still holds the same
+            // age file, so it still gives the same master key.
+            (OpenedBy::Slot(id), None) => {
+                let age = d.opened_age.as_ref()?;
+                if self.header.keys.slot(id)?.kind.wrap()?.age != *age {
+                    return None;
+                }
+                let mk = d.master.clone()?;
+                self.check_master(&mk).ok()?;
+                let body = self.body_key(&mk).ok()?;
+                Some(Derived {
+                    by: d.by,
+                    kek: None,
+                    master: Some(mk),
+                    body,
+                    opened_age: d.opened_age.clone(),
                 })
             }
             (OpenedBy::Cache, None) => self.body_key_matches(&d.body).then(|| Derived {
@@ -548,6 +609,7 @@ impl LockedVault {
                 kek: None,
                 master: None,
                 body: d.body.clone(),
+                opened_age: None,
             }),
             _ => None,
         }
@@ -835,6 +897,39 @@ impl Vault {
         Ok(id)
     }
 
+    /// Adds a recipient slot: the master key wrapped to `recipient` (a
+    /// plugin recipient runs its plugin; a missing one is an error and
+    /// nothing changes). A recipient another slot has is refused.
+    pub(crate) fn add_recipient_slot(&mut self, recipient: &Recipient) -> Result<SlotId> {
+        self.check_room()?;
+        let canonical = recipient.canonical();
+        if let Some(s) = self
+            .header
+            .keys
+            .slots
+            .iter()
+            .find(|s| s.kind.wrap().is_some_and(|w| w.recipient == canonical))
+        {
+            return Err(Error::RecipientInUse(s.id));
+        }
+        let age = recipient
+            .wrap(self.master()?, age::NoCallbacks)
+            .map_err(|e| Error::CannotWrapTo {
+                recipient: canonical.clone(),
+                why: e.0,
+            })?;
+        let id = slots::new_slot_id(&self.header.keys.slots);
+        self.header.keys.slots.push(SlotV2 {
+            id,
+            label: None,
+            kind: SlotKindV2::Recipient(AgeWrap {
+                recipient: canonical,
+                age,
+            }),
+        });
+        Ok(id)
+    }
+
     /// Gives slot `id` the label `label` (or none); a label another slot
     /// has is refused.
     pub(crate) fn set_label(&mut self, id: SlotId, label: Option<Label>) -> Result<()> {
@@ -1020,9 +1115,15 @@ impl Vault {
                     let r = Recipient::parse(&w.recipient).map_err(|_| {
                         self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone()))
                     })?;
-                    let age = r
-                        .wrap(mk, age::NoCallbacks)
-                        .map_err(|e| self.corrupt_wrap(e))?;
+                    // A plugin recipient whose plugin is missing or fails:
+                    // said as such (nothing changes), not as corruption.
+                    let age = r.wrap(mk, age::NoCallbacks).map_err(|e| match r.plugin() {
+                        Some(_) => Error::CannotWrapTo {
+                            recipient: w.recipient.clone(),
+                            why: e.0,
+                        },
+                        None => self.corrupt_wrap(e),
+                    })?;
                     let wrap = AgeWrap {
                         recipient: w.recipient.clone(),
                         age,

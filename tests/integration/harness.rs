@@ -52,7 +52,7 @@ pub const PASS2: &str = "second passphrase, second slot";
 
 /// The message of a wrong passphrase (src/error.rs), without the path.
 pub const WRONG: &str =
-    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
+    "wrong passphrase or identity (or the vault's slots have been tampered with)";
 
 /// The passphrase of `tests/vectors/ok_passphrase.vault` (README there).
 pub const VECTOR_PASS: &str = "vault test vector v1";

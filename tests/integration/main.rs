@@ -7,6 +7,9 @@
 //! - [`secrets`]: `set`, `get`, `list`, `delete`; names; values and sizes;
 //! - [`slots`]: `init`, `key list/add/remove/passwd`, `rekey`;
 //! - [`keyring`]: keyring slots against a real Secret Service;
+//! - [`recipients`]: recipient slots, identities (`--identity`,
+//!   `VAULT_IDENTITY*`, the personal identity, `~/.ssh`), `key export-slot`
+//!   read by the real `age`;
 //! - [`cache`]: `unlock` and `lock` (the cached data key);
 //! - [`exec`]: `exec`: statuses, signals, environment, stdin, limits;
 //! - [`mask`]: `exec --mask`, and signals passed to the masked child;
@@ -42,6 +45,7 @@ mod leaks;
 mod mask;
 mod nextflow;
 mod passphrase;
+mod recipients;
 mod render;
 mod replicas;
 mod secrets;

@@ -55,6 +55,9 @@ pub struct Global {
     /// Open through this passphrase slot only (its id or label from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
     #[arg(long, global = true, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
     pub slot: Option<SlotRef>,
+    /// Open with the identities in FILE (repeatable): an age identity file (AGE-SECRET-KEY-1…, plugin identities) or an OpenSSH private key (ed25519, RSA; a passphrase-protected one is asked for on a terminal). Tried only on the recipient slots it matches
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 /// Argon2id cost options of a new passphrase slot.
@@ -215,6 +218,9 @@ pub enum Command {
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Your personal identity: what opens vaults that list you as a recipient
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// New master key: re-wrap every slot to its public key, new body key
     #[command(
         after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
@@ -325,6 +331,18 @@ pub enum KeyCommand {
         #[arg(long, conflicts_with = "label")]
         clear: bool,
     },
+    /// Write a recipient slot's age file (the master key encrypted to its recipient), so the `age` tool alone recovers the master key
+    #[command(
+        after_help = "Recovery with age alone: `vault key export-slot ID --output slot.age; age -d -i IDENTITY slot.age > master.key` gives the 32-byte master key (docs/FORMAT.md, \"Recovery with age\")."
+    )]
+    ExportSlot {
+        /// The slot's id (8 hex digits) or label, from `vault key list`
+        #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        target: SlotRef,
+        /// Write it to this new file instead of standard output (never overwrites)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Change the passphrase of a passphrase slot
     Passwd {
         /// The slot's id (8 hex digits) or label, from `vault key list`
@@ -348,6 +366,14 @@ pub enum AddSlot {
         #[arg(long, value_parser = parse_label)]
         label: Option<Label>,
     },
+    /// A slot for a teammate or a CI job: the master key wrapped to their public key
+    Recipient {
+        /// `age1…`, an SSH public key line (ssh-ed25519, ssh-rsa) or a .pub file, or an age plugin recipient (its plugin `age-plugin-NAME` must be on PATH)
+        recipient: String,
+        /// A label for the slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
+    },
     /// A slot opened by a passphrase
     Passphrase {
         /// A label for the slot (shown by `key list`; names it wherever an id does)
@@ -360,6 +386,24 @@ pub enum AddSlot {
             next_help_heading = "Argon2id cost of the new passphrase slot"
         )]
         kdf: KdfArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityCommand {
+    /// Make an X25519 identity, kept in the keyring (else a 0600 file in the config directory)
+    New {
+        /// Write the identity to this new file (mode 0600, never overwritten), or - for standard output, instead of keeping it
+        #[arg(long, value_name = "FILE|-")]
+        output: Option<PathBuf>,
+    },
+    /// Print the personal identity's recipient (age1…), to give to whoever adds you
+    Show,
+    /// Print the personal identity (a secret: for a backup)
+    Export {
+        /// Write even when standard output is a terminal
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -14,7 +14,7 @@ pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "ok"),
     (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
     (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
-    (3, "cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given"),
+    (3, "cannot unlock: wrong passphrase or identity, no usable keyring slot, no passphrase or identity given"),
     (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
     (5, "no such secret"),
     (126, "`exec`: the command is not executable"),
@@ -48,7 +48,20 @@ pub fn help_footer() -> String {
   VAULT_PASSPHRASE_FILE   file holding the passphrase (like --passphrase-file)
   VAULT_PASSPHRASE        the passphrase itself (for CI systems that only offer
                           variables; prefer the file); never passed to children
-  VAULT_LOCK_TIMEOUT      seconds to wait for another writer (default 30)",
+  VAULT_IDENTITY_FILE     an identity file (like --identity)
+  VAULT_IDENTITY          the identity itself (AGE-SECRET-KEY-1…, for CI systems
+                          that only offer variables); never passed to children
+  VAULT_LOCK_TIMEOUT      seconds to wait for another writer (default 30)
+
+Unlock order:
+  1. a given passphrase or identity (--passphrase-*, VAULT_PASSPHRASE*,
+     --identity, VAULT_IDENTITY*; both tried when both are given)
+  2. the cached unlock (`vault unlock`; never for slot management)
+  3. this machine's keyring slot
+  4. the personal identity (`vault identity new`), ~/.ssh/id_ed25519 and
+     ~/.ssh/id_rsa, when one of the vault's recipient slots matches them
+  5. a passphrase prompt on a terminal
+  6. exit 3, saying what to give",
     );
     s
 }
@@ -137,7 +150,10 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::LastSlot
         | Error::TooManySlots(_)
         | Error::DroppingEverySlot
-        | Error::MissingSlotKeys(_) => USAGE,
+        | Error::MissingSlotKeys(_)
+        | Error::BadRecipient(_)
+        | Error::RecipientInUse(_)
+        | Error::BadIdentity { .. } => USAGE,
         Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
         Error::WrongPassphrase(_)
         | Error::NoPassphraseSlot(_)
@@ -181,6 +197,9 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::LabelTaken(_) => "choose another label, or move it first with `vault key label SLOT NEW`".into(),
             Error::UntrustedLink { .. } => "keep the vault in a directory of your own (the default is ~/.local/share/vault), or give the link's target path if you trust it".into(),
             Error::LastSlot => "add another slot first".into(),
+            Error::CannotWrapTo { .. } => "a plugin recipient needs its plugin `age-plugin-NAME` on PATH (install it, or ask its owner for another recipient)".into(),
+            Error::BadIdentity { .. } => "give an age identity file (age-keygen makes one; `vault identity new --output FILE`) or an OpenSSH private key (ed25519 or RSA)".into(),
+            Error::RecipientInUse(_) => "see `vault key list`; give the existing slot a label with `vault key label ID LABEL`".into(),
             Error::TooManySlots(_) => "remove one first (`vault key remove ID`)".into(),
             Error::MissingSlotKeys(slots) => {
                 let ids: Vec<String> = slots.iter().map(|(id, _)| id.to_hex()).collect();

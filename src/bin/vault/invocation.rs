@@ -46,6 +46,8 @@ pub struct Invocation {
     pub slot: Option<SlotRef>,
     /// `VAULT_LOCK_TIMEOUT` (seconds), default 30 s.
     pub lock_timeout: Duration,
+    /// Identity files: every `--identity`, then `VAULT_IDENTITY_FILE`.
+    pub identity_files: Vec<PathBuf>,
 }
 
 impl Invocation {
@@ -92,7 +94,12 @@ impl Invocation {
             .and_then(|s| s.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(30));
+        let mut identity_files = global.identity.clone();
+        if let Some(f) = std::env::var_os("VAULT_IDENTITY_FILE").filter(|v| !v.is_empty()) {
+            identity_files.push(PathBuf::from(f));
+        }
         Ok(Invocation {
+            identity_files,
             path,
             resolved,
             passphrase,

@@ -311,7 +311,8 @@ fn secrets_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> Value {
 /// `None` if only a prompt would open it.
 fn open_without_prompt(ctx: &mut Ctx<'_>) -> Result<Option<Vault>> {
     let locked = ctx.opener.locked()?;
-    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty());
+    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty())
+        || ctx.creds.given_identities()?.is_some();
     let cred = if given {
         ctx.creds.credential(&ctx.opener, &locked)?
     } else if let Some(c) = (!ctx.inv.no_cache)
@@ -410,7 +411,7 @@ fn keyring_entries_report(
     let vault_of = |a: &str| a.split_once(':').map(|(id, _)| id.to_string());
     let (unused, unknown): (Vec<&String>, Vec<&String>) = accounts
         .iter()
-        .filter(|a| !used.contains(*a))
+        .filter(|a| !used.contains(*a) && *a != vault::identities::PERSONAL_IDENTITY_ACCOUNT)
         .partition(|a| vault_of(a).is_some_and(|id| known_ids.contains(&id)));
     let mut deleted = Vec::new();
     if delete {

@@ -1,8 +1,11 @@
-//! `vault key list/add/remove/passwd` and `vault rekey`: slot management.
-//! These always open through a slot (a passphrase or the keyring), never the
-//! cached key: the library's `WriteTxn<Slots>` is the only way in.
+//! `vault key list/add/remove/passwd/export-slot` and `vault rekey`: slot
+//! management. These always open through a slot (a passphrase, an
+//! identity or the keyring), never the cached key: the library's
+//! `WriteTxn<Slots>` is the only way in. `export-slot` reads the header
+//! only (a recipient slot's age file is no secret).
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use vault::error::Error;
 use vault::format::KdfParams;
@@ -10,13 +13,14 @@ use vault::format::KdfParams;
 use crate::error::{CliError, Result};
 use vault::format::v2::SlotKindV2;
 use vault::format::SlotId;
+use vault::identities::Recipient;
 use vault::open::{EntryOutcome, RemovedEntries, RemovedEntry, SlotKey};
 use vault::slots::{SlotRef, KEYRING_SERVICE};
 use vault::vault::check_kdf_budget;
 use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
-use crate::output::{slot_json, slot_line, stdout_write, warn};
+use crate::output::{slot_json, slot_line, stdout_write, warn, write_new_file};
 use crate::prompt::{passphrase_from_file, prompt, stdin_is_terminal};
 use crate::unlock::Ctx;
 
@@ -33,6 +37,32 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             eprintln!("vault: added keyring slot {}", id.to_hex());
             Ok(())
         }
+        KeyCommand::Add(AddSlot::Recipient { recipient, label }) => {
+            let r = parse_recipient(&recipient)?;
+            // Before anything is opened: a plugin recipient needs its plugin.
+            if let Some(name) = r.plugin() {
+                if !plugin_on_path(name) {
+                    return Err(Error::CannotWrapTo {
+                        recipient: r.canonical(),
+                        why: format!("its plugin `age-plugin-{name}` is not on PATH"),
+                    }
+                    .into());
+                }
+            }
+            let mut txn = ctx.prepare_slots()?.begin()?;
+            let id = txn.add_recipient_slot(&r)?;
+            if label.is_some() {
+                txn.set_label(id, label)?;
+            }
+            txn.commit()?;
+            eprintln!(
+                "vault: added recipient slot {} for {}",
+                id.to_hex(),
+                r.canonical()
+            );
+            Ok(())
+        }
+        KeyCommand::ExportSlot { target, output } => export_slot(ctx, &target, output.as_deref()),
         KeyCommand::Label {
             target: slot,
             label,
@@ -121,6 +151,77 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             eprintln!("vault: changed the passphrase of slot {}", id.to_hex());
             Ok(())
         }
+    }
+}
+
+/// A recipient as typed: `age1…`, an SSH public key line, a plugin
+/// recipient, or a file holding one (a `.pub` file: its first line that is
+/// not a comment). Never repeated in an error: it may be a secret pasted in
+/// the wrong place.
+fn parse_recipient(arg: &str) -> Result<Recipient> {
+    let problem = match Recipient::parse(arg) {
+        Ok(r) => return Ok(r),
+        Err(p) => p,
+    };
+    let path = Path::new(arg);
+    if !path.is_file() {
+        return Err(Error::BadRecipient(problem.to_string()).into());
+    }
+    let text = vault::store::read_small(path, 64 * 1024)?;
+    let line = std::str::from_utf8(text.expose())
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+        })
+        .unwrap_or("");
+    Recipient::parse(line)
+        .map_err(|p| Error::BadRecipient(format!("{}: {p}", path.display())).into())
+}
+
+/// Whether `age-plugin-NAME` is an executable file on `PATH`.
+fn plugin_on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let program = format!("age-plugin-{name}");
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            std::fs::metadata(d.join(&program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// `key export-slot`: a recipient slot's age file, from the header as read
+/// (not authenticated here: the master key it gives is checked against the
+/// header's commitment, docs/FORMAT.md "Recovery with age").
+fn export_slot(ctx: &mut Ctx<'_>, target: &SlotRef, output: Option<&Path>) -> Result<()> {
+    let locked = ctx.opener.locked()?;
+    let h = locked.header();
+    let id = target.resolve(h)?;
+    let sl = h.keys.slot(id).ok_or(Error::SlotNotFound(id))?;
+    let SlotKindV2::Recipient(w) = &sl.kind else {
+        return Err(CliError::Usage(format!(
+            "slot {} is a {} slot; only a recipient slot's age file opens with its member's own identity",
+            id.to_hex(),
+            sl.kind.name()
+        )));
+    };
+    match output {
+        Some(f) => {
+            write_new_file(f, &w.age)?;
+            eprintln!(
+                "vault: wrote the age file of slot {} (recipient {}) to {}",
+                id.to_hex(),
+                w.recipient,
+                f.display()
+            );
+            Ok(())
+        }
+        None if std::io::stdout().is_terminal() => Err(CliError::Usage(
+            "refusing to write a binary age file on a terminal; redirect standard output (> FILE), or give --output FILE".into(),
+        )),
+        None => stdout_write(&w.age),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod exec;
 pub mod export;
 pub mod help;
+pub mod identity;
 pub mod import;
 pub mod init;
 pub mod key;
