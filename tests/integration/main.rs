@@ -6,6 +6,8 @@
 //! - [`passphrase`]: where the passphrase comes from, which wins, its bytes;
 //! - [`secrets`]: `set`, `get`, `list`, `delete`; names; values and sizes;
 //! - [`slots`]: `init`, `key list/add/remove/passwd`, `rekey`;
+//! - [`removal`]: `key remove` / `rekey --drop` rotate every key and mark
+//!   the secrets the removed slot could read rotate pending;
 //! - [`keyring`]: keyring slots against a real Secret Service;
 //! - [`cache`]: `unlock` and `lock` (the cached data key);
 //! - [`exec`]: `exec`: statuses, signals, environment, stdin, limits;
@@ -42,6 +44,7 @@ mod leaks;
 mod mask;
 mod nextflow;
 mod passphrase;
+mod removal;
 mod render;
 mod replicas;
 mod secrets;

@@ -83,7 +83,14 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
             drop,
             other_passphrase_file,
             delete_keyring_entry,
-        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file, delete_keyring_entry),
+            no_rotate_pending,
+        } => cmd::key::rekey(
+            ctx,
+            &drop,
+            &other_passphrase_file,
+            delete_keyring_entry,
+            !no_rotate_pending,
+        ),
         Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
         Command::Lock => cmd::cache::lock(ctx),
         Command::Doctor {
