@@ -46,6 +46,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cache::CachedBefore;
 use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
@@ -123,6 +124,7 @@ pub struct Opener<'a> {
     memory_key: OnceCell<MemoryKey>,
     tracked: OnceCell<bool>,
     only_slot: Option<SlotRef>,
+    cached_before: Option<&'a CachedBefore>,
 }
 
 fn no_wait_notice() {}
@@ -164,7 +166,16 @@ impl<'a> Opener<'a> {
             memory_key: OnceCell::new(),
             tracked: OnceCell::new(),
             only_slot: None,
+            cached_before: None,
         }
+    }
+
+    /// Where to remember the body keys put in the cache (a write with the
+    /// master key refreshes a live cached unlock), so `vault unlock` never
+    /// caches one again. Default: nowhere.
+    pub fn cached_before(mut self, record: &'a CachedBefore) -> Self {
+        self.cached_before = Some(record);
+        self
     }
 
     /// Tries a passphrase on this passphrase slot alone, instead of on
@@ -788,7 +799,10 @@ impl<A> WriteTxn<'_, A> {
         };
         let left = c.expires_at.saturating_sub(crate::platform::unix_now());
         if c.key.ct_eq(read_with) && left > 0 {
-            let _ = crate::cache::put(&id, self.vault.body_key(), left);
+            let put = crate::cache::put(&id, self.vault.body_key(), left);
+            if let (Ok(_), Some(record)) = (put, self.opener.cached_before) {
+                record.remember(&id, &self.vault.header().keys.body_commitment);
+            }
         }
     }
 }

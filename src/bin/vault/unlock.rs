@@ -12,6 +12,7 @@ use std::time::Duration;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::cache::CachedBefore;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
@@ -101,6 +102,8 @@ pub struct Stores {
     pub keyring: LazyKeyring,
     /// The rollback memory in the state directory.
     pub memory: StateDir,
+    /// The body keys cached before on this machine (state directory).
+    pub cached_before: CachedBefore,
 }
 
 impl Stores {
@@ -109,6 +112,7 @@ impl Stores {
         Stores {
             keyring: LazyKeyring::new(inv.no_keyring),
             memory: StateDir::default_location(),
+            cached_before: CachedBefore::default_location(),
         }
     }
 }
@@ -133,6 +137,7 @@ pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
         .only_slot(inv.slot.clone())
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
         .on_notice(&memory_notice)
+        .cached_before(&stores.cached_before)
 }
 
 /// The passphrase given for this command, read from its source once.
