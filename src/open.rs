@@ -332,7 +332,24 @@ impl<'a> Opener<'a> {
     /// (the KDF, the keyring entry) happens first; if the write fails the
     /// keyring entries made for it are deleted again.
     pub fn create(&self, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
+        self.create_labelled(new_slots, &[])
+    }
+
+    /// [`Opener::create`], slot `i` labelled `labels[i]` (missing or
+    /// `None`: no label; two equal labels are refused before any write).
+    pub fn create_labelled(
+        &self,
+        new_slots: &[NewSlot<'_>],
+        labels: &[Option<Label>],
+    ) -> Result<Vault> {
         let mut v = Vault::create(&self.path, new_slots)?;
+        let ids: Vec<SlotId> = v.header().keys.slots.iter().map(|s| s.id).collect();
+        for (id, label) in ids.into_iter().zip(labels) {
+            if let Err(e) = v.set_label(id, label.clone()) {
+                v.forget_keyring_entries(new_slots);
+                return Err(e);
+            }
+        }
         let dir = match self.resolved.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),

@@ -100,9 +100,12 @@ pub enum Command {
         /// Add a keyring slot
         #[arg(long)]
         keyring: bool,
-        /// Also add a passphrase slot with a random recovery code, printed once on stdout
+        /// Also add a passphrase slot with a random recovery code, printed once on stdout (labelled "recovery" unless --label takes that name)
         #[arg(long)]
         recovery_code: bool,
+        /// A label for the vault's first slot: the keyring slot if one is made, else the passphrase slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
         /// Accept a passphrase that is easy to guess (refused on a terminal otherwise)
         #[arg(long)]
         weak_passphrase_ok: bool,

@@ -66,9 +66,10 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
         Command::Init {
             keyring,
             recovery_code,
+            label,
             weak_passphrase_ok,
             kdf,
-        } => cmd::init::run(ctx, keyring, recovery_code, weak_passphrase_ok, &kdf),
+        } => cmd::init::run(ctx, keyring, recovery_code, label, weak_passphrase_ok, &kdf),
         Command::Set {
             name,
             value,

@@ -155,8 +155,25 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool, delete_unused: bool) -> Result<()>
         }
         if l.version() == 1 {
             next.push("the file is format version 1: the next change made with a passphrase or the keyring writes version 2; then `vault rekey` once, so no slot is left in its version-1 form".into());
-        } else if h.keys.slots.iter().any(|s| s.kind.is_legacy()) {
-            next.push("some slots are still in their version-1 form: `vault rekey` converts them (it needs their passphrases) or `--drop` them".into());
+        } else {
+            let legacy: Vec<String> = h
+                .keys
+                .slots
+                .iter()
+                .filter(|s| s.kind.is_legacy())
+                .map(|s| s.id.to_hex())
+                .collect();
+            if !legacy.is_empty() {
+                next.push(format!(
+                    "slot{} {} still in {} version-1 form (carried over from a version-1 file; every rotation needs {} credential): run `vault rekey` once to convert {} (with each one's passphrase: --other-passphrase-file, or a prompt; a keyring slot: where its keyring answers), or drop {} with `vault rekey --drop ID`",
+                    if legacy.len() == 1 { "" } else { "s" },
+                    legacy.join(", "),
+                    if legacy.len() == 1 { "its" } else { "their" },
+                    if legacy.len() == 1 { "its" } else { "their" },
+                    if legacy.len() == 1 { "it" } else { "them" },
+                    if legacy.len() == 1 { "it" } else { "those you cannot open" },
+                ));
+            }
         }
         if !missing_entries.is_empty() {
             next.push(format!(
