@@ -17,8 +17,8 @@ pub fn unlock(ctx: &mut Ctx<'_>, timeout: Duration) -> Result<()> {
     let id = prepared.header().vault_id;
     // A body key this machine cached before may have been read from the
     // kernel keyring meanwhile: it is not cached again. A write with the
-    // master key draws a fresh one first (checked again under the lock, in
-    // case another process drew one since).
+    // master key draws a fresh one first (if another process drew one in
+    // between, this write only draws another).
     let seen_before = prepared.version() == 2
         && cached_before.contains(&id, &prepared.header().keys.body_commitment);
     let convert = prepared.version() == 1;
