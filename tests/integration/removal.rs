@@ -421,3 +421,32 @@ fn keyring_a_key_copied_before_key_remove_no_longer_opens_the_file() {
     assert!(s.slot_ids("keyring").is_empty());
     assert_eq!(marks(&s), [m("A", true)]);
 }
+
+/// On a terminal a mistyped passphrase is asked for again before a removal
+/// (as it was before `key remove` became `rekey --drop`; `rekey` too now).
+#[test]
+fn terminal_key_remove_asks_again_for_a_mistyped_passphrase() {
+    use std::io::Write;
+    let Some((mut master, slave_path)) = require(Pty) else {
+        return;
+    };
+    let s = Sandbox::new();
+    vault_with_alice(&s);
+    let screen = crate::passphrase::Screen::new(&master);
+    let vault = s
+        .vault_cmd()
+        .args(["key", "remove", "alice"])
+        .on_terminal(&slave_path)
+        .spawn();
+    assert!(screen.wait("Passphrase for", 1), "{:?}", screen.text());
+    master.write_all(b"not the passphrase\n").unwrap();
+    assert!(screen.wait("Passphrase for", 2), "{:?}", screen.text());
+    master.write_all(format!("{PASS}\n").as_bytes()).unwrap();
+    vault
+        .finish()
+        .success()
+        .stderr_has("wrong passphrase; try again (2 left)")
+        .stderr_has("marked rotate pending");
+    drop(master);
+    s.with_pass(PASS2, b"", &["list"]).run().code(3);
+}

@@ -188,7 +188,12 @@ impl<'i> Credentials<'i> {
         })
     }
 
-    fn with_retries<T>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+    /// Runs `attempt` again (up to three times in all) while it fails on a
+    /// wrong passphrase typed at a prompt.
+    pub fn with_retries<T>(
+        &mut self,
+        mut attempt: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         let mut left = PROMPT_ATTEMPTS;
         loop {
             self.prompted = false;

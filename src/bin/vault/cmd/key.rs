@@ -172,12 +172,19 @@ pub fn rekey(
         .map(|r| r.resolve(locked.header()))
         .collect::<std::result::Result<_, _>>()?;
     let drop = &drop[..];
-    let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
-    let mut passphrases: Vec<SecretBytes> = cred.as_passphrase().into_iter().cloned().collect();
+    std::mem::drop(locked);
+    // A passphrase mistyped at a prompt is asked for again.
+    let opener = &ctx.opener;
+    let (given, prepared) = ctx.creds.with_retries(|c| {
+        let locked = opener.locked()?;
+        let cred = c.slot_credential(opener, &locked)?;
+        let given = cred.as_passphrase().cloned();
+        Ok((given, opener.prepare_slots(locked, cred)?))
+    })?;
+    let mut passphrases: Vec<SecretBytes> = given.into_iter().collect();
     for f in other_passphrase_files {
         passphrases.push(passphrase_from_file(f)?);
     }
-    let prepared = ctx.opener.prepare_slots(locked, cred)?;
     let mut keys: Vec<SlotKey> = Vec::new();
     for sl in prepared.header().keys.slots.clone() {
         if drop.contains(&sl.id) || !sl.kind.is_legacy() {
