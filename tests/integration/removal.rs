@@ -412,6 +412,32 @@ fn keyring_a_key_copied_before_key_remove_no_longer_opens_the_file() {
             .stdout,
         b"v"
     );
+    // Where the keyring does not answer, the keyring slot keeps its key,
+    // and the removal says so.
+    s.with_pass(
+        PASS,
+        b"bob passphrase\n",
+        &[
+            "key",
+            "add",
+            "passphrase",
+            "--new-passphrase-stdin",
+            "--label",
+            "bob",
+        ],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    s.with_pass(PASS, b"", &["key", "remove", "bob"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .run()
+        .success()
+        .stderr_has(&format!("keyring slot {kid} keeps its key"));
+    s.with_pass(PASS, b"", &["rekey"])
+        .run()
+        .success()
+        .stderr_lacks("keeps its key");
     // Removing this machine's own keyring slot is a removal too.
     s.with_pass(PASS, b"", &["key", "remove", &kid])
         .run()

@@ -8,11 +8,11 @@ use vault::error::Error;
 use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::format::v2::{SlotKindV2, SlotV2};
+use vault::format::v2::{HeaderV2, SlotKindV2, SlotV2};
 use vault::format::SlotId;
 use vault::open::{EntryOutcome, RemovedEntries, RemovedEntry, SlotKey};
 use vault::slots::{SlotRef, KEYRING_SERVICE};
-use vault::vault::{check_kdf_budget, ExposedSecret, RotatePending};
+use vault::vault::{check_kdf_budget, slot_account, ExposedSecret, RotatePending};
 use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
@@ -233,7 +233,22 @@ pub fn rekey(
     } else {
         RotatePending::Skip
     };
+    let accounts = |h: &HeaderV2| -> Vec<(SlotId, String)> {
+        h.keys
+            .slots
+            .iter()
+            .filter_map(|sl| Some((sl.id, slot_account(&h.vault_id, sl)?)))
+            .collect()
+    };
+    let keyring_before = accounts(txn.vault().header());
     let exposed = txn.rekey(&keys, drop, removed_entries(delete_keyring_entry), rotate)?;
+    // Keyring slots whose entry this machine could not show to be theirs
+    // keep their key: said, since a copy of that key still opens the vault.
+    let same_key: Vec<String> = accounts(txn.vault().header())
+        .into_iter()
+        .filter(|a| keyring_before.contains(a))
+        .map(|(id, _)| id.to_hex())
+        .collect();
     let kept = txn.vault().header().keys.slots.len();
     let done = txn.commit()?;
     if removed.is_empty() {
@@ -247,6 +262,16 @@ pub fn rekey(
         report_exposed(&exposed, mark);
     }
     report_entries(&done.keyring_entries);
+    if !same_key.is_empty() {
+        warn(&format!(
+            "keyring slot{s} {ids} {keep} {its} key: this machine's keyring has no entry for {it} or did not answer, so whoever copied that key can still open the vault; run `vault rekey` where {its} entry is (or remove and add {it} again there)",
+            s = if same_key.len() == 1 { "" } else { "s" },
+            ids = same_key.join(", "),
+            keep = if same_key.len() == 1 { "keeps" } else { "keep" },
+            its = if same_key.len() == 1 { "its" } else { "their" },
+            it = if same_key.len() == 1 { "it" } else { "them" },
+        ));
+    }
     Ok(())
 }
 
