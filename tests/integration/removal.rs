@@ -138,8 +138,11 @@ fn rotate_pending_clears_only_when_the_value_changes_and_doctor_counts_it() {
     s.with_pass(PASS, b"", &["key", "remove", "alice"])
         .run()
         .success();
-    // The same bytes again: still pending.
-    s.set("A", b"value-a");
+    // The same bytes again: still pending, and said so.
+    s.with_pass(PASS, b"value-a", &["set", "--raw", "A"])
+        .run()
+        .success()
+        .stderr_has("A is still rotate pending");
     assert_eq!(marks(&s), [m("A", true), m("B", true)]);
     s.set("A", b"rotated-a");
     assert_eq!(marks(&s), [m("A", false), m("B", true)]);

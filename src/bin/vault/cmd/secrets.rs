@@ -39,7 +39,14 @@ pub fn set(
     }
     let mut txn = prepared.begin()?;
     txn.set(name, value)?;
+    let still_pending = txn
+        .vault()
+        .get(name)
+        .is_some_and(|e| e.marks.rotate_pending);
     txn.commit()?;
+    if still_pending {
+        warn(&format!("{name} is still rotate pending: the value stored is the one a removed member could read; store a new one (changed at its source)"));
+    }
     if vault::envnames::alters_program_loading(name) {
         warn(&format!("{name} is a variable that changes how programs load or how a shell starts: `vault exec` sets it only when named with --only {name}"));
     }
