@@ -125,6 +125,23 @@ fn key_remove_draws_a_new_master_key_and_lists_and_marks_what_the_slot_could_rea
         .run()
         .success()
         .stdout_has("value-a");
+    // Nor can she put her old slot back into the new file (whoever can
+    // write it could): the key block's MAC is under the new master key.
+    let spliced = {
+        let old = format::parse_any(&before).unwrap();
+        let new = format::parse_any(&after).unwrap();
+        let (FileHeader::V2(old_h), FileHeader::V2(mut h)) = (old.header, new.header) else {
+            panic!("version-2 files")
+        };
+        let slot = old_h.keys.slots.iter().find(|sl| sl.id.to_hex() == alice);
+        h.keys.slots.push(slot.unwrap().clone());
+        h.generation += 1;
+        [format::write_prefix_v2(&h), new.ciphertext.to_vec()].concat()
+    };
+    let spliced = s.file("spliced.vault", &spliced);
+    let out = s.at(&spliced, PASS2, b"", &["get", "-n", "A"]).run();
+    assert!(matches!(out.code, Some(3 | 4)), "{out:?}");
+    assert!(!out.stdout_str().contains("value-a"));
     // Piped, `list` prints names only; the JSON has the marks.
     assert_eq!(s.names(), ["A", "B"]);
     assert_eq!(marks(&s), [m("A", true), m("B", true)]);
