@@ -304,13 +304,16 @@ fn report_exposed(exposed: &[ExposedSecret], marked: bool) {
     } else {
         eprintln!("vault: {count} it could read, not marked rotate pending (--no-rotate-pending):");
     }
+    // One write however many (stderr is unbuffered).
+    let mut lines = String::new();
     for e in exposed {
-        eprintln!(
-            "vault:   {} (updated {})",
+        lines.push_str(&format!(
+            "vault:   {} (updated {})\n",
             e.name,
             &crate::output::format_utc(e.updated)[..10]
-        );
+        ));
     }
+    eprint!("{lines}");
 }
 
 fn removed_entries(delete_keyring_entry: bool) -> RemovedEntries {
