@@ -89,7 +89,7 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
                     out.push_str("  (rotate pending)");
                 }
                 if e.marks.conflict.is_some() {
-                    out.push_str("  (conflict)");
+                    out.push_str("  (merge conflict: `vault resolve`)");
                 }
             }
             out.push('\n');
