@@ -46,6 +46,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cache::CachedBefore;
 use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
@@ -60,7 +61,8 @@ use crate::secret::{Key, SecretBytes};
 use crate::slots::{KeyStore, KeyringError, SlotRef};
 use crate::store::{self, WriteLock};
 use crate::vault::{
-    self, Credential, Derived, LockedVault, NewSlot, OpenedBy, PassphraseKey, Vault,
+    self, Credential, Derived, ExposedSecret, LockedVault, NewSlot, OpenedBy, PassphraseKey,
+    RotatePending, Vault,
 };
 
 /// The time in Unix seconds, behind a trait so tests can fix it.
@@ -136,6 +138,7 @@ pub struct Opener<'a> {
     memory_key: OnceCell<MemoryKey>,
     tracked: OnceCell<bool>,
     only_slot: Option<SlotRef>,
+    cached_before: Option<&'a CachedBefore>,
 }
 
 fn no_wait_notice() {}
@@ -178,7 +181,16 @@ impl<'a> Opener<'a> {
             memory_key: OnceCell::new(),
             tracked: OnceCell::new(),
             only_slot: None,
+            cached_before: None,
         }
+    }
+
+    /// Where to remember the body keys put in the cache (a write with the
+    /// master key refreshes a live cached unlock), so `vault unlock` never
+    /// caches one again. Default: nowhere.
+    pub fn cached_before(mut self, record: &'a CachedBefore) -> Self {
+        self.cached_before = Some(record);
+        self
     }
 
     /// Tries a passphrase on this passphrase slot alone, instead of on
@@ -351,7 +363,24 @@ impl<'a> Opener<'a> {
     /// (the KDF, the keyring entry) happens first; if the write fails the
     /// keyring entries made for it are deleted again.
     pub fn create(&self, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
+        self.create_labelled(new_slots, &[])
+    }
+
+    /// [`Opener::create`], slot `i` labelled `labels[i]` (missing or
+    /// `None`: no label; two equal labels are refused before any write).
+    pub fn create_labelled(
+        &self,
+        new_slots: &[NewSlot<'_>],
+        labels: &[Option<Label>],
+    ) -> Result<Vault> {
         let mut v = Vault::create(&self.path, new_slots)?;
+        let ids: Vec<SlotId> = v.header().keys.slots.iter().map(|s| s.id).collect();
+        for (id, label) in ids.into_iter().zip(labels) {
+            if let Err(e) = v.set_label(id, label.clone()) {
+                v.forget_keyring_entries(new_slots);
+                return Err(e);
+            }
+        }
         let dir = match self.resolved.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -654,8 +683,13 @@ pub struct NewKey(PassphraseKey);
 /// Something to do outside the file: undone if the transaction is dropped,
 /// or done once it commits.
 enum Outside {
-    /// Delete this keyring entry (its key was checked to open this vault's slot).
-    DeleteKeyringEntry { slot: SlotId, account: String },
+    /// Delete this keyring entry (its key was checked to open this vault's
+    /// slot); `slot_kept`: the slot stays, under a fresh entry.
+    DeleteKeyringEntry {
+        slot: SlotId,
+        account: String,
+        slot_kept: bool,
+    },
     /// Forget the cached body key (it no longer opens the vault).
     ForgetCache,
 }
@@ -689,14 +723,18 @@ pub enum EntryOutcome {
     Failed(KeyringError),
 }
 
-/// The keyring entry of a removed keyring slot, and what became of it.
+/// The keyring entry of a removed keyring slot, or the old entry of one a
+/// rekey gave a fresh identity, and what became of it.
 #[derive(Debug)]
 pub struct RemovedEntry {
-    /// The removed slot.
+    /// The slot.
     pub slot: SlotId,
     /// The entry's account: a version-2 slot's names its recipient, so it
     /// is read from the slot, never rebuilt from the slot id.
     pub account: String,
+    /// Whether the slot is still in the vault (under a fresh entry, this
+    /// one being its old one) rather than removed.
+    pub slot_kept: bool,
     /// What happened to it.
     pub outcome: EntryOutcome,
 }
@@ -758,8 +796,11 @@ impl<A> WriteTxn<'_, A> {
             .convert_opening_keyring_slot(self.opener.keystore)
         {
             if let OpenedBy::Slot(slot) = self.vault.opened_by() {
-                self.undo
-                    .push(Outside::DeleteKeyringEntry { slot, account });
+                self.undo.push(Outside::DeleteKeyringEntry {
+                    slot,
+                    account,
+                    slot_kept: true,
+                });
             }
         }
         let read_with = self.vault.body_key().clone();
@@ -791,7 +832,11 @@ impl<A> WriteTxn<'_, A> {
         let mut keyring_entries = std::mem::take(&mut self.outcomes);
         for step in std::mem::take(&mut self.after) {
             match step {
-                Outside::DeleteKeyringEntry { slot, account } => {
+                Outside::DeleteKeyringEntry {
+                    slot,
+                    account,
+                    slot_kept,
+                } => {
                     let outcome = match self.opener.keystore.delete(&account) {
                         Ok(()) => EntryOutcome::Deleted,
                         Err(KeyringError::NoEntry) => EntryOutcome::Missing,
@@ -800,6 +845,7 @@ impl<A> WriteTxn<'_, A> {
                     keyring_entries.push(RemovedEntry {
                         slot,
                         account,
+                        slot_kept,
                         outcome,
                     });
                 }
@@ -834,7 +880,10 @@ impl<A> WriteTxn<'_, A> {
         };
         let left = c.expires_at.saturating_sub(crate::platform::unix_now());
         if c.key.ct_eq(read_with) && left > 0 {
-            let _ = crate::cache::put(&id, self.vault.body_key(), left);
+            let put = crate::cache::put(&id, self.vault.body_key(), left);
+            if let (Ok(_), Some(record)) = (put, self.opener.cached_before) {
+                record.remember(&id, &self.vault.header().keys.body_commitment);
+            }
         }
     }
 }
@@ -860,8 +909,11 @@ impl WriteTxn<'_, Slots> {
             .slot(id)
             .and_then(|s| vault::slot_account(&h.vault_id, s))
         {
-            self.undo
-                .push(Outside::DeleteKeyringEntry { slot: id, account });
+            self.undo.push(Outside::DeleteKeyringEntry {
+                slot: id,
+                account,
+                slot_kept: false,
+            });
         }
         Ok(id)
     }
@@ -889,64 +941,26 @@ impl WriteTxn<'_, Slots> {
         self.vault.replace_passphrase_key(id, key.0)
     }
 
-    /// Removes slot `id` (never the last). A keyring slot's entry is kept,
-    /// or with [`RemovedEntries::Delete`] deleted after the commit, and
-    /// only if its key opens the removed slot to this vault's master key: a
-    /// crafted header can never make vault delete another key. Returns the
-    /// removed slot.
-    pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<SlotV2> {
-        let removed = self.vault.remove_slot(id)?;
-        if let Some(account) = vault::slot_account(&self.vault.header().vault_id, &removed) {
-            match entries {
-                RemovedEntries::Keep => self.outcomes.push(RemovedEntry {
-                    slot: removed.id,
-                    account,
-                    outcome: EntryOutcome::Kept,
-                }),
-                RemovedEntries::Delete => self.schedule_entry_deletion(&removed, account),
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Schedules the deletion of a removed keyring slot's entry, checked
-    /// now (the master key that slot wrapped is the current one); an entry
-    /// that is missing, foreign or unreadable is reported, not deleted.
-    fn schedule_entry_deletion(&mut self, removed: &SlotV2, account: String) {
-        let outcome = match self
-            .vault
-            .keyring_entry_is_ours(removed, self.opener.keystore)
-        {
-            Ok(true) => {
-                self.after.push(Outside::DeleteKeyringEntry {
-                    slot: removed.id,
-                    account,
-                });
-                return;
-            }
-            Ok(false) => EntryOutcome::NotThisVaults,
-            Err(KeyringError::NoEntry) => EntryOutcome::Missing,
-            Err(e) => EntryOutcome::Failed(e),
-        };
-        self.outcomes.push(RemovedEntry {
-            slot: removed.id,
-            account,
-            outcome,
-        });
-    }
-
     /// A new master key: every version-2 slot re-wrapped to its recipient,
     /// every legacy slot whose key is in `keys` re-wrapped, every slot in
     /// `drop` removed (a dropped keyring slot's entry kept, or with
     /// [`RemovedEntries::Delete`] deleted after the commit if it is this
-    /// vault's); any other legacy slot is an error naming it, and nothing
-    /// changes. The cached body key is forgotten.
+    /// vault's), this machine's keyring slots given fresh identities, a new
+    /// body key and fingerprint key; any other legacy slot is an error
+    /// naming it, and nothing changes. The cached body key is forgotten.
+    ///
+    /// This is also how a slot is removed (`key remove` is `rekey --drop`):
+    /// whoever held a dropped slot may have read every secret, which are
+    /// returned (names and dates) and, with [`RotatePending::Mark`], marked
+    /// rotate pending until their values change. Nothing is returned or
+    /// marked when nothing is dropped.
     pub fn rekey(
         &mut self,
         keys: &[SlotKey],
         drop: &[SlotId],
         entries: RemovedEntries,
-    ) -> Result<()> {
+        rotate: RotatePending,
+    ) -> Result<Vec<ExposedSecret>> {
         // Worked out before the lock: another process may have changed a
         // slot since, and wrapping under a stale key would break it.
         if let Some(k) = keys
@@ -969,18 +983,33 @@ impl WriteTxn<'_, Slots> {
             .filter(|s| drop.contains(&s.id) && vault::slot_account(&vid, s).is_some())
             .cloned()
             .collect();
-        // Checked against the old master key, before it changes.
-        let ours: Vec<(SlotId, String)> = dropped_keyring
-            .iter()
-            .filter(|s| {
-                entries == RemovedEntries::Delete
-                    && matches!(
-                        self.vault.keyring_entry_is_ours(s, self.opener.keystore),
-                        Ok(true)
-                    )
-            })
-            .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)))
-            .collect();
+        // Checked against the old master key, before it changes: only an
+        // entry whose key opens the dropped slot is deleted; one that is
+        // missing, foreign or unreadable is reported, not deleted.
+        let mut ours: Vec<(SlotId, String)> = Vec::new();
+        let mut not_deleted: Vec<RemovedEntry> = Vec::new();
+        if entries == RemovedEntries::Delete {
+            for s in &dropped_keyring {
+                let Some(account) = vault::slot_account(&vid, s) else {
+                    continue;
+                };
+                let outcome = match self.vault.keyring_entry_is_ours(s, self.opener.keystore) {
+                    Ok(true) => {
+                        ours.push((s.id, account));
+                        continue;
+                    }
+                    Ok(false) => EntryOutcome::NotThisVaults,
+                    Err(KeyringError::NoEntry) => EntryOutcome::Missing,
+                    Err(e) => EntryOutcome::Failed(e),
+                };
+                not_deleted.push(RemovedEntry {
+                    slot: s.id,
+                    account,
+                    slot_kept: false,
+                    outcome,
+                });
+            }
+        }
         // This machine's keyring slots that are kept get fresh identities
         // (a legacy one becomes a version-2 slot): an entry copied before
         // the rekey must not open the rekeyed file. Found by their entries,
@@ -1004,7 +1033,8 @@ impl WriteTxn<'_, Slots> {
             })
             .cloned()
             .collect();
-        self.vault.rekey(&keks, drop)?;
+        let exposed = self.vault.rekey(&keks, drop, rotate)?;
+        self.outcomes.extend(not_deleted);
         for old in &refreshed {
             let new_account = self
                 .vault
@@ -1012,15 +1042,20 @@ impl WriteTxn<'_, Slots> {
             self.undo.push(Outside::DeleteKeyringEntry {
                 slot: old.id,
                 account: new_account,
+                slot_kept: true,
             });
         }
-        let obsolete = dropped_keyring.iter().chain(refreshed.iter());
+        let obsolete = dropped_keyring
+            .iter()
+            .map(|s| (s, false))
+            .chain(refreshed.iter().map(|s| (s, true)));
         match entries {
             RemovedEntries::Keep => {
-                self.outcomes.extend(obsolete.filter_map(|s| {
+                self.outcomes.extend(obsolete.filter_map(|(s, slot_kept)| {
                     Some(RemovedEntry {
                         slot: s.id,
                         account: vault::slot_account(&vid, s)?,
+                        slot_kept,
                         outcome: EntryOutcome::Kept,
                     })
                 }));
@@ -1028,15 +1063,19 @@ impl WriteTxn<'_, Slots> {
             RemovedEntries::Delete => {
                 let refreshed = refreshed
                     .iter()
-                    .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)));
-                for (slot, account) in ours.into_iter().chain(refreshed) {
-                    self.after
-                        .push(Outside::DeleteKeyringEntry { slot, account });
+                    .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?, true)));
+                let ours = ours.into_iter().map(|(slot, a)| (slot, a, false));
+                for (slot, account, slot_kept) in ours.chain(refreshed) {
+                    self.after.push(Outside::DeleteKeyringEntry {
+                        slot,
+                        account,
+                        slot_kept,
+                    });
                 }
             }
         }
         self.after.push(Outside::ForgetCache);
-        Ok(())
+        Ok(exposed)
     }
 }
 
@@ -1177,7 +1216,8 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let mut txn = prepared.begin().unwrap();
-            txn.rekey(&[k], &[], RemovedEntries::Keep).unwrap();
+            txn.rekey(&[k], &[], RemovedEntries::Keep, RotatePending::Mark)
+                .unwrap();
             txn.commit().unwrap();
         }
 
@@ -1302,6 +1342,100 @@ mod tests {
         assert!(matches!(v.opened_by(), OpenedBy::Slot(_)));
     }
 
+    /// The names and rotate-pending marks of the vault.
+    fn pending(v: &Vault) -> Vec<(String, bool)> {
+        v.entries()
+            .map(|e| (e.name.to_string(), e.marks.rotate_pending))
+            .collect()
+    }
+
+    #[test]
+    fn removing_a_slot_rotates_every_key_and_marks_what_it_could_read() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        let mut txn = begin();
+        let alice = o.new_passphrase_key(&pass("alice"), CHEAP).unwrap();
+        let alice = txn.add_passphrase_slot(alice).unwrap();
+        txn.commit().unwrap();
+        w.set("A", "1");
+        w.set("B", "2");
+        let before = w.read().unwrap();
+        let (old_mk, old_bk) = (
+            before.master_key().unwrap().clone(),
+            before.body_key().clone(),
+        );
+        let copy = std::fs::read(w.path()).unwrap();
+
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[alice], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
+        txn.commit().unwrap();
+        let names: Vec<(&str, u64)> = exposed
+            .iter()
+            .map(|e| (e.name.as_str(), e.updated))
+            .collect();
+        assert_eq!(names, [("A", 1_000), ("B", 1_000)]);
+        let v = w.read().unwrap();
+        // A new master key and body key (the fingerprint key: in vault.rs).
+        assert!(!v.master_key().unwrap().ct_eq(&old_mk));
+        assert!(!v.body_key().ct_eq(&old_bk));
+        assert_eq!(
+            pending(&v),
+            [("A".to_string(), true), ("B".to_string(), true)]
+        );
+        // The removed passphrase opens nothing, and the old copy's body key
+        // does not open the new file.
+        let alice_pass = Credential::Passphrase(pass("alice"));
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), alice_pass),
+            Err(Error::WrongPassphrase(_))
+        ));
+        assert!(LockedVault::parse(&w.at("old"), copy)
+            .unwrap()
+            .unlock(&Credential::Passphrase(pass("alice")))
+            .is_ok());
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), Credential::BodyKey(old_bk)),
+            Err(Error::StaleCachedKey(_))
+        ));
+        // The same value keeps the mark; a new one clears it.
+        w.set("A", "1");
+        assert!(w.read().unwrap().get("A").unwrap().marks.rotate_pending);
+        w.set("A", "new");
+        assert_eq!(
+            pending(&w.read().unwrap()),
+            [("A".to_string(), false), ("B".to_string(), true)]
+        );
+    }
+
+    #[test]
+    fn a_rekey_without_a_drop_or_a_removal_told_not_to_marks_nothing() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        let mut txn = begin();
+        let extra = o.new_passphrase_key(&pass("mistake"), CHEAP).unwrap();
+        let extra = txn.add_passphrase_slot(extra).unwrap();
+        txn.commit().unwrap();
+        w.set("A", "1");
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(exposed.is_empty());
+        assert_eq!(pending(&w.read().unwrap()), [("A".to_string(), false)]);
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[extra], RemovedEntries::Keep, RotatePending::Skip)
+            .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(exposed.len(), 1, "still said what it could have read");
+        assert_eq!(pending(&w.read().unwrap()), [("A".to_string(), false)]);
+    }
+
     #[test]
     fn a_removed_keyring_slot_keeps_its_entry_and_a_copy_still_opens_through_it() {
         let w = World::new();
@@ -1313,32 +1447,16 @@ mod tests {
         txn.commit().unwrap();
         let copy = std::fs::read(w.path()).unwrap();
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Keep).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
+            [RemovedEntry { slot, account: a, slot_kept: false, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_ok());
         // A copy made before the removal still opens through the keyring.
         let locked = LockedVault::parse(&w.path(), copy.clone()).unwrap();
         let kc = o.keyring_credential(&locked).unwrap();
         o.prepare_slots(locked, kc).unwrap();
-        // rekey --drop too.
-        std::fs::write(w.path(), &copy).unwrap();
-        let o = w.opener().allow_rollback(true);
-        let prepared = o
-            .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
-            .unwrap();
-        let pp = prepared.header().keys.slots[0].id;
-        let k = prepared
-            .passphrase_slot_key(pp, &pass("pw"))
-            .unwrap()
-            .unwrap();
-        let mut txn = prepared.begin().unwrap();
-        txn.rekey(&[k], &[id], RemovedEntries::Keep).unwrap();
-        let done = txn.commit().unwrap();
-        assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
-        assert!(w.store.get(&account).is_ok());
     }
 
     #[test]
@@ -1352,14 +1470,16 @@ mod tests {
         txn.commit().unwrap();
         // Removed but not committed: the entry stays.
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         drop(txn);
         assert!(w.store.get(&account).is_ok());
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Deleted }] if *slot == id && *a == account));
+            [RemovedEntry { slot, account: a, slot_kept: false, outcome: EntryOutcome::Deleted }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_err());
         // A foreign key under a removed slot's account is left alone.
         let mut txn = begin();
@@ -1370,7 +1490,8 @@ mod tests {
         let foreign = Key::random();
         w.store.create(&account, &foreign).unwrap();
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(
             done.keyring_entries[..],
@@ -1429,7 +1550,9 @@ mod tests {
         other.change_passphrase(pp2, key).unwrap();
         other.commit().unwrap();
         let mut txn = prepared.begin().unwrap();
-        let e = txn.rekey(&[k3], &[], RemovedEntries::Keep).unwrap_err();
+        let e = txn
+            .rekey(&[k3], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap_err();
         assert!(e.to_string().contains("changed"), "{e}");
         drop(txn);
 
@@ -1438,7 +1561,8 @@ mod tests {
         let before = o.locked().unwrap().header().keys.master_commitment;
         let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
         let mut txn = prepared.begin().unwrap();
-        txn.rekey(&[], &[], RemovedEntries::Keep).unwrap();
+        txn.rekey(&[], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
         txn.commit().unwrap();
         let locked = o.locked().unwrap();
         assert_ne!(locked.header().keys.master_commitment, before);
@@ -1466,7 +1590,7 @@ mod tests {
         for entries in [RemovedEntries::Keep, RemovedEntries::Delete] {
             let mut txn = begin_slots(&o, cred());
             let before = account_of(txn.vault(), kr);
-            txn.rekey(&[], &[], entries).unwrap();
+            txn.rekey(&[], &[], entries, RotatePending::Mark).unwrap();
             let done = txn.commit().unwrap();
             let v = w.read().unwrap();
             let now = account_of(&v, kr);

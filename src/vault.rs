@@ -706,6 +706,26 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+/// Whether removing a slot marks the secrets it could read rotate pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotatePending {
+    /// Mark every secret present (the body's `"p"`), until its value changes.
+    Mark,
+    /// Mark nothing: the slot never exposed anything (added by mistake and
+    /// never handed to anyone).
+    Skip,
+}
+
+/// A secret a removed slot could read: its name and when its value was
+/// last set (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedSecret {
+    /// The name.
+    pub name: String,
+    /// Unix seconds when last set.
+    pub updated: u64,
+}
+
 /// A slot to create in [`Vault::create`] or add later.
 pub enum NewSlot<'a> {
     /// A keyring slot: a fresh identity is stored in `store`.
@@ -955,17 +975,6 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes slot `id` from the header (refusing the last one). Returns the
-    /// removed slot so the caller can delete its keyring entry after the
-    /// write, if [`Vault::keyring_entry_is_ours`].
-    pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<SlotV2> {
-        let pos = self.slot_pos(id)?;
-        if self.header.keys.slots.len() == 1 {
-            return Err(Error::LastSlot);
-        }
-        Ok(self.header.keys.slots.remove(pos))
-    }
-
     /// Whether the keyring entry of slot `slot` (removed or about to be)
     /// holds a key that opens it to this vault's master key: only then may
     /// it be deleted, so a crafted header can never make vault delete
@@ -1035,8 +1044,18 @@ impl Vault {
     /// recipient; a legacy slot with its key from `keks`, a legacy
     /// passphrase slot becoming a version-2 one), every slot in `drop`
     /// removed, a new fingerprint key. A legacy slot with no key and not
-    /// dropped is an error naming it (nothing changes).
-    pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
+    /// dropped is an error naming it (nothing changes); so is dropping
+    /// every slot ([`Error::LastSlot`] when there is only one).
+    ///
+    /// Dropping a slot is removing a member: every secret present could be
+    /// read through it, and is returned; with [`RotatePending::Mark`] each
+    /// is marked rotate pending until its value changes.
+    pub(crate) fn rekey(
+        &mut self,
+        keks: &[(SlotId, Key)],
+        drop: &[SlotId],
+        rotate: RotatePending,
+    ) -> Result<Vec<ExposedSecret>> {
         let kek_of = |id: SlotId| keks.iter().find(|(i, _)| *i == id).map(|(_, k)| k);
         let missing: Vec<(SlotId, &'static str)> = self
             .header
@@ -1055,7 +1074,11 @@ impl Vault {
             }
         }
         if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
-            return Err(Error::DroppingEverySlot);
+            return Err(if self.header.keys.slots.len() == 1 {
+                Error::LastSlot
+            } else {
+                Error::DroppingEverySlot
+            });
         }
         let old = self.master.replace(Key::random());
         let rewrapped = self.rewrap_all(keks, drop);
@@ -1073,13 +1096,26 @@ impl Vault {
                     &mk,
                 ));
                 self.secrets.new_fingerprint_key();
-                Ok(())
             }
             Err(e) => {
                 self.master = old;
-                Err(e)
+                return Err(e);
             }
         }
+        if drop.is_empty() {
+            return Ok(Vec::new());
+        }
+        let exposed = self
+            .entries()
+            .map(|e| ExposedSecret {
+                name: e.name.to_string(),
+                updated: e.updated,
+            })
+            .collect();
+        if rotate == RotatePending::Mark {
+            self.secrets.mark_all_rotate_pending();
+        }
+        Ok(exposed)
     }
 
     fn rewrap_all(&self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<Vec<SlotV2>> {
@@ -1545,12 +1581,16 @@ mod tests {
         store.delete(&account).unwrap();
         let foreign = Key::random();
         store.create(&account, &foreign).unwrap();
-        let removed = v.remove_slot(kr).unwrap();
-        assert!(!v.keyring_entry_is_ours(&removed, &store).unwrap());
+        let slot = v.header.keys.slot(kr).unwrap().clone();
+        assert!(!v.keyring_entry_is_ours(&slot, &store).unwrap());
         assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
-        // The last slot cannot go.
+        // The last slot cannot go. (Removing one gives a new fingerprint key.)
+        let fp = *v.secrets.fingerprint_key();
+        v.rekey(&[], &[kr], RotatePending::Mark).unwrap();
+        assert_ne!(v.secrets.fingerprint_key(), &fp);
         let pp = v.header.keys.slots[0].id;
-        assert!(matches!(v.remove_slot(pp).unwrap_err(), Error::LastSlot));
+        let e = v.rekey(&[], &[pp], RotatePending::Mark).unwrap_err();
+        assert!(matches!(e, Error::LastSlot), "{e}");
     }
 
     #[test]

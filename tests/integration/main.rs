@@ -6,6 +6,8 @@
 //! - [`passphrase`]: where the passphrase comes from, which wins, its bytes;
 //! - [`secrets`]: `set`, `get`, `list`, `delete`; names; values and sizes;
 //! - [`slots`]: `init`, `key list/add/remove/passwd`, `rekey`;
+//! - [`removal`]: `key remove` / `rekey --drop` rotate every key and mark
+//!   the secrets the removed slot could read rotate pending;
 //! - [`keyring`]: keyring slots against a real Secret Service;
 //! - [`recipients`]: recipient slots, identities (`--identity`,
 //!   `VAULT_IDENTITY*`, the personal identity, `~/.ssh`), `key export-slot`
@@ -46,6 +48,7 @@ mod mask;
 mod nextflow;
 mod passphrase;
 mod recipients;
+mod removal;
 mod render;
 mod replicas;
 mod secrets;

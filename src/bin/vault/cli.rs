@@ -106,9 +106,12 @@ pub enum Command {
         /// Add a keyring slot
         #[arg(long)]
         keyring: bool,
-        /// Also add a passphrase slot with a random recovery code, printed once on stdout
+        /// Also add a passphrase slot with a random recovery code, printed once on stdout (labelled "recovery" unless --label takes that name)
         #[arg(long)]
         recovery_code: bool,
+        /// A label for the vault's first slot: the keyring slot if one is made, else the passphrase slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
         /// Accept a passphrase that is easy to guess (refused on a terminal otherwise)
         #[arg(long)]
         weak_passphrase_ok: bool,
@@ -139,9 +142,9 @@ pub enum Command {
         #[arg(short = 'n')]
         no_newline: bool,
     },
-    /// List secret names (never values)
+    /// List secret names (never values); on a terminal, marks: rotate pending (a removed member could read the value) and conflict (from a merge)
     List {
-        /// An array of {name, created, updated, size}
+        /// An array of {name, created, updated, size, rotate_pending, conflict}
         #[arg(long)]
         json: bool,
     },
@@ -223,7 +226,7 @@ pub enum Command {
     Identity(IdentityCommand),
     /// New master key: re-wrap every slot to its public key, new body key
     #[command(
-        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
+        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given. --drop removes a slot as `vault key remove` does: the secrets it could read are listed and marked rotate pending until their values change (--no-rotate-pending: not marked)."
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it: its id or label (repeatable)
@@ -235,6 +238,9 @@ pub enum Command {
         /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them
         #[arg(long)]
         delete_keyring_entry: bool,
+        /// With --drop: do not mark the secrets rotate pending (only for a slot that never exposed anything, e.g. one just added by mistake)
+        #[arg(long, requires = "drop")]
+        no_rotate_pending: bool,
     },
 }
 
@@ -310,7 +316,10 @@ pub enum KeyCommand {
     /// Add a slot
     #[command(subcommand)]
     Add(AddSlot),
-    /// Remove a slot (never the last one); a keyring slot's keyring entry is kept unless --delete-keyring-entry
+    /// Remove a slot (never the last one): the same as `vault rekey --drop`, a new master key for the slots that stay, and every secret marked rotate pending; a keyring slot's keyring entry is kept unless --delete-keyring-entry
+    #[command(
+        after_help = "Whoever held the slot may have read every secret in the vault, and may keep an old copy of the file: removing the slot protects what is written after it, not what they could already read. So the removal draws a new master key (re-wrapped to every remaining slot's public key; this machine's keyring slots get fresh keys), prints the secrets the slot could read, and marks them rotate pending until their values change (`vault set NAME` with a new value; `vault list` shows which remain). --no-rotate-pending is for a slot that never exposed anything, such as one just added by mistake. A slot still in its version-1 form needs its credential, as for `vault rekey`."
+    )]
     Remove {
         /// The slot's id (8 hex digits) or label, from `vault key list`
         #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
@@ -318,6 +327,12 @@ pub enum KeyCommand {
         /// Also delete a removed keyring slot's entry from this machine's keyring (only if its key opens that slot); a copy of the vault that still has the slot then no longer opens through it
         #[arg(long)]
         delete_keyring_entry: bool,
+        /// Do not mark the secrets rotate pending: only for a slot that never exposed anything (e.g. one just added by mistake)
+        #[arg(long)]
+        no_rotate_pending: bool,
+        /// A file holding the passphrase of another version-1 passphrase slot (repeatable), as for `vault rekey`
+        #[arg(long, value_name = "PATH")]
+        other_passphrase_file: Vec<PathBuf>,
     },
     /// Give a slot a label, or change or clear it
     Label {

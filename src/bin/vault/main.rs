@@ -72,9 +72,10 @@ fn run(
         Command::Init {
             keyring,
             recovery_code,
+            label,
             weak_passphrase_ok,
             kdf,
-        } => cmd::init::run(ctx, keyring, recovery_code, weak_passphrase_ok, &kdf),
+        } => cmd::init::run(ctx, keyring, recovery_code, label, weak_passphrase_ok, &kdf),
         Command::Set {
             name,
             value,
@@ -90,7 +91,14 @@ fn run(
             drop,
             other_passphrase_file,
             delete_keyring_entry,
-        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file, delete_keyring_entry),
+            no_rotate_pending,
+        } => cmd::key::rekey(
+            ctx,
+            &drop,
+            &other_passphrase_file,
+            delete_keyring_entry,
+            !no_rotate_pending,
+        ),
         Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
         Command::Lock => cmd::cache::lock(ctx),
         Command::Doctor {

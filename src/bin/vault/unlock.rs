@@ -20,6 +20,7 @@ use vault::identities::{
     PERSONAL_IDENTITY_ACCOUNT,
 };
 use vault::keyblock::X25519Identity;
+use vault::cache::CachedBefore;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
@@ -114,6 +115,8 @@ pub struct Stores {
     pub keyring: LazyKeyring,
     /// The rollback memory in the state directory.
     pub memory: StateDir,
+    /// The body keys cached before on this machine (state directory).
+    pub cached_before: CachedBefore,
 }
 
 impl Stores {
@@ -122,6 +125,7 @@ impl Stores {
         Stores {
             keyring: LazyKeyring::new(inv.no_keyring),
             memory: StateDir::default_location(),
+            cached_before: CachedBefore::default_location(),
         }
     }
 }
@@ -147,6 +151,7 @@ pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
         .only_slot(inv.slot.clone())
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
         .on_notice(&memory_notice)
+        .cached_before(&stores.cached_before)
 }
 
 /// The passphrase given for this command, read from its source once.
@@ -207,7 +212,12 @@ impl<'i> Credentials<'i> {
         })
     }
 
-    fn with_retries<T>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+    /// Runs `attempt` again (up to three times in all) while it fails on a
+    /// wrong passphrase typed at a prompt.
+    pub fn with_retries<T>(
+        &mut self,
+        mut attempt: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         let mut left = PROMPT_ATTEMPTS;
         loop {
             self.prompted = false;

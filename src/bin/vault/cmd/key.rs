@@ -11,12 +11,12 @@ use vault::error::Error;
 use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::format::v2::SlotKindV2;
+use vault::format::v2::{HeaderV2, SlotKindV2, SlotV2};
 use vault::format::SlotId;
 use vault::identities::Recipient;
 use vault::open::{EntryOutcome, RemovedEntries, RemovedEntry, SlotKey};
 use vault::slots::{SlotRef, KEYRING_SERVICE};
-use vault::vault::check_kdf_budget;
+use vault::vault::{check_kdf_budget, slot_account, ExposedSecret, RotatePending};
 use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
@@ -97,21 +97,17 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             Ok(())
         }
         KeyCommand::Remove {
-            target: slot,
+            target,
             delete_keyring_entry,
-        } => {
-            let mut txn = ctx.prepare_slots()?.begin()?;
-            let id = slot.resolve(txn.vault().header())?;
-            let removed = txn.remove_slot(id, removed_entries(delete_keyring_entry))?;
-            let done = txn.commit()?;
-            eprintln!(
-                "vault: removed {} slot {}",
-                removed.kind.name(),
-                id.to_hex()
-            );
-            report_entries(&done.keyring_entries);
-            Ok(())
-        }
+            no_rotate_pending,
+            other_passphrase_file,
+        } => rekey(
+            ctx,
+            std::slice::from_ref(&target),
+            &other_passphrase_file,
+            delete_keyring_entry,
+            !no_rotate_pending,
+        ),
         KeyCommand::Passwd {
             target: slot,
             new,
@@ -258,15 +254,18 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
     stdout_write(out.as_bytes())
 }
 
-/// `vault rekey`: a new master key, every slot re-wrapped or dropped. A
-/// version-2 slot is re-wrapped from its public key; a slot still in its
-/// version-1 form needs its key, worked out (and every prompt shown)
-/// before the lock.
+/// `vault rekey`, and `vault key remove` (the same as `rekey --drop`): a
+/// new master key, every slot re-wrapped or dropped. A version-2 slot is
+/// re-wrapped from its public key; a slot still in its version-1 form
+/// needs its key, worked out (and every prompt shown) before the lock.
+/// A dropped slot's holder could read every secret: they are listed and,
+/// with `mark`, marked rotate pending.
 pub fn rekey(
     ctx: &mut Ctx<'_>,
     drop: &[SlotRef],
     other_passphrase_files: &[PathBuf],
     delete_keyring_entry: bool,
+    mark: bool,
 ) -> Result<()> {
     let locked = ctx.opener.locked()?;
     let drop: Vec<SlotId> = drop
@@ -274,12 +273,19 @@ pub fn rekey(
         .map(|r| r.resolve(locked.header()))
         .collect::<std::result::Result<_, _>>()?;
     let drop = &drop[..];
-    let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
-    let mut passphrases: Vec<SecretBytes> = cred.as_passphrase().into_iter().cloned().collect();
+    std::mem::drop(locked);
+    // A passphrase mistyped at a prompt is asked for again.
+    let opener = &ctx.opener;
+    let (given, prepared) = ctx.creds.with_retries(|c| {
+        let locked = opener.locked()?;
+        let cred = c.slot_credential(opener, &locked)?;
+        let given = cred.as_passphrase().cloned();
+        Ok((given, opener.prepare_slots(locked, cred)?))
+    })?;
+    let mut passphrases: Vec<SecretBytes> = given.into_iter().collect();
     for f in other_passphrase_files {
         passphrases.push(passphrase_from_file(f)?);
     }
-    let prepared = ctx.opener.prepare_slots(locked, cred)?;
     let mut keys: Vec<SlotKey> = Vec::new();
     for sl in prepared.header().keys.slots.clone() {
         if drop.contains(&sl.id) || !sl.kind.is_legacy() {
@@ -317,15 +323,98 @@ pub fn rekey(
         }
     }
     let mut txn = prepared.begin()?;
-    txn.rekey(&keys, drop, removed_entries(delete_keyring_entry))?;
+    // Named as the header had them, before they go.
+    let removed: Vec<String> = drop
+        .iter()
+        .filter_map(|id| txn.vault().header().keys.slot(*id))
+        .map(slot_name)
+        .collect();
+    let rotate = if mark {
+        RotatePending::Mark
+    } else {
+        RotatePending::Skip
+    };
+    let accounts = |h: &HeaderV2| -> Vec<(SlotId, String)> {
+        h.keys
+            .slots
+            .iter()
+            .filter_map(|sl| Some((sl.id, slot_account(&h.vault_id, sl)?)))
+            .collect()
+    };
+    let keyring_before = accounts(txn.vault().header());
+    let exposed = txn.rekey(&keys, drop, removed_entries(delete_keyring_entry), rotate)?;
+    // Keyring slots whose entry this machine could not show to be theirs
+    // keep their key: said, since a copy of that key still opens the vault.
+    let same_key: Vec<String> = accounts(txn.vault().header())
+        .into_iter()
+        .filter(|a| keyring_before.contains(a))
+        .map(|(id, _)| id.to_hex())
+        .collect();
     let kept = txn.vault().header().keys.slots.len();
     let done = txn.commit()?;
-    eprintln!(
-        "vault: new master key; re-wrapped {kept} slot(s), dropped {}",
-        drop.len()
-    );
+    if removed.is_empty() {
+        eprintln!("vault: new master key; re-wrapped {kept} slot(s), dropped 0");
+    } else {
+        eprintln!(
+            "vault: removed {}; new master key; re-wrapped {kept} slot(s), dropped {}",
+            removed.join(", "),
+            drop.len()
+        );
+        report_exposed(&exposed, mark);
+    }
     report_entries(&done.keyring_entries);
+    if !same_key.is_empty() {
+        warn(&format!(
+            "keyring slot{s} {ids} {keep} {its} key: this machine's keyring has no entry for {it} or did not answer, so whoever copied that key can still open the vault; run `vault rekey` where {its} entry is (or remove and add {it} again there)",
+            s = if same_key.len() == 1 { "" } else { "s" },
+            ids = same_key.join(", "),
+            keep = if same_key.len() == 1 { "keeps" } else { "keep" },
+            its = if same_key.len() == 1 { "its" } else { "their" },
+            it = if same_key.len() == 1 { "it" } else { "them" },
+        ));
+    }
     Ok(())
+}
+
+/// `passphrase slot 1a2b3c4d (label "alice")`.
+fn slot_name(sl: &SlotV2) -> String {
+    let mut s = format!("{} slot {}", sl.kind.name(), sl.id.to_hex());
+    if let Some(l) = &sl.label {
+        s.push_str(&format!(" (label {:?})", l.as_str()));
+    }
+    s
+}
+
+/// The secrets a removed slot could read: names and dates, never values.
+fn report_exposed(exposed: &[ExposedSecret], marked: bool) {
+    let n = exposed.len();
+    let (count, it) = if n == 1 {
+        ("1 secret".to_string(), "it")
+    } else {
+        (format!("{n} secrets"), "them")
+    };
+    if n == 0 {
+        eprintln!("vault: the vault held no secret, so none needs rotating");
+        return;
+    }
+    if marked {
+        eprintln!(
+            "vault: {count} it could read {} marked rotate pending; change {it} (`vault set NAME` with a new value) and `vault list` shows which remain:",
+            if n == 1 { "is" } else { "are" }
+        );
+    } else {
+        eprintln!("vault: {count} it could read, not marked rotate pending (--no-rotate-pending):");
+    }
+    // One write however many (stderr is unbuffered).
+    let mut lines = String::new();
+    for e in exposed {
+        lines.push_str(&format!(
+            "vault:   {} (updated {})\n",
+            e.name,
+            &crate::output::format_utc(e.updated)[..10]
+        ));
+    }
+    eprint!("{lines}");
 }
 
 fn removed_entries(delete_keyring_entry: bool) -> RemovedEntries {
@@ -342,6 +431,12 @@ fn report_entries(entries: &[RemovedEntry]) {
     for e in entries {
         let (slot, account) = (e.slot.to_hex(), &e.account);
         match &e.outcome {
+            EntryOutcome::Kept if e.slot_kept => eprintln!(
+                "vault: slot {slot} has a fresh keyring entry; its old one (service `{KEYRING_SERVICE}`, account `{account}`) is kept: a copy of this vault from before opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at once)"
+            ),
+            EntryOutcome::Deleted if e.slot_kept => {
+                eprintln!("vault: deleted the old keyring entry of slot {slot} (account `{account}`); it has a fresh one")
+            }
             EntryOutcome::Kept => eprintln!(
                 "vault: kept the keyring entry of removed slot {slot} (service `{KEYRING_SERVICE}`, account `{account}`), if this machine has one: a copy of this vault that still has the slot opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at removal)"
             ),
