@@ -40,6 +40,20 @@
 #   VAULT_BENCH_OUT=docs/BENCHMARKS.md, VAULT_BENCH_SVG=docs/benchmarks.svg
 #   VAULT_BENCH_KEEP=1   keep the temp dir (printed at the end)
 #   VAULT_BENCH_NO_INSTALL=1  never call apt-get
+#   VAULT_BENCH_ONLY=identity,git  only these sections (comma-separated; the
+#                        env floor always runs): base (keyring, passphrase and
+#                        cached vaults of 20 secrets and the other tools),
+#                        identity (--identity rows, 64 recipient slots, rage,
+#                        Go age), scale (100 000 / 1 000 000 secrets), io
+#                        (import/export), git (merge, textconv), mask,
+#                        criterion (the kdf bench). A partial run writes its
+#                        report to TARGET/bench-partial/ unless
+#                        VAULT_BENCH_OUT/VAULT_BENCH_SVG say where, never over
+#                        docs/BENCHMARKS.md.
+#   RAGE=PATH            the rage binary (default: rage on PATH, else
+#                        ~/.cargo/bin/rage; install it with
+#                        `cargo install --locked rage --version 0.12.1`);
+#                        without it the rage row is skipped
 #   VAULT_BENCH_SESSION_BUS=1  use the current D-Bus session (and so the
 #                        user's real Secret Service) instead of a private one
 set -euo pipefail
@@ -98,8 +112,20 @@ SCALE=${VAULT_BENCH_SCALE:-1}
 BIG=${VAULT_BENCH_1M:-0}
 MASK_MB=${VAULT_BENCH_MASK_MB:-100}
 CRITERION_ALL=${VAULT_BENCH_CRITERION:-0}
-OUT_MD=${VAULT_BENCH_OUT:-$repo/docs/BENCHMARKS.md}
-OUT_SVG=${VAULT_BENCH_SVG:-$repo/docs/benchmarks.svg}
+ONLY=${VAULT_BENCH_ONLY:-}
+OUT_MD=${VAULT_BENCH_OUT:-}
+OUT_SVG=${VAULT_BENCH_SVG:-}
+# want SECTION: is this section of rows part of this run (VAULT_BENCH_ONLY)?
+want() { [[ -z $ONLY || ,$ONLY, == *",$1,"* ]]; }
+for s in ${ONLY//,/ }; do
+    case $s in
+    base | identity | scale | io | git | mask | criterion) ;;
+    *) die "VAULT_BENCH_ONLY: unknown section '$s' (base, identity, scale, io, git, mask, criterion)" ;;
+    esac
+done
+# rage is usually installed by cargo, and HOME moves into the temp dir below.
+RAGE=${RAGE:-$(command -v rage 2>/dev/null || true)}
+[[ -z $RAGE && -x ${HOME:-/nonexistent}/.cargo/bin/rage ]] && RAGE=$HOME/.cargo/bin/rage
 PY=python3
 SYS_PY=/usr/bin/python3 # Debian's python3-keyring is for the system python
 [[ -x $SYS_PY ]] || SYS_PY=python3
@@ -156,18 +182,27 @@ target=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
 say "building vault and examples/mkvault.rs (release) into $target"
 cargo build --release --bin vault --example mkvault >&2
 V="$target/release/vault"
+if [[ -n $ONLY ]]; then
+    # A partial run never replaces the full report.
+    OUT_MD=${OUT_MD:-$target/bench-partial/BENCHMARKS.md}
+    OUT_SVG=${OUT_SVG:-$target/bench-partial/benchmarks.svg}
+else
+    OUT_MD=${OUT_MD:-$repo/docs/BENCHMARKS.md}
+    OUT_SVG=${OUT_SVG:-$repo/docs/benchmarks.svg}
+fi
 MKVAULT="$target/release/examples/mkvault"
 [[ -x $V && -x $MKVAULT ]] || die "no binary at $V or $MKVAULT"
-say "building the kdf bench"
-cargo bench --no-run --bench kdf >&2
-
 # Criterion first, while nothing of ours is running.
 crit_args=(--warm-up-time 1 --measurement-time 3)
-if [[ $CRITERION_ALL == 1 ]]; then
+if ! want criterion; then
+    say "criterion: not run (VAULT_BENCH_ONLY=$ONLY)"
+elif [[ $CRITERION_ALL == 1 ]]; then
     say "criterion: all benches (VAULT_BENCH_CRITERION=1)"
     cargo bench --bench core --bench kdf --bench mask -- "${crit_args[@]}" >&2 ||
         note "cargo bench failed; the criterion table may be stale"
 else
+    say "building the kdf bench"
+    cargo bench --no-run --bench kdf >&2
     say "criterion: the kdf bench (one-thread Argon2id baseline)"
     cargo bench --bench kdf -- "${crit_args[@]}" >&2 ||
         note "cargo bench --bench kdf failed; no one-thread Argon2id baseline"
@@ -197,75 +232,119 @@ fill20() { # fill20 VAULT [global flags...]
     done
 }
 
-kv="$work/keyring.vault"
-pv="$work/passphrase.vault"
-cv="$work/cached.vault"
-kv_ok=0 pv_ok=0 cv_ok=0
-say "set-up: keyring-mode vault (20 secrets)"
-if "$V" --vault "$kv" init --keyring >/dev/null && fill20 "$kv"; then kv_ok=1; else
-    skip kr "vault, keyring mode" "vault init --keyring or set failed (no Secret Service?)"
-fi
-say "set-up: passphrase-mode vault (20 secrets, default Argon2id parameters)"
-if "$V" --vault "$pv" --passphrase-file "$pf" init >/dev/null &&
-    fill20 "$pv" --passphrase-file "$pf"; then pv_ok=1; else
-    skip pp "vault, passphrase mode" "vault init/set with a passphrase failed"
-fi
-say "set-up: cached-mode vault (20 secrets; vault unlock --timeout 15m)"
-if "$V" --vault "$cv" --passphrase-file "$pf" init >/dev/null &&
-    fill20 "$cv" --passphrase-file "$pf" &&
-    "$V" --vault "$cv" --passphrase-file "$pf" unlock --timeout 15m; then
-    cached_vaults+=("$cv")
-    cv_ok=1
-else
-    skip ca "vault, cached mode" "vault unlock failed"
+if want base; then
+    kv="$work/keyring.vault"
+    pv="$work/passphrase.vault"
+    cv="$work/cached.vault"
+    kv_ok=0 pv_ok=0 cv_ok=0
+    say "set-up: keyring-mode vault (20 secrets)"
+    if "$V" --vault "$kv" init --keyring >/dev/null && fill20 "$kv"; then kv_ok=1; else
+        skip kr "vault, keyring mode" "vault init --keyring or set failed (no Secret Service?)"
+    fi
+    say "set-up: passphrase-mode vault (20 secrets, default Argon2id parameters)"
+    if "$V" --vault "$pv" --passphrase-file "$pf" init >/dev/null &&
+        fill20 "$pv" --passphrase-file "$pf"; then pv_ok=1; else
+        skip pp "vault, passphrase mode" "vault init/set with a passphrase failed"
+    fi
+    say "set-up: cached-mode vault (20 secrets; vault unlock --timeout 15m)"
+    if "$V" --vault "$cv" --passphrase-file "$pf" init >/dev/null &&
+        fill20 "$cv" --passphrase-file "$pf" &&
+        "$V" --vault "$cv" --passphrase-file "$pf" unlock --timeout 15m; then
+        cached_vaults+=("$cv")
+        cv_ok=1
+    else
+        skip ca "vault, cached mode" "vault unlock failed"
+    fi
+
+    # secret-tool
+    st_ok=0
+    if have secret-tool && printf 'value-%s' "$RANDOM" |
+        secret-tool store --label="vault bench" service vault-bench account one 2>"$work/st.err"; then
+        st_ok=1
+    fi
+    # python3 -m keyring (Secret Service backend)
+    export PYTHON_KEYRING_BACKEND=keyring.backends.SecretService.Keyring
+    pk_ok=0
+    if "$SYS_PY" -c 'import keyring' 2>/dev/null &&
+        printf 'value-%s\n' "$RANDOM" | "$SYS_PY" -m keyring set vault-bench one 2>"$work/pk.err"; then
+        pk_ok=1
+    fi
+    # KeePassXC
+    kp_ok=0
+    kdb="$work/bench.kdbx"
+    printf 'kdb-password\n' >"$work/kdb.pw"
+    if have keepassxc-cli &&
+        printf 'kdb-password\nkdb-password\n' | keepassxc-cli db-create -p "$kdb" >/dev/null 2>&1 &&
+        printf 'kdb-password\nentry-pw\nentry-pw\n' | keepassxc-cli add -p "$kdb" bench >/dev/null 2>&1; then
+        kp_ok=1
+        kdf=$(keepassxc-cli db-info "$kdb" <"$work/kdb.pw" 2>/dev/null | sed -n 's/^KDF: //p' || true)
+        note "KeePassXC database made by 'keepassxc-cli db-create' with its defaults (KDF: ${kdf:-unknown})"
+    fi
+    # pass
+    ps_ok=0
+    export GNUPGHOME="$work/gnupg" PASSWORD_STORE_DIR="$work/pass"
+    mkdir -m 0700 "$GNUPGHOME"
+    if have pass && have gpg &&
+        gpg --batch --passphrase '' --quick-gen-key 'vault bench <bench@example.invalid>' \
+            default default never >/dev/null 2>&1 &&
+        pass init bench@example.invalid >/dev/null 2>&1 &&
+        printf 'pass-value\n' | pass insert -e bench/one >/dev/null 2>&1; then
+        ps_ok=1
+    fi
+    # envchain (not in Debian)
+    ec_ok=0
+    if have envchain; then
+        ok=1
+        for n in "${names[@]}"; do
+            printf 'value-%s\n' "$RANDOM" | envchain --set --noecho vaultbench "$n" >/dev/null 2>&1 || ok=0
+        done
+        ((ok)) && ec_ok=1
+    fi
+    # argon2 CLI input
+    printf '%s' "pw" >"$work/argon2.pw"
 fi
 
-# secret-tool
-st_ok=0
-if have secret-tool && printf 'value-%s' "$RANDOM" |
-    secret-tool store --label="vault bench" service vault-bench account one 2>"$work/st.err"; then
-    st_ok=1
-fi
-# python3 -m keyring (Secret Service backend)
-export PYTHON_KEYRING_BACKEND=keyring.backends.SecretService.Keyring
-pk_ok=0
-if "$SYS_PY" -c 'import keyring' 2>/dev/null &&
-    printf 'value-%s\n' "$RANDOM" | "$SYS_PY" -m keyring set vault-bench one 2>"$work/pk.err"; then
-    pk_ok=1
-fi
-# KeePassXC
-kp_ok=0
-kdb="$work/bench.kdbx"
-printf 'kdb-password\n' >"$work/kdb.pw"
-if have keepassxc-cli &&
-    printf 'kdb-password\nkdb-password\n' | keepassxc-cli db-create -p "$kdb" >/dev/null 2>&1 &&
-    printf 'kdb-password\nentry-pw\nentry-pw\n' | keepassxc-cli add -p "$kdb" bench >/dev/null 2>&1; then
-    kp_ok=1
-    kdf=$(keepassxc-cli db-info "$kdb" <"$work/kdb.pw" 2>/dev/null | sed -n 's/^KDF: //p' || true)
-    note "KeePassXC database made by 'keepassxc-cli db-create' with its defaults (KDF: ${kdf:-unknown})"
-fi
-# pass
-ps_ok=0
-export GNUPGHOME="$work/gnupg" PASSWORD_STORE_DIR="$work/pass"
-mkdir -m 0700 "$GNUPGHOME"
-if have pass && have gpg &&
-    gpg --batch --passphrase '' --quick-gen-key 'vault bench <bench@example.invalid>' \
-        default default never >/dev/null 2>&1 &&
-    pass init bench@example.invalid >/dev/null 2>&1 &&
-    printf 'pass-value\n' | pass insert -e bench/one >/dev/null 2>&1; then
-    ps_ok=1
-fi
-# envchain (not in Debian)
-ec_ok=0
-if have envchain; then
-    ok=1
-    for n in "${names[@]}"; do
-        printf 'value-%s\n' "$RANDOM" | envchain --set --noecho vaultbench "$n" >/dev/null 2>&1 || ok=0
+# Identity mode: vaults opened by `--identity key.txt` (an X25519 identity
+# made by age-keygen, in a recipient slot), next to rage and Go age
+# decrypting a 20-line file to the same identity.
+# identity_vault PATH N: a vault of the 20 secrets whose slots are N-1
+# recipients of throwaway identities, then ours (added last). It is made
+# with a cheap passphrase slot, removed at the end.
+identity_vault() {
+    local v=$1 n=$2 i r
+    "$V" --vault "$v" --passphrase-file "$pf" init --label setup \
+        --kdf-memory 8MiB --kdf-time 1 --kdf-parallelism 1 >/dev/null 2>&1 || return 1
+    for ((i = 1; i < n; i++)); do
+        r=$(age-keygen 2>/dev/null | age-keygen -y) || return 1
+        "$V" --vault "$v" --passphrase-file "$pf" key add recipient "$r" >/dev/null 2>&1 || return 1
     done
-    ((ok)) && ec_ok=1
+    "$V" --vault "$v" --passphrase-file "$pf" key add recipient "$recipient" --label ours \
+        >/dev/null 2>&1 || return 1
+    fill20 "$v" --identity "$key" || return 1
+    "$V" --vault "$v" --identity "$key" key remove setup --no-rotate-pending >/dev/null 2>&1 || return 1
+    [[ $("$V" --vault "$v" --identity "$key" key list | grep -c recipient) == "$n" ]]
+}
+id_ok=0 id64_ok=0 agefile_ok=0
+if want identity; then
+    key="$work/key.txt"
+    if have age-keygen && age-keygen -o "$key" 2>/dev/null && recipient=$(age-keygen -y "$key"); then
+        say "set-up: identity-mode vault (20 secrets, one recipient slot)"
+        if identity_vault "$work/identity.vault" 1; then id_ok=1; else
+            skip id "vault, identity mode" "making the vault (init, key add recipient, set, key remove) failed"
+        fi
+        say "set-up: identity-mode vault (20 secrets, 64 recipient slots, ours added last)"
+        if identity_vault "$work/identity-64.vault" 64; then id64_ok=1; else
+            skip id64 "vault, 64 recipient slots" "making the vault failed"
+        fi
+        # The age file: 20 lines like the vaults' secrets, to the same identity.
+        for n in "${names[@]}"; do
+            printf '%s=%s\n' "$n" "$(head -c 24 /dev/urandom | base64)"
+        done >"$work/20.txt"
+        if age -r "$recipient" -o "$work/20.age" "$work/20.txt" 2>"$work/age.err"; then agefile_ok=1; fi
+    else
+        skip id "identity mode" "age-keygen (Debian's age package) is missing"
+    fi
 fi
-# argon2 CLI input
-printf '%s' "pw" >"$work/argon2.pw"
 
 # --- 5. rows ---------------------------------------------------------------------
 # row ID GROUP CATEGORY LABEL STDIN CMD...
@@ -288,53 +367,78 @@ row() {
 }
 
 row env fast floor "env FOO=bar true (floor: one exec)" "" env FOO=bar true
-if ((kv_ok)); then
-    row kr_exec fast keyring "vault exec -- true (keyring)" "" "$V" --vault "$kv" exec -- true
-    row kr_get fast keyring "vault get (keyring)" "" "$V" --vault "$kv" get SECRET_07
+if want base; then
+    if ((kv_ok)); then
+        row kr_exec fast keyring "vault exec -- true (keyring)" "" "$V" --vault "$kv" exec -- true
+        row kr_get fast keyring "vault get (keyring)" "" "$V" --vault "$kv" get SECRET_07
+    fi
+    if ((cv_ok)); then
+        row ca_exec fast cached "vault exec -- true (cached)" "" "$V" --vault "$cv" exec -- true
+        row ca_get fast cached "vault get (cached)" "" "$V" --vault "$cv" get SECRET_07
+    fi
+    if ((pv_ok)); then
+        row pp_exec slow passphrase "vault exec -- true (passphrase, m=64MiB t=3 p=4)" "" \
+            "$V" --vault "$pv" --passphrase-file "$pf" exec -- true
+        row pp_get slow passphrase "vault get (passphrase, m=64MiB t=3 p=4)" "" \
+            "$V" --vault "$pv" --passphrase-file "$pf" get SECRET_07
+    fi
+    if ((st_ok)); then
+        row secret_tool fast tool "secret-tool lookup (1 item)" "" secret-tool lookup service vault-bench account one
+    else
+        skip secret_tool "secret-tool lookup" "secret-tool missing or store failed: $(tail -n1 "$work/st.err" 2>/dev/null)"
+    fi
+    if ((ec_ok)); then
+        row envchain fast tool "envchain ns true (20 secrets)" "" envchain vaultbench true
+    else
+        skip envchain "envchain ns true" "envchain is not on PATH (it is not packaged in Debian)"
+    fi
+    if ((kp_ok)); then
+        row keepassxc fast tool "keepassxc-cli show (password on stdin)" "$work/kdb.pw" \
+            keepassxc-cli show -q -s -a Password "$kdb" bench
+    else
+        skip keepassxc "keepassxc-cli show" "keepassxc-cli missing or database set-up failed"
+    fi
+    if ((ps_ok)); then
+        row pass fast tool "pass show (gpg, no passphrase)" "" pass show bench/one
+    else
+        skip pass "pass show" "pass/gpg missing or set-up failed"
+    fi
+    if ((pk_ok)); then
+        row py_keyring slow tool "python3 -m keyring get" "" "$SYS_PY" -m keyring get vault-bench one
+    else
+        skip py_keyring "python3 -m keyring get" "python3-keyring missing or set failed: $(tail -n1 "$work/pk.err" 2>/dev/null)"
+    fi
+    if have argon2; then
+        # -r: print the raw hash only. Without it the CLI also verifies the hash
+        # it printed, which runs Argon2 a second time and doubles its figure.
+        row argon2_cli slow tool "argon2 CLI (reference C, m=64MiB t=3 p=4)" "$work/argon2.pw" \
+            argon2 saltsaltsaltsalt -id -m 16 -t 3 -p 4 -l 32 -r
+    else
+        skip argon2_cli "argon2 CLI" "the argon2 package is not installed"
+    fi
 fi
-if ((cv_ok)); then
-    row ca_exec fast cached "vault exec -- true (cached)" "" "$V" --vault "$cv" exec -- true
-    row ca_get fast cached "vault get (cached)" "" "$V" --vault "$cv" get SECRET_07
-fi
-if ((pv_ok)); then
-    row pp_exec slow passphrase "vault exec -- true (passphrase, m=64MiB t=3 p=4)" "" \
-        "$V" --vault "$pv" --passphrase-file "$pf" exec -- true
-    row pp_get slow passphrase "vault get (passphrase, m=64MiB t=3 p=4)" "" \
-        "$V" --vault "$pv" --passphrase-file "$pf" get SECRET_07
-fi
-if ((st_ok)); then
-    row secret_tool fast tool "secret-tool lookup (1 item)" "" secret-tool lookup service vault-bench account one
-else
-    skip secret_tool "secret-tool lookup" "secret-tool missing or store failed: $(tail -n1 "$work/st.err" 2>/dev/null)"
-fi
-if ((ec_ok)); then
-    row envchain fast tool "envchain ns true (20 secrets)" "" envchain vaultbench true
-else
-    skip envchain "envchain ns true" "envchain is not on PATH (it is not packaged in Debian)"
-fi
-if ((kp_ok)); then
-    row keepassxc fast tool "keepassxc-cli show (password on stdin)" "$work/kdb.pw" \
-        keepassxc-cli show -q -s -a Password "$kdb" bench
-else
-    skip keepassxc "keepassxc-cli show" "keepassxc-cli missing or database set-up failed"
-fi
-if ((ps_ok)); then
-    row pass fast tool "pass show (gpg, no passphrase)" "" pass show bench/one
-else
-    skip pass "pass show" "pass/gpg missing or set-up failed"
-fi
-if ((pk_ok)); then
-    row py_keyring slow tool "python3 -m keyring get" "" "$SYS_PY" -m keyring get vault-bench one
-else
-    skip py_keyring "python3 -m keyring get" "python3-keyring missing or set failed: $(tail -n1 "$work/pk.err" 2>/dev/null)"
-fi
-if have argon2; then
-    # -r: print the raw hash only. Without it the CLI also verifies the hash
-    # it printed, which runs Argon2 a second time and doubles its figure.
-    row argon2_cli slow tool "argon2 CLI (reference C, m=64MiB t=3 p=4)" "$work/argon2.pw" \
-        argon2 saltsaltsaltsalt -id -m 16 -t 3 -p 4 -l 32 -r
-else
-    skip argon2_cli "argon2 CLI" "the argon2 package is not installed"
+if want identity; then
+    if ((id_ok)); then
+        row id_exec fast identity "vault --identity key.txt exec -- true (20 secrets)" "" \
+            "$V" --vault "$work/identity.vault" --identity "$key" exec -- true
+        row id_get fast identity "vault --identity key.txt get (20 secrets)" "" \
+            "$V" --vault "$work/identity.vault" --identity "$key" get SECRET_07
+    fi
+    if ((id64_ok)); then
+        row id64_get fast identity "vault --identity key.txt get (64 recipient slots, ours last)" "" \
+            "$V" --vault "$work/identity-64.vault" --identity "$key" get SECRET_07
+    fi
+    if ((agefile_ok)) && [[ -n $RAGE ]]; then
+        row rage fast tool "rage -d -i key.txt (20-line file, $("$RAGE" --version 2>/dev/null | head -n 1))" "" \
+            "$RAGE" -d -i "$key" "$work/20.age"
+    elif ((agefile_ok)); then
+        skip rage "rage -d -i key.txt" "rage is not installed (cargo install --locked rage --version 0.12.1)"
+    fi
+    if ((agefile_ok)); then
+        row age fast tool "age -d -i key.txt (Go, 20-line file)" "" age -d -i "$key" "$work/20.age"
+    elif have age-keygen; then
+        skip age "age -d -i key.txt" "age -r failed: $(tail -n 1 "$work/age.err" 2>/dev/null)"
+    fi
 fi
 
 # Scale: 100 000 and 1 000 000 secrets, cached mode.
@@ -346,7 +450,9 @@ big_vault() {
     "$V" --vault "$v" --passphrase-file "$pf" unlock --timeout 1h || return 1
     cached_vaults+=("$v")
 }
-if [[ $SCALE == 1 ]]; then
+if ! want scale; then
+    : # not in VAULT_BENCH_ONLY
+elif [[ $SCALE == 1 ]]; then
     say "set-up: 100 000 secrets (cached mode)"
     sv="$work/scale-100k.vault"
     if big_vault "$sv" 100000; then
@@ -360,7 +466,9 @@ if [[ $SCALE == 1 ]]; then
 else
     skip s100k "100 000 secrets" "VAULT_BENCH_SCALE=0"
 fi
-if [[ $BIG == 1 ]]; then
+if ! want scale; then
+    :
+elif [[ $BIG == 1 ]]; then
     say "set-up: 1 000 000 secrets (cached mode)"
     bv="$work/scale-1m.vault"
     if big_vault "$bv" 1000000; then
@@ -379,7 +487,9 @@ fi
 # replaces all 10 000 values in one write: it starts from a copy of the
 # vault (sh and cp are in the figure; --allow-rollback because the copy is
 # older than what the previous run wrote).
-if "$V" import --help >/dev/null 2>&1; then
+if ! want io; then
+    :
+elif "$V" import --help >/dev/null 2>&1; then
     say "set-up: import/export of 10 000 secrets (cached mode)"
     # Two vaults: the import's copies share their vault's id, whose rollback
     # memory they advance, so the export reads a vault of its own.
@@ -409,8 +519,53 @@ else
     skip io "import/export of 10 000 secrets" "this build of vault has no 'import'"
 fi
 
+# Git: `vault merge` (git's merge driver) of two 10 000-secret vaults with
+# 100 changed values on each side (different names, so it merges without a
+# conflict), and `vault textconv` (git diff's text view) of a 10 000-secret
+# vault, all in cached mode. merge replaces OURS, so every run starts from a
+# copy of it (sh and cp are in the figure). Both commands are newer than
+# this script: their rows are skipped when `vault merge --help` or
+# `vault textconv --help` fails.
+# changes_env FILE OFFSET WHO: 100 new values for BULK_<OFFSET + 100 k>.
+changes_env() {
+    local i
+    for ((i = $2; i < 10000; i += 100)); do
+        printf 'BULK_%027d=%s-change-%d\n' "$i" "$3" "$i"
+    done >"$1"
+}
+if want git; then
+    have_merge=0 have_textconv=0
+    "$V" merge --help >/dev/null 2>&1 && have_merge=1
+    "$V" textconv --help >/dev/null 2>&1 && have_textconv=1
+    ((have_merge)) || skip git_merge "vault merge" "this build of vault has no 'merge'"
+    ((have_textconv)) || skip git_textconv "vault textconv" "this build of vault has no 'textconv'"
+    if ((have_merge || have_textconv)); then
+        say "set-up: 10 000-secret vaults for merge/textconv (cached mode)"
+        gb="$work/merge-base.vault" go="$work/merge-ours.vault" gt="$work/merge-theirs.vault"
+        # The copies share the base's body key, which the cache holds, and
+        # `import` through the cache keeps it: all three open from the cache.
+        if big_vault "$gb" 10000 && cp "$gb" "$go" && cp "$gb" "$gt" &&
+            changes_env "$work/ours.env" 0 ours && changes_env "$work/theirs.env" 50 theirs &&
+            "$V" --vault "$go" import --replace "$work/ours.env" >/dev/null 2>&1 &&
+            "$V" --vault "$gt" import --replace "$work/theirs.env" >/dev/null 2>&1; then
+            if ((have_merge)); then
+                row git_merge scale cached "vault merge, 10 000 secrets, 100 changes per side (cached; cp of OURS included)" "" \
+                    sh -c "cp $(q "$go") $(q "$go.run") && exec $(q "$V") merge $(q "$gb") $(q "$go.run") $(q "$gt")"
+            fi
+            if ((have_textconv)); then
+                row git_textconv scale cached "vault textconv, 10 000 secrets (cached)" "" \
+                    "$V" textconv "$gb"
+            fi
+        else
+            skip git "merge/textconv of 10 000 secrets" "building the vaults failed"
+        fi
+    fi
+fi
+
 # Mask throughput: 100 MB of log-like text with the 100 secrets planted.
-if ((MASK_MB > 0)); then
+if ! want mask; then
+    :
+elif ((MASK_MB > 0)); then
     say "set-up: --mask throughput (${MASK_MB} MB, 100 secrets, cached mode)"
     mv="$work/mask.vault"
     mf="$work/mask.txt"
@@ -559,7 +714,7 @@ done
     echo "vault_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "vault_version=$("$V" --version 2>/dev/null)"
     echo "rustc=$(rustc --version 2>/dev/null)"
-    for p in hyperfine libsecret-tools python3-keyring keepassxc pass argon2 gnupg gnome-keyring; do
+    for p in hyperfine libsecret-tools python3-keyring keepassxc pass argon2 age gnupg gnome-keyring; do
         echo "pkg_$p=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo '-')"
     done
     echo "runs=$RUNS"
@@ -572,7 +727,10 @@ done
     echo "hf_input=$hf_input"
     echo "load_before=$(cut -d' ' -f1-3 "$res/load_before")"
     echo "load_after=$(cut -d' ' -f1-3 "$res/load_after")"
-    echo "criterion_dir=$target/criterion"
+    # Criterion's figures come from an earlier run when it was not run now.
+    echo "criterion_dir=$(want criterion && echo "$target/criterion")"
+    echo "only=$ONLY"
+    echo "rage=$([[ -n $RAGE ]] && "$RAGE" --version 2>/dev/null | head -n 1)"
     echo "repo=$repo"
 } >"$res/meta.txt"
 

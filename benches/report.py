@@ -72,7 +72,8 @@ for p in sorted(glob.glob(os.path.join(res_dir, "hf-*.json"))):
 # Criterion estimates (in-process), from the target dir.
 crit = []
 cdir = meta.get("criterion_dir", "")
-for est in sorted(glob.glob(os.path.join(cdir, "**", "new", "estimates.json"), recursive=True)):
+# An empty criterion_dir: criterion was not run this time (VAULT_BENCH_ONLY).
+for est in sorted(glob.glob(os.path.join(cdir, "**", "new", "estimates.json"), recursive=True)) if cdir else []:
     bdir = os.path.dirname(est)
     try:
         with open(est) as f:
@@ -174,6 +175,8 @@ except (OSError, ValueError):
 # measured (from this run's medians and peak RSS), the limit, "le" (at most)
 # or "ge" (at least), the format, and what to show when it was not measured.
 NOT_1M = "not measured (VAULT_BENCH_1M=1)"
+NO_RAGE = "not measured (rage is not installed: `cargo install --locked rage --version 0.12.1`)"
+NO_GIT = "not measured (this vault has no `merge`/`textconv`, or the row was skipped)"
 TARGETS = [
     ("keyring mode: `vault exec -- true` ÷ `envchain ns true` (20 secrets)",
      ratio(med("kr_exec"), med("envchain")), 0.25, "le", fmt_ratio,
@@ -193,6 +196,15 @@ TARGETS = [
     ("1 000 000 secrets: `vault set` ÷ its 100 000 figure",
      ratio(med("s1m_set"), med("s100k_set")), 10.0, "le", fmt_ratio, NOT_1M),
     ("peak RSS of `vault get`, keyring mode, 20 secrets", rss.get("kr_get"), 8 * 1024, "le", fmt_kib, None),
+    ("identity mode: `vault --identity key.txt get` (20 secrets) ÷ `rage -d -i key.txt` (20-line file)",
+     ratio(med("id_get"), med("rage")), 1.0, "le", fmt_ratio, NO_RAGE),
+    ("identity mode: `vault --identity key.txt exec -- true` ÷ Go `age -d -i key.txt` (20-line file)",
+     ratio(med("id_exec"), med("age")), 1.0, "le", fmt_ratio, None),
+    ("identity mode: `vault get` with 64 recipient slots (ours last) ÷ with one slot",
+     ratio(med("id64_get"), med("id_get")), 1.1, "le", fmt_ratio, None),
+    ("`vault merge` of two 10 000-secret vaults, 100 changes per side (cached)",
+     med("git_merge"), 0.150, "le", fmt_t, NO_GIT),
+    ("`vault textconv` of a 10 000-secret vault (cached)", med("git_textconv"), 0.050, "le", fmt_t, NO_GIT),
     ("`vault exec --mask -- cat FILE` throughput ÷ `cat FILE | cat`",
      ratio(med("mask_cat"), med("mask_vault")), 0.5, "ge", fmt_ratio, None),
 ]
@@ -209,6 +221,8 @@ for text, value, limit, better, fmt, missing in TARGETS:
         by = value / limit if better == "le" else limit / value
         status = f"**missed** ({by:.2f}× over)" if better == "le" else f"**missed** ({by:.2f}× short)"
     targets.append((text, fmt(value), ("≤ " if better == "le" else "≥ ") + fmt(limit), status))
+
+VAULT_CATS = ("keyring", "cached", "passphrase", "identity")
 
 # --- markdown --------------------------------------------------------------------
 md = []
@@ -233,6 +247,12 @@ w(
     )
 )
 w("")
+if meta.get("only"):
+    w(
+        f"**Partial run** (`VAULT_BENCH_ONLY={meta['only']}`): only those sections and the `env` floor "
+        "were timed; every other target reads *not measured*."
+    )
+    w("")
 head = []
 if med("ca_exec") and med("env"):
     head.append(f"cached `vault exec` {fmt_t(med('ca_exec'))} ({fmt_ratio(ratio(med('ca_exec'), med('env')))} the `env` floor)")
@@ -245,6 +265,11 @@ if med("pp_exec"):
     s = f"passphrase `vault exec` {fmt_t(med('pp_exec'))}"
     if med("argon2_cli"):
         s += f" ({fmt_ratio(ratio(med('pp_exec'), med('argon2_cli')))} the `argon2` CLI)"
+    head.append(s)
+if med("id_get"):
+    s = f"identity `vault get` {fmt_t(med('id_get'))}"
+    if med("rage"):
+        s += f" ({fmt_ratio(ratio(med('id_get'), med('rage')))} `rage -d`)"
     head.append(s)
 if head:
     w("**Headline:** " + "; ".join(head) + ".")
@@ -267,7 +292,7 @@ timed.sort(key=lambda r: ({"fast": 0, "slow": 1, "scale": 2, "big": 3}.get(rows[
 for rid in timed:
     r = res[rid]
     label = cell(rows[rid]["label"])
-    if rows[rid]["cat"] in ("keyring", "cached", "passphrase"):
+    if rows[rid]["cat"] in VAULT_CATS:
         label = f"**{label}**"
     if rows[rid]["wrapped"]:
         label += " ¹"
@@ -328,8 +353,10 @@ for t in targets:
 w("")
 
 # Ratios of each vault figure to every other tool.
-vault_ids = [r for r in ("kr_exec", "kr_get", "ca_exec", "ca_get", "pp_exec", "pp_get") if r in res]
-others = [r for r in ("env", "secret_tool", "envchain", "pass", "keepassxc", "py_keyring", "argon2_cli") if r in res]
+vault_ids = [r for r in ("kr_exec", "kr_get", "ca_exec", "ca_get", "id_exec", "id_get", "id64_get", "pp_exec", "pp_get")
+             if r in res]
+others = [r for r in ("env", "secret_tool", "envchain", "pass", "keepassxc", "rage", "age", "py_keyring", "argon2_cli")
+          if r in res]
 if vault_ids and others:
     w("## Ratios")
     w("")
@@ -341,6 +368,8 @@ if vault_ids and others:
         "envchain": "envchain",
         "pass": "pass",
         "keepassxc": "keepassxc-cli",
+        "rage": "rage -d",
+        "age": "age -d (Go)",
         "py_keyring": "python keyring",
         "argon2_cli": "argon2 CLI",
     }
@@ -396,6 +425,8 @@ w(f"- RAM: {int(ram) / 1024 / 1024:.1f} GiB" if ram and ram.isdigit() else "- RA
 w(f"- Kernel: {meta.get('kernel', '?')}; {meta.get('os', '?')}")
 w(f"- Date: {meta.get('date', '?')}")
 w(f"- vault: {meta.get('vault_version', '?')}, commit {meta.get('vault_rev', '?')}, {meta.get('rustc', '?')}")
+if meta.get("rage"):
+    w(f"- {meta['rage']} (`cargo install --locked rage`)")
 pk = [f"{k[4:]} {v}" for k, v in meta.items() if k.startswith("pkg_") and v != "-"]
 w("- Debian packages: " + ", ".join(pk))
 w(
@@ -415,6 +446,8 @@ w("```sh")
 w("benches/compare.sh                       # installs what it needs (Debian), about 5 minutes")
 w("VAULT_BENCH_1M=1 benches/compare.sh      # with the 1 000 000-secret rows")
 w("VAULT_BENCH_CRITERION=1 benches/compare.sh  # also refresh every criterion bench")
+w("VAULT_BENCH_ONLY=identity,git benches/compare.sh  # some sections only; report in target/bench-partial/")
+w("cargo install --locked rage --version 0.12.1  # for the rage row (skipped without it)")
 w("cargo bench -- --warm-up-time 1 --measurement-time 3   # the criterion benches alone")
 w("```")
 w("")
@@ -425,7 +458,11 @@ w(
     "The 100 000- and 1 000 000-secret vaults (32-byte names, 64-byte values) are filled in one write by "
     "`examples/mkvault.rs`. The mask file is log-like text with one of the 100 secrets planted every "
     "512 lines. `pass` uses a gpg key without a passphrase; `keepassxc-cli` a database made by "
-    "`db-create` with its defaults."
+    "`db-create` with its defaults. Identity mode: an X25519 identity made by `age-keygen` in a "
+    "recipient slot (`vault key add recipient age1…`), the vault's only slot, or the last of 64 (the "
+    "other 63 for throwaway `age-keygen` identities); `rage` and Go `age` decrypt a 20-line file "
+    "encrypted to the same identity. Merge and textconv: a 10 000-secret vault and two copies with "
+    "100 different values changed on each (`vault import --replace`), opened from the cached unlock."
 )
 w("")
 
@@ -454,6 +491,7 @@ COLORS = {
     "keyring": "#1f6fb4",
     "cached": "#23a047",
     "passphrase": "#8e5cc2",
+    "identity": "#c2185b",
     "tool": "#e8862a",
     "crit": "#c9a227",
 }
@@ -461,6 +499,7 @@ LEGEND = [
     ("cached", "vault, cached unlock"),
     ("keyring", "vault, keyring"),
     ("passphrase", "vault, passphrase"),
+    ("identity", "vault, identity file"),
     ("tool", "other tools"),
     ("floor", "floor (one exec)"),
     ("crit", "in-process (criterion)"),
@@ -478,6 +517,17 @@ bars.sort(key=lambda b: b[1])
 if bars:
     row_h, top, left, plot_w, right = 24, 78, 360, 430, 90
     width = left + plot_w + right
+    # Legend entries (x, y), wrapped onto a second line when too wide.
+    legend, lx, ly = [], 10, 48
+    for cat, text in LEGEND:
+        if not any(b[4] == cat for b in bars):
+            continue
+        w_entry = 24 + 6.3 * len(text)
+        if lx + w_entry > width and lx > 10:
+            lx, ly = 10, ly + 18
+        legend.append((lx, ly, cat, text))
+        lx += w_entry
+    top += ly - 48
     height = top + row_h * len(bars) + 40
     lo_v = min(b[2] for b in bars) * 1e3
     hi_v = max(b[3] for b in bars) * 1e3
@@ -508,13 +558,9 @@ if bars:
         f"{html.escape(meta.get('date', ''))}</text>"
     )
     # legend
-    lx = 10
-    for cat, text in LEGEND:
-        if not any(b[4] == cat for b in bars):
-            continue
-        a(f'<rect x="{lx}" y="48" width="12" height="12" fill="{COLORS[cat]}"/>')
-        a(f'<text x="{lx + 16}" y="58">{html.escape(text)}</text>')
-        lx += 24 + 6.3 * len(text)
+    for lx, ly, cat, text in legend:
+        a(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{COLORS[cat]}"/>')
+        a(f'<text x="{lx + 16}" y="{ly + 10}">{html.escape(text)}</text>')
     # grid
     for v in steps:
         if lo_axis <= v <= hi_axis:
@@ -535,7 +581,7 @@ if bars:
         y = top + i * row_h
         a(
             f'<text x="{left - 8}" y="{y + row_h / 2 + 4}" text-anchor="end"'
-            + (' font-weight="bold"' if cat in ("keyring", "cached", "passphrase") else "")
+            + (' font-weight="bold"' if cat in VAULT_CATS else "")
             + f">{html.escape(label)}</text>"
         )
         bx = x(m * 1e3)
