@@ -446,6 +446,25 @@ impl RollbackMemory for InMemory {
     }
 }
 
+/// No memory at all: recalls nothing and keeps nothing. For `vault merge`
+/// and `vault textconv`, which open git's temporary copies of old and
+/// other versions of a file: they must neither be judged against the
+/// memory of a path nor change it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMemory;
+
+impl RollbackMemory for NoMemory {
+    fn recall(&self, _: &MemoryKey) -> Option<Record> {
+        None
+    }
+
+    fn update(&self, _: &MemoryKey, _: &dyn Fn(Option<&Record>) -> Option<Record>) {}
+
+    fn known(&self) -> Vec<Record> {
+        Vec::new()
+    }
+}
+
 /// Whether a version control system tracks a file. Where one does, an
 /// older generation or a fork is a checkout or a merge (its business), so
 /// it is a notice, not a refusal. Asked only when a refusal would

@@ -1148,6 +1148,21 @@ impl Vault {
         self.master.as_ref()
     }
 
+    /// The format version of the file this vault was read from (2 once
+    /// written).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The fingerprint of secret `e` (`keyblock::fingerprint`), for `vault
+    /// textconv`; `None` for a version-1 file, which has no fingerprint key
+    /// (the one held in memory is random until the first write).
+    pub fn fingerprint(&self, e: &EntryRef<'_>) -> Option<[u8; 32]> {
+        (self.version == 2).then(|| {
+            keyblock::fingerprint(self.secrets.fingerprint_key(), e.name, e.expose_value())
+        })
+    }
+
     /// The secret named `name`.
     pub fn get(&self, name: &str) -> Option<EntryRef<'_>> {
         self.secrets.get(name)

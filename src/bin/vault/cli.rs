@@ -212,6 +212,17 @@ pub enum Command {
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print a vault file as text for `git diff` / `git log -p`: header, slots, and per secret its name and a short fingerprint (never a value)
+    #[command(
+        after_help = "Set up by `vault git setup` (diff.vault.textconv). Never prompts and never writes; opens the file with a given passphrase, the cached unlock or this machine's keyring slot, else shows only what the header shows (exit 0 either way, so a diff never fails)."
+    )]
+    Textconv {
+        /// The vault file (git passes a temporary copy)
+        file: PathBuf,
+    },
+    /// Git integration: `vault git setup`
+    #[command(subcommand)]
+    Git(GitCommand),
     /// New master key: re-wrap every slot to its public key, new body key
     #[command(
         after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
@@ -226,6 +237,22 @@ pub enum Command {
         /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them
         #[arg(long)]
         delete_keyring_entry: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GitCommand {
+    /// Make git merge vault files per secret name and diff them as text: `*.vault merge=vault diff=vault -text` in .gitattributes, the merge driver and the textconv in git's config (idempotent)
+    #[command(
+        after_help = "In a repository: its top-level .gitattributes and its .git/config (`git config --local`). With --global: the user's attributes file (core.attributesFile, else ~/.config/git/attributes) and `git config --global`. The driver is `vault merge %O %A %B` (merge.vault.recursive = binary), the textconv `vault textconv` (never cachetextconv: cached diff text would outlive a removal). Both name `vault` as found on PATH; --absolute-path writes this binary's path instead."
+    )]
+    Setup {
+        /// Set up every repository of this user instead of the current one
+        #[arg(long)]
+        global: bool,
+        /// Write this binary's absolute path into git's config instead of `vault` (for a vault that is not on PATH)
+        #[arg(long)]
+        absolute_path: bool,
     },
 }
 

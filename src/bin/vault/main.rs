@@ -55,6 +55,10 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
     // Generated from the one definition of the flags; no vault is involved.
     match &cli.command {
         Command::Completions { shell } => return cmd::help::completions(*shell),
+        Command::Git(cli::GitCommand::Setup {
+            global,
+            absolute_path,
+        }) => return cmd::git::setup(*global, *absolute_path),
         Command::Man => return cmd::help::man(),
         _ => {}
     }
@@ -98,8 +102,11 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
             command,
         } => cmd::exec::exec_cmd(ctx, &only, &file, mask, nextflow, &command),
         Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Git(_) => {
+            unreachable!("handled above")
+        }
         Command::Import(args) => cmd::import::run(ctx, &args),
         Command::Export(args) => cmd::export::run(ctx, &args),
+        Command::Textconv { file } => cmd::git::textconv(ctx, &file),
     }
 }

@@ -13,7 +13,7 @@ use vault::error::Error;
 
 use crate::error::{CliError, Result};
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
-use vault::rollback::{Notice, StateDir};
+use vault::rollback::{NoMemory, Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
 use vault::vault::named_passphrase_slot;
 use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
@@ -327,6 +327,59 @@ impl<'i> Credentials<'i> {
             has_passphrase_slot: has_pass,
         }
         .into())
+    }
+
+    /// Opens the vault file at `path` without ever asking anyone (for
+    /// `merge` and `textconv`, which git runs): the given passphrase, else
+    /// the cached body key (if it is this file's), else this machine's
+    /// keyring slot; no prompt, no plugin, and no rollback memory (git's
+    /// temporary copies of a file are not the file at a path). The error
+    /// is the last way tried, or exit 3 when nothing was there to try.
+    pub fn open_quietly(&mut self, stores: &Stores, path: &std::path::Path) -> Result<Vault> {
+        static NO_MEMORY: NoMemory = NoMemory;
+        let opener = Opener::new(path, path, &stores.keyring, &NO_MEMORY)
+            .only_slot(self.inv.slot.clone())
+            .lock_wait(self.inv.lock_timeout, &lock_wait_notice);
+        let locked = opener.locked()?;
+        let mut last: Option<CliError> = None;
+        if let Some(p) = self.usable_passphrase()? {
+            match opener
+                .prepare(locked.clone(), Credential::Passphrase(p))
+                .and_then(|p| p.read())
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        if !self.inv.no_cache && self.inv.slot.is_none() {
+            if let Some(c) = opener.cached(&locked) {
+                match opener.prepare(locked.clone(), c).and_then(|p| p.read()) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e.into()),
+                }
+            }
+        }
+        let mut why_not_keyring = None;
+        if self.inv.slot.is_none() && locked.has_keyring_slot() {
+            match opener.keyring_credential(&locked) {
+                Ok(c) => match opener
+                    .prepare(locked.clone(), c.into())
+                    .and_then(|p| p.read())
+                {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e.into()),
+                },
+                Err(e) => why_not_keyring = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::NoUsableSlot {
+                path: path.to_path_buf(),
+                keyring: why_not_keyring,
+                has_passphrase_slot: locked.has_passphrase_slot(),
+            }
+            .into()
+        }))
     }
 
     /// A new passphrase: from stdin or a file as asked, else prompted twice
