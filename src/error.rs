@@ -235,6 +235,12 @@ pub enum Error {
     },
     /// The cached unlock (kernel keyring) failed.
     Cache(String),
+    /// `vault merge` cannot make one file of the two sides (different
+    /// vaults, both sides rotated the master key, slot changes without the
+    /// master key); the reason says which.
+    CannotMerge(String),
+    /// `vault resolve`: this secret carries no merge conflict.
+    NoConflict(String),
 }
 
 /// What is wrong with a secret name. It names at most one character, and
@@ -495,6 +501,8 @@ impl fmt::Display for Error {
                 "refusing to remove the last slot: the vault could never be opened again",
             ),
             Error::TooManySlots(n) => write!(f, "the vault already has {n} slots, the most it can hold"),
+            Error::CannotMerge(why) => write!(f, "cannot merge: {why}"),
+            Error::NoConflict(name) => write!(f, "secret {name} has no merge conflict to resolve"),
             Error::DroppingEverySlot => f.write_str(
                 "refusing to drop every slot: the vault could never be opened again",
             ),

@@ -684,6 +684,12 @@ impl<A> WriteTxn<'_, A> {
         self.vault.delete(names)
     }
 
+    /// Ends the merge conflict on `name`: keeps its value, or with `other`
+    /// takes the other side's (deleting it if the other side deleted it).
+    pub fn resolve(&mut self, name: &str, other: bool) -> Result<()> {
+        self.vault.resolve_at(name, other, self.opener.clock.now())
+    }
+
     /// Seals and writes the vault atomically, raises the rollback memory
     /// to what it wrote (retiring the old key if this change rotated it),
     /// releases the lock, then does what follows the write.

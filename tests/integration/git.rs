@@ -74,7 +74,6 @@ impl<'s> Repo<'s> {
         self.vault(value, &["set", "--raw", name]).success();
     }
 
-    #[allow(dead_code)] // used by the merge tests
     fn get(&self, name: &str) -> Vec<u8> {
         self.vault(b"", &["get", "-n", name]).success().stdout
     }
@@ -244,4 +243,227 @@ fn textconv_without_a_credential_shows_the_header_and_exits_zero() {
     assert_eq!(line.len(), "  SECRET_NAME ".len() + 16, "{line}");
     assert!(!out.stdout_str().contains("5555"));
     assert_eq!(s.snapshot(), before, "textconv changed a file");
+}
+
+/// `vault list --json` of the repository's vault: name → conflict.
+fn conflicts(repo: &Repo<'_>) -> Vec<(String, bool)> {
+    let out = repo.vault(b"", &["list", "--json"]).success();
+    out.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["conflict"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn edits_on_two_branches_merge_through_the_driver_with_nothing_left_behind() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    repo.setup().success();
+    repo.init();
+    repo.set("A", b"1");
+    repo.set("B", b"1");
+    repo.set("GONE", b"1");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]).success();
+    repo.set("A", b"side");
+    repo.set("C", b"side-new");
+    repo.vault(b"", &["delete", "GONE"]).success();
+    repo.commit("side");
+    repo.git(&["checkout", "-q", "main"]).success();
+    repo.set("B", b"main");
+    repo.set("D", b"main-new");
+    repo.commit("main");
+    let out = repo
+        .git_pass(&["merge", "-q", "--no-edit", "side"])
+        .success();
+    assert!(!out.stderr.contains("side-new"), "{}", out.stderr);
+    for (name, value) in [
+        ("A", "side"),
+        ("B", "main"),
+        ("C", "side-new"),
+        ("D", "main-new"),
+    ] {
+        assert_eq!(repo.get(name), value.as_bytes(), "{name}");
+    }
+    assert!(conflicts(&repo).iter().all(|(n, c)| n != "GONE" && !c));
+    // No lock or temp file left in the work tree; the merge is committed.
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]).success().stdout_str(),
+        ""
+    );
+    // The result's generation is above both sides'.
+    let g = |rev: &str| {
+        let t = repo
+            .git_pass(&["show", &format!("{rev}:team.vault")])
+            .stdout;
+        let f = s.file("g.vault", &t);
+        s.generation(&f)
+    };
+    assert!(g("HEAD") > g("HEAD^1").max(g("HEAD^2")));
+}
+
+#[test]
+fn a_conflicting_edit_is_marked_while_every_other_change_of_both_sides_is_kept() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    repo.setup().success();
+    repo.init();
+    for n in ["A", "B", "C", "D"] {
+        repo.set(n, b"base");
+    }
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]).success();
+    repo.set("A", b"theirs-value-7777");
+    repo.set("B", b"theirs-b");
+    repo.set("T", b"theirs-new");
+    repo.vault(b"", &["delete", "D"]).success();
+    repo.commit("side");
+    repo.git(&["checkout", "-q", "main"]).success();
+    repo.set("A", b"ours-value-8888");
+    repo.set("C", b"ours-c");
+    repo.set("O", b"ours-new");
+    repo.set("D", b"ours-d");
+    repo.commit("main");
+    let out = repo.git_pass(&["merge", "--no-edit", "side"]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout_str().contains("CONFLICT") || out.stderr.contains("conflict"),
+        "{out:?}"
+    );
+    let all = format!("{}{}", out.stdout_str(), out.stderr);
+    assert!(
+        all.contains("conflict: A") && all.contains("conflict: D"),
+        "{all}"
+    );
+    for v in ["7777", "8888", "theirs-b", "ours-c"] {
+        assert!(!all.contains(v), "a value in git's output: {all}");
+    }
+    // Nothing lost: every one-sided change is in the result.
+    for (name, value) in [
+        ("A", "ours-value-8888"),
+        ("B", "theirs-b"),
+        ("C", "ours-c"),
+        ("D", "ours-d"),
+        ("O", "ours-new"),
+        ("T", "theirs-new"),
+    ] {
+        assert_eq!(repo.get(name), value.as_bytes(), "{name}");
+    }
+    let marked: Vec<String> = conflicts(&repo)
+        .into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(marked, ["A", "D"]);
+    let diff = repo.git_pass(&["diff", "HEAD", "team.vault"]).success();
+    assert!(diff.stdout_str().contains("[conflict"), "{diff:?}");
+    // Resolved: A takes their value, D is set anew.
+    repo.vault(b"", &["resolve", "A", "--other"]).success();
+    assert_eq!(repo.get("A"), b"theirs-value-7777");
+    repo.vault(b"", &["resolve", "B", "--keep"])
+        .code(2)
+        .stderr_has("no merge conflict");
+    repo.set("D", b"settled");
+    assert!(conflicts(&repo).iter().all(|(_, c)| !c));
+    repo.commit("merged");
+}
+
+#[test]
+fn resolve_keep_and_other_across_a_deletion() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    repo.setup().success();
+    repo.init();
+    repo.set("X", b"base");
+    repo.set("Y", b"base");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]).success();
+    repo.vault(b"", &["delete", "X", "Y"]).success();
+    repo.commit("side");
+    repo.git(&["checkout", "-q", "main"]).success();
+    repo.set("X", b"changed");
+    repo.set("Y", b"changed");
+    repo.commit("main");
+    repo.git_pass(&["merge", "--no-edit", "side"]);
+    repo.vault(b"", &["resolve", "X", "--keep"]).success();
+    assert_eq!(repo.get("X"), b"changed");
+    repo.vault(b"", &["resolve", "Y", "--other"]).success();
+    assert_eq!(
+        conflicts(&repo),
+        [("X".to_string(), false)],
+        "Y deleted, as the other side had it"
+    );
+}
+
+#[test]
+fn merge_without_a_credential_or_across_two_rotations_writes_nothing() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let base = s.root().join("base.vault");
+    fs::copy(&s.vault, &base).unwrap();
+    s.set("A", b"ours");
+    let ours = s.root().join("ours.vault");
+    fs::copy(&s.vault, &ours).unwrap();
+    let before = fs::read(&ours).unwrap();
+    let theirs = s.root().join("theirs.vault");
+    fs::copy(&base, &theirs).unwrap();
+    s.at(&theirs, PASS, b"theirs", &["set", "A"])
+        .run()
+        .success();
+    // No passphrase, no keyring, no terminal: exit 3 at once, OURS untouched.
+    s.cmd()
+        .args(["--no-keyring", "merge"])
+        .args([&base, &ours, &theirs])
+        .run()
+        .code(3);
+    assert_eq!(fs::read(&ours).unwrap(), before);
+    // Both sides rotated the master key since the base: exit 2.
+    s.at(&ours, PASS, b"", &["rekey"]).run().success();
+    s.at(&theirs, PASS, b"", &["rekey"]).run().success();
+    let before = fs::read(&ours).unwrap();
+    s.cmd()
+        .env("VAULT_PASSPHRASE", PASS)
+        .arg("merge")
+        .args([&base, &ours, &theirs])
+        .run()
+        .code(2)
+        .stderr_has("both sides rotated");
+    assert_eq!(fs::read(&ours).unwrap(), before);
+    // Two different vaults: exit 2.
+    let other = s.root().join("other.vault");
+    s.at(&other, PASS, b"", &["init"]).args(KDF).run().success();
+    s.cmd()
+        .env("VAULT_PASSPHRASE", PASS)
+        .arg("merge")
+        .args([&base, &ours, &other])
+        .run()
+        .code(2)
+        .stderr_has("different vaults");
+    // An empty base (no common ancestor): every difference is a conflict.
+    let empty = s.file("empty", b"");
+    let (ours, theirs) = (s.root().join("ours2.vault"), s.root().join("theirs2.vault"));
+    fs::copy(&base, &theirs).unwrap();
+    fs::copy(&base, &ours).unwrap();
+    s.at(&ours, PASS, b"o", &["set", "A"]).run().success();
+    s.at(&theirs, PASS, b"t", &["set", "B"]).run().success();
+    s.cmd()
+        .env("VAULT_PASSPHRASE", PASS)
+        .arg("merge")
+        .args([&empty, &ours, &theirs])
+        .run()
+        .code(1)
+        .stderr_has("conflict: B");
 }

@@ -220,6 +220,29 @@ pub enum Command {
         /// The vault file (git passes a temporary copy)
         file: PathBuf,
     },
+    /// Git's merge driver: merge THEIRS into OURS per secret name, against BASE (the result replaces OURS)
+    #[command(
+        after_help = "Set up by `vault git setup` (merge.vault.driver = vault merge %O %A %B). Never prompts: each side opens with a given passphrase, the cached unlock (only the side sealed under the cached body key) or this machine's keyring slot. Exit 0: merged. Exit 1: merged with conflicts, written to OURS and marked (the names on stderr; `vault list --json` shows \"conflict\": true; `vault resolve` or `vault set` ends one). Exit 2 or more: nothing written (2 cannot merge: different vaults, both sides rotated the master key; 3 a side cannot be opened here; 4 a side is corrupt)."
+    )]
+    Merge {
+        /// The common ancestor (git's %O; empty when there is none)
+        base: PathBuf,
+        /// Our version (git's %A): replaced by the result
+        ours: PathBuf,
+        /// Their version (git's %B)
+        theirs: PathBuf,
+    },
+    /// End a merge conflict on a secret: keep the value it holds, or take the other side's
+    Resolve {
+        /// The secret's name
+        name: String,
+        /// Keep the value the secret holds now (ours, or the only value when one side deleted it)
+        #[arg(long, required_unless_present = "other", conflicts_with = "other")]
+        keep: bool,
+        /// Take the other side's value (or delete the secret, if the other side deleted it)
+        #[arg(long)]
+        other: bool,
+    },
     /// Git integration: `vault git setup`
     #[command(subcommand)]
     Git(GitCommand),

@@ -12,8 +12,8 @@ use vault::format::kdf::{self, OverBudget};
 /// test) and [`CliError::exit_code`] all come from this table.
 pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "ok"),
-    (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
-    (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
+    (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable); `merge`: merged with conflicts (written, marked)"),
+    (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template; `merge`: cannot merge (nothing written)"),
     (3, "cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given"),
     (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
     (5, "no such secret"),
@@ -74,6 +74,11 @@ pub enum CliError {
     },
     /// Any other failure (exit 1).
     Other(String),
+    /// `vault merge` wrote its result with conflicts (exit 1: git stops).
+    MergeConflicts(String),
+    /// `vault merge` cannot merge and wrote nothing (exit 2, or the code
+    /// of a side that cannot be opened or is corrupt: 3, 4).
+    CannotMerge(String),
     /// The library's error with a hint only the command knows (e.g. "did
     /// you mean GITHUB_TOKEN?").
     Hinted {
@@ -97,7 +102,8 @@ impl CliError {
             CliError::Usage(_) => USAGE,
             CliError::Unlock(_) => UNLOCK,
             CliError::CommandFailed { code, .. } => *code,
-            CliError::Other(_) => FAILURE,
+            CliError::Other(_) | CliError::MergeConflicts(_) => FAILURE,
+            CliError::CannotMerge(_) => USAGE,
             CliError::Hinted { error, .. } => vault_exit_code(error),
             CliError::Vault(e) => vault_exit_code(e),
         }
@@ -137,7 +143,9 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::LastSlot
         | Error::TooManySlots(_)
         | Error::DroppingEverySlot
-        | Error::MissingSlotKeys(_) => USAGE,
+        | Error::MissingSlotKeys(_)
+        | Error::CannotMerge(_)
+        | Error::NoConflict(_) => USAGE,
         Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
         Error::WrongPassphrase(_)
         | Error::NoPassphraseSlot(_)
@@ -226,7 +234,11 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Vault(e) => e.fmt(f),
-            CliError::Usage(m) | CliError::Unlock(m) | CliError::Other(m) => f.write_str(m),
+            CliError::Usage(m)
+            | CliError::Unlock(m)
+            | CliError::Other(m)
+            | CliError::MergeConflicts(m)
+            | CliError::CannotMerge(m) => f.write_str(m),
             CliError::CommandFailed { message, .. } => f.write_str(message),
             CliError::Hinted { error, .. } => error.fmt(f),
         }

@@ -108,5 +108,7 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
         Command::Import(args) => cmd::import::run(ctx, &args),
         Command::Export(args) => cmd::export::run(ctx, &args),
         Command::Textconv { file } => cmd::git::textconv(ctx, &file),
+        Command::Merge { base, ours, theirs } => cmd::git::merge(ctx, &base, &ours, &theirs),
+        Command::Resolve { name, other, .. } => cmd::git::resolve(ctx, &name, other),
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use vault::format::v2::{HeaderV2, SlotKindV2};
 use vault::format::Conflict;
+use vault::merge::Rotation;
 use vault::Vault;
 
 use crate::error::{CliError, Result};
@@ -251,4 +252,76 @@ fn on_path(program: &str) -> bool {
 /// `s` as one word for `sh` (git runs the driver through the shell).
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `vault merge BASE OURS THEIRS`, git's merge driver (`%O %A %B`): the
+/// result replaces OURS. Exit 0 merged; 1 merged with conflicts (written
+/// and marked, names on stderr, never values); 2 or more: nothing written
+/// (2 cannot merge, 3 a side cannot be opened here, 4 a side is corrupt).
+pub fn merge(ctx: &mut Ctx<'_>, base: &Path, ours: &Path, theirs: &Path) -> Result<()> {
+    let mut open = |what: &str, path: &Path| {
+        ctx.creds.open_quietly(ctx.stores, path).map_err(|e| {
+            eprintln!(
+                "vault: merge: {what} ({}) does not open here",
+                path.display()
+            );
+            match e.exit_code() {
+                0 | 1 => CliError::CannotMerge(format!("cannot merge: {e}")),
+                _ => e,
+            }
+        })
+    };
+    let o = open("OURS", ours)?;
+    let t = open("THEIRS", theirs)?;
+    let b = match std::fs::metadata(base) {
+        Ok(m) if m.len() > 0 => match ctx.creds.open_quietly(ctx.stores, base) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("vault: merge: the common version does not open here ({e}); every name that differs is a conflict");
+                None
+            }
+        },
+        _ => None,
+    };
+    let outcome = vault::merge::merge_vaults(b.as_ref(), o, t).map_err(|e| match e {
+        vault::Error::CannotMerge(m) => CliError::CannotMerge(format!("cannot merge: {m}")),
+        e => e.into(),
+    })?;
+    vault::store::write_atomic_unshared(ours, &outcome.bytes)?;
+    match outcome.rotation {
+        Rotation::Ours => eprintln!("vault: merge: ours rotated the master key since the common version; the result keeps our key and slots"),
+        Rotation::Theirs => eprintln!("vault: merge: theirs rotated the master key since the common version; the result keeps their key and slots"),
+        _ => {}
+    }
+    for n in &outcome.rotate_pending {
+        eprintln!("vault: merge: rotate pending: {n} (set on the branch that still had the old master key: a removed member could read it there)");
+    }
+    for n in &outcome.conflicts {
+        eprintln!("vault: merge: conflict: {n}");
+    }
+    for c in &outcome.slot_conflicts {
+        eprintln!("vault: merge: conflict: {c}");
+    }
+    if outcome.has_conflicts() {
+        return Err(CliError::MergeConflicts(format!(
+            "merged with {} conflict(s): each conflicting secret keeps our value and is marked (`vault list --json`: \"conflict\": true); take a side with `vault resolve NAME --keep` or `--other`, or `vault set NAME`, then `git add` the file",
+            outcome.conflicts.len() + outcome.slot_conflicts.len()
+        )));
+    }
+    eprintln!("vault: merge: merged (generation {})", outcome.generation);
+    Ok(())
+}
+
+/// `vault resolve NAME --keep|--other`: ends a merge conflict on `name`,
+/// keeping the value it holds or taking the other side's (deleting it if
+/// the other side deleted it). A rotate-pending mark stays.
+pub fn resolve(ctx: &mut Ctx<'_>, name: &str, other: bool) -> Result<()> {
+    crate::cmd::check_name(name)?;
+    let mut txn = ctx.prepare()?.begin()?;
+    if txn.vault().get(name).is_none() {
+        return Err(crate::cmd::missing(txn.vault(), name));
+    }
+    txn.resolve(name, other)?;
+    txn.commit()?;
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! `vault set`, `get`, `list` and `delete`: thin over the library.
 
+use std::io::IsTerminal;
+
 use crate::error::{CliError, Result};
 use vault::secret::SecretBuf;
 use vault::SecretBytes;
@@ -64,14 +66,19 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
         let items: Vec<serde_json::Value> = v
             .entries()
             .map(|e| {
-                serde_json::json!({"name": e.name, "created": e.created, "updated": e.updated, "size": e.len()})
+                serde_json::json!({"name": e.name, "created": e.created, "updated": e.updated, "size": e.len(), "conflict": e.marks.conflict.is_some()})
             })
             .collect();
         out = serde_json::to_string_pretty(&items).expect("JSON of plain values");
         out.push('\n');
     } else {
+        // Marks on a terminal only: a script reading names gets names.
+        let marks = std::io::stdout().is_terminal();
         for e in v.entries() {
             out.push_str(e.name);
+            if marks && e.marks.conflict.is_some() {
+                out.push_str("  (merge conflict: `vault resolve`)");
+            }
             out.push('\n');
         }
     }
