@@ -632,6 +632,114 @@ mod tests {
         );
     }
 
+    mod vaults {
+        use super::super::*;
+        use crate::format::KdfParams;
+        use crate::secret::SecretBytes;
+        use crate::vault::{Credential, LockedVault, NewSlot};
+        use std::path::Path;
+
+        fn pass(s: &str) -> SecretBytes {
+            SecretBytes::copy_from(s.as_bytes())
+        }
+
+        /// The vault sealed and opened again with passphrase "pw".
+        fn reopened(v: &mut Vault) -> Vault {
+            reopen(v.seal().unwrap())
+        }
+
+        fn reopen(bytes: Vec<u8>) -> Vault {
+            LockedVault::parse(Path::new("t"), bytes)
+                .unwrap()
+                .unlock(&Credential::Passphrase(pass("pw")))
+                .unwrap()
+        }
+
+        fn set(v: &mut Vault, n: &str, val: &str) {
+            v.set(n, SecretBytes::copy_from(val.as_bytes())).unwrap();
+        }
+
+        fn base() -> Vault {
+            let p = pass("pw");
+            let mut v = Vault::create(
+                Path::new("t"),
+                &[NewSlot::Passphrase(&p, KdfParams::CHEAPEST)],
+            )
+            .unwrap();
+            set(&mut v, "A", "1");
+            reopened(&mut v)
+        }
+
+        #[test]
+        fn same_key_slot_added_on_theirs_is_carried_and_generation_rises() {
+            let mut b = base();
+            let bytes = b.seal().unwrap();
+            let (mut o, mut t) = (reopen(bytes.clone()), reopen(bytes.clone()));
+            let b = reopen(bytes);
+            set(&mut o, "O", "o");
+            o.set_at("A", SecretBytes::copy_from(b"o"), 5).unwrap();
+            let o = reopened(&mut reopened(&mut o));
+            let other = pass("other");
+            t.add_slot(&NewSlot::Passphrase(&other, KdfParams::CHEAPEST))
+                .unwrap();
+            set(&mut t, "T", "t");
+            let t = reopened(&mut t);
+            let (go, gt) = (o.header().generation, t.header().generation);
+            let out = merge_vaults(Some(&b), o, t).unwrap();
+            assert!(!out.has_conflicts() && out.rotation == Rotation::Neither);
+            assert!(out.generation > go.max(gt));
+            let r = reopen(out.bytes.clone());
+            assert_eq!(r.header().keys.slots.len(), 2);
+            let names: Vec<_> = r
+                .entries()
+                .map(|e| (e.name.to_string(), e.expose_value().to_vec()))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("A".into(), b"o".to_vec()),
+                    ("O".into(), b"o".to_vec()),
+                    ("T".into(), b"t".to_vec())
+                ]
+            );
+            // The slot theirs added opens the result.
+            LockedVault::parse(Path::new("t"), out.bytes)
+                .unwrap()
+                .unlock(&Credential::Passphrase(other))
+                .unwrap();
+        }
+
+        #[test]
+        fn theirs_rotated_so_the_result_keeps_their_key_and_refuses_our_new_slot() {
+            let mut b = base();
+            let bytes = b.seal().unwrap();
+            let (mut o, mut t) = (reopen(bytes.clone()), reopen(bytes.clone()));
+            let b = reopen(bytes);
+            let other = pass("other");
+            o.add_slot(&NewSlot::Passphrase(&other, KdfParams::CHEAPEST))
+                .unwrap();
+            set(&mut o, "O", "o");
+            let o = reopened(&mut o);
+            t.rekey(&[], &[]).unwrap();
+            let t = reopened(&mut t);
+            let theirs_key = t.header().keys.master_commitment;
+            let out = merge_vaults(Some(&b), o, t).unwrap();
+            assert_eq!(out.rotation, Rotation::Theirs);
+            assert_eq!(out.rotate_pending, ["O"]);
+            assert!(matches!(
+                out.slot_conflicts[..],
+                [SlotConflict::AcrossRotation(_)]
+            ));
+            let r = reopen(out.bytes.clone());
+            assert_eq!(r.header().keys.master_commitment, theirs_key);
+            assert!(r.get("O").unwrap().marks.rotate_pending);
+            assert!(LockedVault::parse(Path::new("t"), out.bytes)
+                .unwrap()
+                .unlock(&Credential::Passphrase(other))
+                .is_err());
+        }
+    }
+
     fn arb_side() -> impl Strategy<Value = Side> {
         proptest::collection::btree_map("[A-F]", proptest::collection::vec(0u8..3, 0..2), 0..6)
     }

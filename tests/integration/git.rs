@@ -467,3 +467,106 @@ fn merge_without_a_credential_or_across_two_rotations_writes_nothing() {
         .code(1)
         .stderr_has("conflict: B");
 }
+
+/// `key add passphrase --label LABEL` on the repository's vault.
+fn add_passphrase_slot(repo: &Repo<'_>, label: &str, pass: &str) {
+    repo.s
+        .at(
+            &repo.vault,
+            PASS,
+            format!("{pass}\n").as_bytes(),
+            &[
+                "key",
+                "add",
+                "passphrase",
+                "--label",
+                label,
+                "--new-passphrase-stdin",
+            ],
+        )
+        .args(KDF)
+        .run()
+        .success();
+}
+
+/// The line of `textconv` (with [`PASS`]) that starts with `prefix`.
+fn textconv_line(repo: &Repo<'_>, prefix: &str) -> Option<String> {
+    repo.s
+        .cmd()
+        .env("VAULT_PASSPHRASE", PASS)
+        .arg("textconv")
+        .arg(&repo.vault)
+        .run()
+        .success()
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.starts_with(prefix))
+}
+
+#[test]
+fn a_merge_across_a_removal_keeps_the_new_key_refuses_the_old_branchs_slot_and_marks_its_changes() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    repo.setup().success();
+    repo.init();
+    add_passphrase_slot(&repo, "bob", PASS2);
+    repo.set("A", b"1");
+    repo.set("B", b"1");
+    repo.set("C", b"1");
+    repo.commit("base, with bob");
+    // Bob's branch, from before his removal: he changes A, adds N, and
+    // adds a slot of his own.
+    repo.git(&["checkout", "-q", "-b", "bob"]).success();
+    repo.set("A", b"changed-by-bob");
+    repo.set("N", b"new-by-bob");
+    repo.vault(b"", &["delete", "C"]).success();
+    add_passphrase_slot(&repo, "bob-laptop", "bob's other passphrase");
+    repo.commit("bob's changes");
+    // Main removes bob: a new master key.
+    repo.git(&["checkout", "-q", "main"]).success();
+    repo.vault(b"", &["rekey", "--drop", "bob"])
+        .success()
+        .stderr_has("new master key");
+    repo.set("R", b"after-removal");
+    repo.commit("bob removed");
+    let key = textconv_line(&repo, "master key:").unwrap();
+    let out = repo.git_pass(&["merge", "--no-edit", "bob"]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    let all = format!("{}{}", out.stdout_str(), out.stderr);
+    for needle in [
+        "rotate pending: A",
+        "rotate pending: N",
+        "not carried over",
+        "ours rotated",
+    ] {
+        assert!(all.contains(needle), "no {needle:?} in {all}");
+    }
+    // Every change of both branches is in the result, under main's key.
+    for (name, value) in [
+        ("A", "changed-by-bob"),
+        ("B", "1"),
+        ("N", "new-by-bob"),
+        ("R", "after-removal"),
+    ] {
+        assert_eq!(repo.get(name), value.as_bytes(), "{name}");
+    }
+    assert!(conflicts(&repo).iter().all(|(n, _)| n != "C"));
+    assert_eq!(textconv_line(&repo, "master key:").unwrap(), key);
+    for name in ["A", "N"] {
+        let line = textconv_line(&repo, &format!("  {name} ")).unwrap();
+        assert!(line.ends_with("[rotate pending]"), "{line}");
+    }
+    let line = textconv_line(&repo, "  B ").unwrap();
+    assert!(!line.contains("rotate pending"), "{line}");
+    // Neither bob's removed slot nor the one he added opens the result.
+    for pass in [PASS2, "bob's other passphrase"] {
+        s.at(&repo.vault, pass, b"", &["get", "A"]).run().code(3);
+    }
+    let slots = repo
+        .vault(b"", &["key", "list", "--json"])
+        .success()
+        .stdout_str();
+    assert!(!slots.contains("bob"), "{slots}");
+}
