@@ -135,7 +135,7 @@ pub enum Command {
     },
     /// List secret names (never values)
     List {
-        /// An array of {name, created, updated, size}
+        /// An array of {name, created, updated, size, conflict}
         #[arg(long)]
         json: bool,
     },
