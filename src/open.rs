@@ -481,6 +481,18 @@ impl<'o, A> Prepared<'o, A> {
         self.locked.version()
     }
 
+    /// The passphrase slot that opened the file and its key (the Argon2id
+    /// output), when a passphrase did: another version of the same vault
+    /// whose slot has the same salt and cost opens with it as a
+    /// [`Credential::SlotKey`] without running Argon2id again (`vault
+    /// merge` opens three).
+    pub fn opening_passphrase_key(&self) -> Option<(SlotId, Key)> {
+        match (self.derived.by, &self.derived.kek, &self.passphrase) {
+            (OpenedBy::Slot(id), Some(kek), Some(_)) => Some((id, kek.clone())),
+            _ => None,
+        }
+    }
+
     /// Opens the file as read, for reading. A reader holds no lock, so it
     /// can read generation N just before a writer commits N+1 and raises
     /// the memory; a file the memory would refuse is therefore read and

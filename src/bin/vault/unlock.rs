@@ -12,6 +12,7 @@ use std::time::Duration;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::format::{KdfParams, SlotId};
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{NoMemory, Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
@@ -144,6 +145,9 @@ pub struct Credentials<'i> {
     /// Whether the last credential was typed at a prompt (and so may be
     /// asked for again if it is wrong).
     prompted: bool,
+    /// Passphrase slots opened by [`Credentials::open_quietly`]: id, salt,
+    /// cost and Argon2id output, to open other versions of the same file.
+    slot_keys: Vec<(SlotId, Vec<u8>, KdfParams, Key)>,
 }
 
 /// How many times a passphrase typed at a prompt is asked for.
@@ -159,6 +163,7 @@ impl<'i> Credentials<'i> {
             env_passphrase,
             forgotten: false,
             prompted: false,
+            slot_keys: Vec::new(),
         }
     }
 
@@ -343,11 +348,39 @@ impl<'i> Credentials<'i> {
         let locked = opener.locked()?;
         let mut last: Option<CliError> = None;
         if let Some(p) = self.usable_passphrase()? {
-            match opener
-                .prepare(locked.clone(), Credential::Passphrase(p))
-                .and_then(|p| p.read())
-            {
-                Ok(v) => return Ok(v),
+            // The same slot (same salt and cost) in another version of the
+            // file opens with the key already derived: one Argon2id run
+            // for the three files of a merge, not three.
+            let known = self.slot_keys.iter().find(|(id, salt, params, _)| {
+                locked.header().keys.slot(*id).and_then(|s| s.kind.kdf())
+                    == Some((salt.as_slice(), *params))
+            });
+            if let Some((slot, _, _, kek)) = known {
+                let cred = Credential::SlotKey {
+                    slot: *slot,
+                    kek: kek.clone(),
+                };
+                if let Ok(v) = opener.prepare(locked.clone(), cred).and_then(|p| p.read()) {
+                    return Ok(v);
+                }
+            }
+            match opener.prepare(locked.clone(), Credential::Passphrase(p)) {
+                Ok(prepared) => {
+                    let key = prepared.opening_passphrase_key();
+                    match prepared.read() {
+                        Ok(v) => {
+                            if let Some((id, kek)) = key {
+                                if let Some((salt, params)) =
+                                    v.header().keys.slot(id).and_then(|s| s.kind.kdf())
+                                {
+                                    self.slot_keys.push((id, salt.to_vec(), params, kek));
+                                }
+                            }
+                            return Ok(v);
+                        }
+                        Err(e) => last = Some(e.into()),
+                    }
+                }
                 Err(e) => last = Some(e.into()),
             }
         }
