@@ -570,3 +570,44 @@ fn a_merge_across_a_removal_keeps_the_new_key_refuses_the_old_branchs_slot_and_m
         .stdout_str();
     assert!(!slots.contains("bob"), "{slots}");
 }
+
+#[test]
+fn merge_and_textconv_open_through_this_machines_keyring_slot_without_a_passphrase() {
+    let Some(s) = Sandbox::keyring() else {
+        return;
+    };
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let vault = |args: &[&str], stdin: &str| {
+        s.cmd()
+            .arg("--vault")
+            .arg(&repo.vault)
+            .args(args)
+            .stdin(stdin.as_bytes().to_vec())
+            .run()
+    };
+    repo.setup().success();
+    vault(&["init", "--keyring"], "").success();
+    vault(&["set", "A"], "base\n").success();
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]).success();
+    vault(&["set", "S"], "side-value-1234\n").success();
+    repo.commit("side");
+    repo.git(&["checkout", "-q", "main"]).success();
+    vault(&["set", "A"], "main\n").success();
+    repo.commit("main");
+    // No passphrase anywhere: the keyring opens all three files.
+    repo.git(&["merge", "-q", "--no-edit", "side"]).success();
+    assert_eq!(
+        vault(&["get", "-n", "S"], "").success().stdout,
+        b"side-value-1234"
+    );
+    assert_eq!(vault(&["get", "-n", "A"], "").success().stdout, b"main");
+    let log = repo
+        .git(&["log", "-p", "-1", "HEAD^2", "team.vault"])
+        .success();
+    let text = log.stdout_str();
+    assert!(text.contains("+  S "), "{text}");
+    assert!(!text.contains("1234"), "{text}");
+}
