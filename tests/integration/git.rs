@@ -226,13 +226,16 @@ fn textconv_without_a_credential_shows_the_header_and_exits_zero() {
         .success()
         .stdout_has("not a vault file");
     // With the passphrase: the names, a fingerprint each, no value; never
-    // a write, never the rollback memory.
+    // a write, never the rollback memory (a copy at a new path, as git's
+    // temporary files are, would get a memory file of its own).
+    let copy = s.root().join("copy.vault");
+    fs::copy(&s.vault, &copy).unwrap();
     let before = s.snapshot();
     let out = s
         .cmd()
         .env("VAULT_PASSPHRASE", PASS)
         .arg("textconv")
-        .arg(&s.vault)
+        .arg(&copy)
         .run()
         .success();
     let line = out
@@ -459,13 +462,20 @@ fn merge_without_a_credential_or_across_two_rotations_writes_nothing() {
     fs::copy(&base, &ours).unwrap();
     s.at(&ours, PASS, b"o", &["set", "A"]).run().success();
     s.at(&theirs, PASS, b"t", &["set", "B"]).run().success();
+    let (ours_copy, theirs_copy) = (s.root().join("o3"), s.root().join("t3"));
+    fs::copy(&ours, &ours_copy).unwrap();
+    fs::copy(&theirs, &theirs_copy).unwrap();
+    let before = s.snapshot();
     s.cmd()
         .env("VAULT_PASSPHRASE", PASS)
         .arg("merge")
-        .args([&empty, &ours, &theirs])
+        .args([&empty, &ours_copy, &theirs_copy])
         .run()
         .code(1)
         .stderr_has("conflict: B");
+    // Replaced in place: no lock file, no temp file, no rollback memory of
+    // the new paths.
+    assert_eq!(s.snapshot(), before);
 }
 
 /// `key add passphrase --label LABEL` on the repository's vault.
