@@ -621,3 +621,23 @@ fn merge_and_textconv_open_through_this_machines_keyring_slot_without_a_passphra
     assert!(text.contains("+  S "), "{text}");
     assert!(!text.contains("1234"), "{text}");
 }
+
+#[test]
+fn textconv_of_a_version_1_file_shows_names_only() {
+    let s = Sandbox::new();
+    let out = s
+        .cmd()
+        .env("VAULT_PASSPHRASE", VECTOR_PASS)
+        .arg("textconv")
+        .arg(vectors_dir().join("ok_passphrase.vault"))
+        .run()
+        .success();
+    let text = out.stdout_str();
+    assert!(
+        text.contains("format version 1") && text.contains("names only"),
+        "{text}"
+    );
+    for (name, _) in VECTOR_SECRETS {
+        assert!(out.stdout_lines().contains(&format!("  {name}")), "{text}");
+    }
+}
