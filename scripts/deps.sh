@@ -3,7 +3,8 @@
 # installs first. Debian packages: dbus + gnome-keyring (a private Secret
 # Service), libsecret-tools (secret-tool), strace (no-plaintext checks), gdb
 # (gcore), time (peak RSS), keyutils (keyctl: the cached unlock from a fresh
-# session keyring), python3-venv, nodejs and npm (only if `node`/`npm` are
+# session keyring), age (age, age-keygen) and openssh-client (ssh-keygen:
+# recipient slots and the recovery of an exported slot), python3-venv, nodejs and npm (only if `node`/`npm` are
 # missing: nodesource's nodejs bundles npm). Then the real .env parsers the
 # import/export tests read back with, pinned: python-dotenv from PyPI into
 # tests/interop/.venv, Node's dotenv from npm into tests/interop/node_modules.
@@ -20,7 +21,7 @@ if [[ ${1:-} == --best-effort ]]; then
     best_effort=1
     shift
 fi
-packages=(dbus gnome-keyring libsecret-tools strace gdb time keyutils python3-venv "$@")
+packages=(dbus gnome-keyring libsecret-tools strace gdb time keyutils python3-venv age openssh-client "$@")
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -17,6 +17,9 @@ scripts/deps.sh
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
+step "declared minimum Rust version = what the dependency tree needs (scripts/msrv.sh)"
+scripts/msrv.sh
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 

@@ -50,6 +50,9 @@ pub struct Secrets {
     changes: BTreeMap<String, Option<Entry>>,
     /// The fingerprint key of a version-2 body (`vault textconv`).
     fingerprint_key: Zeroizing<[u8; FINGERPRINT_KEY_LEN]>,
+    /// Every secret read is rotate pending ([`Secrets::mark_all_rotate_pending`]):
+    /// applied as the body is listed or written, so marking copies no value.
+    read_rotate_pending: bool,
 }
 
 impl fmt::Debug for Secrets {
@@ -95,6 +98,7 @@ impl Secrets {
             read,
             changes: BTreeMap::new(),
             fingerprint_key,
+            read_rotate_pending: false,
         })
     }
 
@@ -108,12 +112,25 @@ impl Secrets {
         crate::secret::fill_random(&mut self.fingerprint_key[..]);
     }
 
+    /// Marks every secret rotate pending (a member who could read them
+    /// was removed). A secret set afterwards keeps or clears the mark as
+    /// its own entry says.
+    pub fn mark_all_rotate_pending(&mut self) {
+        self.read_rotate_pending = true;
+        for e in self.changes.values_mut().flatten() {
+            e.rotate_pending = true;
+        }
+    }
+
     /// The secret `name`.
     pub fn get(&self, name: &str) -> Option<EntryRef<'_>> {
         match self.changes.get_key_value(name) {
             Some((name, Some(e))) => Some(e.as_ref(name)),
             Some((_, None)) => None,
-            None => self.read.get(name),
+            None => self
+                .read
+                .get(name)
+                .map(|e| with_rotate_pending(e, self.read_rotate_pending)),
         }
     }
 
@@ -143,6 +160,7 @@ impl Secrets {
         Merge {
             read: self.read.iter().peekable(),
             changes: self.changes.iter().peekable(),
+            read_rotate_pending: self.read_rotate_pending,
         }
     }
 
@@ -203,6 +221,13 @@ struct Merge<
 > {
     read: Peekable<R>,
     changes: Peekable<C>,
+    read_rotate_pending: bool,
+}
+
+/// `e` with its rotate-pending mark set when `pending` (its other marks kept).
+fn with_rotate_pending(mut e: EntryRef<'_>, pending: bool) -> EntryRef<'_> {
+    e.marks.rotate_pending |= pending;
+    e
 }
 
 impl<'a, R, C> Iterator for Merge<'a, R, C>
@@ -223,7 +248,7 @@ where
             if order != Ordering::Greater {
                 let e = self.read.next().expect("peeked");
                 if order == Ordering::Less {
-                    return Some(e);
+                    return Some(with_rotate_pending(e, self.read_rotate_pending));
                 }
             }
             if order != Ordering::Less {
@@ -287,6 +312,48 @@ mod tests {
         assert_eq!(b.get("A").unwrap().expose_value(), b"again");
         assert_eq!(b.len(), 1);
         assert_eq!(reread(&b), b);
+    }
+
+    #[test]
+    fn marking_every_secret_rotate_pending_keeps_other_marks_and_spares_later_sets() {
+        // A version-2 body read with a conflict mark on B.
+        let fp = [1u8; FINGERPRINT_KEY_LEN];
+        let read = [
+            EntryRef::new("A", b"1", 1, 2),
+            EntryRef::new("B", b"2", 1, 2).with_marks(format::Marks {
+                rotate_pending: false,
+                conflict: Some(format::Conflict::Other(b"theirs")),
+            }),
+        ];
+        let mut plain = Vec::new();
+        format::encode_v2_into(&mut plain, &fp, 2, read.into_iter());
+        let mut s = Secrets::parse_v2(Zeroizing::new(plain), 0).unwrap();
+        s.insert("C", entry(b"3"));
+        s.mark_all_rotate_pending();
+        s.insert("D", entry(b"4"));
+        let marks = |s: &Secrets| -> Vec<(String, bool, bool)> {
+            s.iter()
+                .map(|e| {
+                    let m = e.marks;
+                    (e.name.to_string(), m.rotate_pending, m.conflict.is_some())
+                })
+                .collect()
+        };
+        let want = [
+            ("A".to_string(), true, false),
+            ("B".to_string(), true, true),
+            ("C".to_string(), true, false),
+            ("D".to_string(), false, false),
+        ];
+        assert_eq!(marks(&s), want);
+        assert!(s.get("A").unwrap().marks.rotate_pending);
+        assert!(!s.get("D").unwrap().marks.rotate_pending);
+        // Written and read again: the same marks.
+        let mut out = Vec::with_capacity(s.encoded_len_v2());
+        s.encode_v2_into(&mut out);
+        assert_eq!(out.len(), s.encoded_len_v2());
+        let again = Secrets::parse_v2(Zeroizing::new(out), 0).unwrap();
+        assert_eq!(marks(&again), want);
     }
 
     #[test]

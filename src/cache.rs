@@ -11,8 +11,13 @@
 //! (for display; the kernel's timeout is what enforces it). Elsewhere than
 //! Linux every function reports that caching is not available.
 
-use crate::format::VaultId;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::format::{hex, unhex, VaultId, COMMITMENT_LEN};
 use crate::secret::Key;
+use crate::store;
 
 /// Longest cache lifetime, seconds (24 hours).
 pub const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
@@ -150,6 +155,92 @@ mod imp {
 
 pub use imp::{get, put, remove};
 
+/// The body keys this machine has put in the cache before, remembered by
+/// their commitments (`keyblock::body_commitment`: in the file's header
+/// anyway, so nothing here is secret), one small text file per vault id
+/// under `$XDG_STATE_HOME/vault/cached/`, beside the rollback memory.
+/// `vault unlock` asks it: a body key cached before may have been read
+/// from the kernel keyring by another process of this user, so it is not
+/// cached again; a fresh one is drawn first. Best effort, like the rollback
+/// memory: where the state directory cannot be written nothing is
+/// remembered.
+#[derive(Debug, Clone)]
+pub struct CachedBefore {
+    dir: Option<PathBuf>,
+}
+
+/// The first line of a record.
+const CACHED_MAGIC: &str = "vault cached body keys v1";
+/// How many commitments a vault's record keeps (the oldest are forgotten
+/// first; only the current body key's matters).
+pub const MAX_REMEMBERED: usize = 16;
+
+impl CachedBefore {
+    /// `$XDG_STATE_HOME/vault/cached` (or `~/.local/state/...`); nothing
+    /// remembered where no home can be found.
+    pub fn default_location() -> CachedBefore {
+        CachedBefore {
+            dir: crate::platform::xdg_dir("XDG_STATE_HOME", ".local/state")
+                .map(|d| d.join("vault").join("cached")),
+        }
+    }
+
+    /// A record in `dir` (tests).
+    pub fn at(dir: PathBuf) -> CachedBefore {
+        CachedBefore { dir: Some(dir) }
+    }
+
+    fn file(&self, id: &VaultId) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join(id.to_hex()))
+    }
+
+    fn read(&self, id: &VaultId) -> Vec<[u8; COMMITMENT_LEN]> {
+        let Some(f) = self.file(id).and_then(|p| std::fs::File::open(p).ok()) else {
+            return Vec::new();
+        };
+        let mut text = String::new();
+        // Bounded: a record is the magic line and MAX_REMEMBERED lines.
+        if f.take(4096).read_to_string(&mut text).is_err() {
+            return Vec::new();
+        }
+        let mut lines = text.lines();
+        if lines.next() != Some(CACHED_MAGIC) {
+            return Vec::new();
+        }
+        lines.filter_map(unhex::<COMMITMENT_LEN>).collect()
+    }
+
+    /// Whether the body key committed to by `commitment` was cached before
+    /// on this machine.
+    pub fn contains(&self, id: &VaultId, commitment: &[u8; COMMITMENT_LEN]) -> bool {
+        self.read(id).iter().any(|c| c == commitment)
+    }
+
+    /// Remembers that the body key committed to by `commitment` went into
+    /// the cache. Never an error.
+    pub fn remember(&self, id: &VaultId, commitment: &[u8; COMMITMENT_LEN]) {
+        let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(id)) else {
+            return;
+        };
+        if store::create_dir_private(dir).is_err() {
+            return;
+        }
+        let Ok(lock) = store::lock(&path, Duration::from_secs(5), &mut || {}) else {
+            return;
+        };
+        let mut all = self.read(id);
+        all.retain(|c| c != commitment);
+        all.push(*commitment);
+        let skip = all.len().saturating_sub(MAX_REMEMBERED);
+        let mut text = format!("{CACHED_MAGIC}\n");
+        for c in &all[skip..] {
+            text.push_str(&hex(c));
+            text.push('\n');
+        }
+        let _ = store::write_atomic(&path, text.as_bytes(), &lock);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +259,25 @@ mod tests {
         assert!(remove(&id).unwrap());
         assert!(get(&id).is_none());
         assert!(!remove(&id).unwrap());
+    }
+
+    #[test]
+    fn cached_before_remembers_commitments_per_vault_the_last_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = CachedBefore::at(dir.path().join("cached"));
+        let (a, b) = (VaultId([1; 16]), VaultId([2; 16]));
+        assert!(!mem.contains(&a, &[7; 32]));
+        mem.remember(&a, &[7; 32]);
+        assert!(mem.contains(&a, &[7; 32]));
+        assert!(!mem.contains(&b, &[7; 32]), "per vault id");
+        for i in 0..MAX_REMEMBERED as u8 {
+            mem.remember(&a, &[100 + i; 32]);
+        }
+        assert!(!mem.contains(&a, &[7; 32]), "the oldest forgotten");
+        assert!(mem.contains(&a, &[100; 32]));
+        // Nowhere to remember: nothing, and no error.
+        let none = CachedBefore { dir: None };
+        none.remember(&a, &[7; 32]);
+        assert!(!none.contains(&a, &[7; 32]));
     }
 }

@@ -19,10 +19,10 @@ use crate::slots::KeyringError;
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The message for a wrong passphrase or a tampered passphrase slot: the two
-/// cannot be told apart, and must not be.
+/// The message for a wrong passphrase, an identity that opens no slot, or a
+/// tampered slot: they cannot be told apart, and must not be.
 pub const WRONG_PASSPHRASE: &str =
-    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
+    "wrong passphrase or identity (or the vault's slots have been tampered with)";
 
 /// The rule for secret names, as shown in error messages.
 pub const NAME_RULE: &str = "a secret name must match [A-Za-z_][A-Za-z0-9_]*, be at most 128 characters, and not start with VAULT_ (reserved)";
@@ -158,6 +158,14 @@ pub enum Error {
         /// Generation in the file.
         generation: u64,
     },
+    /// The file is sealed with a master key that the one this path last
+    /// held did not endorse (no lineage from it): not a member's rotation.
+    UnendorsedKey {
+        /// The vault file.
+        path: PathBuf,
+        /// Generation in the file.
+        generation: u64,
+    },
     /// The generation is at its bound: one more write would pass it.
     GenerationExhausted {
         /// The vault file.
@@ -241,6 +249,29 @@ pub enum Error {
     CannotMerge(String),
     /// `vault resolve`: this secret carries no merge conflict.
     NoConflict(String),
+    /// Not a recipient vault can wrap to: why (never the text given, which
+    /// may be a secret pasted in the wrong place).
+    BadRecipient(String),
+    /// Another slot already wraps to this recipient.
+    RecipientInUse(SlotId),
+    /// The master key could not be wrapped to a recipient (a plugin
+    /// recipient whose plugin is missing or failed).
+    CannotWrapTo {
+        /// The recipient.
+        recipient: String,
+        /// Why.
+        why: String,
+    },
+    /// Identities could not be read from `source` (a file, or the
+    /// identity variable); never their text.
+    BadIdentity {
+        /// Where they came from.
+        source: String,
+        /// Why.
+        why: String,
+    },
+    /// There is no personal identity on this machine.
+    NoPersonalIdentity,
 }
 
 /// What is wrong with a secret name. It names at most one character, and
@@ -425,7 +456,7 @@ impl fmt::Display for Error {
                     (Some(why), true) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}) and no passphrase was given"),
                     (Some(why), false) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
                     (None, true) => write!(f, "cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal)"),
-                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot, and no identity given or found here opens one of its recipient slots"),
                 }
             }
             Error::Keyring(e) => write!(f, "keyring: {e}"),
@@ -456,6 +487,11 @@ impl fmt::Display for Error {
             Error::RetiredKey { path, generation } => write!(
                 f,
                 "{} (generation {generation}) is sealed with a key retired at this path: it is the file from before a rekey or a removed slot",
+                path.display()
+            ),
+            Error::UnendorsedKey { path, generation } => write!(
+                f,
+                "{} (generation {generation}) is sealed with a new master key that the key last seen at this path did not endorse: it was not rotated by a holder of the vault's key (the file may have been replaced by someone who can write it but is not a member), or the vault was made anew, or rotated more than 32 times since; nothing was read from it or written to it",
                 path.display()
             ),
             Error::GenerationExhausted { path, generation } => write!(
@@ -530,6 +566,22 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Cache(m) => f.write_str(m),
+            Error::BadRecipient(why) => f.write_str(why),
+            Error::RecipientInUse(id) => write!(
+                f,
+                "slot {} already wraps the master key to this recipient",
+                id.to_hex()
+            ),
+            Error::CannotWrapTo { recipient, why } => write!(
+                f,
+                "cannot wrap the master key to {recipient}: {why}"
+            ),
+            Error::BadIdentity { source, why } => {
+                write!(f, "cannot read identities from {source}: {why}")
+            }
+            Error::NoPersonalIdentity => {
+                f.write_str("there is no personal identity on this machine")
+            }
         }
     }
 }
@@ -600,6 +652,10 @@ mod tests {
                 generation: 2,
             },
             Error::RetiredKey {
+                path: p.clone(),
+                generation: 2,
+            },
+            Error::UnendorsedKey {
                 path: p.clone(),
                 generation: 2,
             },

@@ -19,7 +19,7 @@
 //!   when there is no secret `NAME` (names are case-sensitive) the variable is
 //!   passed on unchanged ([`Note::NotAReference`]): an ordinary value such as
 //!   `DOCKER_IMAGE=vault:latest` must not stop the command;
-//! - the passphrase variables ([`PASSPHRASE_VARS`]) are never passed on;
+//! - the passphrase and identity variables ([`PASSPHRASE_VARS`]) are never passed on;
 //! - a secret replaces an inherited variable of the same name;
 //! - a value that cannot be an environment variable (a NUL byte, or over
 //!   [`MAX_ENV_STRLEN`]) is refused, naming the secret and never its value,
@@ -67,8 +67,14 @@ use crate::vault::Vault;
 /// terminating NUL (Linux `MAX_ARG_STRLEN`).
 pub const MAX_ENV_STRLEN: usize = 128 * 1024;
 
-/// The passphrase variables, never passed to a command.
-pub const PASSPHRASE_VARS: [&str; 2] = ["VAULT_PASSPHRASE", "VAULT_PASSPHRASE_FILE"];
+/// The credential variables (passphrase and identity), never passed to a
+/// command.
+pub const PASSPHRASE_VARS: [&str; 4] = [
+    "VAULT_PASSPHRASE",
+    "VAULT_PASSPHRASE_FILE",
+    "VAULT_IDENTITY",
+    "VAULT_IDENTITY_FILE",
+];
 
 /// Where the plan reads secrets from: the unlocked [`Vault`] (or, in tests,
 /// a plain map).

@@ -4,6 +4,13 @@
 //! identity) can open — worked out from what the identity holds, so opening
 //! never tries slots blindly (`docs/FORMAT.md`, "Opening").
 //!
+//! [`Identities`] are what one command was given, tried by the open path
+//! (`Credential::Identities`) on the recipient slots they match. Where the
+//! personal identity lives (the keyring account
+//! [`PERSONAL_IDENTITY_ACCOUNT`], else [`personal_identity_file`]) and which
+//! SSH keys are looked for by default are named here; reading them is the
+//! binary's.
+//!
 //! Parsing is the crate's: an age identity file is split into its lines
 //! (the format is one identity per line, `#` comments) only so that each
 //! identity's recipient can be matched to a slot; each line is parsed by
@@ -13,8 +20,9 @@ use std::io::BufReader;
 
 use age::secrecy::ExposeSecret;
 
-use crate::keyblock::{self, WrapFailed};
-use crate::secret::{Key, SecretBytes};
+use crate::format::v2::{HeaderV2, SlotKindV2};
+use crate::keyblock::{self, WrapFailed, X25519Identity};
+use crate::secret::{Key, SecretBuf, SecretBytes};
 
 /// A recipient a slot can wrap the master key to.
 #[derive(Clone)]
@@ -152,6 +160,7 @@ impl Opens {
 pub struct LoadedIdentity {
     opens: Opens,
     identity: Box<dyn age::Identity + Send + Sync>,
+    encrypted: bool,
 }
 
 impl std::fmt::Debug for LoadedIdentity {
@@ -161,9 +170,33 @@ impl std::fmt::Debug for LoadedIdentity {
 }
 
 impl LoadedIdentity {
+    /// An X25519 identity held as its 32 bytes (the personal identity in
+    /// the keyring).
+    pub fn x25519(id: &X25519Identity) -> LoadedIdentity {
+        LoadedIdentity {
+            opens: Opens::Recipient(id.recipient()),
+            identity: Box::new(id.to_age()),
+            encrypted: false,
+        }
+    }
+
     /// Which slots it can open.
     pub fn opens(&self) -> &Opens {
         &self.opens
+    }
+
+    /// Whether it is a passphrase-protected SSH key (opening a slot with
+    /// it asks its callbacks for the passphrase).
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Whether it may open one of `header`'s recipient slots.
+    pub fn matches_a_slot_of(&self, header: &HeaderV2) -> bool {
+        header.keys.slots.iter().any(|s| match &s.kind {
+            SlotKindV2::Recipient(w) => self.opens.matches(&w.recipient),
+            _ => false,
+        })
     }
 
     /// The master key from a slot's age file, if this identity opens it.
@@ -220,9 +253,11 @@ pub fn load_identities<C: age::Callbacks>(
         }
         let recipient = age::ssh::Recipient::try_from(id.clone())
             .map_err(|_| IdentityProblem::UnsupportedSshKey)?;
+        let encrypted = matches!(id, age::ssh::Identity::Encrypted(_));
         return Ok(vec![LoadedIdentity {
             opens: Opens::Recipient(recipient.to_string()),
             identity: Box::new(id.with_callbacks(callbacks)),
+            encrypted,
         }]);
     }
     let mut out = Vec::new();
@@ -256,6 +291,7 @@ pub fn load_identities<C: age::Callbacks>(
         out.push(LoadedIdentity {
             opens,
             identity: ids.remove(0),
+            encrypted: false,
         });
     }
     if out.is_empty() {
@@ -264,16 +300,98 @@ pub fn load_identities<C: age::Callbacks>(
     Ok(out)
 }
 
-/// A new X25519 identity in age's identity-file form, with the comment
-/// lines `age-keygen` writes, and its recipient.
+/// Identities given for one command, shared by every attempt to open
+/// (the passphrase may be asked for again; the identities are read once).
+#[derive(Clone, Debug)]
+pub struct Identities(std::sync::Arc<Vec<LoadedIdentity>>);
+
+impl Identities {
+    /// These identities.
+    pub fn new(ids: Vec<LoadedIdentity>) -> Identities {
+        Identities(std::sync::Arc::new(ids))
+    }
+
+    /// Each identity.
+    pub fn iter(&self) -> impl Iterator<Item = &LoadedIdentity> {
+        self.0.iter()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first recipient slot of `header` one of these identities opens:
+    /// its id, its age file and the master key it gives. Only slots whose
+    /// recipient an identity matches are tried.
+    pub fn open_slot(&self, header: &HeaderV2) -> Option<(crate::format::SlotId, Vec<u8>, Key)> {
+        for s in &header.keys.slots {
+            let SlotKindV2::Recipient(w) = &s.kind else {
+                continue;
+            };
+            for id in self.iter().filter(|i| i.opens.matches(&w.recipient)) {
+                if let Some(mk) = id.unwrap_master_key(&w.age) {
+                    return Some((s.id, w.age.clone(), mk));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The keyring account (service `vault`) of the personal identity
+/// (`vault identity new`): its 32-byte X25519 secret. No `:` in it, so it
+/// is never taken for a vault's slot entry.
+pub const PERSONAL_IDENTITY_ACCOUNT: &str = "personal-identity";
+
+/// Where the personal identity is kept when no keyring answers: an age
+/// identity file, mode 0600, in the configuration directory
+/// (`$XDG_CONFIG_HOME/vault/identity.txt`, else `~/.config/vault/...`).
+pub fn personal_identity_file() -> Option<std::path::PathBuf> {
+    crate::platform::xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("vault/identity.txt"))
+}
+
+/// The default SSH identities tried when a recipient slot matches them:
+/// `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`.
+pub fn default_ssh_identities() -> Vec<std::path::PathBuf> {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => ["id_ed25519", "id_rsa"]
+            .iter()
+            .map(|n| std::path::Path::new(&h).join(".ssh").join(n))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// `id` in age's identity-file form, with the comment lines `age-keygen`
+/// writes, built in a buffer sized up front (no copy of the secret is left
+/// behind by a reallocation).
+pub fn identity_file_text(id: &X25519Identity, created: &str) -> SecretBytes {
+    let recipient = id.recipient();
+    let age_id = id.to_age();
+    let secret = age_id.to_string();
+    let parts: [&[u8]; 7] = [
+        b"# created: ",
+        created.as_bytes(),
+        b"\n# public key: ",
+        recipient.as_bytes(),
+        b"\n",
+        secret.expose_secret().as_bytes(),
+        b"\n",
+    ];
+    let mut buf = SecretBuf::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        buf.extend_from_slice(p)
+            .expect("sized for every part up front");
+    }
+    buf.into()
+}
+
+/// A new X25519 identity in age's identity-file form (see
+/// [`identity_file_text`]), and its recipient.
 pub fn new_identity_file(created: &str) -> (SecretBytes, String) {
-    let id = age::x25519::Identity::generate();
-    let recipient = id.to_public().to_string();
-    let text = format!(
-        "# created: {created}\n# public key: {recipient}\n{}\n",
-        id.to_string().expose_secret()
-    );
-    (SecretBytes::new(text.into_bytes()), recipient)
+    let id = X25519Identity::generate();
+    (identity_file_text(&id, created), id.recipient())
 }
 
 #[cfg(test)]
@@ -326,6 +444,53 @@ mod tests {
         assert!(ids[1].unwrap_master_key(&file).unwrap().ct_eq(&mk));
         assert!(ids[0].unwrap_master_key(&file).is_none());
         assert!(!format!("{:?}", ids[0]).contains("AGE-SECRET"));
+    }
+
+    #[test]
+    fn an_identity_file_text_reads_back_to_the_same_identity() {
+        let id = X25519Identity::generate();
+        let text = identity_file_text(&id, "2026-12-01T00:00:00Z");
+        let s = std::str::from_utf8(text.expose()).unwrap();
+        assert!(s.starts_with("# created: 2026-12-01T00:00:00Z\n# public key: age1"));
+        let ids = load_identities(&text, age::NoCallbacks).unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].opens(), &Opens::Recipient(id.recipient()));
+        assert!(!ids[0].is_encrypted());
+        let kept = LoadedIdentity::x25519(&id);
+        assert_eq!(kept.opens(), ids[0].opens());
+    }
+
+    #[test]
+    fn identities_open_only_the_recipient_slot_they_match() {
+        use crate::format::v2::tests::sample_header_v2;
+        use crate::format::v2::AgeWrap;
+        let mk = Key::random();
+        let (a, ra) = new_identity_file("t");
+        let (b, _) = new_identity_file("t");
+        let mut h = sample_header_v2();
+        let slot = h
+            .keys
+            .slots
+            .iter_mut()
+            .find(|s| matches!(s.kind, SlotKindV2::Recipient(_)))
+            .expect("the sample has a recipient slot");
+        slot.kind = SlotKindV2::Recipient(AgeWrap {
+            recipient: ra.clone(),
+            age: Recipient::parse(&ra)
+                .unwrap()
+                .wrap(&mk, age::NoCallbacks)
+                .unwrap(),
+        });
+        let id = slot.id;
+        let mine = Identities::new(load_identities(&a, age::NoCallbacks).unwrap());
+        let (opened, age, got) = mine.open_slot(&h).unwrap();
+        assert_eq!(opened, id);
+        assert!(got.ct_eq(&mk));
+        assert!(age.starts_with(crate::format::v2::AGE_MAGIC));
+        assert!(mine.iter().all(|i| i.matches_a_slot_of(&h)));
+        let theirs = Identities::new(load_identities(&b, age::NoCallbacks).unwrap());
+        assert!(theirs.open_slot(&h).is_none());
+        assert!(!theirs.iter().any(|i| i.matches_a_slot_of(&h)));
     }
 
     #[test]

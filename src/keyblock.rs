@@ -2,21 +2,27 @@
 //! 2", "Keys"): the master-key derivations (commitment, key-block MAC,
 //! body-key seal), the body-key commitment, a passphrase slot's sealed
 //! X25519 identity, and the age files that wrap the master key to a slot's
-//! recipient.
+//! recipient; the master key's lineage (a rotation endorsed by the key it
+//! replaces).
 //!
 //! Nothing here is new cryptography: keyed BLAKE2b-256 as the PRF (as
 //! version 1's commitment), XChaCha20-Poly1305 through `crypto.rs`, and the
-//! `age` crate for every recipient (X25519, SSH, plugins). No I/O except
+//! `age` crate for every recipient (X25519, SSH, plugins), Ed25519
+//! (`ed25519-dalek`) for the lineage. No I/O except
 //! what an age plugin does when it is asked to wrap or unwrap.
 
 use std::io::{Read, Write};
 
 use blake2::digest::{consts::U32, Mac};
 use chacha20poly1305::aead::KeyInit;
+use ed25519_dalek::Signer;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, random_nonce, Unauthentic, NONCE_LEN};
-use crate::format::v2::{HeaderV2, KeyBlock, MAC_LEN, SEALED_BODY_KEY_LEN, SEALED_IDENTITY_LEN};
+use crate::format::v2::{
+    HeaderV2, KeyBlock, Lineage, Link, LINEAGE_KEY_LEN, MAC_LEN, MAX_LINKS, SEALED_BODY_KEY_LEN,
+    SEALED_IDENTITY_LEN,
+};
 use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN, FINGERPRINT_KEY_LEN};
 use crate::secret::Key;
 
@@ -43,6 +49,7 @@ const BODY_KEY_WRAP: &[u8] = b"vault body key wrap v2";
 const BODY_COMMITMENT: &[u8] = b"vault body key commitment v2";
 const BODY_KEY_AAD: &[u8] = b"vault body key v2\0";
 const IDENTITY_AAD: &[u8] = b"vault passphrase identity v2\0";
+const LINEAGE_SIGNING_KEY: &[u8] = b"vault master key lineage signing key v2";
 
 fn commit(key: &Key, label: &[u8]) -> [u8; COMMITMENT_LEN] {
     let mut m = prf(key);
@@ -136,6 +143,76 @@ pub fn open_body_key(mk: &Key, vault_id: &VaultId, keys: &KeyBlock) -> Result<Ke
         return Err(Unauthentic);
     }
     Ok(bk)
+}
+
+/// The Ed25519 signing key of master key `mk`'s lineage: its seed is
+/// `PRF(mk, label)`, so only a holder of `mk` can sign with it.
+fn lineage_signing_key(mk: &Key) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(derive(mk, LINEAGE_SIGNING_KEY).expose())
+}
+
+/// Master key `mk`'s lineage key (public).
+pub fn lineage_key(mk: &Key) -> [u8; LINEAGE_KEY_LEN] {
+    lineage_signing_key(mk).verifying_key().to_bytes()
+}
+
+/// The lineage of a key block sealed with master key `new`: `previous`
+/// (the key block's lineage before) carried on, plus, when `old` is the
+/// master key `new` replaces, a link in which `old` endorses `new`. At
+/// most [`MAX_LINKS`] links (the oldest dropped).
+pub fn lineage(
+    vault_id: &VaultId,
+    previous: Option<&Lineage>,
+    old: Option<&Key>,
+    new: &Key,
+) -> Lineage {
+    let key = lineage_key(new);
+    let mut links = previous.map(|l| l.links.clone()).unwrap_or_default();
+    if let Some(old) = old {
+        let master = master_commitment(new);
+        let sig = lineage_signing_key(old)
+            .sign(&Lineage::message(vault_id, &key, &master))
+            .to_bytes();
+        links.push(Link {
+            from: lineage_key(old),
+            master,
+            sig,
+        });
+    }
+    let over = links.len().saturating_sub(MAX_LINKS);
+    links.drain(..over);
+    Lineage { key, links }
+}
+
+/// Whether `header`'s master key descends from the master key whose
+/// lineage key is `remembered`: it is that key, or the links from it to
+/// the header's lineage key are each signed by the key before (the last
+/// one endorsing the header's master-key commitment). Public: needs no
+/// key, only the header (whose lineage key the master key itself is
+/// checked against when the vault is opened with it).
+pub fn descends_from(header: &HeaderV2, remembered: &[u8; LINEAGE_KEY_LEN]) -> bool {
+    use ed25519_dalek::{Signature, VerifyingKey};
+    let Some(l) = &header.keys.lineage else {
+        return false;
+    };
+    if l.key == *remembered {
+        return true;
+    }
+    let Some(start) = l.links.iter().rposition(|k| k.from == *remembered) else {
+        return false;
+    };
+    let last = l.links.len() - 1;
+    l.endorsed().enumerate().skip(start).all(|(i, (link, to))| {
+        if i == last && link.master != header.keys.master_commitment {
+            return false;
+        }
+        let Ok(vk) = VerifyingKey::from_bytes(&link.from) else {
+            return false;
+        };
+        let msg = Lineage::message(&header.vault_id, to, &link.master);
+        vk.verify_strict(&msg, &Signature::from_bytes(&link.sig))
+            .is_ok()
+    })
 }
 
 /// What a passphrase slot's sealed identity is bound to.

@@ -720,7 +720,8 @@ mod tests {
                 .unwrap();
             set(&mut o, "O", "o");
             let o = reopened(&mut o);
-            t.rekey(&[], &[]).unwrap();
+            t.rekey(&[], &[], crate::vault::RotatePending::Skip)
+                .unwrap();
             let t = reopened(&mut t);
             let theirs_key = t.header().keys.master_commitment;
             let out = merge_vaults(Some(&b), o, t).unwrap();

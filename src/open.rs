@@ -46,18 +46,23 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cache::CachedBefore;
 use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
+use crate::identities::{Identities, Recipient};
+use crate::keyblock;
 use crate::rollback::{
-    FileState, Git, MemoryKey, Notice, Record, RollbackMemory, Verdict, VersionControl,
+    FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
+    VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{KeyStore, KeyringError, SlotRef};
 use crate::store::{self, WriteLock};
 use crate::vault::{
-    self, Credential, Derived, LockedVault, NewSlot, OpenedBy, PassphraseKey, Vault,
+    self, Credential, Derived, ExposedSecret, LockedVault, NewSlot, OpenedBy, PassphraseKey,
+    RotatePending, Vault,
 };
 
 /// The time in Unix seconds, behind a trait so tests can fix it.
@@ -86,10 +91,20 @@ impl SlotCredential {
         SlotCredential(Credential::Passphrase(p))
     }
 
-    /// Whether this is a passphrase (and which).
+    /// Identities, tried on the recipient slots they match.
+    pub fn identities(ids: Identities) -> SlotCredential {
+        SlotCredential(Credential::Identities(ids))
+    }
+
+    /// Identities and a passphrase, both given: both are tried.
+    pub fn identities_or_passphrase(ids: Identities, p: SecretBytes) -> SlotCredential {
+        SlotCredential(Credential::IdentitiesOrPassphrase(ids, p))
+    }
+
+    /// Whether this holds a passphrase (and which).
     pub fn as_passphrase(&self) -> Option<&SecretBytes> {
         match &self.0 {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         }
     }
@@ -115,6 +130,7 @@ pub struct Opener<'a> {
     clock: &'a dyn Clock,
     available_kib: Option<u64>,
     allow_rollback: bool,
+    accept_new_key: bool,
     lock_timeout: Duration,
     on_lock_wait: &'a dyn Fn(),
     vcs: &'a dyn VersionControl,
@@ -122,6 +138,7 @@ pub struct Opener<'a> {
     memory_key: OnceCell<MemoryKey>,
     tracked: OnceCell<bool>,
     only_slot: Option<SlotRef>,
+    cached_before: Option<&'a CachedBefore>,
 }
 
 fn no_wait_notice() {}
@@ -156,6 +173,7 @@ impl<'a> Opener<'a> {
             clock: &SystemClock,
             available_kib: crate::platform::available_memory_kib(),
             allow_rollback: false,
+            accept_new_key: false,
             lock_timeout: Duration::from_secs(30),
             on_lock_wait: &no_wait_notice,
             vcs: &Git,
@@ -163,7 +181,16 @@ impl<'a> Opener<'a> {
             memory_key: OnceCell::new(),
             tracked: OnceCell::new(),
             only_slot: None,
+            cached_before: None,
         }
+    }
+
+    /// Where to remember the body keys put in the cache (a write with the
+    /// master key refreshes a live cached unlock), so `vault unlock` never
+    /// caches one again. Default: nowhere.
+    pub fn cached_before(mut self, record: &'a CachedBefore) -> Self {
+        self.cached_before = Some(record);
+        self
     }
 
     /// Tries a passphrase on this passphrase slot alone, instead of on
@@ -185,6 +212,14 @@ impl<'a> Opener<'a> {
     /// key may then be read, never written.
     pub fn allow_rollback(mut self, yes: bool) -> Self {
         self.allow_rollback = yes;
+        self
+    }
+
+    /// Accepts, for this command, a file sealed with a master key that the
+    /// key this path last held did not endorse ([`Error::UnendorsedKey`]):
+    /// a vault made anew at this path. Its memory then starts from it.
+    pub fn accept_new_key(mut self, yes: bool) -> Self {
+        self.accept_new_key = yes;
         self
     }
 
@@ -263,6 +298,14 @@ impl<'a> Opener<'a> {
     /// The cached body key of `locked`, if one is cached and is this
     /// vault's current body key.
     pub fn cached(&self, locked: &LockedVault) -> Option<Credential> {
+        // Only under the master key this path last held: a new one must be
+        // checked (its lineage against the master key itself), which the
+        // body key cannot do. A real credential opens it instead.
+        if let Some(r) = self.memory.recall(self.memory_key()) {
+            if r.last.commitment != locked.file_state().commitment {
+                return None;
+            }
+        }
         let c = crate::cache::get(&locked.header().vault_id)?;
         locked
             .body_key_matches(&c.key)
@@ -297,7 +340,7 @@ impl<'a> Opener<'a> {
     fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
         let derived = locked.derive(&cred, self.available_kib, self.only_slot.as_ref())?;
         let passphrase = match cred {
-            Credential::Passphrase(p) => Some(p),
+            Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
         };
         Ok(Prepared {
@@ -320,7 +363,24 @@ impl<'a> Opener<'a> {
     /// (the KDF, the keyring entry) happens first; if the write fails the
     /// keyring entries made for it are deleted again.
     pub fn create(&self, new_slots: &[NewSlot<'_>]) -> Result<Vault> {
+        self.create_labelled(new_slots, &[])
+    }
+
+    /// [`Opener::create`], slot `i` labelled `labels[i]` (missing or
+    /// `None`: no label; two equal labels are refused before any write).
+    pub fn create_labelled(
+        &self,
+        new_slots: &[NewSlot<'_>],
+        labels: &[Option<Label>],
+    ) -> Result<Vault> {
         let mut v = Vault::create(&self.path, new_slots)?;
+        let ids: Vec<SlotId> = v.header().keys.slots.iter().map(|s| s.id).collect();
+        for (id, label) in ids.into_iter().zip(labels) {
+            if let Err(e) = v.set_label(id, label.clone()) {
+                v.forget_keyring_entries(new_slots);
+                return Err(e);
+            }
+        }
         let dir = match self.resolved.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -351,10 +411,8 @@ impl<'a> Opener<'a> {
 
     /// How `v` compares with this path's memory.
     fn judge(&self, v: &Vault) -> Verdict {
-        Verdict::of(
-            self.memory.recall(self.memory_key()).as_ref(),
-            &v.file_state(),
-        )
+        let r = self.memory.recall(self.memory_key());
+        Verdict::of(as_seen_by(r.as_ref(), v).as_ref(), &v.file_state())
     }
 
     /// Whether the version control tracks this file, asked at most once.
@@ -372,8 +430,9 @@ impl<'a> Opener<'a> {
         let seen = v.file_state();
         let path = || self.path.clone();
         let raise = || {
-            self.memory
-                .update(key, &|r| Record::raised(r, key.path(), &seen))
+            self.memory.update(key, &|r| {
+                Record::raised(as_seen_by(r, v).as_ref(), key.path(), &seen)
+            })
         };
         match verdict {
             Verdict::Same => Ok(()),
@@ -382,16 +441,33 @@ impl<'a> Opener<'a> {
                 Ok(())
             }
             Verdict::NewKey => {
+                // A member's rotation carries a link from the key this path
+                // last held; anything else was not made by a key holder.
+                let remembered =
+                    as_seen_by(self.memory.recall(key).as_ref(), v).and_then(|r| r.last.lineage);
+                let how = match remembered {
+                    None => NewKeyAccepted::Unchecked,
+                    Some(l) if keyblock::descends_from(v.header(), &l) => NewKeyAccepted::Endorsed,
+                    Some(_) if self.accept_new_key => NewKeyAccepted::Deliberately,
+                    Some(_) => {
+                        return Err(Error::UnendorsedKey {
+                            path: path(),
+                            generation: seen.generation,
+                        })
+                    }
+                };
                 raise();
                 (self.on_notice)(&Notice::NewKey {
                     path: path(),
                     generation: seen.generation,
+                    how,
                 });
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
-                self.memory
-                    .update(key, &|r| Some(Record::forced(r, key.path(), &seen)));
+                self.memory.update(key, &|r| {
+                    Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
+                });
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.tracked() => {
@@ -454,6 +530,16 @@ impl<'a> Opener<'a> {
             }),
         }
     }
+}
+
+/// The memory `r` as `v` is judged against it: a commitment `v`'s master
+/// key had in version-1 form read as the one it has now.
+fn as_seen_by(r: Option<&Record>, v: &Vault) -> Option<Record> {
+    let r = r?.clone();
+    Some(match v.key_alias() {
+        Some((legacy, current)) => r.aliased(legacy, current),
+        None => r,
+    })
 }
 
 /// A vault file read and its credential's keys worked out, not yet opened.
@@ -609,8 +695,13 @@ pub struct NewKey(PassphraseKey);
 /// Something to do outside the file: undone if the transaction is dropped,
 /// or done once it commits.
 enum Outside {
-    /// Delete this keyring entry (its key was checked to open this vault's slot).
-    DeleteKeyringEntry { slot: SlotId, account: String },
+    /// Delete this keyring entry (its key was checked to open this vault's
+    /// slot); `slot_kept`: the slot stays, under a fresh entry.
+    DeleteKeyringEntry {
+        slot: SlotId,
+        account: String,
+        slot_kept: bool,
+    },
     /// Forget the cached body key (it no longer opens the vault).
     ForgetCache,
 }
@@ -644,14 +735,18 @@ pub enum EntryOutcome {
     Failed(KeyringError),
 }
 
-/// The keyring entry of a removed keyring slot, and what became of it.
+/// The keyring entry of a removed keyring slot, or the old entry of one a
+/// rekey gave a fresh identity, and what became of it.
 #[derive(Debug)]
 pub struct RemovedEntry {
-    /// The removed slot.
+    /// The slot.
     pub slot: SlotId,
     /// The entry's account: a version-2 slot's names its recipient, so it
     /// is read from the slot, never rebuilt from the slot id.
     pub account: String,
+    /// Whether the slot is still in the vault (under a fresh entry, this
+    /// one being its old one) rather than removed.
+    pub slot_kept: bool,
     /// What happened to it.
     pub outcome: EntryOutcome,
 }
@@ -719,8 +814,11 @@ impl<A> WriteTxn<'_, A> {
             .convert_opening_keyring_slot(self.opener.keystore)
         {
             if let OpenedBy::Slot(slot) = self.vault.opened_by() {
-                self.undo
-                    .push(Outside::DeleteKeyringEntry { slot, account });
+                self.undo.push(Outside::DeleteKeyringEntry {
+                    slot,
+                    account,
+                    slot_kept: true,
+                });
             }
         }
         let read_with = self.vault.body_key().clone();
@@ -732,20 +830,31 @@ impl<A> WriteTxn<'_, A> {
         store::write_atomic(&self.opener.resolved, &bytes, &lock)?;
         let generation = self.vault.header().generation;
         // Still under the lock: this write's state is what the path holds.
-        let (key, before, after) = (
+        let (key, mut before, after) = (
             self.opener.memory_key(),
             self.before,
             self.vault.file_state(),
         );
-        self.opener
-            .memory
-            .update(key, &|r| Record::committed(r, key.path(), &before, &after));
+        let v = &self.vault;
+        if let Some((legacy, current)) = v.key_alias() {
+            // A conversion keeps the key: not a rotation to retire.
+            if before.commitment == legacy {
+                before.commitment = current;
+            }
+        }
+        self.opener.memory.update(key, &|r| {
+            Record::committed(as_seen_by(r, v).as_ref(), key.path(), &before, &after)
+        });
         drop(lock);
         self.undo.clear();
         let mut keyring_entries = std::mem::take(&mut self.outcomes);
         for step in std::mem::take(&mut self.after) {
             match step {
-                Outside::DeleteKeyringEntry { slot, account } => {
+                Outside::DeleteKeyringEntry {
+                    slot,
+                    account,
+                    slot_kept,
+                } => {
                     let outcome = match self.opener.keystore.delete(&account) {
                         Ok(()) => EntryOutcome::Deleted,
                         Err(KeyringError::NoEntry) => EntryOutcome::Missing,
@@ -754,6 +863,7 @@ impl<A> WriteTxn<'_, A> {
                     keyring_entries.push(RemovedEntry {
                         slot,
                         account,
+                        slot_kept,
                         outcome,
                     });
                 }
@@ -788,7 +898,10 @@ impl<A> WriteTxn<'_, A> {
         };
         let left = c.expires_at.saturating_sub(crate::platform::unix_now());
         if c.key.ct_eq(read_with) && left > 0 {
-            let _ = crate::cache::put(&id, self.vault.body_key(), left);
+            let put = crate::cache::put(&id, self.vault.body_key(), left);
+            if let (Ok(_), Some(record)) = (put, self.opener.cached_before) {
+                record.remember(&id, &self.vault.header().keys.body_commitment);
+            }
         }
     }
 }
@@ -814,10 +927,19 @@ impl WriteTxn<'_, Slots> {
             .slot(id)
             .and_then(|s| vault::slot_account(&h.vault_id, s))
         {
-            self.undo
-                .push(Outside::DeleteKeyringEntry { slot: id, account });
+            self.undo.push(Outside::DeleteKeyringEntry {
+                slot: id,
+                account,
+                slot_kept: false,
+            });
         }
         Ok(id)
+    }
+
+    /// Adds a recipient slot for `recipient` (a teammate's or a CI job's
+    /// public key; a plugin recipient runs its plugin).
+    pub fn add_recipient_slot(&mut self, recipient: &Recipient) -> Result<SlotId> {
+        self.vault.add_recipient_slot(recipient)
     }
 
     /// Gives slot `id` the label `label`, or none (a label another slot
@@ -837,64 +959,26 @@ impl WriteTxn<'_, Slots> {
         self.vault.replace_passphrase_key(id, key.0)
     }
 
-    /// Removes slot `id` (never the last). A keyring slot's entry is kept,
-    /// or with [`RemovedEntries::Delete`] deleted after the commit, and
-    /// only if its key opens the removed slot to this vault's master key: a
-    /// crafted header can never make vault delete another key. Returns the
-    /// removed slot.
-    pub fn remove_slot(&mut self, id: SlotId, entries: RemovedEntries) -> Result<SlotV2> {
-        let removed = self.vault.remove_slot(id)?;
-        if let Some(account) = vault::slot_account(&self.vault.header().vault_id, &removed) {
-            match entries {
-                RemovedEntries::Keep => self.outcomes.push(RemovedEntry {
-                    slot: removed.id,
-                    account,
-                    outcome: EntryOutcome::Kept,
-                }),
-                RemovedEntries::Delete => self.schedule_entry_deletion(&removed, account),
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Schedules the deletion of a removed keyring slot's entry, checked
-    /// now (the master key that slot wrapped is the current one); an entry
-    /// that is missing, foreign or unreadable is reported, not deleted.
-    fn schedule_entry_deletion(&mut self, removed: &SlotV2, account: String) {
-        let outcome = match self
-            .vault
-            .keyring_entry_is_ours(removed, self.opener.keystore)
-        {
-            Ok(true) => {
-                self.after.push(Outside::DeleteKeyringEntry {
-                    slot: removed.id,
-                    account,
-                });
-                return;
-            }
-            Ok(false) => EntryOutcome::NotThisVaults,
-            Err(KeyringError::NoEntry) => EntryOutcome::Missing,
-            Err(e) => EntryOutcome::Failed(e),
-        };
-        self.outcomes.push(RemovedEntry {
-            slot: removed.id,
-            account,
-            outcome,
-        });
-    }
-
     /// A new master key: every version-2 slot re-wrapped to its recipient,
     /// every legacy slot whose key is in `keys` re-wrapped, every slot in
     /// `drop` removed (a dropped keyring slot's entry kept, or with
     /// [`RemovedEntries::Delete`] deleted after the commit if it is this
-    /// vault's); any other legacy slot is an error naming it, and nothing
-    /// changes. The cached body key is forgotten.
+    /// vault's), this machine's keyring slots given fresh identities, a new
+    /// body key and fingerprint key; any other legacy slot is an error
+    /// naming it, and nothing changes. The cached body key is forgotten.
+    ///
+    /// This is also how a slot is removed (`key remove` is `rekey --drop`):
+    /// whoever held a dropped slot may have read every secret, which are
+    /// returned (names and dates) and, with [`RotatePending::Mark`], marked
+    /// rotate pending until their values change. Nothing is returned or
+    /// marked when nothing is dropped.
     pub fn rekey(
         &mut self,
         keys: &[SlotKey],
         drop: &[SlotId],
         entries: RemovedEntries,
-    ) -> Result<()> {
+        rotate: RotatePending,
+    ) -> Result<Vec<ExposedSecret>> {
         // Worked out before the lock: another process may have changed a
         // slot since, and wrapping under a stale key would break it.
         if let Some(k) = keys
@@ -917,18 +1001,33 @@ impl WriteTxn<'_, Slots> {
             .filter(|s| drop.contains(&s.id) && vault::slot_account(&vid, s).is_some())
             .cloned()
             .collect();
-        // Checked against the old master key, before it changes.
-        let ours: Vec<(SlotId, String)> = dropped_keyring
-            .iter()
-            .filter(|s| {
-                entries == RemovedEntries::Delete
-                    && matches!(
-                        self.vault.keyring_entry_is_ours(s, self.opener.keystore),
-                        Ok(true)
-                    )
-            })
-            .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)))
-            .collect();
+        // Checked against the old master key, before it changes: only an
+        // entry whose key opens the dropped slot is deleted; one that is
+        // missing, foreign or unreadable is reported, not deleted.
+        let mut ours: Vec<(SlotId, String)> = Vec::new();
+        let mut not_deleted: Vec<RemovedEntry> = Vec::new();
+        if entries == RemovedEntries::Delete {
+            for s in &dropped_keyring {
+                let Some(account) = vault::slot_account(&vid, s) else {
+                    continue;
+                };
+                let outcome = match self.vault.keyring_entry_is_ours(s, self.opener.keystore) {
+                    Ok(true) => {
+                        ours.push((s.id, account));
+                        continue;
+                    }
+                    Ok(false) => EntryOutcome::NotThisVaults,
+                    Err(KeyringError::NoEntry) => EntryOutcome::Missing,
+                    Err(e) => EntryOutcome::Failed(e),
+                };
+                not_deleted.push(RemovedEntry {
+                    slot: s.id,
+                    account,
+                    slot_kept: false,
+                    outcome,
+                });
+            }
+        }
         // This machine's keyring slots that are kept get fresh identities
         // (a legacy one becomes a version-2 slot): an entry copied before
         // the rekey must not open the rekeyed file. Found by their entries,
@@ -952,7 +1051,8 @@ impl WriteTxn<'_, Slots> {
             })
             .cloned()
             .collect();
-        self.vault.rekey(&keks, drop)?;
+        let exposed = self.vault.rekey(&keks, drop, rotate)?;
+        self.outcomes.extend(not_deleted);
         for old in &refreshed {
             let new_account = self
                 .vault
@@ -960,15 +1060,20 @@ impl WriteTxn<'_, Slots> {
             self.undo.push(Outside::DeleteKeyringEntry {
                 slot: old.id,
                 account: new_account,
+                slot_kept: true,
             });
         }
-        let obsolete = dropped_keyring.iter().chain(refreshed.iter());
+        let obsolete = dropped_keyring
+            .iter()
+            .map(|s| (s, false))
+            .chain(refreshed.iter().map(|s| (s, true)));
         match entries {
             RemovedEntries::Keep => {
-                self.outcomes.extend(obsolete.filter_map(|s| {
+                self.outcomes.extend(obsolete.filter_map(|(s, slot_kept)| {
                     Some(RemovedEntry {
                         slot: s.id,
                         account: vault::slot_account(&vid, s)?,
+                        slot_kept,
                         outcome: EntryOutcome::Kept,
                     })
                 }));
@@ -976,15 +1081,19 @@ impl WriteTxn<'_, Slots> {
             RemovedEntries::Delete => {
                 let refreshed = refreshed
                     .iter()
-                    .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?)));
-                for (slot, account) in ours.into_iter().chain(refreshed) {
-                    self.after
-                        .push(Outside::DeleteKeyringEntry { slot, account });
+                    .filter_map(|s| Some((s.id, vault::slot_account(&vid, s)?, true)));
+                let ours = ours.into_iter().map(|(slot, a)| (slot, a, false));
+                for (slot, account, slot_kept) in ours.chain(refreshed) {
+                    self.after.push(Outside::DeleteKeyringEntry {
+                        slot,
+                        account,
+                        slot_kept,
+                    });
                 }
             }
         }
         self.after.push(Outside::ForgetCache);
-        Ok(())
+        Ok(exposed)
     }
 }
 
@@ -1125,7 +1234,8 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let mut txn = prepared.begin().unwrap();
-            txn.rekey(&[k], &[], RemovedEntries::Keep).unwrap();
+            txn.rekey(&[k], &[], RemovedEntries::Keep, RotatePending::Mark)
+                .unwrap();
             txn.commit().unwrap();
         }
 
@@ -1250,6 +1360,100 @@ mod tests {
         assert!(matches!(v.opened_by(), OpenedBy::Slot(_)));
     }
 
+    /// The names and rotate-pending marks of the vault.
+    fn pending(v: &Vault) -> Vec<(String, bool)> {
+        v.entries()
+            .map(|e| (e.name.to_string(), e.marks.rotate_pending))
+            .collect()
+    }
+
+    #[test]
+    fn removing_a_slot_rotates_every_key_and_marks_what_it_could_read() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        let mut txn = begin();
+        let alice = o.new_passphrase_key(&pass("alice"), CHEAP).unwrap();
+        let alice = txn.add_passphrase_slot(alice).unwrap();
+        txn.commit().unwrap();
+        w.set("A", "1");
+        w.set("B", "2");
+        let before = w.read().unwrap();
+        let (old_mk, old_bk) = (
+            before.master_key().unwrap().clone(),
+            before.body_key().clone(),
+        );
+        let copy = std::fs::read(w.path()).unwrap();
+
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[alice], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
+        txn.commit().unwrap();
+        let names: Vec<(&str, u64)> = exposed
+            .iter()
+            .map(|e| (e.name.as_str(), e.updated))
+            .collect();
+        assert_eq!(names, [("A", 1_000), ("B", 1_000)]);
+        let v = w.read().unwrap();
+        // A new master key and body key (the fingerprint key: in vault.rs).
+        assert!(!v.master_key().unwrap().ct_eq(&old_mk));
+        assert!(!v.body_key().ct_eq(&old_bk));
+        assert_eq!(
+            pending(&v),
+            [("A".to_string(), true), ("B".to_string(), true)]
+        );
+        // The removed passphrase opens nothing, and the old copy's body key
+        // does not open the new file.
+        let alice_pass = Credential::Passphrase(pass("alice"));
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), alice_pass),
+            Err(Error::WrongPassphrase(_))
+        ));
+        assert!(LockedVault::parse(&w.at("old"), copy)
+            .unwrap()
+            .unlock(&Credential::Passphrase(pass("alice")))
+            .is_ok());
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), Credential::BodyKey(old_bk)),
+            Err(Error::StaleCachedKey(_))
+        ));
+        // The same value keeps the mark; a new one clears it.
+        w.set("A", "1");
+        assert!(w.read().unwrap().get("A").unwrap().marks.rotate_pending);
+        w.set("A", "new");
+        assert_eq!(
+            pending(&w.read().unwrap()),
+            [("A".to_string(), false), ("B".to_string(), true)]
+        );
+    }
+
+    #[test]
+    fn a_rekey_without_a_drop_or_a_removal_told_not_to_marks_nothing() {
+        let w = World::new();
+        let o = w.opener();
+        let begin = || begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        let mut txn = begin();
+        let extra = o.new_passphrase_key(&pass("mistake"), CHEAP).unwrap();
+        let extra = txn.add_passphrase_slot(extra).unwrap();
+        txn.commit().unwrap();
+        w.set("A", "1");
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(exposed.is_empty());
+        assert_eq!(pending(&w.read().unwrap()), [("A".to_string(), false)]);
+        let mut txn = begin();
+        let exposed = txn
+            .rekey(&[], &[extra], RemovedEntries::Keep, RotatePending::Skip)
+            .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(exposed.len(), 1, "still said what it could have read");
+        assert_eq!(pending(&w.read().unwrap()), [("A".to_string(), false)]);
+    }
+
     #[test]
     fn a_removed_keyring_slot_keeps_its_entry_and_a_copy_still_opens_through_it() {
         let w = World::new();
@@ -1261,32 +1465,16 @@ mod tests {
         txn.commit().unwrap();
         let copy = std::fs::read(w.path()).unwrap();
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Keep).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
+            [RemovedEntry { slot, account: a, slot_kept: false, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_ok());
         // A copy made before the removal still opens through the keyring.
         let locked = LockedVault::parse(&w.path(), copy.clone()).unwrap();
         let kc = o.keyring_credential(&locked).unwrap();
         o.prepare_slots(locked, kc).unwrap();
-        // rekey --drop too.
-        std::fs::write(w.path(), &copy).unwrap();
-        let o = w.opener().allow_rollback(true);
-        let prepared = o
-            .prepare_slots(o.locked().unwrap(), SlotCredential::passphrase(pass("pw")))
-            .unwrap();
-        let pp = prepared.header().keys.slots[0].id;
-        let k = prepared
-            .passphrase_slot_key(pp, &pass("pw"))
-            .unwrap()
-            .unwrap();
-        let mut txn = prepared.begin().unwrap();
-        txn.rekey(&[k], &[id], RemovedEntries::Keep).unwrap();
-        let done = txn.commit().unwrap();
-        assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Kept }] if *slot == id && *a == account));
-        assert!(w.store.get(&account).is_ok());
     }
 
     #[test]
@@ -1300,14 +1488,16 @@ mod tests {
         txn.commit().unwrap();
         // Removed but not committed: the entry stays.
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         drop(txn);
         assert!(w.store.get(&account).is_ok());
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(&done.keyring_entries[..],
-            [RemovedEntry { slot, account: a, outcome: EntryOutcome::Deleted }] if *slot == id && *a == account));
+            [RemovedEntry { slot, account: a, slot_kept: false, outcome: EntryOutcome::Deleted }] if *slot == id && *a == account));
         assert!(w.store.get(&account).is_err());
         // A foreign key under a removed slot's account is left alone.
         let mut txn = begin();
@@ -1318,7 +1508,8 @@ mod tests {
         let foreign = Key::random();
         w.store.create(&account, &foreign).unwrap();
         let mut txn = begin();
-        txn.remove_slot(id, RemovedEntries::Delete).unwrap();
+        txn.rekey(&[], &[id], RemovedEntries::Delete, RotatePending::Mark)
+            .unwrap();
         let done = txn.commit().unwrap();
         assert!(matches!(
             done.keyring_entries[..],
@@ -1377,7 +1568,9 @@ mod tests {
         other.change_passphrase(pp2, key).unwrap();
         other.commit().unwrap();
         let mut txn = prepared.begin().unwrap();
-        let e = txn.rekey(&[k3], &[], RemovedEntries::Keep).unwrap_err();
+        let e = txn
+            .rekey(&[k3], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap_err();
         assert!(e.to_string().contains("changed"), "{e}");
         drop(txn);
 
@@ -1386,7 +1579,8 @@ mod tests {
         let before = o.locked().unwrap().header().keys.master_commitment;
         let prepared = o.prepare_slots(o.locked().unwrap(), cred()).unwrap();
         let mut txn = prepared.begin().unwrap();
-        txn.rekey(&[], &[], RemovedEntries::Keep).unwrap();
+        txn.rekey(&[], &[], RemovedEntries::Keep, RotatePending::Mark)
+            .unwrap();
         txn.commit().unwrap();
         let locked = o.locked().unwrap();
         assert_ne!(locked.header().keys.master_commitment, before);
@@ -1414,7 +1608,7 @@ mod tests {
         for entries in [RemovedEntries::Keep, RemovedEntries::Delete] {
             let mut txn = begin_slots(&o, cred());
             let before = account_of(txn.vault(), kr);
-            txn.rekey(&[], &[], entries).unwrap();
+            txn.rekey(&[], &[], entries, RotatePending::Mark).unwrap();
             let done = txn.commit().unwrap();
             let v = w.read().unwrap();
             let now = account_of(&v, kr);
@@ -1743,5 +1937,93 @@ mod tests {
         w.rekey_at(&w.path());
         let v = prepared.read().unwrap();
         assert_eq!(v.header().generation, 3);
+    }
+
+    /// An identity opens its recipient slot, writes, and manages slots; a
+    /// slot rotated between its opening and the lock is not opened again
+    /// (no second plugin run or SSH passphrase prompt under the lock): the
+    /// change is refused as changed while opening, and nothing is written.
+    #[test]
+    fn an_identity_opens_its_recipient_slot_and_a_rotation_before_the_lock_is_noticed() {
+        use crate::identities::{load_identities, new_identity_file, Identities, Recipient};
+        let w = World::new();
+        w.set("A", "1");
+        let (text, recipient) = new_identity_file("t");
+        let o = w.opener();
+        let mut txn = begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap())
+            .unwrap();
+        txn.commit().unwrap();
+        let ids = Identities::new(load_identities(&text, age::NoCallbacks).unwrap());
+
+        let o = w.opener();
+        let prepared = o
+            .prepare(o.locked().unwrap(), Credential::Identities(ids.clone()))
+            .unwrap();
+        assert!(matches!(prepared.opened_by(), OpenedBy::Slot(_)));
+        let mut txn = prepared.begin().unwrap();
+        txn.set("A", pass("2")).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(w.read().unwrap().get("A").unwrap().expose_value(), b"2");
+        let mut txn = begin_slots(&o, SlotCredential::identities(ids.clone()));
+        txn.add_keyring_slot().unwrap();
+        txn.commit().unwrap();
+
+        // Prepared by identity; another process rotates before the lock.
+        let prepared = o
+            .prepare(o.locked().unwrap(), Credential::Identities(ids.clone()))
+            .unwrap();
+        w.rekey_at(&w.path());
+        let rotated = std::fs::read(w.path()).unwrap();
+        assert!(matches!(
+            prepared.begin().err(),
+            Some(Error::ChangedWhileOpening { .. })
+        ));
+        assert_eq!(std::fs::read(w.path()).unwrap(), rotated);
+        // The rotated file opens with the identity again (re-wrapped to it).
+        let o = w.opener();
+        o.prepare(o.locked().unwrap(), Credential::Identities(ids))
+            .unwrap()
+            .read()
+            .unwrap();
+    }
+
+    /// A passphrase and an identity given together: either opens; when
+    /// neither does, the one wrong-passphrase answer.
+    #[test]
+    fn identities_or_passphrase_tries_both_and_answers_once() {
+        use crate::identities::{load_identities, new_identity_file, Identities, Recipient};
+        let w = World::new();
+        let (text, recipient) = new_identity_file("t");
+        let (other, _) = new_identity_file("t");
+        let o = w.opener();
+        let mut txn = begin_slots(&o, SlotCredential::passphrase(pass("pw")));
+        txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap())
+            .unwrap();
+        // The same recipient twice is refused.
+        assert!(matches!(
+            txn.add_recipient_slot(&Recipient::parse(&recipient).unwrap()),
+            Err(Error::RecipientInUse(_))
+        ));
+        txn.commit().unwrap();
+        let mine = Identities::new(load_identities(&text, age::NoCallbacks).unwrap());
+        let theirs = Identities::new(load_identities(&other, age::NoCallbacks).unwrap());
+        let open = |ids: &Identities, p: &str| {
+            o.prepare(
+                o.locked().unwrap(),
+                Credential::IdentitiesOrPassphrase(ids.clone(), pass(p)),
+            )
+            .map(|p| p.opened_by())
+        };
+        assert!(open(&mine, "wrong").is_ok());
+        assert!(open(&theirs, "pw").is_ok());
+        assert!(matches!(
+            open(&theirs, "wrong"),
+            Err(Error::WrongPassphrase(_))
+        ));
+        assert!(matches!(
+            o.prepare(o.locked().unwrap(), Credential::Identities(theirs)),
+            Err(Error::WrongPassphrase(_))
+        ));
     }
 }

@@ -72,6 +72,10 @@ pub struct FileState {
     pub generation: u64,
     /// Its content.
     pub digest: ContentDigest,
+    /// Its master key's lineage key, if the file has a lineage: a new
+    /// master key is accepted only if its lineage descends from this one
+    /// (`keyblock::descends_from`). Public.
+    pub lineage: Option<[u8; 32]>,
 }
 
 /// What one path remembers.
@@ -159,6 +163,24 @@ impl Record {
         }
         let over = self.retired.len().saturating_sub(MAX_RETIRED);
         self.retired.drain(..over);
+    }
+
+    /// This record with `legacy` read as `current` wherever it appears:
+    /// both commit to one key (a version-1 file's data-key commitment and
+    /// the same key's master-key commitment once the file is version 2), so
+    /// a conversion made elsewhere is neither a new key nor a way around a
+    /// key retired in its version-1 form.
+    pub fn aliased(mut self, legacy: KeyCommitment, current: KeyCommitment) -> Record {
+        if self.last.commitment == legacy {
+            self.last.commitment = current;
+        }
+        for c in &mut self.retired {
+            if *c == legacy {
+                *c = current;
+            }
+        }
+        self.retired.dedup();
+        self
     }
 
     /// The record after `seen` passed the check: raised to it if it is
@@ -385,6 +407,7 @@ fn unescape_path(s: &str) -> Option<PathBuf> {
 /// commitment <64 hex digits>
 /// generation 12
 /// digest <64 hex digits>
+/// lineage <64 hex digits>        (if the file has a lineage)
 /// retired <64 hex digits>        (0 to MAX_RETIRED lines, oldest first)
 /// ```
 fn encode(r: &Record) -> String {
@@ -395,6 +418,9 @@ fn encode(r: &Record) -> String {
         r.last.generation,
         r.last.digest.to_hex()
     );
+    if let Some(l) = &r.last.lineage {
+        t.push_str(&format!("lineage {}\n", hex(l)));
+    }
     for c in &r.retired {
         t.push_str(&format!("retired {}\n", c.to_hex()));
     }
@@ -411,6 +437,15 @@ fn decode(text: &str) -> Option<Record> {
     let commitment = KeyCommitment(unhex(field("commitment")?)?);
     let generation = field("generation")?.parse().ok()?;
     let digest = ContentDigest(unhex(field("digest")?)?);
+    let mut lines = lines.peekable();
+    let lineage = match lines.peek().and_then(|l| l.strip_prefix("lineage ")) {
+        Some(h) => {
+            let l = unhex(h)?;
+            lines.next();
+            Some(l)
+        }
+        None => None,
+    };
     let retired: Vec<KeyCommitment> = lines
         .map(|l| Some(KeyCommitment(unhex(l.strip_prefix("retired ")?)?)))
         .collect::<Option<_>>()?;
@@ -420,6 +455,7 @@ fn decode(text: &str) -> Option<Record> {
             commitment,
             generation,
             digest,
+            lineage,
         },
         retired,
     })
@@ -536,6 +572,17 @@ impl VersionControl for Git {
     }
 }
 
+/// Why a new master key was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewKeyAccepted {
+    /// Its lineage descends from the key this path last held.
+    Endorsed,
+    /// This path knew no lineage key (a file from before lineages).
+    Unchecked,
+    /// Not endorsed, accepted on request.
+    Deliberately,
+}
+
 /// Something the memory check accepted but the user should hear about.
 /// The library never prints; the caller does (`Opener::on_notice`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -547,6 +594,8 @@ pub enum Notice {
         path: PathBuf,
         /// Its generation.
         generation: u64,
+        /// How the new key was accepted.
+        how: NewKeyAccepted,
     },
     /// An older generation or a fork accepted because git tracks the file.
     Tracked {
@@ -570,10 +619,21 @@ pub enum Notice {
 impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Notice::NewKey { path, generation } => write!(
+            Notice::NewKey {
+                path,
+                generation,
+                how,
+            } => write!(
                 f,
-                "{} (generation {generation}) is sealed with a new key since this machine last saw it (rekeyed elsewhere?); files under the old key are refused at this path from now on",
-                path.display()
+                "{} (generation {generation}) is sealed with a new master key since this machine last saw it ({}); files under the old key are refused at this path from now on",
+                path.display(),
+                match how {
+                    NewKeyAccepted::Endorsed => "rotated by a holder of the previous key",
+                    NewKeyAccepted::Unchecked =>
+                        "rekeyed elsewhere? this machine knew no lineage to check it against",
+                    NewKeyAccepted::Deliberately =>
+                        "not endorsed by the previous key, accepted with --accept-new-key",
+                }
             ),
             Notice::Tracked {
                 path,
@@ -608,6 +668,7 @@ mod tests {
             commitment: KeyCommitment([c; 32]),
             generation: g,
             digest: ContentDigest([d; 32]),
+            lineage: None,
         }
     }
 
@@ -678,6 +739,21 @@ mod tests {
         );
         // A retired key does not come back by being newer.
         assert_eq!(Record::raised(Some(&k), p, &state(1, 99, 0)), None);
+    }
+
+    #[test]
+    fn a_legacy_commitment_of_the_same_key_is_that_key() {
+        // Remembered in version-1 form (1), seen converted (2): newer, not
+        // a new key; and a key retired in version-1 form stays retired.
+        let r = record(state(1, 5, 10), &[7]);
+        assert_eq!(Verdict::of(Some(&r), &state(2, 6, 11)), Verdict::NewKey);
+        let a = r
+            .clone()
+            .aliased(KeyCommitment([1; 32]), KeyCommitment([2; 32]));
+        assert_eq!(Verdict::of(Some(&a), &state(2, 6, 11)), Verdict::Newer);
+        assert_eq!(Verdict::of(Some(&a), &state(2, 5, 12)), Verdict::Fork);
+        let b = r.aliased(KeyCommitment([7; 32]), KeyCommitment([8; 32]));
+        assert_eq!(Verdict::of(Some(&b), &state(8, 9, 0)), Verdict::Retired);
     }
 
     #[test]
@@ -775,6 +851,16 @@ mod tests {
         }
         let many = record(state(1, 5, 2), &[7; MAX_RETIRED + 1]);
         assert_eq!(decode(&encode(&many)), None);
+        // With a lineage key: one line after the digest, read back.
+        let mut with = record(state(1, 5, 2), &[3]);
+        with.last.lineage = Some([9; 32]);
+        let t = encode(&with);
+        assert!(
+            t.contains(&format!("\nlineage {}\nretired", "09".repeat(32))),
+            "{t}"
+        );
+        assert_eq!(decode(&t), Some(with));
+        assert_eq!(decode(&t.replace("lineage 09", "lineage 0")), None);
     }
 
     #[test]

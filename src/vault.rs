@@ -16,7 +16,7 @@ use crate::format::v2::{AgeWrap, HeaderV2, KeyBlock, Label, SlotKindV2, SlotV2};
 use crate::format::{
     self, EntryRef, FileHeader, FormatError, Header, KdfParams, Slot, SlotId, SlotKind, VaultId,
 };
-use crate::identities::Recipient;
+use crate::identities::{Identities, Recipient};
 use crate::keyblock::{self, IdentityBinding, X25519Identity};
 use crate::platform::available_memory_kib;
 use crate::rollback::{ContentDigest, FileState, KeyCommitment};
@@ -129,6 +129,10 @@ pub(crate) struct Derived {
     pub(crate) kek: Option<Key>,
     pub(crate) master: Option<Key>,
     pub(crate) body: Key,
+    /// The age file an identity opened (a recipient slot): under the lock
+    /// the slot must still hold it, so no plugin or SSH passphrase is asked
+    /// for twice.
+    pub(crate) opened_age: Option<Vec<u8>>,
 }
 
 /// What opens a vault.
@@ -146,6 +150,12 @@ pub enum Credential {
     /// The body key (a cached unlock): reads, and writes that keep the
     /// key block as it is.
     BodyKey(Key),
+    /// Identities (age, SSH, plugin): tried on the recipient slots whose
+    /// recipient they match, never on others.
+    Identities(Identities),
+    /// Identities and a passphrase, both given: the identities first (no
+    /// KDF), then the passphrase; one answer if neither opens the vault.
+    IdentitiesOrPassphrase(Identities, SecretBytes),
 }
 
 /// A parsed vault file whose body is still encrypted.
@@ -190,6 +200,7 @@ fn v1_as_v2(h: Header) -> HeaderV2 {
             master_commitment: h.commitment,
             body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
             body_commitment: [0; format::COMMITMENT_LEN],
+            lineage: None,
         },
         mac: [0; format::v2::MAC_LEN],
         body_nonce: h.body_nonce,
@@ -243,23 +254,48 @@ fn binding<'a>(vault_id: &'a VaultId, s: &'a SlotV2) -> Option<IdentityBinding<'
 /// its keyring key), if it gives one. Nothing is checked against the
 /// header here.
 fn slot_master_key(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Option<Key> {
-    match &s.kind {
+    match slot_unwrap(vault_id, s, kek) {
+        Unwrap::Key(mk) => Some(mk),
+        Unwrap::NotThisKey | Unwrap::Damaged => None,
+    }
+}
+
+/// What a slot gives for a key.
+enum Unwrap {
+    Key(Key),
+    /// The key does not open the slot (a wrong passphrase, another key).
+    NotThisKey,
+    /// A passphrase slot whose identity the key opened (so the passphrase
+    /// is right: the identity is sealed under it, bound to the slot) but
+    /// whose age file gives no master key: damaged or tampered with.
+    Damaged,
+}
+
+fn slot_unwrap(vault_id: &VaultId, s: &SlotV2, kek: &Key) -> Unwrap {
+    if let SlotKindV2::Passphrase { wrap, identity, .. } = &s.kind {
+        let Some(id) =
+            binding(vault_id, s).and_then(|b| keyblock::open_identity(kek, &b, identity).ok())
+        else {
+            return Unwrap::NotThisKey;
+        };
+        return match keyblock::unwrap_master_key(&id.to_age(), &wrap.age) {
+            Some(mk) => Unwrap::Key(mk),
+            None => Unwrap::Damaged,
+        };
+    }
+    let mk = match &s.kind {
         SlotKindV2::LegacyKeyring { .. } | SlotKindV2::LegacyPassphrase { .. } => {
-            slots::open_slot(vault_id, &legacy_v1(s)?, kek).ok()
+            legacy_v1(s).and_then(|v1| slots::open_slot(vault_id, &v1, kek).ok())
         }
         SlotKindV2::Keyring(w) => {
             let id = X25519Identity::from_key(kek.clone());
-            if id.recipient() != w.recipient {
-                return None;
-            }
-            keyblock::unwrap_master_key(&id.to_age(), &w.age)
+            (id.recipient() == w.recipient)
+                .then(|| keyblock::unwrap_master_key(&id.to_age(), &w.age))
+                .flatten()
         }
-        SlotKindV2::Passphrase { wrap, identity, .. } => {
-            let id = keyblock::open_identity(kek, &binding(vault_id, s)?, identity).ok()?;
-            keyblock::unwrap_master_key(&id.to_age(), &wrap.age)
-        }
-        SlotKindV2::Recipient(_) => None,
-    }
+        SlotKindV2::Passphrase { .. } | SlotKindV2::Recipient(_) => None,
+    };
+    mk.map_or(Unwrap::NotThisKey, Unwrap::Key)
 }
 
 /// [`slot_master_key`] for the opener (`open.rs`).
@@ -333,6 +369,15 @@ impl LockedVault {
             .any(|s| slot_account(&self.header.vault_id, s).is_some())
     }
 
+    /// Whether the vault has a recipient slot (a teammate's or CI's).
+    pub fn has_recipient_slot(&self) -> bool {
+        self.header
+            .keys
+            .slots
+            .iter()
+            .any(|s| matches!(s.kind, SlotKindV2::Recipient(_)))
+    }
+
     /// Whether the vault has a passphrase slot.
     pub fn has_passphrase_slot(&self) -> bool {
         self.header
@@ -395,6 +440,11 @@ impl LockedVault {
                 "the key block's MAC does not match (slots changed without the master key)",
             );
         }
+        if let Some(l) = &self.header.keys.lineage {
+            if l.key != keyblock::lineage_key(mk) {
+                return Err("the lineage key is not the master key's");
+            }
+        }
         Ok(())
     }
 
@@ -418,6 +468,7 @@ impl LockedVault {
         only: Option<&SlotRef>,
     ) -> Result<Derived> {
         let h = &self.header;
+        let mut opened_age = None;
         let (by, kek, mk) = match cred {
             Credential::Passphrase(pass) => {
                 let order = match only {
@@ -434,9 +485,18 @@ impl LockedVault {
                     };
                     let kek = crypto::derive_kek(pass.expose(), salt, params, available_kib)
                         .map_err(|e| kdf_error(e, false, &self.path))?;
-                    if let Some(mk) = slot_master_key(&h.vault_id, s, &kek) {
-                        found = Some((OpenedBy::Slot(s.id), Some(kek), mk));
-                        break;
+                    match slot_unwrap(&h.vault_id, s, &kek) {
+                        Unwrap::Key(mk) => {
+                            found = Some((OpenedBy::Slot(s.id), Some(kek), mk));
+                            break;
+                        }
+                        Unwrap::NotThisKey => {}
+                        Unwrap::Damaged => {
+                            return Err(self.corrupt(&format!(
+                                "passphrase slot {}'s wrapped master key does not open with its identity",
+                                s.id.to_hex()
+                            )))
+                        }
                     }
                 }
                 let found = found.ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?;
@@ -472,7 +532,28 @@ impl LockedVault {
                     kek: None,
                     master: None,
                     body: bk.clone(),
+                    opened_age: None,
                 });
+            }
+            Credential::Identities(ids) => {
+                // An identity that matches no slot, or does not open the
+                // one it matches: the same answer as a wrong passphrase.
+                let (id, age, mk) = ids
+                    .open_slot(h)
+                    .ok_or_else(|| Error::WrongPassphrase(self.path.clone()))?;
+                opened_age = Some(age);
+                (OpenedBy::Slot(id), None, mk)
+            }
+            Credential::IdentitiesOrPassphrase(ids, pass) => {
+                match self.derive(&Credential::Identities(ids.clone()), available_kib, only) {
+                    Err(Error::WrongPassphrase(_)) => {}
+                    r => return r,
+                }
+                return match self.derive(&Credential::Passphrase(pass.clone()), available_kib, only)
+                {
+                    Err(Error::NoPassphraseSlot(p)) => Err(Error::WrongPassphrase(p)),
+                    r => r,
+                };
             }
         };
         self.check_master(&mk).map_err(|d| self.corrupt(d))?;
@@ -482,6 +563,7 @@ impl LockedVault {
             kek,
             master: Some(mk),
             body,
+            opened_age,
         })
     }
 
@@ -501,6 +583,25 @@ impl LockedVault {
                     kek: d.kek.clone(),
                     master: Some(mk),
                     body,
+                    opened_age: None,
+                })
+            }
+            // An identity opened a recipient slot: it still holds the same
+            // age file, so it still gives the same master key.
+            (OpenedBy::Slot(id), None) => {
+                let age = d.opened_age.as_ref()?;
+                if self.header.keys.slot(id)?.kind.wrap()?.age != *age {
+                    return None;
+                }
+                let mk = d.master.clone()?;
+                self.check_master(&mk).ok()?;
+                let body = self.body_key(&mk).ok()?;
+                Some(Derived {
+                    by: d.by,
+                    kek: None,
+                    master: Some(mk),
+                    body,
+                    opened_age: d.opened_age.clone(),
                 })
             }
             (OpenedBy::Cache, None) => self.body_key_matches(&d.body).then(|| Derived {
@@ -508,6 +609,7 @@ impl LockedVault {
                 kek: None,
                 master: None,
                 body: d.body.clone(),
+                opened_age: None,
             }),
             _ => None,
         }
@@ -567,6 +669,7 @@ fn key_commitment(h: &HeaderV2) -> KeyCommitment {
 
 fn file_state(h: &HeaderV2, digest: ContentDigest) -> FileState {
     FileState {
+        lineage: h.keys.lineage.as_ref().map(|l| l.key),
         commitment: key_commitment(h),
         generation: h.generation,
         digest,
@@ -601,6 +704,26 @@ impl std::fmt::Debug for Vault {
             .field("secrets", &self.secrets.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether removing a slot marks the secrets it could read rotate pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotatePending {
+    /// Mark every secret present (the body's `"p"`), until its value changes.
+    Mark,
+    /// Mark nothing: the slot never exposed anything (added by mistake and
+    /// never handed to anyone).
+    Skip,
+}
+
+/// A secret a removed slot could read: its name and when its value was
+/// last set (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedSecret {
+    /// The name.
+    pub name: String,
+    /// Unix seconds when last set.
+    pub updated: u64,
 }
 
 /// A slot to create in [`Vault::create`] or add later.
@@ -641,6 +764,7 @@ impl Vault {
                     master_commitment: keyblock::master_commitment(&mk),
                     body_key: [0; format::v2::SEALED_BODY_KEY_LEN],
                     body_commitment: [0; format::COMMITMENT_LEN],
+                    lineage: None,
                 },
                 mac: [0; format::v2::MAC_LEN],
                 body_nonce: [0; crypto::NONCE_LEN],
@@ -793,6 +917,39 @@ impl Vault {
         Ok(id)
     }
 
+    /// Adds a recipient slot: the master key wrapped to `recipient` (a
+    /// plugin recipient runs its plugin; a missing one is an error and
+    /// nothing changes). A recipient another slot has is refused.
+    pub(crate) fn add_recipient_slot(&mut self, recipient: &Recipient) -> Result<SlotId> {
+        self.check_room()?;
+        let canonical = recipient.canonical();
+        if let Some(s) = self
+            .header
+            .keys
+            .slots
+            .iter()
+            .find(|s| s.kind.wrap().is_some_and(|w| w.recipient == canonical))
+        {
+            return Err(Error::RecipientInUse(s.id));
+        }
+        let age = recipient
+            .wrap(self.master()?, age::NoCallbacks)
+            .map_err(|e| Error::CannotWrapTo {
+                recipient: canonical.clone(),
+                why: e.0,
+            })?;
+        let id = slots::new_slot_id(&self.header.keys.slots);
+        self.header.keys.slots.push(SlotV2 {
+            id,
+            label: None,
+            kind: SlotKindV2::Recipient(AgeWrap {
+                recipient: canonical,
+                age,
+            }),
+        });
+        Ok(id)
+    }
+
     /// Gives slot `id` the label `label` (or none); a label another slot
     /// has is refused.
     pub(crate) fn set_label(&mut self, id: SlotId, label: Option<Label>) -> Result<()> {
@@ -816,17 +973,6 @@ impl Vault {
             .ok_or(Error::SlotNotFound(id))?;
         slot.label = label;
         Ok(())
-    }
-
-    /// Removes slot `id` from the header (refusing the last one). Returns the
-    /// removed slot so the caller can delete its keyring entry after the
-    /// write, if [`Vault::keyring_entry_is_ours`].
-    pub(crate) fn remove_slot(&mut self, id: SlotId) -> Result<SlotV2> {
-        let pos = self.slot_pos(id)?;
-        if self.header.keys.slots.len() == 1 {
-            return Err(Error::LastSlot);
-        }
-        Ok(self.header.keys.slots.remove(pos))
     }
 
     /// Whether the keyring entry of slot `slot` (removed or about to be)
@@ -898,8 +1044,18 @@ impl Vault {
     /// recipient; a legacy slot with its key from `keks`, a legacy
     /// passphrase slot becoming a version-2 one), every slot in `drop`
     /// removed, a new fingerprint key. A legacy slot with no key and not
-    /// dropped is an error naming it (nothing changes).
-    pub(crate) fn rekey(&mut self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<()> {
+    /// dropped is an error naming it (nothing changes); so is dropping
+    /// every slot ([`Error::LastSlot`] when there is only one).
+    ///
+    /// Dropping a slot is removing a member: every secret present could be
+    /// read through it, and is returned; with [`RotatePending::Mark`] each
+    /// is marked rotate pending until its value changes.
+    pub(crate) fn rekey(
+        &mut self,
+        keks: &[(SlotId, Key)],
+        drop: &[SlotId],
+        rotate: RotatePending,
+    ) -> Result<Vec<ExposedSecret>> {
         let kek_of = |id: SlotId| keks.iter().find(|(i, _)| *i == id).map(|(_, k)| k);
         let missing: Vec<(SlotId, &'static str)> = self
             .header
@@ -918,7 +1074,11 @@ impl Vault {
             }
         }
         if self.header.keys.slots.iter().all(|s| drop.contains(&s.id)) {
-            return Err(Error::DroppingEverySlot);
+            return Err(if self.header.keys.slots.len() == 1 {
+                Error::LastSlot
+            } else {
+                Error::DroppingEverySlot
+            });
         }
         let old = self.master.replace(Key::random());
         let rewrapped = self.rewrap_all(keks, drop);
@@ -927,14 +1087,35 @@ impl Vault {
                 let mk = self.master()?.clone();
                 self.header.keys.slots = slots;
                 self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+                // The old master key endorses the new one (a machine that
+                // saw the old key accepts the new one only so).
+                self.header.keys.lineage = Some(keyblock::lineage(
+                    &self.header.vault_id,
+                    self.header.keys.lineage.as_ref(),
+                    old.as_ref(),
+                    &mk,
+                ));
                 self.secrets.new_fingerprint_key();
-                Ok(())
             }
             Err(e) => {
                 self.master = old;
-                Err(e)
+                return Err(e);
             }
         }
+        if drop.is_empty() {
+            return Ok(Vec::new());
+        }
+        let exposed = self
+            .entries()
+            .map(|e| ExposedSecret {
+                name: e.name.to_string(),
+                updated: e.updated,
+            })
+            .collect();
+        if rotate == RotatePending::Mark {
+            self.secrets.mark_all_rotate_pending();
+        }
+        Ok(exposed)
     }
 
     fn rewrap_all(&self, keks: &[(SlotId, Key)], drop: &[SlotId]) -> Result<Vec<SlotV2>> {
@@ -970,9 +1151,15 @@ impl Vault {
                     let r = Recipient::parse(&w.recipient).map_err(|_| {
                         self.corrupt_wrap(keyblock::WrapFailed(w.recipient.clone()))
                     })?;
-                    let age = r
-                        .wrap(mk, age::NoCallbacks)
-                        .map_err(|e| self.corrupt_wrap(e))?;
+                    // A plugin recipient whose plugin is missing or fails:
+                    // said as such (nothing changes), not as corruption.
+                    let age = r.wrap(mk, age::NoCallbacks).map_err(|e| match r.plugin() {
+                        Some(_) => Error::CannotWrapTo {
+                            recipient: w.recipient.clone(),
+                            why: e.0,
+                        },
+                        None => self.corrupt_wrap(e),
+                    })?;
                     let wrap = AgeWrap {
                         recipient: w.recipient.clone(),
                         age,
@@ -1088,6 +1275,12 @@ impl Vault {
             let vid = self.header.vault_id;
             self.header.keys.epoch = generation;
             self.header.keys.master_commitment = keyblock::master_commitment(&mk);
+            if self.header.keys.lineage.as_ref().map(|l| l.key) != Some(keyblock::lineage_key(&mk))
+            {
+                // A file from before the lineage (or just converted from
+                // version 1, or just made): it starts here, with no links.
+                self.header.keys.lineage = Some(keyblock::lineage(&vid, None, None, &mk));
+            }
             self.header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);
             self.header.keys.body_commitment = keyblock::body_commitment(&bk);
             self.header.mac = keyblock::key_block_mac(&mk, &vid, &self.header.keys);
@@ -1139,6 +1332,19 @@ impl Vault {
     /// The body key, for a cached unlock.
     pub fn body_key(&self) -> &Key {
         &self.body
+    }
+
+    /// The two commitments one master key has had, when they differ: its
+    /// version-1 form (the data-key commitment of the file it was before
+    /// conversion) and the one in this header. The rollback memory reads
+    /// the first as the second ([`Record::aliased`]). `None` without the
+    /// master key (opened through the cache) or for a version-1 file.
+    ///
+    /// [`Record::aliased`]: crate::rollback::Record::aliased
+    pub fn key_alias(&self) -> Option<(KeyCommitment, KeyCommitment)> {
+        let legacy = KeyCommitment(crypto::commitment(self.master.as_ref()?));
+        let current = key_commitment(&self.header);
+        (legacy != current).then_some((legacy, current))
     }
 
     /// The master key, if a slot opened the vault (never from the cache).
@@ -1453,12 +1659,16 @@ mod tests {
         store.delete(&account).unwrap();
         let foreign = Key::random();
         store.create(&account, &foreign).unwrap();
-        let removed = v.remove_slot(kr).unwrap();
-        assert!(!v.keyring_entry_is_ours(&removed, &store).unwrap());
+        let slot = v.header.keys.slot(kr).unwrap().clone();
+        assert!(!v.keyring_entry_is_ours(&slot, &store).unwrap());
         assert_eq!(store.get(&account).unwrap().expose(), foreign.expose());
-        // The last slot cannot go.
+        // The last slot cannot go. (Removing one gives a new fingerprint key.)
+        let fp = *v.secrets.fingerprint_key();
+        v.rekey(&[], &[kr], RotatePending::Mark).unwrap();
+        assert_ne!(v.secrets.fingerprint_key(), &fp);
         let pp = v.header.keys.slots[0].id;
-        assert!(matches!(v.remove_slot(pp).unwrap_err(), Error::LastSlot));
+        let e = v.rekey(&[], &[pp], RotatePending::Mark).unwrap_err();
+        assert!(matches!(e, Error::LastSlot), "{e}");
     }
 
     #[test]

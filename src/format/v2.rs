@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! header  = {"id", "generation", "keys": key block, "mac", "nonce"}
-//! keys    = {"epoch", "slots": [slot, ...], "master", "body_key", "body"}
+//! keys    = {"epoch", "slots": [slot, ...], "master", "body_key", "body",
+//!            ?"lineage": {"key", "links": [{"from", "master", "sig"}, ...]}}
 //! slot    = {"id", "kind", ?"label", kind-specific fields}
 //! ```
 //!
@@ -264,6 +265,69 @@ impl SlotKindV2 {
     }
 }
 
+/// At most this many links in a key block's [`Lineage`]: rotations a
+/// machine can have missed and still follow.
+pub const MAX_LINKS: usize = 32;
+/// Length of a lineage key (an Ed25519 public key).
+pub const LINEAGE_KEY_LEN: usize = 32;
+/// Length of a link's signature (Ed25519).
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Where the master key comes from: the public key of a signing key
+/// derived from the master key, and the links that chain earlier master
+/// keys to it (oldest first). Link `i` is signed by the key of its `from`
+/// and endorses the next link's `from` (the last link: `key`) with that
+/// key's master-key commitment. A machine that remembers an earlier
+/// master key's lineage key accepts a new master key only through these
+/// links: only a holder of the earlier master key can make one
+/// (docs/FORMAT.md, "Lineage").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// This master key's lineage key.
+    pub key: [u8; LINEAGE_KEY_LEN],
+    /// At most [`MAX_LINKS`] links, oldest first.
+    pub links: Vec<Link>,
+}
+
+/// One rotation: the master key whose lineage key is `from` endorsed the
+/// next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The earlier master key's lineage key.
+    pub from: [u8; LINEAGE_KEY_LEN],
+    /// The next master key's commitment.
+    pub master: [u8; COMMITMENT_LEN],
+    /// Signature by `from` over the vault id, the next lineage key and
+    /// `master` (see [`Lineage::message`]).
+    pub sig: [u8; SIGNATURE_LEN],
+}
+
+/// Domain prefix of a link's signed message.
+const LINK_DOMAIN: &[u8] = b"vault master key lineage v2\0";
+
+impl Lineage {
+    /// What a link from some key to (`to`, `master`) signs.
+    pub fn message(
+        vault_id: &VaultId,
+        to: &[u8; LINEAGE_KEY_LEN],
+        master: &[u8; COMMITMENT_LEN],
+    ) -> Vec<u8> {
+        [LINK_DOMAIN, &vault_id.0[..], &to[..], &master[..]].concat()
+    }
+
+    /// The key each link endorses, in order: the next link's `from`, and
+    /// for the last link [`Lineage::key`].
+    pub fn endorsed(&self) -> impl Iterator<Item = (&Link, &[u8; LINEAGE_KEY_LEN])> + '_ {
+        let next = self
+            .links
+            .iter()
+            .skip(1)
+            .map(|l| &l.from)
+            .chain(std::iter::once(&self.key));
+        self.links.iter().zip(next)
+    }
+}
+
 /// The part of the header only a master-key holder can change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyBlock {
@@ -278,6 +342,9 @@ pub struct KeyBlock {
     pub body_key: [u8; SEALED_BODY_KEY_LEN],
     /// Commitment to the body key.
     pub body_commitment: [u8; COMMITMENT_LEN],
+    /// The master key's lineage; `None` only in files written before it
+    /// existed (every write with the master key adds it).
+    pub lineage: Option<Lineage>,
 }
 
 /// A decoded version-2 header.
@@ -317,7 +384,7 @@ impl KeyBlock {
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {
-        put_head(out, MAP, 5);
+        put_head(out, MAP, 5 + self.lineage.is_some() as u64);
         put_text(out, "epoch");
         put_head(out, UINT, self.epoch);
         put_text(out, "slots");
@@ -331,6 +398,23 @@ impl KeyBlock {
         put_bytes(out, &self.body_key);
         put_text(out, "body");
         put_bytes(out, &self.body_commitment);
+        if let Some(l) = &self.lineage {
+            put_text(out, "lineage");
+            put_head(out, MAP, 2);
+            put_text(out, "key");
+            put_bytes(out, &l.key);
+            put_text(out, "links");
+            put_head(out, ARRAY, l.links.len() as u64);
+            for link in &l.links {
+                put_head(out, MAP, 3);
+                put_text(out, "from");
+                put_bytes(out, &link.from);
+                put_text(out, "master");
+                put_bytes(out, &link.master);
+                put_text(out, "sig");
+                put_bytes(out, &link.sig);
+            }
+        }
     }
 
     /// The slot with this id.
@@ -496,7 +580,8 @@ impl HeaderV2 {
 }
 
 fn read_key_block(r: &mut Reader<'_>) -> Result<KeyBlock, FormatError> {
-    if r.expect(MAP)? != 5 {
+    let entries = r.expect(MAP)?;
+    if entries != 5 && entries != 6 {
         return Err(r.malformed());
     }
     r.key(b"epoch")?;
@@ -529,13 +614,46 @@ fn read_key_block(r: &mut Reader<'_>) -> Result<KeyBlock, FormatError> {
     let body_key = r.byte_array()?;
     r.key(b"body")?;
     let body_commitment = r.byte_array()?;
+    let lineage = match entries {
+        6 => Some(read_lineage(r)?),
+        _ => None,
+    };
     Ok(KeyBlock {
         epoch,
         slots,
         master_commitment,
         body_key,
         body_commitment,
+        lineage,
     })
+}
+
+fn read_lineage(r: &mut Reader<'_>) -> Result<Lineage, FormatError> {
+    r.key(b"lineage")?;
+    if r.expect(MAP)? != 2 {
+        return Err(r.malformed());
+    }
+    r.key(b"key")?;
+    let key = r.byte_array()?;
+    r.key(b"links")?;
+    let n = r.expect(ARRAY)?;
+    if n > MAX_LINKS as u64 {
+        return Err(FormatError::Corrupt("too many lineage links"));
+    }
+    let mut links = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        if r.expect(MAP)? != 3 {
+            return Err(r.malformed());
+        }
+        r.key(b"from")?;
+        let from = r.byte_array()?;
+        r.key(b"master")?;
+        let master = r.byte_array()?;
+        r.key(b"sig")?;
+        let sig = r.byte_array()?;
+        links.push(Link { from, master, sig });
+    }
+    Ok(Lineage { key, links })
 }
 
 fn read_kdf(r: &mut Reader<'_>) -> Result<(Vec<u8>, KdfParams), FormatError> {
@@ -741,6 +859,21 @@ pub(crate) mod tests {
                 master_commitment: [0xc; 32],
                 body_key: [0xd; SEALED_BODY_KEY_LEN],
                 body_commitment: [0xe; 32],
+                lineage: Some(Lineage {
+                    key: [0x11; LINEAGE_KEY_LEN],
+                    links: vec![
+                        Link {
+                            from: [0x12; LINEAGE_KEY_LEN],
+                            master: [0x13; COMMITMENT_LEN],
+                            sig: [0x14; SIGNATURE_LEN],
+                        },
+                        Link {
+                            from: [0x15; LINEAGE_KEY_LEN],
+                            master: [0xc; COMMITMENT_LEN],
+                            sig: [0x16; SIGNATURE_LEN],
+                        },
+                    ],
+                }),
             },
             mac: [0xf; MAC_LEN],
             body_nonce: [0x10; NONCE_LEN],
@@ -752,6 +885,39 @@ pub(crate) mod tests {
         let h = sample_header_v2();
         let bytes = h.encode();
         assert_eq!(HeaderV2::decode(&bytes).unwrap(), h);
+    }
+
+    #[test]
+    fn a_key_block_without_a_lineage_round_trips_and_links_are_bounded() {
+        // Files written before the lineage existed keep opening.
+        let mut h = sample_header_v2();
+        h.keys.lineage = None;
+        assert_eq!(HeaderV2::decode(&h.encode()).unwrap(), h);
+        let mut h = sample_header_v2();
+        let l = h.keys.lineage.as_mut().unwrap();
+        let link = l.links[0].clone();
+        l.links = vec![link; MAX_LINKS];
+        assert!(HeaderV2::decode(&h.encode()).is_ok());
+        h.keys.lineage.as_mut().unwrap().links.push(l_link());
+        assert_eq!(
+            HeaderV2::decode(&h.encode()),
+            Err(FormatError::Corrupt("too many lineage links"))
+        );
+        let h = sample_header_v2();
+        let l = h.keys.lineage.as_ref().unwrap();
+        let endorsed: Vec<_> = l.endorsed().map(|(link, to)| (link.from, *to)).collect();
+        assert_eq!(
+            endorsed,
+            [([0x12; 32], [0x15; 32]), ([0x15; 32], [0x11; 32])]
+        );
+    }
+
+    fn l_link() -> Link {
+        Link {
+            from: [1; LINEAGE_KEY_LEN],
+            master: [2; COMMITMENT_LEN],
+            sig: [3; SIGNATURE_LEN],
+        }
     }
 
     #[test]

@@ -173,10 +173,16 @@ fn a_write_with_a_passphrase_keeps_a_live_cache_working_and_a_v1_file_is_convert
     assert_eq!(out.stdout, b"w", "the cache still opens it");
     s.vault_cmd().arg("lock").run().success();
 
-    // A version-1 file: unlock writes it as version 2 first.
+    // A version-1 file: unlock writes it as version 2 first. (Another
+    // vault put at this path: its key does not descend from the one this
+    // path held, so it is taken deliberately.)
     std::fs::copy(vectors_dir().join("ok_passphrase.vault"), &s.vault).unwrap();
     let out = s
-        .with_pass(VECTOR_PASS, b"", &["unlock", "--timeout", "10m"])
+        .with_pass(
+            VECTOR_PASS,
+            b"",
+            &["--accept-new-key", "unlock", "--timeout", "10m"],
+        )
         .run()
         .success();
     out.stderr_has("converted to format version 2");
@@ -187,5 +193,66 @@ fn a_write_with_a_passphrase_keeps_a_live_cache_working_and_a_v1_file_is_convert
         .run()
         .success();
     assert_eq!(out.stdout, b"tok_live_0123456789abcdef");
+    s.vault_cmd().arg("lock").run().success();
+}
+
+/// The body key in the cache of vault file `bytes` (read in this process:
+/// the kernel user keyring is this user's, shared with the children).
+fn cached_body_key(bytes: &[u8]) -> Option<vault::Key> {
+    let vault::format::FileHeader::V2(h) = vault::format::parse_any(bytes).unwrap().header else {
+        panic!("a version-2 file")
+    };
+    vault::cache::get(&h.vault_id).map(|c| c.key)
+}
+
+fn opens_with_body_key(bytes: &[u8], bk: &vault::Key) -> bool {
+    vault::LockedVault::parse(std::path::Path::new("v"), bytes.to_vec())
+        .and_then(|l| l.unlock(&vault::Credential::BodyKey(bk.clone())))
+        .is_ok()
+}
+
+/// A body key once in the kernel keyring may have been read there: a later
+/// `unlock` draws a fresh one (a write with the master key) rather than
+/// caching it again, so the first cache entry no longer opens the file.
+#[test]
+fn unlock_again_draws_a_fresh_body_key_so_the_one_cached_before_no_longer_opens() {
+    let s = Sandbox::new();
+    s.init().set("A", b"v");
+    s.with_pass(PASS, b"", &["unlock"])
+        .run()
+        .success()
+        .stderr_lacks("fresh body key");
+    let first = cached_body_key(&s.vault_bytes()).expect("cached");
+    s.vault_cmd().arg("lock").run().success();
+    let generation = s.generation(&s.vault);
+    s.with_pass(PASS, b"", &["unlock"])
+        .run()
+        .success()
+        .stderr_has("drew a fresh body key");
+    assert_eq!(s.generation(&s.vault), generation + 1, "one write");
+    let now = s.vault_bytes();
+    let second = cached_body_key(&now).expect("cached");
+    assert!(!second.ct_eq(&first), "the same body key cached again");
+    assert!(!opens_with_body_key(&now, &first));
+    assert!(opens_with_body_key(&now, &second));
+    assert_eq!(
+        s.vault_cmd()
+            .args(["get", "-n", "A"])
+            .run()
+            .success()
+            .stdout,
+        b"v"
+    );
+    // A write with the passphrase while cached hands the live cache its new
+    // body key: that one was cached too, so the next unlock draws again.
+    s.set("B", b"w");
+    let third = cached_body_key(&s.vault_bytes()).expect("still cached");
+    assert!(!third.ct_eq(&second));
+    s.vault_cmd().arg("lock").run().success();
+    s.with_pass(PASS, b"", &["unlock"])
+        .run()
+        .success()
+        .stderr_has("drew a fresh body key");
+    assert!(!opens_with_body_key(&s.vault_bytes(), &third));
     s.vault_cmd().arg("lock").run().success();
 }

@@ -568,7 +568,10 @@ fn a_merge_across_a_removal_keeps_the_new_key_refuses_the_old_branchs_slot_and_m
         let line = textconv_line(&repo, &format!("  {name} ")).unwrap();
         assert!(line.ends_with("[rotate pending]"), "{line}");
     }
-    let line = textconv_line(&repo, "  B ").unwrap();
+    // R was set on main after the removal: bob never could read it. (B,
+    // unchanged, is pending from the removal itself: `key remove` marks
+    // whatever the removed slot could read.)
+    let line = textconv_line(&repo, "  R ").unwrap();
     assert!(!line.contains("rotate pending"), "{line}");
     // Neither bob's removed slot nor the one he added opens the result.
     for pass in [PASS2, "bob's other passphrase"] {
@@ -640,4 +643,48 @@ fn textconv_of_a_version_1_file_shows_names_only() {
     for (name, _) in VECTOR_SECRETS {
         assert!(out.stdout_lines().contains(&format!("  {name}")), "{text}");
     }
+}
+
+#[test]
+fn merge_and_textconv_open_with_an_identity_file_alone() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    require(Program("age-keygen"));
+    let key = s.root().join("member.key");
+    s.program("age-keygen").arg("-o").arg(&key).run().success();
+    let recipient = s
+        .program("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .run()
+        .success()
+        .stdout_str();
+    repo.setup().success();
+    repo.init();
+    repo.vault(b"", &["key", "add", "recipient", recipient.trim()])
+        .success();
+    repo.set("A", b"base");
+    repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "side"]).success();
+    repo.set("S", b"side-value-4321");
+    repo.commit("side");
+    repo.git(&["checkout", "-q", "main"]).success();
+    repo.set("A", b"main");
+    repo.commit("main");
+    // No passphrase: the member's identity file opens the three files.
+    repo.git_cmd(&["merge", "-q", "--no-edit", "side"])
+        .env("VAULT_IDENTITY_FILE", &key)
+        .run()
+        .success();
+    assert_eq!(repo.get("S"), b"side-value-4321");
+    assert_eq!(repo.get("A"), b"main");
+    let log = repo
+        .git_cmd(&["log", "-p", "-1", "HEAD^2", "team.vault"])
+        .env("VAULT_IDENTITY_FILE", &key)
+        .run()
+        .success();
+    assert!(log.stdout_str().contains("+  S "), "{log:?}");
+    assert!(!log.stdout_str().contains("4321"));
 }

@@ -52,7 +52,7 @@ pub const PASS2: &str = "second passphrase, second slot";
 
 /// The message of a wrong passphrase (src/error.rs), without the path.
 pub const WRONG: &str =
-    "wrong passphrase (or the vault's passphrase slots have been tampered with)";
+    "wrong passphrase or identity (or the vault's slots have been tampered with)";
 
 /// The passphrase of `tests/vectors/ok_passphrase.vault` (README there).
 pub const VECTOR_PASS: &str = "vault test vector v1";
@@ -1328,4 +1328,52 @@ pub fn v1_with_second_slot(pass: &str) -> Vec<u8> {
     let prefix = format::write_prefix(&header);
     crypto::seal_in_place(dek, &header.body_nonce, &prefix, &mut body);
     [prefix, body].concat()
+}
+
+/// `bytes` (a version-2 vault) replaced by someone who can write the file
+/// but holds none of its keys: a master key of their own wrapped to the
+/// same passphrase slots' recipients (public in the file; each slot's
+/// sealed identity copied as it is, so the owner's passphrase still opens
+/// it), holding `secrets` of their choosing, one generation later. With
+/// `lineage`, it carries a lineage of the forger's own key (no link from
+/// the real one: only a holder of that key could sign one).
+pub fn forged(bytes: &[u8], secrets: &[(&str, &[u8])], lineage: bool) -> Vec<u8> {
+    use vault::body_edit::{Entry, Secrets};
+    use vault::format::v2::SlotKindV2;
+    use vault::Key;
+    let f = format::parse_any(bytes).unwrap();
+    let FileHeader::V2(mut header) = f.header else {
+        panic!("a version-2 file")
+    };
+    let (mk, bk) = (Key::random(), Key::random());
+    let vid = header.vault_id;
+    for s in &mut header.keys.slots {
+        if let SlotKindV2::Passphrase { wrap, .. } = &mut s.kind {
+            let r: age::x25519::Recipient = wrap.recipient.parse().unwrap();
+            wrap.age = keyblock::wrap_master_key(&r, &mk).unwrap();
+        }
+    }
+    header.generation += 1;
+    header.keys.epoch = header.generation;
+    header.keys.master_commitment = keyblock::master_commitment(&mk);
+    header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);
+    header.keys.body_commitment = keyblock::body_commitment(&bk);
+    header.keys.lineage = lineage.then(|| keyblock::lineage(&vid, None, None, &mk));
+    header.mac = keyblock::key_block_mac(&mk, &vid, &header.keys);
+    header.body_nonce = crypto::random_nonce();
+    let mut body = Secrets::new();
+    for (name, value) in secrets {
+        let entry = Entry {
+            value: SecretBytes::copy_from(value),
+            created: 1,
+            updated: 1,
+            rotate_pending: false,
+        };
+        body.insert(name, entry);
+    }
+    let prefix = format::write_prefix_v2(&header);
+    let mut out = prefix.clone();
+    body.encode_v2_into(&mut out);
+    crypto::seal_after(&bk, &header.body_nonce, prefix.len(), &mut out);
+    out
 }

@@ -6,7 +6,12 @@
 //! - [`passphrase`]: where the passphrase comes from, which wins, its bytes;
 //! - [`secrets`]: `set`, `get`, `list`, `delete`; names; values and sizes;
 //! - [`slots`]: `init`, `key list/add/remove/passwd`, `rekey`;
+//! - [`removal`]: `key remove` / `rekey --drop` rotate every key and mark
+//!   the secrets the removed slot could read rotate pending;
 //! - [`keyring`]: keyring slots against a real Secret Service;
+//! - [`recipients`]: recipient slots, identities (`--identity`,
+//!   `VAULT_IDENTITY*`, the personal identity, `~/.ssh`), `key export-slot`
+//!   read by the real `age`;
 //! - [`cache`]: `unlock` and `lock` (the cached data key);
 //! - [`exec`]: `exec`: statuses, signals, environment, stdin, limits;
 //! - [`mask`]: `exec --mask`, and signals passed to the masked child;
@@ -45,6 +50,8 @@ mod leaks;
 mod mask;
 mod nextflow;
 mod passphrase;
+mod recipients;
+mod removal;
 mod render;
 mod replicas;
 mod secrets;

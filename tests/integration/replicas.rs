@@ -110,7 +110,7 @@ fn a_key_rotated_elsewhere_is_accepted_with_a_notice_and_the_old_file_is_then_re
     s.with_pass(PASS, b"", &["get", "A"])
         .run()
         .success()
-        .stderr_has("sealed with a new key since this machine last saw it");
+        .stderr_has("sealed with a new master key since this machine last saw it (rotated by a holder of the previous key)");
     // Said once.
     s.with_pass(PASS, b"", &["get", "A"])
         .run()
@@ -344,4 +344,100 @@ fn in_git_a_retired_key_still_refuses_a_write_and_reads_with_a_warning() {
         .stderr_has("retired");
     repo.git(&["diff", "--exit-code", "--quiet"]);
     figure("git: a checkout from before a rekey reads with a warning; a write to it is refused (exit 4)");
+}
+
+/// A version-1 file converted to version 2 on another machine keeps its
+/// key: this machine, which remembered the version-1 file, sees a newer
+/// generation under the same key (no "new key" notice that would teach
+/// users to ignore it), and the version-1 file put back is an older
+/// generation, still refused.
+#[test]
+fn a_conversion_to_version_2_elsewhere_is_not_a_new_key() {
+    let s = Sandbox::new();
+    let v1 = fs::read(vectors_dir().join("ok_passphrase.vault")).unwrap();
+    fs::write(&s.vault, &v1).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["list"]).run().success();
+    // The other machine: its own state directory, the same file.
+    let elsewhere = s.root().join("other-machine-state");
+    s.with_pass(VECTOR_PASS, b"x", &["set", "--raw", "CONVERTED"])
+        .env("XDG_STATE_HOME", &elsewhere)
+        .run()
+        .success();
+    assert!(s.vault_bytes() != v1, "the write converted the file");
+    s.with_pass(VECTOR_PASS, b"", &["get", "-n", "CONVERTED"])
+        .run()
+        .success()
+        .stderr_lacks("new key")
+        .stdout_has("x");
+    fs::write(&s.vault, &v1).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["list"])
+        .run()
+        .code(4)
+        .stderr_has("older than generation");
+}
+
+/// Whoever can write the file but holds no key can replace it with one
+/// whose new master key is wrapped to the same public recipients: the
+/// owner's passphrase opens it. A machine that saw the vault before
+/// refuses it (exit 4, nothing read or written), with or without a
+/// lineage of the forger's own: only a holder of the previous master key
+/// can endorse a new one. `--accept-new-key` takes it deliberately; a
+/// member's rekey elsewhere, even twice, is endorsed and accepted.
+#[test]
+fn a_file_replaced_by_someone_without_the_key_is_refused() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    let real = s.vault_bytes();
+    for with_lineage in [false, true] {
+        fs::write(
+            &s.vault,
+            forged(&real, &[("DB_URL", b"postgres://attacker")], with_lineage),
+        )
+        .unwrap();
+        for args in [&["get", "DB_URL"][..], &["set", "NEW"][..]] {
+            s.with_pass(PASS, b"v", args)
+                .run()
+                .code(4)
+                .stderr_has("did not endorse")
+                .stderr_has("--accept-new-key")
+                .stderr_lacks("postgres");
+        }
+    }
+    let forged_bytes = s.vault_bytes();
+    // A machine that never saw the vault cannot tell (SECURITY.md).
+    let fresh = s.root().join("fresh-machine-state");
+    s.with_pass(PASS, b"", &["get", "-n", "DB_URL"])
+        .env("XDG_STATE_HOME", &fresh)
+        .run()
+        .success()
+        .stdout_has("attacker");
+    // Accepted deliberately, once.
+    s.with_pass(PASS, b"", &["--accept-new-key", "get", "-n", "DB_URL"])
+        .run()
+        .success()
+        .stderr_has("accepted with --accept-new-key");
+    s.with_pass(PASS, b"", &["get", "-n", "DB_URL"])
+        .run()
+        .success()
+        .stderr_lacks("new master key");
+    assert_eq!(s.vault_bytes(), forged_bytes);
+    // The real file is now sealed with a key retired here.
+    fs::write(&s.vault, &real).unwrap();
+    s.with_pass(PASS, b"", &["get", "DB_URL"]).run().code(4);
+}
+
+#[test]
+fn a_members_rekeys_elsewhere_are_endorsed_through_every_link() {
+    let s = Sandbox::new();
+    s.init().set("A", b"1");
+    let b = s.root().join("b.vault");
+    fs::copy(&s.vault, &b).unwrap();
+    rekey_at(&s, &b);
+    set_at(&s, &b, "A", b"2");
+    rekey_at(&s, &b);
+    fs::copy(&b, &s.vault).unwrap();
+    let out = get_at(&s, &s.vault, "A")
+        .success()
+        .stderr_has("rotated by a holder of the previous key");
+    assert_eq!(out.stdout, b"2");
 }

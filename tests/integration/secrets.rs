@@ -139,8 +139,21 @@ fn list_is_sorted_and_json_has_metadata_but_never_values() {
         let obj = e.as_object().unwrap();
         let mut keys: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
         keys.sort();
-        assert_eq!(keys, ["conflict", "created", "name", "size", "updated"]);
-        assert_eq!(e["conflict"], false);
+        assert_eq!(
+            keys,
+            [
+                "conflict",
+                "created",
+                "name",
+                "rotate_pending",
+                "size",
+                "updated"
+            ]
+        );
+        assert_eq!(
+            (&e["rotate_pending"], &e["conflict"]),
+            (&false.into(), &false.into())
+        );
         let n = e["name"].as_str().unwrap();
         assert_eq!(
             e["size"].as_u64().unwrap() as usize,

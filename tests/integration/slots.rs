@@ -846,3 +846,99 @@ fn slots_get_labels_and_every_argument_naming_a_slot_takes_a_label() {
         .success();
     assert_eq!(labels(&s), vec![(first, None)]);
 }
+
+/// `init --label` names the first slot; `--recovery-code`'s slot is
+/// "recovery", unless `--label` took that name.
+#[test]
+fn init_label_names_the_first_slot_and_the_recovery_slot_is_recovery() {
+    let labels = |s: &Sandbox| -> Vec<Option<String>> {
+        s.vault_cmd()
+            .args(["key", "list", "--json"])
+            .run()
+            .success()
+            .json()["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|sl| sl["label"].as_str().map(String::from))
+            .collect()
+    };
+    let s = Sandbox::new();
+    s.with_pass(PASS, b"", &["init", "--label", "laptop"])
+        .args(KDF)
+        .run()
+        .success()
+        .stderr_has("\"laptop\"");
+    assert_eq!(labels(&s), [Some("laptop".to_string())]);
+    s.with_pass(PASS, b"", &["--slot", "laptop", "list"])
+        .run()
+        .success();
+    let s = Sandbox::new();
+    s.with_pass(PASS, b"", &["init", "--recovery-code", "--label", "me"])
+        .args(KDF)
+        .run()
+        .success();
+    assert_eq!(
+        labels(&s),
+        [Some("me".to_string()), Some("recovery".to_string())]
+    );
+    let s = Sandbox::new();
+    s.with_pass(PASS, b"", &["init", "--recovery-code"])
+        .args(KDF)
+        .run()
+        .success();
+    assert_eq!(labels(&s), [None, Some("recovery".to_string())]);
+    let s = Sandbox::new();
+    s.with_pass(
+        PASS,
+        b"",
+        &["init", "--recovery-code", "--label", "recovery"],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    assert_eq!(labels(&s), [Some("recovery".to_string()), None]);
+    // A label that reads as an id: a usage error, no vault made.
+    let s = Sandbox::new();
+    s.with_pass(PASS, b"", &["init", "--label", "0a0b0c0d"])
+        .args(KDF)
+        .run()
+        .code(2);
+    assert!(!s.vault.exists());
+}
+
+/// A version-2 file that still carries version-1 (legacy) slots: doctor
+/// names them and advises one `vault rekey`; after it, nothing is left to
+/// advise.
+#[test]
+fn doctor_advises_one_rekey_while_legacy_slots_remain() {
+    let s = Sandbox::new();
+    fs::write(&s.vault, v1_with_second_slot(PASS2)).unwrap();
+    let steps = |s: &Sandbox| {
+        s.with_pass(VECTOR_PASS, b"", &["doctor", "--json"])
+            .run()
+            .success()
+            .json()["next_steps"]
+            .to_string()
+    };
+    assert!(steps(&s).contains("format version 1"), "{}", steps(&s));
+    // The first write converts the slot that opened it; the other stays.
+    s.with_pass(VECTOR_PASS, b"x", &["set", "NEW"])
+        .run()
+        .success();
+    let advice = steps(&s);
+    assert!(
+        advice.contains(&format!(
+            "slot {V1_SECOND_SLOT} still in its version-1 form"
+        )),
+        "{advice}"
+    );
+    assert!(advice.contains("run `vault rekey` once"), "{advice}");
+    let second = s.file("second", format!("{PASS2}\n").as_bytes());
+    s.with_pass(VECTOR_PASS, b"", &["rekey", "--other-passphrase-file"])
+        .arg(&second)
+        .run()
+        .success();
+    let advice = steps(&s);
+    assert!(!advice.contains("version-1"), "{advice}");
+}

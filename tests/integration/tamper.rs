@@ -14,7 +14,8 @@ use vault::format::{self, kdf, KdfParams, SlotId};
 use crate::harness::*;
 
 #[test]
-fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot() {
+fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot_and_a_damaged_age_file_exits_4(
+) {
     let s = Sandbox::new();
     s.init().set("A", b"v");
     let wrong = s
@@ -24,17 +25,25 @@ fn wrong_passphrase_exits_3_with_the_same_message_as_a_tampered_passphrase_slot(
         .stderr_has(WRONG);
     let bytes = s.vault_bytes();
     // The fields a passphrase slot opens with (the KDF salt, the sealed
-    // identity, the age file that identity decrypts): none yields the
-    // master key when changed, which is what a wrong passphrase does too.
-    // (The age file's first line is a format rule, checked while parsing.)
-    for field in ["salt", "identity", "age"] {
+    // identity): changed, the passphrase opens nothing, which is what a
+    // wrong passphrase does too. The age file the identity decrypts is
+    // another matter: once the passphrase opened the identity (sealed
+    // under it, bound to the slot), an age file it cannot decrypt is
+    // damage, exit 4, as a keyring slot's is. (The age file's first line
+    // is a format rule, checked while parsing.)
+    for (field, code) in [("salt", 3), ("identity", 3), ("age", 4)] {
         let r = own_slot_field(&bytes, field, 0);
         for at in [r.start, r.start + r.len() / 2, r.end - 1] {
             let mut t = bytes.clone();
             t[at] ^= 0x01;
             fs::write(&s.vault, &t).unwrap();
-            let tampered = s.with_pass(PASS, b"", &["get", "A"]).run().code(3);
-            assert_eq!(tampered.stderr, wrong.stderr, "{field} byte {at}");
+            let tampered = s.with_pass(PASS, b"", &["get", "A"]).run().code(code);
+            match code {
+                3 => assert_eq!(tampered.stderr, wrong.stderr, "{field} byte {at}"),
+                _ => {
+                    tampered.stderr_has("corrupt or has been tampered with");
+                }
+            }
         }
     }
 }
@@ -79,14 +88,15 @@ fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
         .stderr
         .replace(&s.vault.display().to_string(), "VAULT");
     let header_end = header_end(&bytes);
-    // The salt, sealed identity and age file of the slot each passphrase
-    // opens: changed, the slot yields no master key (a wrong passphrase).
+    // The salt and sealed identity of the slot each passphrase opens:
+    // changed, the slot yields no master key (a wrong passphrase). Its age
+    // file changed is damage (exit 4, below).
     let own = |slot: usize| {
-        let fields = ["salt", "identity", "age"].map(|f| own_slot_field(&bytes, f, slot));
+        let fields = ["salt", "identity"].map(|f| own_slot_field(&bytes, f, slot));
         move |i: usize| fields.iter().any(|r| r.contains(&i))
     };
     let (own0, own1) = (own(0), own(1));
-    let own_len: usize = ["salt", "identity", "age"]
+    let own_len: usize = ["salt", "identity"]
         .iter()
         .flat_map(|f| {
             [
@@ -145,10 +155,15 @@ fn every_flip_truncation_and_trailing_byte_of_a_two_slot_vault_is_detected() {
             if i < PREFIX_LEN || i >= header_end {
                 assert_eq!(*code, 4, "{label}: {stderr}");
             }
-            // The salt and the wrapped key of the slot the passphrase opens
-            // cannot be told from a wrong passphrase.
+            // The salt and the sealed identity of the slot the passphrase
+            // opens cannot be told from a wrong passphrase.
             if (x == "01" && own0(i)) || (x == "ff" && own1(i)) {
                 assert_eq!(*code, 3, "{label}: {stderr}");
+            }
+            // Its age file, once the identity opened, is damage.
+            let own_age = bstr_value(&bytes, "age", if x == "01" { 0 } else { 1 });
+            if own_age.contains(&i) {
+                assert_eq!(*code, 4, "{label}: {stderr}");
             }
             let other = if x == "01" { &slots[1] } else { &slots[0] };
             let magic = |n| {

@@ -27,7 +27,40 @@ fn usage_errors_exit_2_and_help_documents_the_exit_codes() {
     ] {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
-    s.cmd().arg("--version").run().success();
+}
+
+/// `--version` names the commit when built from this crate's git checkout
+/// (CI builds a clean clone, so there it must), the plain version otherwise.
+#[test]
+fn version_names_the_commit_of_a_git_checkout() {
+    let s = Sandbox::new();
+    let out = s.cmd().arg("--version").run().success();
+    let line = out.stdout_str();
+    let plain = concat!("vault ", env!("CARGO_PKG_VERSION"));
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let checkout = git(&["rev-parse", "--show-toplevel"])
+        .is_some_and(|top| fs::canonicalize(top).ok() == fs::canonicalize(dir).ok());
+    if on_ci() {
+        assert!(checkout, "CI builds a git checkout of this crate");
+    }
+    let expected = match checkout {
+        true => format!(
+            "{plain} (commit {})\n",
+            git(&["rev-parse", "--short=12", "HEAD"]).expect("HEAD")
+        ),
+        false => format!("{plain}\n"),
+    };
+    assert_eq!(line, expected);
 }
 
 #[test]

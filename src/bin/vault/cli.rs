@@ -14,7 +14,7 @@ use vault::slots::SlotRef;
 #[derive(Parser, Debug)]
 #[command(
     name = "vault",
-    version,
+    version = env!("VAULT_LONG_VERSION"),
     about = "Secrets in one encrypted file, handed to commands in memory only",
     propagate_version = true
 )]
@@ -49,9 +49,15 @@ pub struct Global {
     /// Accept, once, a vault file older than the one this path held, or a fork of it (after restoring a backup on purpose)
     #[arg(long, global = true)]
     pub allow_rollback: bool,
+    /// Accept, once, a vault file sealed with a new master key that the key this path last held did not endorse (a vault made anew at this path; check who changed the file first)
+    #[arg(long, global = true)]
+    pub accept_new_key: bool,
     /// Open through this passphrase slot only (its id or label from `vault key list`): the passphrase is tried on it alone, and neither the cached unlock nor the keyring is used
     #[arg(long, global = true, value_name = "ID|LABEL", value_parser = parse_slot_ref)]
     pub slot: Option<SlotRef>,
+    /// Open with the identities in FILE (repeatable): an age identity file (AGE-SECRET-KEY-1…, plugin identities) or an OpenSSH private key (ed25519, RSA; a passphrase-protected one is asked for on a terminal). Tried only on the recipient slots it matches
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 /// Argon2id cost options of a new passphrase slot.
@@ -100,9 +106,12 @@ pub enum Command {
         /// Add a keyring slot
         #[arg(long)]
         keyring: bool,
-        /// Also add a passphrase slot with a random recovery code, printed once on stdout
+        /// Also add a passphrase slot with a random recovery code, printed once on stdout (labelled "recovery" unless --label takes that name)
         #[arg(long)]
         recovery_code: bool,
+        /// A label for the vault's first slot: the keyring slot if one is made, else the passphrase slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
         /// Accept a passphrase that is easy to guess (refused on a terminal otherwise)
         #[arg(long)]
         weak_passphrase_ok: bool,
@@ -133,9 +142,9 @@ pub enum Command {
         #[arg(short = 'n')]
         no_newline: bool,
     },
-    /// List secret names (never values)
+    /// List secret names (never values); on a terminal, marks: rotate pending (a removed member could read the value) and conflict (from a merge)
     List {
-        /// An array of {name, created, updated, size, conflict}
+        /// An array of {name, created, updated, size, rotate_pending, conflict}
         #[arg(long)]
         json: bool,
     },
@@ -246,9 +255,12 @@ pub enum Command {
     /// Git integration: `vault git setup`
     #[command(subcommand)]
     Git(GitCommand),
+    /// Your personal identity: what opens vaults that list you as a recipient
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// New master key: re-wrap every slot to its public key, new body key
     #[command(
-        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given."
+        after_help = "Every slot records its public key, so rekey needs no other slot's passphrase. A slot still in its version-1 form (`(version 1)` in `vault key list`) needs its credential once: this machine's keyring, or its passphrase (the one given the usual way, each --other-passphrase-file, and on a terminal a prompt for any still missing); otherwise name it with --drop. A dropped keyring slot's keyring entry is kept (a copy of the vault may still need it) unless --delete-keyring-entry is given. --drop removes a slot as `vault key remove` does: the secrets it could read are listed and marked rotate pending until their values change (--no-rotate-pending: not marked)."
     )]
     Rekey {
         /// Remove this slot instead of re-wrapping it: its id or label (repeatable)
@@ -260,6 +272,9 @@ pub enum Command {
         /// Also delete the keyring entries of dropped keyring slots from this machine's keyring (only those whose key opens the slot); copies of the vault that still have the slot then no longer open through them
         #[arg(long)]
         delete_keyring_entry: bool,
+        /// With --drop: do not mark the secrets rotate pending (only for a slot that never exposed anything, e.g. one just added by mistake)
+        #[arg(long, requires = "drop")]
+        no_rotate_pending: bool,
     },
 }
 
@@ -351,7 +366,10 @@ pub enum KeyCommand {
     /// Add a slot
     #[command(subcommand)]
     Add(AddSlot),
-    /// Remove a slot (never the last one); a keyring slot's keyring entry is kept unless --delete-keyring-entry
+    /// Remove a slot (never the last one): the same as `vault rekey --drop`, a new master key for the slots that stay, and every secret marked rotate pending; a keyring slot's keyring entry is kept unless --delete-keyring-entry
+    #[command(
+        after_help = "Whoever held the slot may have read every secret in the vault, and may keep an old copy of the file: removing the slot protects what is written after it, not what they could already read. So the removal draws a new master key (re-wrapped to every remaining slot's public key; this machine's keyring slots get fresh keys), prints the secrets the slot could read, and marks them rotate pending until their values change (`vault set NAME` with a new value; `vault list` shows which remain). --no-rotate-pending is for a slot that never exposed anything, such as one just added by mistake. A slot still in its version-1 form needs its credential, as for `vault rekey`."
+    )]
     Remove {
         /// The slot's id (8 hex digits) or label, from `vault key list`
         #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
@@ -359,6 +377,12 @@ pub enum KeyCommand {
         /// Also delete a removed keyring slot's entry from this machine's keyring (only if its key opens that slot); a copy of the vault that still has the slot then no longer opens through it
         #[arg(long)]
         delete_keyring_entry: bool,
+        /// Do not mark the secrets rotate pending: only for a slot that never exposed anything (e.g. one just added by mistake)
+        #[arg(long)]
+        no_rotate_pending: bool,
+        /// A file holding the passphrase of another version-1 passphrase slot (repeatable), as for `vault rekey`
+        #[arg(long, value_name = "PATH")]
+        other_passphrase_file: Vec<PathBuf>,
     },
     /// Give a slot a label, or change or clear it
     Label {
@@ -371,6 +395,18 @@ pub enum KeyCommand {
         /// Remove the slot's label
         #[arg(long, conflicts_with = "label")]
         clear: bool,
+    },
+    /// Write a recipient slot's age file (the master key encrypted to its recipient), so the `age` tool alone recovers the master key
+    #[command(
+        after_help = "Recovery with age alone: `vault key export-slot ID --output slot.age; age -d -i IDENTITY slot.age > master.key` gives the 32-byte master key (docs/FORMAT.md, \"Recovery with age\")."
+    )]
+    ExportSlot {
+        /// The slot's id (8 hex digits) or label, from `vault key list`
+        #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
+        target: SlotRef,
+        /// Write it to this new file instead of standard output (never overwrites)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Change the passphrase of a passphrase slot
     Passwd {
@@ -395,6 +431,14 @@ pub enum AddSlot {
         #[arg(long, value_parser = parse_label)]
         label: Option<Label>,
     },
+    /// A slot for a teammate or a CI job: the master key wrapped to their public key
+    Recipient {
+        /// `age1…`, an SSH public key line (ssh-ed25519, ssh-rsa) or a .pub file, or an age plugin recipient (its plugin `age-plugin-NAME` must be on PATH)
+        recipient: String,
+        /// A label for the slot (shown by `key list`; names it wherever an id does)
+        #[arg(long, value_parser = parse_label)]
+        label: Option<Label>,
+    },
     /// A slot opened by a passphrase
     Passphrase {
         /// A label for the slot (shown by `key list`; names it wherever an id does)
@@ -407,6 +451,24 @@ pub enum AddSlot {
             next_help_heading = "Argon2id cost of the new passphrase slot"
         )]
         kdf: KdfArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityCommand {
+    /// Make an X25519 identity, kept in the keyring (else a 0600 file in the config directory)
+    New {
+        /// Write the identity to this new file (mode 0600, never overwritten), or - for standard output, instead of keeping it
+        #[arg(long, value_name = "FILE|-")]
+        output: Option<PathBuf>,
+    },
+    /// Print the personal identity's recipient (age1…), to give to whoever adds you
+    Show,
+    /// Print the personal identity (a secret: for a backup)
+    Export {
+        /// Write even when standard output is a terminal
+        #[arg(long)]
+        force: bool,
     },
 }
 

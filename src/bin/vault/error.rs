@@ -14,8 +14,8 @@ pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "ok"),
     (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable); `merge`: merged with conflicts (written, marked)"),
     (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template; `merge`: cannot merge (nothing written)"),
-    (3, "cannot unlock: wrong passphrase, no usable keyring slot, no passphrase given"),
-    (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
+    (3, "cannot unlock: wrong passphrase or identity, no usable keyring slot, no passphrase or identity given"),
+    (4, "the vault file is corrupt, tampered with, of an unsupported version, over the KDF budget, or refused by this path's rollback memory (older, forked, under a retired key, or under a new master key the remembered one did not endorse)"),
     (5, "no such secret"),
     (126, "`exec`: the command is not executable"),
     (127, "`exec`: the command is not found"),
@@ -48,7 +48,20 @@ pub fn help_footer() -> String {
   VAULT_PASSPHRASE_FILE   file holding the passphrase (like --passphrase-file)
   VAULT_PASSPHRASE        the passphrase itself (for CI systems that only offer
                           variables; prefer the file); never passed to children
-  VAULT_LOCK_TIMEOUT      seconds to wait for another writer (default 30)",
+  VAULT_IDENTITY_FILE     an identity file (like --identity)
+  VAULT_IDENTITY          the identity itself (AGE-SECRET-KEY-1…, for CI systems
+                          that only offer variables); never passed to children
+  VAULT_LOCK_TIMEOUT      seconds to wait for another writer (default 30)
+
+Unlock order:
+  1. a given passphrase or identity (--passphrase-*, VAULT_PASSPHRASE*,
+     --identity, VAULT_IDENTITY*; both tried when both are given)
+  2. the cached unlock (`vault unlock`; never for slot management)
+  3. this machine's keyring slot
+  4. the personal identity (`vault identity new`), ~/.ssh/id_ed25519 and
+     ~/.ssh/id_rsa, when one of the vault's recipient slots matches them
+  5. a passphrase prompt on a terminal
+  6. exit 3, saying what to give",
     );
     s
 }
@@ -146,6 +159,7 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::MissingSlotKeys(_)
         | Error::CannotMerge(_)
         | Error::NoConflict(_) => USAGE,
+        Error::BadRecipient(_) | Error::RecipientInUse(_) | Error::BadIdentity { .. } => USAGE,
         Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
         Error::WrongPassphrase(_)
         | Error::NoPassphraseSlot(_)
@@ -159,6 +173,7 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::Rollback { .. }
         | Error::Fork { .. }
         | Error::RetiredKey { .. }
+        | Error::UnendorsedKey { .. }
         | Error::GenerationExhausted { .. }
         | Error::OverKdfBudget { .. } => CORRUPT,
         Error::NoSuchSecret { .. } => NO_SECRET,
@@ -178,6 +193,7 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::Rollback { .. } => "if you restored this file from a backup on purpose, accept it once with --allow-rollback (a copy at another path has a memory of its own)".into(),
             Error::Fork { .. } => "compare the two copies and carry the lost change over by hand; to keep this file as it is, accept it once with --allow-rollback".into(),
             Error::RetiredKey { .. } => "put the rekeyed file back; to read this one anyway, use --allow-rollback (nothing is ever written to it here)".into(),
+            Error::UnendorsedKey { .. } => "find out who changed the file (`git log -p` of it, if it is in git) and ask a member whether they rotated it; if you trust it, accept it once with --accept-new-key".into(),
             Error::GenerationExhausted { .. } => "restore the file from a backup, or move the secrets into a new vault (`vault export`, then `vault import` into a new one)".into(),
             Error::LockTimeout { .. } => "another vault process is still writing; retry, or set VAULT_LOCK_TIMEOUT (seconds) to wait longer".into(),
             Error::NotEnoughMemory { new_slot: true, .. } => "choose a smaller --kdf-memory".into(),
@@ -187,6 +203,9 @@ fn vault_hint(e: &Error) -> Option<String> {
             Error::LabelTaken(_) => "choose another label, or move it first with `vault key label SLOT NEW`".into(),
             Error::UntrustedLink { .. } => "keep the vault in a directory of your own (the default is ~/.local/share/vault), or give the link's target path if you trust it".into(),
             Error::LastSlot => "add another slot first".into(),
+            Error::CannotWrapTo { .. } => "a plugin recipient needs its plugin `age-plugin-NAME` on PATH (install it, or ask its owner for another recipient)".into(),
+            Error::BadIdentity { .. } => "give an age identity file (age-keygen makes one; `vault identity new --output FILE`) or an OpenSSH private key (ed25519 or RSA)".into(),
+            Error::RecipientInUse(_) => "see `vault key list`; give the existing slot a label with `vault key label ID LABEL`".into(),
             Error::TooManySlots(_) => "remove one first (`vault key remove ID`)".into(),
             Error::MissingSlotKeys(slots) => {
                 let ids: Vec<String> = slots.iter().map(|(id, _)| id.to_hex()).collect();
@@ -303,6 +322,14 @@ mod tests {
             ),
             (
                 Error::RetiredKey {
+                    path: p.clone(),
+                    generation: 2,
+                }
+                .into(),
+                4,
+            ),
+            (
+                Error::UnendorsedKey {
                     path: p.clone(),
                     generation: 2,
                 }

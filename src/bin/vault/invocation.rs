@@ -40,10 +40,14 @@ pub struct Invocation {
     pub no_cache: bool,
     /// `--allow-rollback`.
     pub allow_rollback: bool,
+    /// `--accept-new-key`.
+    pub accept_new_key: bool,
     /// `--slot`: the one passphrase slot to try.
     pub slot: Option<SlotRef>,
     /// `VAULT_LOCK_TIMEOUT` (seconds), default 30 s.
     pub lock_timeout: Duration,
+    /// Identity files: every `--identity`, then `VAULT_IDENTITY_FILE`.
+    pub identity_files: Vec<PathBuf>,
 }
 
 impl Invocation {
@@ -90,13 +94,19 @@ impl Invocation {
             .and_then(|s| s.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(30));
+        let mut identity_files = global.identity.clone();
+        if let Some(f) = std::env::var_os("VAULT_IDENTITY_FILE").filter(|v| !v.is_empty()) {
+            identity_files.push(PathBuf::from(f));
+        }
         Ok(Invocation {
+            identity_files,
             path,
             resolved,
             passphrase,
             no_keyring: global.no_keyring,
             no_cache: global.no_cache,
             allow_rollback: global.allow_rollback,
+            accept_new_key: global.accept_new_key,
             slot: global.slot.clone(),
             lock_timeout,
         })

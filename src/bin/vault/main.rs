@@ -28,6 +28,8 @@ fn main() -> ExitCode {
     // Before anything else (no thread exists yet): the passphrase leaves
     // the environment block, wiped in place, for the whole run.
     let env_passphrase = os::sys::take_env_secret("VAULT_PASSPHRASE");
+    // The identity itself (CI systems that only offer variables): the same.
+    let env_identity = os::sys::take_env_secret("VAULT_IDENTITY");
     os::sys::MEMORY_LOCKED.store(os::sys::lock_memory(), std::sync::atomic::Ordering::Relaxed);
     #[cfg(target_os = "linux")]
     vault::secret::set_memory_lock(os::sys::lock_secret_memory, os::sys::unlock_secret_memory);
@@ -37,7 +39,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    match run(cli, env_passphrase) {
+    match run(cli, env_passphrase, env_identity) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that went away (`vault list | head`) is not an error.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -51,7 +53,11 @@ fn main() -> ExitCode {
 /// Whether `os::sys::lock_memory` succeeded at start (for `vault doctor`).
 pub static MEMORY_LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()> {
+fn run(
+    cli: Cli,
+    env_passphrase: Option<vault::SecretBytes>,
+    env_identity: Option<vault::SecretBytes>,
+) -> error::Result<()> {
     // Generated from the one definition of the flags; no vault is involved.
     match &cli.command {
         Command::Completions { shell } => return cmd::help::completions(*shell),
@@ -64,15 +70,16 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
     }
     let inv = Invocation::resolve(&cli.global, env_passphrase.is_some())?;
     let stores = Stores::new(&inv);
-    let mut ctx = Ctx::new(&inv, &stores, env_passphrase);
+    let mut ctx = Ctx::new(&inv, &stores, env_passphrase, env_identity);
     let ctx = &mut ctx;
     match cli.command {
         Command::Init {
             keyring,
             recovery_code,
+            label,
             weak_passphrase_ok,
             kdf,
-        } => cmd::init::run(ctx, keyring, recovery_code, weak_passphrase_ok, &kdf),
+        } => cmd::init::run(ctx, keyring, recovery_code, label, weak_passphrase_ok, &kdf),
         Command::Set {
             name,
             value,
@@ -83,11 +90,19 @@ fn run(cli: Cli, env_passphrase: Option<vault::SecretBytes>) -> error::Result<()
         Command::List { json } => cmd::secrets::list(ctx, json),
         Command::Delete { names } => cmd::secrets::delete(ctx, &names),
         Command::Key(k) => cmd::key::run(ctx, k),
+        Command::Identity(i) => cmd::identity::run(ctx, i),
         Command::Rekey {
             drop,
             other_passphrase_file,
             delete_keyring_entry,
-        } => cmd::key::rekey(ctx, &drop, &other_passphrase_file, delete_keyring_entry),
+            no_rotate_pending,
+        } => cmd::key::rekey(
+            ctx,
+            &drop,
+            &other_passphrase_file,
+            delete_keyring_entry,
+            !no_rotate_pending,
+        ),
         Command::Unlock { timeout } => cmd::cache::unlock(ctx, timeout),
         Command::Lock => cmd::cache::lock(ctx),
         Command::Doctor {

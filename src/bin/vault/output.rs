@@ -34,6 +34,33 @@ pub fn stdout_write(bytes: &[u8]) -> crate::error::Result<()> {
         .map_err(|e| Error::io("writing to", "standard output", e).into())
 }
 
+/// Writes `bytes` to a new file at `path`, mode 0600 from its creation,
+/// synced; an existing file is never overwritten (a usage error). The
+/// parent directory is made 0700 if it is missing. For files the user asks
+/// for by name (`identity new --output`, `key export-slot --output`) and
+/// the personal identity file.
+pub fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> crate::error::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        vault::store::create_dir_private(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => CliError::Usage(format!(
+                "{} exists already; it is never overwritten (choose another path, or remove it first)",
+                path.display()
+            )),
+            _ => Error::io("creating", path, e).into(),
+        })?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("writing", path, e).into())
+}
+
 /// A slot as JSON, the one shape every command prints (`key list --json`,
 /// `doctor --json`): never key material. `"legacy": true` marks a slot
 /// carried over from a version-1 file (converted when its credential is

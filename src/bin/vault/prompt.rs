@@ -160,3 +160,36 @@ pub fn check_strength(pass: &SecretBytes, weak_ok: bool) -> Result<()> {
         Ok(())
     }
 }
+
+/// What age asks of the user while an identity is used: the passphrase of
+/// a protected SSH key (a no-echo prompt on a terminal; without one,
+/// nothing, and the key opens nothing), a plugin's messages on stderr.
+/// Nothing else is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct AgeCallbacks;
+
+impl age::Callbacks for AgeCallbacks {
+    fn display_message(&self, message: &str) {
+        eprintln!("vault: {message}");
+    }
+
+    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+        None
+    }
+
+    fn request_public_string(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn request_passphrase(&self, description: &str) -> Option<age::secrecy::SecretString> {
+        if !stdin_is_terminal() {
+            return None;
+        }
+        // Read as every passphrase is (into a zeroizing buffer), then given
+        // to age in its own zeroizing type, sized exactly (no reallocation).
+        let typed = prompt(&format!("{description}: ")).ok()?;
+        std::str::from_utf8(typed.expose())
+            .ok()
+            .map(age::secrecy::SecretString::from)
+    }
+}

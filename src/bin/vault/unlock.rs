@@ -1,10 +1,13 @@
 //! From an [`Invocation`] to the library's [`Opener`]: the platform keyring
 //! (connected on first use, at most once), the rollback memory, and the
-//! unlock order that picks a credential: a given passphrase; else the cached
-//! data key (never for slot management); else a keyring slot if the keyring
-//! answers; else a no-echo prompt on a terminal; else exit 3 at once with
-//! what to do. With `--slot`, only a passphrase (given or prompted), tried
-//! on that slot alone. The passphrase is read from its source once.
+//! unlock order that picks a credential: a given passphrase or identity
+//! (both tried when both are given); else the cached body key (never for
+//! slot management); else a keyring slot if the keyring answers; else the
+//! personal identity or `~/.ssh/id_ed25519` / `id_rsa`, when one of the
+//! vault's recipient slots matches them; else a no-echo prompt on a
+//! terminal; else exit 3 at once with what to do. With `--slot`, only a
+//! passphrase (given or prompted), tried on that slot alone. The passphrase
+//! and the identities are read from their sources once.
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -12,7 +15,13 @@ use std::time::Duration;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::cache::CachedBefore;
 use vault::format::{KdfParams, SlotId};
+use vault::identities::{
+    default_ssh_identities, load_identities, personal_identity_file, Identities, LoadedIdentity,
+    Opens, PERSONAL_IDENTITY_ACCOUNT,
+};
+use vault::keyblock::X25519Identity;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{NoMemory, Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
@@ -21,7 +30,12 @@ use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
 
 use crate::cli::NewPassphraseArgs;
 use crate::invocation::{Invocation, PassphraseSource};
-use crate::prompt::{check_strength, prompt, prompt_twice, read_passphrase, stdin_is_terminal};
+use crate::prompt::{
+    check_strength, prompt, prompt_twice, read_passphrase, stdin_is_terminal, AgeCallbacks,
+};
+
+/// The largest identity file read (an RSA key of 16384 bits is ~13 KiB).
+pub const MAX_IDENTITY_FILE: usize = 64 * 1024;
 
 /// How long any single keyring call may take.
 #[cfg_attr(not(feature = "keyring"), allow(dead_code))] // only the keyring store uses it
@@ -102,6 +116,8 @@ pub struct Stores {
     pub keyring: LazyKeyring,
     /// The rollback memory in the state directory.
     pub memory: StateDir,
+    /// The body keys cached before on this machine (state directory).
+    pub cached_before: CachedBefore,
 }
 
 impl Stores {
@@ -110,6 +126,7 @@ impl Stores {
         Stores {
             keyring: LazyKeyring::new(inv.no_keyring),
             memory: StateDir::default_location(),
+            cached_before: CachedBefore::default_location(),
         }
     }
 }
@@ -131,9 +148,11 @@ fn memory_notice(n: &Notice) {
 pub fn opener<'a>(inv: &'a Invocation, stores: &'a Stores) -> Opener<'a> {
     Opener::new(&inv.path, &inv.resolved, &stores.keyring, &stores.memory)
         .allow_rollback(inv.allow_rollback)
+        .accept_new_key(inv.accept_new_key)
         .only_slot(inv.slot.clone())
         .lock_wait(inv.lock_timeout, &lock_wait_notice)
         .on_notice(&memory_notice)
+        .cached_before(&stores.cached_before)
 }
 
 /// The passphrase given for this command, read from its source once.
@@ -141,6 +160,10 @@ pub struct Credentials<'i> {
     inv: &'i Invocation,
     passphrase: Option<SecretBytes>,
     env_passphrase: Option<SecretBytes>,
+    /// `VAULT_IDENTITY`, taken out of the environment at start-up.
+    env_identity: Option<SecretBytes>,
+    /// The identities given (files, `VAULT_IDENTITY`), read once.
+    identities: Option<Option<Identities>>,
     forgotten: bool,
     /// Whether the last credential was typed at a prompt (and so may be
     /// asked for again if it is wrong).
@@ -148,6 +171,9 @@ pub struct Credentials<'i> {
     /// Passphrase slots opened by [`Credentials::open_quietly`]: id, salt,
     /// cost and Argon2id output, to open other versions of the same file.
     slot_keys: Vec<(SlotId, Vec<u8>, KdfParams, Key)>,
+    /// The identities of [`Credentials::quiet_identities`], read once.
+    #[allow(clippy::type_complexity)]
+    quiet_ids: Option<(Option<Identities>, Option<Identities>)>,
 }
 
 /// How many times a passphrase typed at a prompt is asked for.
@@ -156,14 +182,21 @@ const PROMPT_ATTEMPTS: u32 = 3;
 impl<'i> Credentials<'i> {
     /// Nothing read yet; `env_passphrase` is `VAULT_PASSPHRASE`, taken
     /// out of the environment at start-up.
-    pub fn new(inv: &'i Invocation, env_passphrase: Option<SecretBytes>) -> Credentials<'i> {
+    pub fn new(
+        inv: &'i Invocation,
+        env_passphrase: Option<SecretBytes>,
+        env_identity: Option<SecretBytes>,
+    ) -> Credentials<'i> {
         Credentials {
             inv,
             passphrase: None,
             env_passphrase,
+            env_identity,
+            identities: None,
             forgotten: false,
             prompted: false,
             slot_keys: Vec::new(),
+            quiet_ids: None,
         }
     }
 
@@ -188,7 +221,12 @@ impl<'i> Credentials<'i> {
         })
     }
 
-    fn with_retries<T>(&mut self, mut attempt: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+    /// Runs `attempt` again (up to three times in all) while it fails on a
+    /// wrong passphrase typed at a prompt.
+    pub fn with_retries<T>(
+        &mut self,
+        mut attempt: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         let mut left = PROMPT_ATTEMPTS;
         loop {
             self.prompted = false;
@@ -267,10 +305,81 @@ impl<'i> Credentials<'i> {
         self.forgotten = true;
     }
 
+    /// The identities given with `--identity`, `VAULT_IDENTITY_FILE` and
+    /// `VAULT_IDENTITY`, read once. A passphrase-protected SSH key is kept
+    /// only where its passphrase can be asked for (a terminal).
+    pub fn given_identities(&mut self) -> Result<Option<Identities>> {
+        if let Some(ids) = &self.identities {
+            return Ok(ids.clone());
+        }
+        let mut all: Vec<LoadedIdentity> = Vec::new();
+        for f in &self.inv.identity_files {
+            let text = vault::store::read_small(f, MAX_IDENTITY_FILE)?;
+            let source = f.display().to_string();
+            all.extend(usable(read_identities(&text, &source)?, &source));
+        }
+        if let Some(text) = self.env_identity.take() {
+            if text.is_empty() {
+                crate::output::warn(
+                    "VAULT_IDENTITY is set but empty; ignoring it (is a CI variable unset?)",
+                );
+            } else {
+                let source = "VAULT_IDENTITY".to_string();
+                all.extend(usable(read_identities(&text, &source)?, &source));
+            }
+        }
+        let ids = (!all.is_empty()).then(|| Identities::new(all));
+        self.identities = Some(ids.clone());
+        Ok(ids)
+    }
+
+    /// The credential given for this command: identities, a passphrase, or
+    /// both (tried one after the other).
+    fn given(&mut self) -> Result<Option<SlotCredential>> {
+        let ids = self.given_identities()?;
+        let pass = self.usable_passphrase()?;
+        Ok(match (ids, pass) {
+            (Some(i), Some(p)) => Some(SlotCredential::identities_or_passphrase(i, p)),
+            (Some(i), None) => Some(SlotCredential::identities(i)),
+            (None, Some(p)) => Some(SlotCredential::passphrase(p)),
+            (None, None) => None,
+        })
+    }
+
+    /// The personal identity (keyring, else its file) and the default SSH
+    /// keys, those that match one of `locked`'s recipient slots; nothing
+    /// is asked for, and a key that cannot be read is passed over.
+    fn found_identities(&self, opener: &Opener<'_>, locked: &LockedVault) -> Option<Identities> {
+        let mut all: Vec<LoadedIdentity> = Vec::new();
+        match opener.keystore().get(PERSONAL_IDENTITY_ACCOUNT) {
+            Ok(k) => all.push(LoadedIdentity::x25519(&X25519Identity::from_key(k))),
+            Err(_) => {
+                if let Some(f) = personal_identity_file().filter(|f| f.is_file()) {
+                    all.extend(read_quietly(&f));
+                }
+            }
+        }
+        for f in default_ssh_identities() {
+            if f.is_file() {
+                all.extend(
+                    read_quietly(&f)
+                        .into_iter()
+                        .filter(|i| !i.is_encrypted() || stdin_is_terminal()),
+                );
+            }
+        }
+        all.retain(|i| i.matches_a_slot_of(locked.header()));
+        (!all.is_empty()).then(|| Identities::new(all))
+    }
+
     /// What opens `locked`, in the documented order, the cached data key
     /// included (unless `--no-cache` or `--slot`).
     pub fn credential(&mut self, opener: &Opener<'_>, locked: &LockedVault) -> Result<Credential> {
-        if let Some(p) = self.usable_passphrase()? {
+        if self.inv.slot.is_none() {
+            if let Some(c) = self.given()? {
+                return Ok(c.into());
+            }
+        } else if let Some(p) = self.usable_passphrase()? {
             return Ok(Credential::Passphrase(p));
         }
         if !self.inv.no_cache && self.inv.slot.is_none() {
@@ -310,8 +419,8 @@ impl<'i> Credentials<'i> {
                 ))),
             };
         }
-        if let Some(p) = self.usable_passphrase()? {
-            return Ok(SlotCredential::passphrase(p));
+        if let Some(c) = self.given()? {
+            return Ok(c);
         }
         let mut why_not_keyring = None;
         if locked.has_keyring_slot() {
@@ -320,18 +429,33 @@ impl<'i> Credentials<'i> {
                 Err(e) => why_not_keyring = Some(e),
             }
         }
+        let has_recipient = locked.has_recipient_slot();
+        if has_recipient {
+            if let Some(ids) = self.found_identities(opener, locked) {
+                return Ok(SlotCredential::identities(ids));
+            }
+        }
         let has_pass = locked.has_passphrase_slot();
         if has_pass && stdin_is_terminal() {
             let p = prompt(&format!("Passphrase for {}: ", self.inv.path.display()))?;
             self.prompted = true;
             return Ok(SlotCredential::passphrase(p));
         }
-        Err(Error::NoUsableSlot {
+        let error = Error::NoUsableSlot {
             path: self.inv.path.clone(),
             keyring: why_not_keyring,
             has_passphrase_slot: has_pass,
+        };
+        if !has_recipient {
+            return Err(error.into());
         }
-        .into())
+        let mut hint = "give your identity with --identity FILE, VAULT_IDENTITY_FILE or VAULT_IDENTITY (or keep it as this machine's personal identity: `vault identity new`, or ~/.ssh/id_ed25519)".to_string();
+        if has_pass {
+            hint.push_str(
+                "; or the passphrase with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
+            );
+        }
+        Err(CliError::Hinted { error, hint })
     }
 
     /// Opens the vault file at `path` without ever asking anyone (for
@@ -384,6 +508,27 @@ impl<'i> Credentials<'i> {
                 Err(e) => last = Some(e.into()),
             }
         }
+        let (given, personal) = self.quiet_identities(&opener);
+        let try_ids = |ids: &Option<Identities>, last: &mut Option<CliError>| {
+            let ids = ids.as_ref()?;
+            if self.inv.slot.is_some() || !ids.iter().any(|i| i.matches_a_slot_of(locked.header()))
+            {
+                return None;
+            }
+            match opener
+                .prepare(locked.clone(), Credential::Identities(ids.clone()))
+                .and_then(|p| p.read())
+            {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    *last = Some(e.into());
+                    None
+                }
+            }
+        };
+        if let Some(v) = try_ids(&given, &mut last) {
+            return Ok(v);
+        }
         if !self.inv.no_cache && self.inv.slot.is_none() {
             if let Some(c) = opener.cached(&locked) {
                 match opener.prepare(locked.clone(), c).and_then(|p| p.read()) {
@@ -405,6 +550,9 @@ impl<'i> Credentials<'i> {
                 Err(e) => why_not_keyring = Some(e),
             }
         }
+        if let Some(v) = try_ids(&personal, &mut last) {
+            return Ok(v);
+        }
         Err(last.unwrap_or_else(|| {
             Error::NoUsableSlot {
                 path: path.to_path_buf(),
@@ -413,6 +561,52 @@ impl<'i> Credentials<'i> {
             }
             .into()
         }))
+    }
+
+    /// The identities [`Credentials::open_quietly`] may use, read once:
+    /// those given (`--identity`, `VAULT_IDENTITY_FILE`, `VAULT_IDENTITY`),
+    /// then the personal identity (keyring, else its file), each read with
+    /// callbacks that never ask: a passphrase-protected SSH key and a
+    /// plugin identity are left out (git runs merge and textconv; nothing
+    /// may prompt or run a plugin). An unreadable one is passed over.
+    fn quiet_identities(
+        &mut self,
+        opener: &Opener<'_>,
+    ) -> (Option<Identities>, Option<Identities>) {
+        if let Some(ids) = &self.quiet_ids {
+            return ids.clone();
+        }
+        let quiet = |text: &SecretBytes| -> Vec<LoadedIdentity> {
+            load_identities(text, age::NoCallbacks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| !i.is_encrypted() && !matches!(i.opens(), Opens::Plugin(_)))
+                .collect()
+        };
+        let mut given: Vec<LoadedIdentity> = Vec::new();
+        for f in &self.inv.identity_files {
+            if let Ok(text) = vault::store::read_small(f, MAX_IDENTITY_FILE) {
+                given.extend(quiet(&text));
+            }
+        }
+        if let Some(text) = &self.env_identity {
+            given.extend(quiet(text));
+        }
+        let mut personal: Vec<LoadedIdentity> = Vec::new();
+        match opener.keystore().get(PERSONAL_IDENTITY_ACCOUNT) {
+            Ok(k) => personal.push(LoadedIdentity::x25519(&X25519Identity::from_key(k))),
+            Err(_) => {
+                if let Some(f) = personal_identity_file().filter(|f| f.is_file()) {
+                    if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
+                        personal.extend(quiet(&text));
+                    }
+                }
+            }
+        }
+        let set = |v: Vec<LoadedIdentity>| (!v.is_empty()).then(|| Identities::new(v));
+        let ids = (set(given), set(personal));
+        self.quiet_ids = Some(ids.clone());
+        ids
     }
 
     /// A new passphrase: from stdin or a file as asked, else prompted twice
@@ -453,11 +647,12 @@ impl<'a> Ctx<'a> {
         inv: &'a Invocation,
         stores: &'a Stores,
         env_passphrase: Option<SecretBytes>,
+        env_identity: Option<SecretBytes>,
     ) -> Ctx<'a> {
         Ctx {
             inv,
             opener: opener(inv, stores),
-            creds: Credentials::new(inv, env_passphrase),
+            creds: Credentials::new(inv, env_passphrase, env_identity),
             stores,
         }
     }
@@ -476,4 +671,36 @@ impl<'a> Ctx<'a> {
     pub fn read(&mut self) -> Result<Vault> {
         Ok(self.prepare()?.read()?)
     }
+}
+
+/// The identities in `text` (from `source`: a file's path, or
+/// `VAULT_IDENTITY`); never their text in an error.
+pub fn read_identities(text: &SecretBytes, source: &str) -> Result<Vec<LoadedIdentity>> {
+    load_identities(text, AgeCallbacks).map_err(|p| {
+        Error::BadIdentity {
+            source: source.to_string(),
+            why: p.to_string(),
+        }
+        .into()
+    })
+}
+
+/// `ids` without a passphrase-protected SSH key where no terminal can ask
+/// for its passphrase (said once).
+fn usable(ids: Vec<LoadedIdentity>, source: &str) -> Vec<LoadedIdentity> {
+    if stdin_is_terminal() || !ids.iter().any(LoadedIdentity::is_encrypted) {
+        return ids;
+    }
+    crate::output::warn(&format!(
+        "skipping the passphrase-protected SSH key in {source}: no terminal to ask for its passphrase"
+    ));
+    ids.into_iter().filter(|i| !i.is_encrypted()).collect()
+}
+
+/// The identities of file `f`, or none if it cannot be read.
+fn read_quietly(f: &std::path::Path) -> Vec<LoadedIdentity> {
+    vault::store::read_small(f, MAX_IDENTITY_FILE)
+        .ok()
+        .and_then(|t| load_identities(&t, AgeCallbacks).ok())
+        .unwrap_or_default()
 }

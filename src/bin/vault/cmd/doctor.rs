@@ -155,8 +155,25 @@ pub fn run(ctx: &mut Ctx<'_>, json_out: bool, delete_unused: bool) -> Result<()>
         }
         if l.version() == 1 {
             next.push("the file is format version 1: the next change made with a passphrase or the keyring writes version 2; then `vault rekey` once, so no slot is left in its version-1 form".into());
-        } else if h.keys.slots.iter().any(|s| s.kind.is_legacy()) {
-            next.push("some slots are still in their version-1 form: `vault rekey` converts them (it needs their passphrases) or `--drop` them".into());
+        } else {
+            let legacy: Vec<String> = h
+                .keys
+                .slots
+                .iter()
+                .filter(|s| s.kind.is_legacy())
+                .map(|s| s.id.to_hex())
+                .collect();
+            if !legacy.is_empty() {
+                next.push(format!(
+                    "slot{} {} still in {} version-1 form (carried over from a version-1 file; every rotation needs {} credential): run `vault rekey` once to convert {} (with each one's passphrase: --other-passphrase-file, or a prompt; a keyring slot: where its keyring answers), or drop {} with `vault rekey --drop ID`",
+                    if legacy.len() == 1 { "" } else { "s" },
+                    legacy.join(", "),
+                    if legacy.len() == 1 { "its" } else { "their" },
+                    if legacy.len() == 1 { "its" } else { "their" },
+                    if legacy.len() == 1 { "it" } else { "them" },
+                    if legacy.len() == 1 { "it" } else { "those you cannot open" },
+                ));
+            }
         }
         if !missing_entries.is_empty() {
             next.push(format!(
@@ -283,8 +300,9 @@ fn memory_report(ctx: &Ctx<'_>, locked: Option<&LockedVault>, next: &mut Vec<Str
 
 /// For `vault doctor`: the stored secrets whose names change how programs
 /// load or how a shell starts (`vault::envnames`), which `exec` leaves out
-/// unless named with --only. Names are in the encrypted body, so this opens
-/// the vault, but only when that needs no prompt.
+/// unless named with --only, and the secrets marked rotate pending (a
+/// removed member could read them). Names are in the encrypted body, so
+/// this opens the vault, but only when that needs no prompt.
 fn secrets_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> Value {
     match open_without_prompt(ctx) {
         Ok(Some(v)) => {
@@ -299,10 +317,27 @@ fn secrets_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> Value {
                     names.join(", ")
                 ));
             }
-            json!({"checked": true, "names_that_alter_program_loading": names})
+            let pending: Vec<&str> = v
+                .entries()
+                .filter(|e| e.marks.rotate_pending)
+                .map(|e| e.name)
+                .collect();
+            if !pending.is_empty() {
+                next.push(format!(
+                    "{} rotate pending (a removed member could read {}): give {} a new value with `vault set NAME` (changed at its source too, e.g. a new API token); `vault list` marks the ones left",
+                    match pending.len() {
+                        1 => "1 secret is".to_string(),
+                        n => format!("{n} secrets are"),
+                    },
+                    if pending.len() == 1 { "its value" } else { "their values" },
+                    if pending.len() == 1 { "it" } else { "each" },
+                ));
+            }
+            json!({"checked": true, "names_that_alter_program_loading": names,
+                   "rotate_pending": pending.len(), "rotate_pending_names": pending})
         }
         Ok(None) => json!({"checked": false,
-            "why": "opening the vault would need a prompt; give the passphrase (VAULT_PASSPHRASE_FILE, --passphrase-stdin) to list secrets whose names change how programs load"}),
+            "why": "opening the vault would need a prompt; give the passphrase (VAULT_PASSPHRASE_FILE, --passphrase-stdin) to list secrets whose names change how programs load, and those rotate pending"}),
         Err(e) => json!({"checked": false, "why": e.to_string()}),
     }
 }
@@ -311,7 +346,8 @@ fn secrets_report(ctx: &mut Ctx<'_>, next: &mut Vec<String>) -> Value {
 /// `None` if only a prompt would open it.
 fn open_without_prompt(ctx: &mut Ctx<'_>) -> Result<Option<Vault>> {
     let locked = ctx.opener.locked()?;
-    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty());
+    let given = ctx.creds.given_passphrase()?.is_some_and(|p| !p.is_empty())
+        || ctx.creds.given_identities()?.is_some();
     let cred = if given {
         ctx.creds.credential(&ctx.opener, &locked)?
     } else if let Some(c) = (!ctx.inv.no_cache)
@@ -410,7 +446,7 @@ fn keyring_entries_report(
     let vault_of = |a: &str| a.split_once(':').map(|(id, _)| id.to_string());
     let (unused, unknown): (Vec<&String>, Vec<&String>) = accounts
         .iter()
-        .filter(|a| !used.contains(*a))
+        .filter(|a| !used.contains(*a) && *a != vault::identities::PERSONAL_IDENTITY_ACCOUNT)
         .partition(|a| vault_of(a).is_some_and(|id| known_ids.contains(&id)));
     let mut deleted = Vec::new();
     if delete {

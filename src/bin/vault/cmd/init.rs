@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use vault::crypto;
 use vault::error::Error;
+use vault::format::v2::Label;
 use vault::format::KdfParams;
 use vault::secret::SecretBuf;
 use vault::slots::KeyStore;
@@ -17,6 +18,9 @@ use crate::cli::KdfArgs;
 use crate::output::{stdout_write, warn};
 use crate::prompt::{check_strength, prompt_twice};
 use crate::unlock::Ctx;
+
+/// The label `init --recovery-code` gives the recovery code's slot.
+const RECOVERY_LABEL: &str = "recovery";
 
 /// Alphabet of recovery codes: no 0/O, 1/I/L to misread.
 const CODE_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -49,6 +53,7 @@ pub fn run(
     ctx: &mut Ctx<'_>,
     keyring: bool,
     recovery: bool,
+    label: Option<Label>,
     weak_ok: bool,
     kdf: &KdfArgs,
 ) -> Result<()> {
@@ -92,16 +97,26 @@ pub fn run(
     if let Some(p) = &passphrase {
         slots.push(NewSlot::Passphrase(p, params));
     }
+    // --label names the first slot; the recovery code's slot is
+    // "recovery", unless that is the name --label took.
+    let mut labels: Vec<Option<Label>> = (0..slots.len())
+        .map(|i| label.clone().filter(|_| i == 0))
+        .collect();
     if let Some(c) = &code {
         slots.push(NewSlot::Passphrase(c, params));
+        let recovery = Label::parse(RECOVERY_LABEL).expect("a valid label");
+        labels.push(Some(recovery).filter(|r| label.as_ref() != Some(r)));
     }
-    let v = ctx.opener.create(&slots)?;
+    let v = ctx.opener.create_labelled(&slots, &labels)?;
     let kinds: Vec<String> = v
         .header()
         .keys
         .slots
         .iter()
-        .map(|sl| format!("{} {}", sl.kind.name(), sl.id.to_hex()))
+        .map(|sl| match &sl.label {
+            Some(l) => format!("{} {} {:?}", sl.kind.name(), sl.id.to_hex(), l.as_str()),
+            None => format!("{} {}", sl.kind.name(), sl.id.to_hex()),
+        })
         .collect();
     eprintln!(
         "vault: created {} (slots: {})",

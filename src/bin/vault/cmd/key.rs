@@ -1,22 +1,26 @@
-//! `vault key list/add/remove/passwd` and `vault rekey`: slot management.
-//! These always open through a slot (a passphrase or the keyring), never the
-//! cached key: the library's `WriteTxn<Slots>` is the only way in.
+//! `vault key list/add/remove/passwd/export-slot` and `vault rekey`: slot
+//! management. These always open through a slot (a passphrase, an
+//! identity or the keyring), never the cached key: the library's
+//! `WriteTxn<Slots>` is the only way in. `export-slot` reads the header
+//! only (a recipient slot's age file is no secret).
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use vault::error::Error;
 use vault::format::KdfParams;
 
 use crate::error::{CliError, Result};
-use vault::format::v2::SlotKindV2;
+use vault::format::v2::{HeaderV2, SlotKindV2, SlotV2};
 use vault::format::SlotId;
+use vault::identities::Recipient;
 use vault::open::{EntryOutcome, RemovedEntries, RemovedEntry, SlotKey};
 use vault::slots::{SlotRef, KEYRING_SERVICE};
-use vault::vault::check_kdf_budget;
+use vault::vault::{check_kdf_budget, slot_account, ExposedSecret, RotatePending};
 use vault::SecretBytes;
 
 use crate::cli::{AddSlot, KeyCommand};
-use crate::output::{slot_json, slot_line, stdout_write, warn};
+use crate::output::{slot_json, slot_line, stdout_write, warn, write_new_file};
 use crate::prompt::{passphrase_from_file, prompt, stdin_is_terminal};
 use crate::unlock::Ctx;
 
@@ -33,6 +37,32 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             eprintln!("vault: added keyring slot {}", id.to_hex());
             Ok(())
         }
+        KeyCommand::Add(AddSlot::Recipient { recipient, label }) => {
+            let r = parse_recipient(&recipient)?;
+            // Before anything is opened: a plugin recipient needs its plugin.
+            if let Some(name) = r.plugin() {
+                if !plugin_on_path(name) {
+                    return Err(Error::CannotWrapTo {
+                        recipient: r.canonical(),
+                        why: format!("its plugin `age-plugin-{name}` is not on PATH"),
+                    }
+                    .into());
+                }
+            }
+            let mut txn = ctx.prepare_slots()?.begin()?;
+            let id = txn.add_recipient_slot(&r)?;
+            if label.is_some() {
+                txn.set_label(id, label)?;
+            }
+            txn.commit()?;
+            eprintln!(
+                "vault: added recipient slot {} for {}",
+                id.to_hex(),
+                r.canonical()
+            );
+            Ok(())
+        }
+        KeyCommand::ExportSlot { target, output } => export_slot(ctx, &target, output.as_deref()),
         KeyCommand::Label {
             target: slot,
             label,
@@ -67,21 +97,17 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             Ok(())
         }
         KeyCommand::Remove {
-            target: slot,
+            target,
             delete_keyring_entry,
-        } => {
-            let mut txn = ctx.prepare_slots()?.begin()?;
-            let id = slot.resolve(txn.vault().header())?;
-            let removed = txn.remove_slot(id, removed_entries(delete_keyring_entry))?;
-            let done = txn.commit()?;
-            eprintln!(
-                "vault: removed {} slot {}",
-                removed.kind.name(),
-                id.to_hex()
-            );
-            report_entries(&done.keyring_entries);
-            Ok(())
-        }
+            no_rotate_pending,
+            other_passphrase_file,
+        } => rekey(
+            ctx,
+            std::slice::from_ref(&target),
+            &other_passphrase_file,
+            delete_keyring_entry,
+            !no_rotate_pending,
+        ),
         KeyCommand::Passwd {
             target: slot,
             new,
@@ -124,6 +150,77 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
     }
 }
 
+/// A recipient as typed: `age1…`, an SSH public key line, a plugin
+/// recipient, or a file holding one (a `.pub` file: its first line that is
+/// not a comment). Never repeated in an error: it may be a secret pasted in
+/// the wrong place.
+fn parse_recipient(arg: &str) -> Result<Recipient> {
+    let problem = match Recipient::parse(arg) {
+        Ok(r) => return Ok(r),
+        Err(p) => p,
+    };
+    let path = Path::new(arg);
+    if !path.is_file() {
+        return Err(Error::BadRecipient(problem.to_string()).into());
+    }
+    let text = vault::store::read_small(path, 64 * 1024)?;
+    let line = std::str::from_utf8(text.expose())
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+        })
+        .unwrap_or("");
+    Recipient::parse(line)
+        .map_err(|p| Error::BadRecipient(format!("{}: {p}", path.display())).into())
+}
+
+/// Whether `age-plugin-NAME` is an executable file on `PATH`.
+fn plugin_on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let program = format!("age-plugin-{name}");
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            std::fs::metadata(d.join(&program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// `key export-slot`: a recipient slot's age file, from the header as read
+/// (not authenticated here: the master key it gives is checked against the
+/// header's commitment, docs/FORMAT.md "Recovery with age").
+fn export_slot(ctx: &mut Ctx<'_>, target: &SlotRef, output: Option<&Path>) -> Result<()> {
+    let locked = ctx.opener.locked()?;
+    let h = locked.header();
+    let id = target.resolve(h)?;
+    let sl = h.keys.slot(id).ok_or(Error::SlotNotFound(id))?;
+    let SlotKindV2::Recipient(w) = &sl.kind else {
+        return Err(CliError::Usage(format!(
+            "slot {} is a {} slot; only a recipient slot's age file opens with its member's own identity",
+            id.to_hex(),
+            sl.kind.name()
+        )));
+    };
+    match output {
+        Some(f) => {
+            write_new_file(f, &w.age)?;
+            eprintln!(
+                "vault: wrote the age file of slot {} (recipient {}) to {}",
+                id.to_hex(),
+                w.recipient,
+                f.display()
+            );
+            Ok(())
+        }
+        None if std::io::stdout().is_terminal() => Err(CliError::Usage(
+            "refusing to write a binary age file on a terminal; redirect standard output (> FILE), or give --output FILE".into(),
+        )),
+        None => stdout_write(&w.age),
+    }
+}
+
 fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
     // The header is readable without unlocking; it is authenticated only
     // when the vault is opened, which `vault doctor` and every other
@@ -157,15 +254,18 @@ fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
     stdout_write(out.as_bytes())
 }
 
-/// `vault rekey`: a new master key, every slot re-wrapped or dropped. A
-/// version-2 slot is re-wrapped from its public key; a slot still in its
-/// version-1 form needs its key, worked out (and every prompt shown)
-/// before the lock.
+/// `vault rekey`, and `vault key remove` (the same as `rekey --drop`): a
+/// new master key, every slot re-wrapped or dropped. A version-2 slot is
+/// re-wrapped from its public key; a slot still in its version-1 form
+/// needs its key, worked out (and every prompt shown) before the lock.
+/// A dropped slot's holder could read every secret: they are listed and,
+/// with `mark`, marked rotate pending.
 pub fn rekey(
     ctx: &mut Ctx<'_>,
     drop: &[SlotRef],
     other_passphrase_files: &[PathBuf],
     delete_keyring_entry: bool,
+    mark: bool,
 ) -> Result<()> {
     let locked = ctx.opener.locked()?;
     let drop: Vec<SlotId> = drop
@@ -173,12 +273,19 @@ pub fn rekey(
         .map(|r| r.resolve(locked.header()))
         .collect::<std::result::Result<_, _>>()?;
     let drop = &drop[..];
-    let cred = ctx.creds.slot_credential(&ctx.opener, &locked)?;
-    let mut passphrases: Vec<SecretBytes> = cred.as_passphrase().into_iter().cloned().collect();
+    std::mem::drop(locked);
+    // A passphrase mistyped at a prompt is asked for again.
+    let opener = &ctx.opener;
+    let (given, prepared) = ctx.creds.with_retries(|c| {
+        let locked = opener.locked()?;
+        let cred = c.slot_credential(opener, &locked)?;
+        let given = cred.as_passphrase().cloned();
+        Ok((given, opener.prepare_slots(locked, cred)?))
+    })?;
+    let mut passphrases: Vec<SecretBytes> = given.into_iter().collect();
     for f in other_passphrase_files {
         passphrases.push(passphrase_from_file(f)?);
     }
-    let prepared = ctx.opener.prepare_slots(locked, cred)?;
     let mut keys: Vec<SlotKey> = Vec::new();
     for sl in prepared.header().keys.slots.clone() {
         if drop.contains(&sl.id) || !sl.kind.is_legacy() {
@@ -216,15 +323,98 @@ pub fn rekey(
         }
     }
     let mut txn = prepared.begin()?;
-    txn.rekey(&keys, drop, removed_entries(delete_keyring_entry))?;
+    // Named as the header had them, before they go.
+    let removed: Vec<String> = drop
+        .iter()
+        .filter_map(|id| txn.vault().header().keys.slot(*id))
+        .map(slot_name)
+        .collect();
+    let rotate = if mark {
+        RotatePending::Mark
+    } else {
+        RotatePending::Skip
+    };
+    let accounts = |h: &HeaderV2| -> Vec<(SlotId, String)> {
+        h.keys
+            .slots
+            .iter()
+            .filter_map(|sl| Some((sl.id, slot_account(&h.vault_id, sl)?)))
+            .collect()
+    };
+    let keyring_before = accounts(txn.vault().header());
+    let exposed = txn.rekey(&keys, drop, removed_entries(delete_keyring_entry), rotate)?;
+    // Keyring slots whose entry this machine could not show to be theirs
+    // keep their key: said, since a copy of that key still opens the vault.
+    let same_key: Vec<String> = accounts(txn.vault().header())
+        .into_iter()
+        .filter(|a| keyring_before.contains(a))
+        .map(|(id, _)| id.to_hex())
+        .collect();
     let kept = txn.vault().header().keys.slots.len();
     let done = txn.commit()?;
-    eprintln!(
-        "vault: new master key; re-wrapped {kept} slot(s), dropped {}",
-        drop.len()
-    );
+    if removed.is_empty() {
+        eprintln!("vault: new master key; re-wrapped {kept} slot(s), dropped 0");
+    } else {
+        eprintln!(
+            "vault: removed {}; new master key; re-wrapped {kept} slot(s), dropped {}",
+            removed.join(", "),
+            drop.len()
+        );
+        report_exposed(&exposed, mark);
+    }
     report_entries(&done.keyring_entries);
+    if !same_key.is_empty() {
+        warn(&format!(
+            "keyring slot{s} {ids} {keep} {its} key: this machine's keyring has no entry for {it} or did not answer, so whoever copied that key can still open the vault; run `vault rekey` where {its} entry is (or remove and add {it} again there)",
+            s = if same_key.len() == 1 { "" } else { "s" },
+            ids = same_key.join(", "),
+            keep = if same_key.len() == 1 { "keeps" } else { "keep" },
+            its = if same_key.len() == 1 { "its" } else { "their" },
+            it = if same_key.len() == 1 { "it" } else { "them" },
+        ));
+    }
     Ok(())
+}
+
+/// `passphrase slot 1a2b3c4d (label "alice")`.
+fn slot_name(sl: &SlotV2) -> String {
+    let mut s = format!("{} slot {}", sl.kind.name(), sl.id.to_hex());
+    if let Some(l) = &sl.label {
+        s.push_str(&format!(" (label {:?})", l.as_str()));
+    }
+    s
+}
+
+/// The secrets a removed slot could read: names and dates, never values.
+fn report_exposed(exposed: &[ExposedSecret], marked: bool) {
+    let n = exposed.len();
+    let (count, it) = if n == 1 {
+        ("1 secret".to_string(), "it")
+    } else {
+        (format!("{n} secrets"), "them")
+    };
+    if n == 0 {
+        eprintln!("vault: the vault held no secret, so none needs rotating");
+        return;
+    }
+    if marked {
+        eprintln!(
+            "vault: {count} it could read {} marked rotate pending; change {it} (`vault set NAME` with a new value) and `vault list` shows which remain:",
+            if n == 1 { "is" } else { "are" }
+        );
+    } else {
+        eprintln!("vault: {count} it could read, not marked rotate pending (--no-rotate-pending):");
+    }
+    // One write however many (stderr is unbuffered).
+    let mut lines = String::new();
+    for e in exposed {
+        lines.push_str(&format!(
+            "vault:   {} (updated {})\n",
+            e.name,
+            &crate::output::format_utc(e.updated)[..10]
+        ));
+    }
+    eprint!("{lines}");
 }
 
 fn removed_entries(delete_keyring_entry: bool) -> RemovedEntries {
@@ -241,6 +431,12 @@ fn report_entries(entries: &[RemovedEntry]) {
     for e in entries {
         let (slot, account) = (e.slot.to_hex(), &e.account);
         match &e.outcome {
+            EntryOutcome::Kept if e.slot_kept => eprintln!(
+                "vault: slot {slot} has a fresh keyring entry; its old one (service `{KEYRING_SERVICE}`, account `{account}`) is kept: a copy of this vault from before opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at once)"
+            ),
+            EntryOutcome::Deleted if e.slot_kept => {
+                eprintln!("vault: deleted the old keyring entry of slot {slot} (account `{account}`); it has a fresh one")
+            }
             EntryOutcome::Kept => eprintln!(
                 "vault: kept the keyring entry of removed slot {slot} (service `{KEYRING_SERVICE}`, account `{account}`), if this machine has one: a copy of this vault that still has the slot opens through it. If no copy needs it, delete it: `secret-tool clear service {KEYRING_SERVICE} username {account}` (--delete-keyring-entry deletes it at removal)"
             ),

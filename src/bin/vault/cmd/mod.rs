@@ -8,6 +8,7 @@ pub mod exec;
 pub mod export;
 pub mod git;
 pub mod help;
+pub mod identity;
 pub mod import;
 pub mod init;
 pub mod key;

@@ -39,7 +39,14 @@ pub fn set(
     }
     let mut txn = prepared.begin()?;
     txn.set(name, value)?;
+    let still_pending = txn
+        .vault()
+        .get(name)
+        .is_some_and(|e| e.marks.rotate_pending);
     txn.commit()?;
+    if still_pending {
+        warn(&format!("{name} is still rotate pending: the value stored is the one a removed member could read; store a new one (changed at its source)"));
+    }
     if vault::envnames::alters_program_loading(name) {
         warn(&format!("{name} is a variable that changes how programs load or how a shell starts: `vault exec` sets it only when named with --only {name}"));
     }
@@ -66,20 +73,34 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> Result<()> {
         let items: Vec<serde_json::Value> = v
             .entries()
             .map(|e| {
-                serde_json::json!({"name": e.name, "created": e.created, "updated": e.updated, "size": e.len(), "conflict": e.marks.conflict.is_some()})
+                serde_json::json!({"name": e.name, "created": e.created, "updated": e.updated, "size": e.len(),
+                    "rotate_pending": e.marks.rotate_pending, "conflict": e.marks.conflict.is_some()})
             })
             .collect();
         out = serde_json::to_string_pretty(&items).expect("JSON of plain values");
         out.push('\n');
     } else {
-        // Marks on a terminal only: a script reading names gets names.
+        // Marks for a person only: piped, the output stays one name a line.
         let marks = std::io::stdout().is_terminal();
         for e in v.entries() {
             out.push_str(e.name);
-            if marks && e.marks.conflict.is_some() {
-                out.push_str("  (merge conflict: `vault resolve`)");
+            if marks {
+                if e.marks.rotate_pending {
+                    out.push_str("  (rotate pending)");
+                }
+                if e.marks.conflict.is_some() {
+                    out.push_str("  (merge conflict: `vault resolve`)");
+                }
             }
             out.push('\n');
+        }
+        let pending = v.entries().filter(|e| e.marks.rotate_pending).count();
+        if marks && pending > 0 {
+            out.push_str(&format!(
+                "{pending} rotate pending: a removed member could read {}; give {} a new value (`vault set NAME`)\n",
+                if pending == 1 { "its value" } else { "their values" },
+                if pending == 1 { "it" } else { "each" }
+            ));
         }
     }
     stdout_write(out.as_bytes())
