@@ -51,8 +51,8 @@ use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
-use crate::keyblock;
 use crate::identities::{Identities, Recipient};
+use crate::keyblock;
 use crate::rollback::{
     FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
     VersionControl,

@@ -15,7 +15,7 @@ pub const EXIT_CODES: [(u8, &str); 8] = [
     (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
     (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
     (3, "cannot unlock: wrong passphrase or identity, no usable keyring slot, no passphrase or identity given"),
-    (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
+    (4, "the vault file is corrupt, tampered with, of an unsupported version, over the KDF budget, or refused by this path's rollback memory (older, forked, under a retired key, or under a new master key the remembered one did not endorse)"),
     (5, "no such secret"),
     (126, "`exec`: the command is not executable"),
     (127, "`exec`: the command is not found"),
