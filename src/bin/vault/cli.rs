@@ -223,7 +223,7 @@ pub enum Command {
     Key(KeyCommand),
     /// Print a vault file as text for `git diff` / `git log -p`: header, slots, and per secret its name and a short fingerprint (never a value)
     #[command(
-        after_help = "Set up by `vault git setup` (diff.vault.textconv). Never prompts and never writes; opens the file with a given passphrase, the cached unlock or this machine's keyring slot, else shows only what the header shows (exit 0 either way, so a diff never fails)."
+        after_help = "Set up by `vault git setup` (diff.vault.textconv). Never prompts and never writes; opens the file with a given passphrase or identity, the cached unlock, this machine's keyring slot or the personal identity (never a passphrase-protected SSH key or a plugin identity), else shows only what the header shows (exit 0 either way, so a diff never fails)."
     )]
     Textconv {
         /// The vault file (git passes a temporary copy)
@@ -231,7 +231,7 @@ pub enum Command {
     },
     /// Git's merge driver: merge THEIRS into OURS per secret name, against BASE (the result replaces OURS)
     #[command(
-        after_help = "Set up by `vault git setup` (merge.vault.driver = vault merge %O %A %B). Never prompts: each side opens with a given passphrase, the cached unlock (only the side sealed under the cached body key) or this machine's keyring slot. Exit 0: merged. Exit 1: merged with conflicts, written to OURS and marked (the names on stderr; `vault list --json` shows \"conflict\": true; `vault resolve` or `vault set` ends one). Exit 2 or more: nothing written (2 cannot merge: different vaults, both sides rotated the master key; 3 a side cannot be opened here; 4 a side is corrupt)."
+        after_help = "Set up by `vault git setup` (merge.vault.driver = vault merge %O %A %B). Never prompts, never runs a plugin: each side opens with a given passphrase or identity, the cached unlock (only the side sealed under the cached body key), this machine's keyring slot or the personal identity. Exit 0: merged. Exit 1: merged with conflicts, written to OURS and marked (the names on stderr; `vault list --json` shows \"conflict\": true; `vault resolve` or `vault set` ends one). Exit 2 or more: nothing written (2 cannot merge: different vaults, both sides rotated the master key; 3 a side cannot be opened here; 4 a side is corrupt)."
     )]
     Merge {
         /// The common ancestor (git's %O; empty when there is none)

@@ -459,9 +459,11 @@ impl<'i> Credentials<'i> {
     }
 
     /// Opens the vault file at `path` without ever asking anyone (for
-    /// `merge` and `textconv`, which git runs): the given passphrase, else
-    /// the cached body key (if it is this file's), else this machine's
-    /// keyring slot; no prompt, no plugin, and no rollback memory (git's
+    /// `merge` and `textconv`, which git runs): the given passphrase, the
+    /// given identities, else the cached body key (if it is this file's),
+    /// else this machine's keyring slot, else the personal identity
+    /// ([`Credentials::quiet_identities`]); no prompt, no plugin, and no
+    /// rollback memory (git's
     /// temporary copies of a file are not the file at a path). The error
     /// is the last way tried, or exit 3 when nothing was there to try.
     pub fn open_quietly(&mut self, stores: &Stores, path: &std::path::Path) -> Result<Vault> {
