@@ -51,11 +51,11 @@ use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
-use crate::keyblock;
 use crate::identities::{Identities, Recipient};
+use crate::keyblock;
 use crate::rollback::{
-    FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
-    VersionControl,
+    FileState, Git, KeyCommitment, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory,
+    Verdict, VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{KeyStore, KeyringError, SlotRef};
@@ -464,6 +464,18 @@ impl<'a> Opener<'a> {
                 });
                 Ok(())
             }
+            // A key this path has not seen is checked whatever the
+            // generation: a forger picks an older one, or the same, as
+            // easily as a later one, and neither `--allow-rollback` nor a
+            // git checkout may take a key no member endorsed.
+            Verdict::Older { .. } | Verdict::Fork
+                if !self.accept_new_key && self.unendorsed_key(v) =>
+            {
+                Err(Error::UnendorsedKey {
+                    path: path(),
+                    generation: seen.generation,
+                })
+            }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
                 self.memory.update(key, &|r| {
                     Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
@@ -501,6 +513,28 @@ impl<'a> Opener<'a> {
                 generation: seen.generation,
             }),
         }
+    }
+
+    /// Whether `v` is sealed with a master key other than the one this
+    /// path last held, and its lineage does not lead from that key's. A
+    /// version-1 file put back after its conversion has the same key in
+    /// its old form; a path that knew no lineage cannot tell.
+    fn unendorsed_key(&self, v: &Vault) -> bool {
+        let Some(r) = as_seen_by(self.memory.recall(self.memory_key()).as_ref(), v) else {
+            return false;
+        };
+        let Some(remembered) = r.last.lineage else {
+            return false;
+        };
+        if r.last.commitment == v.file_state().commitment {
+            return false;
+        }
+        if let Some(mk) = v.master_key() {
+            if r.last.commitment == KeyCommitment(keyblock::master_commitment(mk)) {
+                return false;
+            }
+        }
+        !keyblock::descends_from(v.header(), &remembered)
     }
 
     /// Under the lock: re-reads the file and opens it with `derived`, or,

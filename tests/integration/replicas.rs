@@ -441,3 +441,72 @@ fn a_members_rekeys_elsewhere_are_endorsed_through_every_link() {
         .stderr_has("rotated by a holder of the previous key");
     assert_eq!(out.stdout, b"2");
 }
+
+/// A forger's key at an older generation, or at the same generation, is
+/// judged a rollback or a fork before anything looks at its key: the
+/// lineage must be checked there too, or `--allow-rollback` (which the
+/// rollback refusal itself suggests) takes a key no member endorsed, and
+/// sets the path's memory to it.
+#[test]
+fn a_forged_key_at_an_older_or_the_same_generation_is_not_taken_by_allow_rollback() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    set_at(&s, &s.vault, "B", b"2");
+    let real = s.vault_bytes();
+    for generation in [1, 3] {
+        fs::write(
+            &s.vault,
+            forged_at(
+                &real,
+                &[("DB_URL", b"postgres://attacker")],
+                true,
+                generation,
+            ),
+        )
+        .unwrap();
+        for args in [&["get", "DB_URL"][..], &["set", "NEW"][..]] {
+            s.with_pass(PASS, b"v", &[&["--allow-rollback"][..], args].concat())
+                .run()
+                .code(4)
+                .stderr_has("did not endorse")
+                .stderr_lacks("postgres");
+        }
+        // The memory was not moved to the forger's key: the real file opens.
+        fs::write(&s.vault, &real).unwrap();
+        let out = get_at(&s, &s.vault, "DB_URL").success();
+        assert_eq!(out.stdout, b"postgres://real");
+    }
+}
+
+/// The same forger through git: whoever can push to the repository
+/// commits a file under their own key at an older generation; git tracks
+/// it, so it used to be "a checkout" (a notice), read and written under
+/// the forger's key. Refused like a forged later generation.
+#[test]
+fn in_git_a_forged_key_at_an_older_generation_is_refused_not_taken_for_a_checkout() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let v = repo.dir.join("team.vault");
+    s.at(&v, PASS, b"", &["init"]).args(KDF).run().success();
+    set_at(&s, &v, "DB_URL", b"postgres://real");
+    set_at(&s, &v, "B", b"2");
+    repo.commit("real");
+    let real = fs::read(&v).unwrap();
+    fs::write(
+        &v,
+        forged_at(&real, &[("DB_URL", b"postgres://attacker")], true, 1),
+    )
+    .unwrap();
+    repo.commit("forged");
+    get_at(&s, &v, "DB_URL")
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+    s.at(&v, PASS, b"postgres://mine", &["set", "DB_URL2"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse");
+    repo.git(&["diff", "--exit-code", "--quiet"]);
+}

@@ -15,12 +15,12 @@ use std::time::Duration;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::cache::CachedBefore;
 use vault::identities::{
     default_ssh_identities, load_identities, personal_identity_file, Identities, LoadedIdentity,
     PERSONAL_IDENTITY_ACCOUNT,
 };
 use vault::keyblock::X25519Identity;
-use vault::cache::CachedBefore;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
 use vault::rollback::{Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
