@@ -272,7 +272,7 @@ impl<'a> Opener<'a> {
     /// The key of this path's memory, worked out once.
     fn memory_key(&self) -> &MemoryKey {
         self.memory_key
-            .get_or_init(|| MemoryKey::for_path(&self.resolved))
+            .get_or_init(|| MemoryKey::for_path(&self.path))
     }
 
     /// The path reads and writes go to.
@@ -419,7 +419,7 @@ impl<'a> Opener<'a> {
     fn tracked(&self) -> bool {
         *self
             .tracked
-            .get_or_init(|| self.vcs.tracks(self.memory_key().path()))
+            .get_or_init(|| self.vcs.tracks(&MemoryKey::canonical(&self.resolved)))
     }
 
     /// Acts on `verdict` for `v` (its header authenticated): refuses it, or

@@ -510,3 +510,31 @@ fn in_git_a_forged_key_at_an_older_generation_is_refused_not_taken_for_a_checkou
         .stderr_has("did not endorse");
     repo.git(&["diff", "--exit-code", "--quiet"]);
 }
+
+/// The memory was kept under the path with every link followed: whoever
+/// can write the vault's directory (or push to its git repository, where a
+/// link is content) replaced the file with a link to a forged file
+/// elsewhere, and this path's memory was never consulted (a "first" open,
+/// silently accepted). The path the vault is named by keeps its memory,
+/// whatever its links point at.
+#[test]
+fn a_vault_replaced_by_a_link_to_a_forged_file_is_judged_by_the_paths_memory() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    let real = s.vault_bytes();
+    let elsewhere = s.root().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let target = elsewhere.join("planted.vault");
+    fs::write(
+        &target,
+        forged(&real, &[("DB_URL", b"postgres://attacker")], true),
+    )
+    .unwrap();
+    fs::remove_file(&s.vault).unwrap();
+    std::os::unix::fs::symlink(&target, &s.vault).unwrap();
+    s.with_pass(PASS, b"", &["get", "DB_URL"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+}
