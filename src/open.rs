@@ -435,6 +435,24 @@ impl<'a> Opener<'a> {
             })
         };
         match verdict {
+            // A memory from before lineages learns the file's lineage key
+            // once it has been opened with its master key.
+            Verdict::Same
+                if seen.lineage.is_some()
+                    && self
+                        .memory
+                        .recall(key)
+                        .is_some_and(|r| r.last.lineage.is_none()) =>
+            {
+                self.memory.update(key, &|r| {
+                    let r = r?;
+                    (r.last.lineage.is_none() && r.last.digest == seen.digest).then(|| Record {
+                        last: seen,
+                        ..r.clone()
+                    })
+                });
+                Ok(())
+            }
             Verdict::Same => Ok(()),
             Verdict::First | Verdict::Newer => {
                 raise();

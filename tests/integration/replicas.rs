@@ -538,3 +538,64 @@ fn a_vault_replaced_by_a_link_to_a_forged_file_is_judged_by_the_paths_memory() {
         .stderr_has("did not endorse")
         .stderr_lacks("postgres");
 }
+
+/// A machine that last saw a version-1 file remembered no lineage key, so
+/// any new key was "unchecked" and accepted with a notice: a forger took
+/// the version-2 file a teammate's conversion published (its passphrase
+/// slot's sealed identity is reusable as it is) and re-wrapped a key of
+/// their own. The opener holds the version-1 data key, which is the
+/// master key: its lineage key is remembered, and the forgery refused.
+#[test]
+fn a_machine_that_last_saw_version_1_refuses_a_forged_key_after_the_conversion() {
+    let s = Sandbox::new();
+    let v1 = fs::read(vectors_dir().join("ok_passphrase.vault")).unwrap();
+    fs::write(&s.vault, &v1).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["list"]).run().success();
+    // As a memory written before lineages were remembered: no lineage line.
+    // The next open, of the same file, learns it.
+    for f in fs::read_dir(s.home.join(".local/state/vault/paths")).unwrap() {
+        let f = f.unwrap().path();
+        let t: String = fs::read_to_string(&f)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("lineage "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&f, t).unwrap();
+    }
+    s.with_pass(VECTOR_PASS, b"", &["list"]).run().success();
+    let elsewhere = s.root().join("other-machine-state");
+    let converted = s.root().join("converted.vault");
+    fs::copy(&s.vault, &converted).unwrap();
+    s.at(
+        &converted,
+        VECTOR_PASS,
+        b"x",
+        &["set", "--raw", "CONVERTED"],
+    )
+    .env("XDG_STATE_HOME", &elsewhere)
+    .run()
+    .success();
+    let real = fs::read(&converted).unwrap();
+    fs::write(
+        &s.vault,
+        forged(&real, &[("DB_URL", b"postgres://attacker")], true),
+    )
+    .unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["get", "DB_URL"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+    // The real conversion, rekeyed by a member, is endorsed.
+    s.at(&converted, VECTOR_PASS, b"", &["rekey"])
+        .env("XDG_STATE_HOME", &elsewhere)
+        .run()
+        .success();
+    fs::copy(&converted, &s.vault).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["get", "-n", "CONVERTED"])
+        .run()
+        .success()
+        .stderr_has("rotated by a holder of the previous key")
+        .stdout_has("x");
+}
