@@ -269,10 +269,27 @@ impl<'a> Opener<'a> {
         all
     }
 
-    /// The key of this path's memory, worked out once.
+    /// The key of this path's memory, worked out once. A path with no
+    /// memory of its own that leads (through links) to a file remembered
+    /// under that file's own path starts from that memory: where earlier
+    /// versions kept it (every link followed), and what a new link to a
+    /// known vault should inherit.
     fn memory_key(&self) -> &MemoryKey {
-        self.memory_key
-            .get_or_init(|| MemoryKey::for_path(&self.path))
+        self.memory_key.get_or_init(|| {
+            let key = MemoryKey::for_path(&self.path);
+            let target = MemoryKey::for_path(&MemoryKey::canonical(&self.resolved));
+            if target != key && self.memory.recall(&key).is_none() {
+                if let Some(r) = self.memory.recall(&target) {
+                    self.memory.update(&key, &|now| {
+                        now.is_none().then(|| Record {
+                            path: key.path().to_path_buf(),
+                            ..r.clone()
+                        })
+                    });
+                }
+            }
+            key
+        })
     }
 
     /// The path reads and writes go to.

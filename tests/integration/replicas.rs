@@ -599,3 +599,28 @@ fn a_machine_that_last_saw_version_1_refuses_a_forged_key_after_the_conversion()
         .stderr_has("rotated by a holder of the previous key")
         .stdout_has("x");
 }
+
+/// A vault reached through a link had its memory kept under the link's
+/// target (every link followed). Now that the path as named keeps it, the
+/// link starts from the target's memory, not from nothing: an older file
+/// put back behind the link is still refused.
+#[test]
+fn a_link_to_a_remembered_vault_starts_from_the_memory_of_its_target() {
+    let s = Sandbox::new();
+    let dir = s.root().join("dotfiles");
+    fs::create_dir(&dir).unwrap();
+    let target = dir.join("real.vault");
+    s.at(&target, PASS, b"", &["init"])
+        .args(KDF)
+        .run()
+        .success();
+    set_at(&s, &target, "A", b"1");
+    let old = fs::read(&target).unwrap();
+    set_at(&s, &target, "A", b"2");
+    let link = s.root().join("link.vault");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    fs::write(&target, &old).unwrap();
+    get_at(&s, &link, "A")
+        .code(4)
+        .stderr_has("older than generation");
+}
