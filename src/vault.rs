@@ -1315,8 +1315,16 @@ impl Vault {
 
     /// The file this vault was opened from or last sealed to, as the
     /// rollback memory knows it.
+    ///
+    /// A file without a lineage (version 1, or version 2 from before it)
+    /// opened with its master key is known by that key's lineage key: the
+    /// key a member's rotation of it, or its conversion, will start from.
     pub fn file_state(&self) -> FileState {
-        file_state(&self.header, self.content)
+        let mut state = file_state(&self.header, self.content);
+        if state.lineage.is_none() {
+            state.lineage = self.master.as_ref().map(keyblock::lineage_key);
+        }
+        state
     }
 
     /// The header (slots, id, generation).
