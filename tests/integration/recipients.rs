@@ -816,8 +816,9 @@ fn a_member_opening_by_identity_rotates_the_master_key() {
     assert_eq!(s.get("A"), b"alpha");
 }
 
-/// With standard output on a terminal, `identity export` (a secret) and
-/// `key export-slot` (binary) refuse, unless `identity export --force`.
+/// With standard output on a terminal, `identity export` and `identity new
+/// --output -` (a secret) and `key export-slot` (binary) refuse, unless
+/// `--force`.
 #[test]
 fn exports_refuse_a_terminal_standard_output() {
     let Some((master, slave_path)) = require(Pty) else {
@@ -846,6 +847,9 @@ fn exports_refuse_a_terminal_standard_output() {
     };
     let screen = crate::passphrase::Screen::new(&master);
     on_tty("identity export")
+        .code(2)
+        .stderr_has("refusing to print the identity on a terminal");
+    on_tty("identity new --output -")
         .code(2)
         .stderr_has("refusing to print the identity on a terminal");
     on_tty("identity export --force").success();

@@ -461,6 +461,9 @@ pub enum IdentityCommand {
         /// Write the identity to this new file (mode 0600, never overwritten), or - for standard output, instead of keeping it
         #[arg(long, value_name = "FILE|-")]
         output: Option<PathBuf>,
+        /// With --output -: write even when standard output is a terminal
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Print the personal identity's recipient (age1…), to give to whoever adds you
     Show,
