@@ -688,3 +688,121 @@ fn merge_and_textconv_open_with_an_identity_file_alone() {
     assert!(log.stdout_str().contains("+  S "), "{log:?}");
     assert!(!log.stdout_str().contains("4321"));
 }
+
+/// Two people, two HOMEs, two clones: Alice opens with an identity made by
+/// `age-keygen`, Bob with `~/.ssh/id_ed25519` made by `ssh-keygen` (his
+/// default SSH identity: nothing given). Each changes the vault on their
+/// own clone; Alice's pull merges through the driver: Bob's new secret
+/// arrives, her change stays, and the name both changed is a conflict
+/// that holds Bob's value until she resolves it.
+#[test]
+fn two_members_with_age_and_ssh_identities_merge_through_the_driver() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    require(Program("age-keygen"));
+    require(Program("ssh-keygen"));
+    let alice_key = s.root().join("alice.key");
+    s.program("age-keygen")
+        .arg("-o")
+        .arg(&alice_key)
+        .run()
+        .success();
+    let alice = s
+        .program("age-keygen")
+        .arg("-y")
+        .arg(&alice_key)
+        .run()
+        .success();
+    let bob_home = s.root().join("bob-home");
+    fs::create_dir_all(bob_home.join(".ssh")).unwrap();
+    s.program("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "bob", "-f"])
+        .arg(bob_home.join(".ssh/id_ed25519"))
+        .run()
+        .success();
+    let bob_pub = bob_home.join(".ssh/id_ed25519.pub");
+    repo.setup().success();
+    repo.init();
+    let add = |r: &str, label: &str| {
+        repo.vault(b"", &["key", "add", "recipient", r, "--label", label])
+            .success();
+    };
+    add(alice.stdout_str().trim(), "alice");
+    add(bob_pub.to_str().unwrap(), "bob");
+    repo.set("API_TOKEN", b"tok-base");
+    repo.commit("team vault");
+    // Bob's clone, his HOME (git config, his ~/.ssh key), no passphrase.
+    let bob_dir = s.root().join("bob-clone");
+    let git_as_bob = |dir: &Path, args: &[&str]| {
+        s.program("git")
+            .env("PATH", path_with_vault())
+            .env("HOME", &bob_home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", bob_home.join(".gitconfig"))
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .run()
+            .success()
+    };
+    git_as_bob(
+        s.root(),
+        &["clone", "-q", repo.dir.to_str().unwrap(), "bob-clone"],
+    );
+    git_as_bob(&bob_dir, &["config", "user.name", "Bob"]);
+    git_as_bob(&bob_dir, &["config", "user.email", "bob@example.invalid"]);
+    let bob_vault = |value: &[u8], args: &[&str]| {
+        s.cmd()
+            .env("HOME", &bob_home)
+            .arg("--vault")
+            .arg(bob_dir.join("team.vault"))
+            .args(args)
+            .stdin(value.to_vec())
+            .run()
+    };
+    bob_vault(b"smtp-from-bob", &["set", "--raw", "SMTP_PASSWORD"]).success();
+    bob_vault(b"tok-bob", &["set", "--raw", "API_TOKEN"]).success();
+    git_as_bob(&bob_dir, &["commit", "-q", "-am", "bob: smtp, token"]);
+    // Alice, meanwhile, with her identity only.
+    let alice_vault = |value: &[u8], args: &[&str]| {
+        s.cmd()
+            .env("VAULT_IDENTITY_FILE", &alice_key)
+            .arg("--vault")
+            .arg(&repo.vault)
+            .args(args)
+            .stdin(value.to_vec())
+            .run()
+    };
+    alice_vault(b"tok-alice", &["set", "--raw", "API_TOKEN"]).success();
+    repo.commit("alice: token");
+    let pull = repo
+        .git_cmd(&[
+            "pull",
+            "-q",
+            "--no-rebase",
+            bob_dir.to_str().unwrap(),
+            "main",
+        ])
+        .env("VAULT_IDENTITY_FILE", &alice_key)
+        .run();
+    assert_ne!(pull.code, Some(0), "a conflict stops git: {pull:?}");
+    pull.stderr_has("conflict: API_TOKEN");
+    let get = |name: &str| alice_vault(b"", &["get", "-n", name]).success().stdout;
+    assert_eq!(get("SMTP_PASSWORD"), b"smtp-from-bob");
+    assert_eq!(get("API_TOKEN"), b"tok-alice");
+    alice_vault(b"", &["resolve", "API_TOKEN", "--other"]).success();
+    assert_eq!(get("API_TOKEN"), b"tok-bob");
+    repo.commit("merge bob");
+    // Bob's default SSH key opens the merged file too.
+    let out = s
+        .cmd()
+        .env("HOME", &bob_home)
+        .arg("--vault")
+        .arg(&repo.vault)
+        .args(["get", "-n", "API_TOKEN"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, b"tok-bob");
+}
