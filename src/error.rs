@@ -115,6 +115,8 @@ pub enum Error {
         keyring: Option<KeyringError>,
         /// Whether the vault has a passphrase slot (a passphrase would do).
         has_passphrase_slot: bool,
+        /// Whether it has recipient slots (no identity here matched one).
+        has_recipient_slot: bool,
     },
     /// The keyring could not be used.
     Keyring(KeyringError),
@@ -450,14 +452,21 @@ impl fmt::Display for Error {
                 path,
                 keyring,
                 has_passphrase_slot,
+                has_recipient_slot,
             } => {
                 let path = path.display();
                 match (keyring, has_passphrase_slot) {
                     (Some(why), true) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}) and no passphrase was given"),
                     (Some(why), false) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
                     (None, true) => write!(f, "cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal)"),
-                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot, and no identity given or found here opens one of its recipient slots"),
+                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+                }?;
+                if *has_recipient_slot {
+                    // A removed member sees this: their identity is found
+                    // here but is no longer one of the recipients.
+                    write!(f, "; no identity given or found here (personal identity, ~/.ssh keys) is one of its recipients")?;
                 }
+                Ok(())
             }
             Error::Keyring(e) => write!(f, "keyring: {e}"),
             Error::Corrupt { path, detail } => write!(
@@ -628,11 +637,13 @@ mod tests {
                 path: p.clone(),
                 keyring: Some(KeyringError::Locked),
                 has_passphrase_slot: true,
+                has_recipient_slot: true,
             },
             Error::NoUsableSlot {
                 path: p.clone(),
                 keyring: None,
                 has_passphrase_slot: true,
+                has_recipient_slot: true,
             },
             Error::MissingSlotKeys(vec![(SlotId([1; 4]), "passphrase")]),
             Error::LastSlot,

@@ -366,9 +366,25 @@ fn the_default_ssh_key_opens_a_vault_with_its_recipient_slot() {
     };
     // Without a slot for it, nothing opens (exit 3, no prompt).
     s.vault_cmd().args(["get", "A"]).run().code(3);
-    add_recipient(&s, ssh.join("id_ed25519.pub").to_str().unwrap(), &[]);
+    add_recipient(
+        &s,
+        ssh.join("id_ed25519.pub").to_str().unwrap(),
+        &["--label", "me"],
+    );
     let out = s.vault_cmd().args(["get", "-n", "A"]).run().success();
     assert_eq!(out.stdout, b"alpha");
+    // Removed (another member stays): the key is found but is no longer a
+    // recipient, and the message says so.
+    let Some(other) = age_keygen(&s, &s.root().join("other.key")) else {
+        return;
+    };
+    add_recipient(&s, &other, &[]);
+    s.with_pass(PASS, b"", &["key", "remove", "me"])
+        .run()
+        .success();
+    s.vault_cmd().args(["get", "A"]).run().code(3).stderr_has(
+        "no identity given or found here (personal identity, ~/.ssh keys) is one of its recipients",
+    );
 }
 
 #[test]

@@ -445,6 +445,7 @@ impl<'i> Credentials<'i> {
             path: self.inv.path.clone(),
             keyring: why_not_keyring,
             has_passphrase_slot: has_pass,
+            has_recipient_slot: has_recipient,
         };
         if !has_recipient {
             return Err(error.into());
@@ -560,6 +561,7 @@ impl<'i> Credentials<'i> {
                 path: path.to_path_buf(),
                 keyring: why_not_keyring,
                 has_passphrase_slot: locked.has_passphrase_slot(),
+                has_recipient_slot: locked.has_recipient_slot(),
             }
             .into()
         }))
