@@ -6,9 +6,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-echo "# building vault (release)"
-cargo build --release --quiet
-bin="$PWD/target/release/vault"
+# The dev profile (dependencies optimised, see Cargo.toml): the same build
+# scripts/test.sh then reuses, so a newcomer running both compiles the
+# dependency tree once, not twice. Cargo's progress is shown.
+echo "# building vault (cargo build --locked; a few minutes on a fresh 2-core machine, progress below)"
+cargo build --locked --bin vault
+bin="$PWD/target/debug/vault"
 vault() { "$bin" "$@"; }
 
 work=$(mktemp -d)

@@ -115,6 +115,8 @@ pub enum Error {
         keyring: Option<KeyringError>,
         /// Whether the vault has a passphrase slot (a passphrase would do).
         has_passphrase_slot: bool,
+        /// Whether it has recipient slots (no identity here matched one).
+        has_recipient_slot: bool,
     },
     /// The keyring could not be used.
     Keyring(KeyringError),
@@ -243,6 +245,12 @@ pub enum Error {
     },
     /// The cached unlock (kernel keyring) failed.
     Cache(String),
+    /// `vault merge` cannot make one file of the two sides (different
+    /// vaults, both sides rotated the master key, slot changes without the
+    /// master key); the reason says which.
+    CannotMerge(String),
+    /// `vault resolve`: this secret carries no merge conflict.
+    NoConflict(String),
     /// Not a recipient vault can wrap to: why (never the text given, which
     /// may be a secret pasted in the wrong place).
     BadRecipient(String),
@@ -444,14 +452,21 @@ impl fmt::Display for Error {
                 path,
                 keyring,
                 has_passphrase_slot,
+                has_recipient_slot,
             } => {
                 let path = path.display();
                 match (keyring, has_passphrase_slot) {
                     (Some(why), true) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}) and no passphrase was given"),
                     (Some(why), false) => write!(f, "cannot unlock {path}: its keyring slot is not usable here ({why}), and it has no passphrase slot"),
                     (None, true) => write!(f, "cannot unlock {path}: it has no keyring slot and no passphrase was given (standard input is not a terminal)"),
-                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot, and no identity given or found here opens one of its recipient slots"),
+                    (None, false) => write!(f, "cannot unlock {path}: it has neither a keyring slot nor a passphrase slot"),
+                }?;
+                if *has_recipient_slot {
+                    // A removed member sees this: their identity is found
+                    // here but is no longer one of the recipients.
+                    write!(f, "; no identity given or found here (personal identity, ~/.ssh keys) is one of its recipients")?;
                 }
+                Ok(())
             }
             Error::Keyring(e) => write!(f, "keyring: {e}"),
             Error::Corrupt { path, detail } => write!(
@@ -531,6 +546,8 @@ impl fmt::Display for Error {
                 "refusing to remove the last slot: the vault could never be opened again",
             ),
             Error::TooManySlots(n) => write!(f, "the vault already has {n} slots, the most it can hold"),
+            Error::CannotMerge(why) => write!(f, "cannot merge: {why}"),
+            Error::NoConflict(name) => write!(f, "secret {name} has no merge conflict to resolve"),
             Error::DroppingEverySlot => f.write_str(
                 "refusing to drop every slot: the vault could never be opened again",
             ),
@@ -620,11 +637,13 @@ mod tests {
                 path: p.clone(),
                 keyring: Some(KeyringError::Locked),
                 has_passphrase_slot: true,
+                has_recipient_slot: true,
             },
             Error::NoUsableSlot {
                 path: p.clone(),
                 keyring: None,
                 has_passphrase_slot: true,
+                has_recipient_slot: true,
             },
             Error::MissingSlotKeys(vec![(SlotId([1; 4]), "passphrase")]),
             Error::LastSlot,

@@ -23,7 +23,7 @@ use crate::format::v2::{
     HeaderV2, KeyBlock, Lineage, Link, LINEAGE_KEY_LEN, MAC_LEN, MAX_LINKS, SEALED_BODY_KEY_LEN,
     SEALED_IDENTITY_LEN,
 };
-use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN};
+use crate::format::{KdfParams, SlotId, VaultId, COMMITMENT_LEN, FINGERPRINT_KEY_LEN};
 use crate::secret::Key;
 
 type Prf = blake2::Blake2bMac<U32>;
@@ -95,6 +95,19 @@ pub fn mac_matches(mk: &Key, header: &HeaderV2) -> bool {
     let mut m = prf(&derive(mk, MAC_KEY));
     m.update(&HeaderV2::mac_message(&header.vault_id, &header.keys));
     m.verify_slice(&header.mac).is_ok()
+}
+
+/// A secret's fingerprint, for `vault textconv`: keyed BLAKE2b-256 with
+/// the body's fingerprint key over `name ‖ 00 ‖ value`. It changes when the
+/// value does, says nothing about the value to whoever lacks the key, and
+/// the key is replaced on every member removal, so an ex-member cannot test
+/// guesses against later diffs.
+pub fn fingerprint(fp_key: &[u8; FINGERPRINT_KEY_LEN], name: &str, value: &[u8]) -> [u8; 32] {
+    let mut m = <Prf as KeyInit>::new_from_slice(fp_key).expect("BLAKE2b accepts 32-byte keys");
+    m.update(name.as_bytes());
+    m.update(&[0]);
+    m.update(value);
+    m.finalize().into_bytes().into()
 }
 
 fn body_key_aad(vault_id: &VaultId) -> Vec<u8> {
@@ -353,6 +366,21 @@ pub fn unwrap_master_key(identity: &dyn age::Identity, age_file: &[u8]) -> Optio
 mod tests {
     use super::*;
     use crate::format::v2::tests::sample_header_v2;
+
+    #[test]
+    fn fingerprints_depend_on_key_name_and_value_and_separate_them() {
+        let k = [1u8; 32];
+        let a = fingerprint(&k, "AB", b"c");
+        assert_eq!(a, fingerprint(&k, "AB", b"c"));
+        // name ‖ 00 ‖ value: moving a byte across the boundary changes it.
+        assert_ne!(a, fingerprint(&k, "A", b"Bc"));
+        assert_ne!(a, fingerprint(&k, "AB", b"d"));
+        assert_ne!(a, fingerprint(&[2u8; 32], "AB", b"c"));
+        // Keyed BLAKE2b-256 of exactly those bytes (docs/FORMAT.md).
+        let mut m = <Prf as KeyInit>::new_from_slice(&k).unwrap();
+        m.update(b"AB\0c");
+        assert_eq!(a, <[u8; 32]>::from(m.finalize().into_bytes()));
+    }
 
     #[test]
     fn derivations_are_distinct_and_fixed() {

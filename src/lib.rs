@@ -19,6 +19,7 @@
 //! - [`interchange`]: `.env`, JSON and Nextflow store files in and out, pure.
 //! - [`envnames`]: variable names that change how programs load (left out of shell exports).
 //! - [`cache`]: the cached unlock (data key in the Linux kernel keyring).
+//! - [`merge`]: the three-way merge of `vault merge` (per name, per slot, across a rotation), pure.
 //! - [`open`]: the one open path: [`open::Opener`], read, and the write transaction.
 //! - [`rollback`]: rollback memory per vault path (key, generation, content, retired keys) behind a trait.
 //! - [`error`]: the library's one error enum; [`display`]: how sizes are shown.
@@ -36,6 +37,7 @@ pub mod identities;
 pub mod interchange;
 pub mod keyblock;
 pub mod mask;
+pub mod merge;
 pub mod open;
 pub mod platform;
 pub mod render;

@@ -51,11 +51,11 @@ use crate::error::{Error, Result};
 use crate::format::v2::{HeaderV2, Label, SlotKindV2, SlotV2};
 use crate::format::KdfParams;
 use crate::format::SlotId;
-use crate::keyblock;
 use crate::identities::{Identities, Recipient};
+use crate::keyblock;
 use crate::rollback::{
-    FileState, Git, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory, Verdict,
-    VersionControl,
+    FileState, Git, KeyCommitment, MemoryKey, NewKeyAccepted, Notice, Record, RollbackMemory,
+    Verdict, VersionControl,
 };
 use crate::secret::{Key, SecretBytes};
 use crate::slots::{KeyStore, KeyringError, SlotRef};
@@ -269,10 +269,27 @@ impl<'a> Opener<'a> {
         all
     }
 
-    /// The key of this path's memory, worked out once.
+    /// The key of this path's memory, worked out once. A path with no
+    /// memory of its own that leads (through links) to a file remembered
+    /// under that file's own path starts from that memory: where earlier
+    /// versions kept it (every link followed), and what a new link to a
+    /// known vault should inherit.
     fn memory_key(&self) -> &MemoryKey {
-        self.memory_key
-            .get_or_init(|| MemoryKey::for_path(&self.resolved))
+        self.memory_key.get_or_init(|| {
+            let key = MemoryKey::for_path(&self.path);
+            let target = MemoryKey::for_path(&MemoryKey::canonical(&self.resolved));
+            if target != key && self.memory.recall(&key).is_none() {
+                if let Some(r) = self.memory.recall(&target) {
+                    self.memory.update(&key, &|now| {
+                        now.is_none().then(|| Record {
+                            path: key.path().to_path_buf(),
+                            ..r.clone()
+                        })
+                    });
+                }
+            }
+            key
+        })
     }
 
     /// The path reads and writes go to.
@@ -419,7 +436,7 @@ impl<'a> Opener<'a> {
     fn tracked(&self) -> bool {
         *self
             .tracked
-            .get_or_init(|| self.vcs.tracks(self.memory_key().path()))
+            .get_or_init(|| self.vcs.tracks(&MemoryKey::canonical(&self.resolved)))
     }
 
     /// Acts on `verdict` for `v` (its header authenticated): refuses it, or
@@ -435,6 +452,24 @@ impl<'a> Opener<'a> {
             })
         };
         match verdict {
+            // A memory from before lineages learns the file's lineage key
+            // once it has been opened with its master key.
+            Verdict::Same
+                if seen.lineage.is_some()
+                    && self
+                        .memory
+                        .recall(key)
+                        .is_some_and(|r| r.last.lineage.is_none()) =>
+            {
+                self.memory.update(key, &|r| {
+                    let r = r?;
+                    (r.last.lineage.is_none() && r.last.digest == seen.digest).then(|| Record {
+                        last: seen,
+                        ..r.clone()
+                    })
+                });
+                Ok(())
+            }
             Verdict::Same => Ok(()),
             Verdict::First | Verdict::Newer => {
                 raise();
@@ -464,6 +499,18 @@ impl<'a> Opener<'a> {
                 });
                 Ok(())
             }
+            // A key this path has not seen is checked whatever the
+            // generation: a forger picks an older one, or the same, as
+            // easily as a later one, and neither `--allow-rollback` nor a
+            // git checkout may take a key no member endorsed.
+            Verdict::Older { .. } | Verdict::Fork
+                if !self.accept_new_key && self.unendorsed_key(v) =>
+            {
+                Err(Error::UnendorsedKey {
+                    path: path(),
+                    generation: seen.generation,
+                })
+            }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
                 self.memory.update(key, &|r| {
                     Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
@@ -487,12 +534,13 @@ impl<'a> Opener<'a> {
                 path: path(),
                 generation: seen.generation,
             }),
-            Verdict::Retired
-                if access == Access::Read && (self.allow_rollback || self.tracked()) =>
-            {
+            // Even in a git work tree: a file under a retired key is what an
+            // ex-member can still write (they hold that key), with values of
+            // their choosing, so it is read only when asked for.
+            Verdict::Retired if access == Access::Read && self.allow_rollback => {
                 (self.on_notice)(&Notice::RetiredRead {
                     path: path(),
-                    tracked: !self.allow_rollback,
+                    tracked: self.tracked(),
                 });
                 Ok(())
             }
@@ -501,6 +549,28 @@ impl<'a> Opener<'a> {
                 generation: seen.generation,
             }),
         }
+    }
+
+    /// Whether `v` is sealed with a master key other than the one this
+    /// path last held, and its lineage does not lead from that key's. A
+    /// version-1 file put back after its conversion has the same key in
+    /// its old form; a path that knew no lineage cannot tell.
+    fn unendorsed_key(&self, v: &Vault) -> bool {
+        let Some(r) = as_seen_by(self.memory.recall(self.memory_key()).as_ref(), v) else {
+            return false;
+        };
+        let Some(remembered) = r.last.lineage else {
+            return false;
+        };
+        if r.last.commitment == v.file_state().commitment {
+            return false;
+        }
+        if let Some(mk) = v.master_key() {
+            if r.last.commitment == KeyCommitment(keyblock::master_commitment(mk)) {
+                return false;
+            }
+        }
+        !keyblock::descends_from(v.header(), &remembered)
     }
 
     /// Under the lock: re-reads the file and opens it with `derived`, or,
@@ -565,6 +635,18 @@ impl<'o, A> Prepared<'o, A> {
     /// The file's format version (1 or 2).
     pub fn version(&self) -> u16 {
         self.locked.version()
+    }
+
+    /// The passphrase slot that opened the file and its key (the Argon2id
+    /// output), when a passphrase did: another version of the same vault
+    /// whose slot has the same salt and cost opens with it as a
+    /// [`Credential::SlotKey`] without running Argon2id again (`vault
+    /// merge` opens three).
+    pub fn opening_passphrase_key(&self) -> Option<(SlotId, Key)> {
+        match (self.derived.by, &self.derived.kek, &self.passphrase) {
+            (OpenedBy::Slot(id), Some(kek), Some(_)) => Some((id, kek.clone())),
+            _ => None,
+        }
     }
 
     /// Opens the file as read, for reading. A reader holds no lock, so it
@@ -777,6 +859,12 @@ impl<A> WriteTxn<'_, A> {
     /// Deletes every name in `names`, or none if any is unknown.
     pub fn delete(&mut self, names: &[String]) -> Result<()> {
         self.vault.delete(names)
+    }
+
+    /// Ends the merge conflict on `name`: keeps its value, or with `other`
+    /// takes the other side's (deleting it if the other side deleted it).
+    pub fn resolve(&mut self, name: &str, other: bool) -> Result<()> {
+        self.vault.resolve_at(name, other, self.opener.clock.now())
     }
 
     /// Seals and writes the vault atomically, raises the rollback memory

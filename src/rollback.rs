@@ -236,21 +236,30 @@ impl Record {
 }
 
 /// Under which name a path's memory is kept. Opaque: made from the path
-/// the vault is read and written at.
+/// the vault is named by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemoryKey {
     path: PathBuf,
 }
 
 impl MemoryKey {
-    /// The key of the vault file at `resolved` (links followed by
-    /// `store::resolve`), made absolute with every directory link followed
-    /// too, so one file reached by two spellings has one memory.
-    pub fn for_path(resolved: &Path) -> MemoryKey {
-        let path = fs::canonicalize(resolved)
-            .or_else(|_| std::path::absolute(resolved))
-            .unwrap_or_else(|_| resolved.to_path_buf());
+    /// The key of the vault named `path` (as the user gave it), made
+    /// absolute without following any link: whoever can write a directory
+    /// on the way (or push to a git repository, where a link is content)
+    /// could otherwise point the path at a file elsewhere, whose path has
+    /// no memory, and have it taken as a first sight. One file reached by
+    /// two spellings (through a link and directly) has two memories.
+    pub fn for_path(path: &Path) -> MemoryKey {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         MemoryKey { path }
+    }
+
+    /// The file at `resolved` (links followed), made absolute with every
+    /// directory link followed too: what version control is asked about.
+    pub fn canonical(resolved: &Path) -> PathBuf {
+        fs::canonicalize(resolved)
+            .or_else(|_| std::path::absolute(resolved))
+            .unwrap_or_else(|_| resolved.to_path_buf())
     }
 
     /// The path.
@@ -479,6 +488,25 @@ impl RollbackMemory for InMemory {
 
     fn known(&self) -> Vec<Record> {
         self.0.borrow().values().cloned().collect()
+    }
+}
+
+/// No memory at all: recalls nothing and keeps nothing. For `vault merge`
+/// and `vault textconv`, which open git's temporary copies of old and
+/// other versions of a file: they must neither be judged against the
+/// memory of a path nor change it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMemory;
+
+impl RollbackMemory for NoMemory {
+    fn recall(&self, _: &MemoryKey) -> Option<Record> {
+        None
+    }
+
+    fn update(&self, _: &MemoryKey, _: &dyn Fn(Option<&Record>) -> Option<Record>) {}
+
+    fn known(&self) -> Vec<Record> {
+        Vec::new()
     }
 }
 
@@ -845,7 +873,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_is_the_canonical_path() {
+    fn a_key_is_the_named_path_with_no_link_followed() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real");
         fs::create_dir(&real).unwrap();
@@ -853,8 +881,12 @@ mod tests {
         std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
         let a = MemoryKey::for_path(&real.join("t.vault"));
         let b = MemoryKey::for_path(&dir.path().join("link/t.vault"));
-        assert_eq!(a, b);
+        assert_ne!(a, b);
         assert!(a.path().is_absolute());
+        assert_eq!(
+            MemoryKey::canonical(&dir.path().join("link/t.vault")),
+            fs::canonicalize(real.join("t.vault")).unwrap()
+        );
     }
 
     #[test]

@@ -200,6 +200,17 @@ pub fn lock(path: &Path, timeout: Duration, on_wait: &mut dyn FnMut()) -> Result
 /// temp file 0600 in the same directory, write, fsync, rename, fsync the
 /// directory. Leftover temp files of crashed writers are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8], _lock: &WriteLock) -> Result<()> {
+    replace(path, bytes)
+}
+
+/// [`write_atomic`] for a file that no other vault process writes, with no
+/// sidecar lock file: git's temporary copy that `vault merge` replaces
+/// (`%A`), where a lock file would be left in the work tree.
+pub fn write_atomic_unshared(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes)
+}
+
+fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -1315,8 +1315,16 @@ impl Vault {
 
     /// The file this vault was opened from or last sealed to, as the
     /// rollback memory knows it.
+    ///
+    /// A file without a lineage (version 1, or version 2 from before it)
+    /// opened with its master key is known by that key's lineage key: the
+    /// key a member's rotation of it, or its conversion, will start from.
     pub fn file_state(&self) -> FileState {
-        file_state(&self.header, self.content)
+        let mut state = file_state(&self.header, self.content);
+        if state.lineage.is_none() {
+            state.lineage = self.master.as_ref().map(keyblock::lineage_key);
+        }
+        state
     }
 
     /// The header (slots, id, generation).
@@ -1352,6 +1360,53 @@ impl Vault {
     /// never cached, never written anywhere.
     pub fn master_key(&self) -> Option<&Key> {
         self.master.as_ref()
+    }
+
+    /// The format version of the file this vault was read from (2 once
+    /// written).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The fingerprint of secret `e` (`keyblock::fingerprint`), for `vault
+    /// textconv`; `None` for a version-1 file, which has no fingerprint key
+    /// (the one held in memory is random until the first write).
+    pub fn fingerprint(&self, e: &EntryRef<'_>) -> Option<[u8; 32]> {
+        (self.version == 2).then(|| {
+            keyblock::fingerprint(self.secrets.fingerprint_key(), e.name, e.expose_value())
+        })
+    }
+
+    /// The path this vault was read from (for messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The body's fingerprint key (a version-1 file's is random until its
+    /// first write).
+    pub(crate) fn fingerprint_key(&self) -> &[u8; format::FINGERPRINT_KEY_LEN] {
+        self.secrets.fingerprint_key()
+    }
+
+    /// Makes this vault the result of a merge (`merge::merge_vaults`):
+    /// `slots`, the merged `secrets`, and `generation` (the larger of the
+    /// two sides'; sealing adds one). A key block that changes needs the
+    /// master key: opened through the cache, only OURS's slots can stay.
+    pub(crate) fn become_merge_result(
+        &mut self,
+        slots: Vec<SlotV2>,
+        secrets: Secrets,
+        generation: u64,
+    ) -> Result<()> {
+        if self.master.is_none() && slots != self.header.keys.slots {
+            return Err(Error::CannotMerge(
+                "the slots changed on the other side, and merging slots needs the master key, which the cached unlock does not hold: give the passphrase (VAULT_PASSPHRASE_FILE) or merge where this machine's keyring slot opens the vault".into(),
+            ));
+        }
+        self.header.keys.slots = slots;
+        self.secrets = secrets;
+        self.header.generation = generation;
+        Ok(())
     }
 
     /// The secret named `name`.
@@ -1410,6 +1465,37 @@ impl Vault {
                 rotate_pending,
             },
         );
+        Ok(())
+    }
+
+    /// Ends the merge conflict on `name` at time `t`: keeps the value it
+    /// holds (times unchanged), or with `other` takes the other side's
+    /// value (updated at `t`) or deletes it (the other side deleted it).
+    /// A rotate-pending mark stays: both values were in the file.
+    pub fn resolve_at(&mut self, name: &str, other: bool, t: u64) -> Result<()> {
+        let e = self
+            .secrets
+            .get(name)
+            .ok_or_else(|| Error::no_such_secret(name))?;
+        let conflict = e
+            .marks
+            .conflict
+            .ok_or_else(|| Error::NoConflict(name.to_string()))?;
+        let (value, updated) = match (other, conflict) {
+            (false, _) => (e.value_copy(), e.updated),
+            (true, format::Conflict::Other(v)) => (SecretBytes::copy_from(v), t),
+            (true, format::Conflict::OtherDeleted) => {
+                self.secrets.remove(name);
+                return Ok(());
+            }
+        };
+        let entry = Entry {
+            value,
+            created: e.created,
+            updated,
+            rotate_pending: e.marks.rotate_pending,
+        };
+        self.secrets.insert(name, entry);
         Ok(())
     }
 

@@ -1338,6 +1338,21 @@ pub fn v1_with_second_slot(pass: &str) -> Vec<u8> {
 /// `lineage`, it carries a lineage of the forger's own key (no link from
 /// the real one: only a holder of that key could sign one).
 pub fn forged(bytes: &[u8], secrets: &[(&str, &[u8])], lineage: bool) -> Vec<u8> {
+    let f = format::parse_any(bytes).unwrap();
+    let FileHeader::V2(header) = f.header else {
+        panic!("a version-2 file")
+    };
+    forged_at(bytes, secrets, lineage, header.generation + 1)
+}
+
+/// [`forged`] at a `generation` of the forger's choosing (an older one, or
+/// the same as the real file's: a "rollback" or a "fork" under a new key).
+pub fn forged_at(
+    bytes: &[u8],
+    secrets: &[(&str, &[u8])],
+    lineage: bool,
+    generation: u64,
+) -> Vec<u8> {
     use vault::body_edit::{Entry, Secrets};
     use vault::format::v2::SlotKindV2;
     use vault::Key;
@@ -1353,7 +1368,7 @@ pub fn forged(bytes: &[u8], secrets: &[(&str, &[u8])], lineage: bool) -> Vec<u8>
             wrap.age = keyblock::wrap_master_key(&r, &mk).unwrap();
         }
     }
-    header.generation += 1;
+    header.generation = generation;
     header.keys.epoch = header.generation;
     header.keys.master_commitment = keyblock::master_commitment(&mk);
     header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);

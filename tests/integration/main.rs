@@ -26,6 +26,8 @@
 //!   read-only disks, the write lock;
 //! - [`tamper`]: flipped, cut, swapped, rolled-back and out-of-bounds vault
 //!   files, and the committed vectors of `tests/vectors/`;
+//! - [`git`]: `git setup`, `git diff`/`git log -p` through `textconv`, `git
+//!   merge` through the `merge` driver (conflicts, rotations), `resolve`;
 //! - [`replicas`]: copies at several paths, forks, rotated keys, git
 //!   checkouts: the rollback memory of each path;
 //! - [`crash`]: SIGKILL during `set`, concurrent writers;
@@ -40,6 +42,7 @@ mod cache;
 mod crash;
 mod exec;
 mod files;
+mod git;
 mod harness;
 mod import_export;
 mod keyring;

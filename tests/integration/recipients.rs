@@ -366,9 +366,25 @@ fn the_default_ssh_key_opens_a_vault_with_its_recipient_slot() {
     };
     // Without a slot for it, nothing opens (exit 3, no prompt).
     s.vault_cmd().args(["get", "A"]).run().code(3);
-    add_recipient(&s, ssh.join("id_ed25519.pub").to_str().unwrap(), &[]);
+    add_recipient(
+        &s,
+        ssh.join("id_ed25519.pub").to_str().unwrap(),
+        &["--label", "me"],
+    );
     let out = s.vault_cmd().args(["get", "-n", "A"]).run().success();
     assert_eq!(out.stdout, b"alpha");
+    // Removed (another member stays): the key is found but is no longer a
+    // recipient, and the message says so.
+    let Some(other) = age_keygen(&s, &s.root().join("other.key")) else {
+        return;
+    };
+    add_recipient(&s, &other, &[]);
+    s.with_pass(PASS, b"", &["key", "remove", "me"])
+        .run()
+        .success();
+    s.vault_cmd().args(["get", "A"]).run().code(3).stderr_has(
+        "no identity given or found here (personal identity, ~/.ssh keys) is one of its recipients",
+    );
 }
 
 #[test]
@@ -816,8 +832,9 @@ fn a_member_opening_by_identity_rotates_the_master_key() {
     assert_eq!(s.get("A"), b"alpha");
 }
 
-/// With standard output on a terminal, `identity export` (a secret) and
-/// `key export-slot` (binary) refuse, unless `identity export --force`.
+/// With standard output on a terminal, `identity export` and `identity new
+/// --output -` (a secret) and `key export-slot` (binary) refuse, unless
+/// `--force`.
 #[test]
 fn exports_refuse_a_terminal_standard_output() {
     let Some((master, slave_path)) = require(Pty) else {
@@ -846,6 +863,9 @@ fn exports_refuse_a_terminal_standard_output() {
     };
     let screen = crate::passphrase::Screen::new(&master);
     on_tty("identity export")
+        .code(2)
+        .stderr_has("refusing to print the identity on a terminal");
+    on_tty("identity new --output -")
         .code(2)
         .stderr_has("refusing to print the identity on a terminal");
     on_tty("identity export --force").success();

@@ -321,7 +321,7 @@ fn in_git_checking_out_an_older_commit_of_a_tracked_vault_gives_a_notice_not_a_r
 }
 
 #[test]
-fn in_git_a_retired_key_still_refuses_a_write_and_reads_with_a_warning() {
+fn in_git_a_retired_key_is_read_only_when_asked_and_never_written() {
     let s = Sandbox::new();
     let Some(repo) = Repo::new(&s) else {
         return;
@@ -333,17 +333,86 @@ fn in_git_a_retired_key_still_refuses_a_write_and_reads_with_a_warning() {
     rekey_at(&s, &v);
     repo.commit("rekeyed");
     repo.git(&["checkout", "-q", "HEAD~1"]);
-    let out = get_at(&s, &v, "A")
+    // Refused by default even here: an ex-member holds the retired key
+    // and could have committed values of their own under it (below).
+    get_at(&s, &v, "A")
+        .code(4)
+        .stderr_has("retired at this path")
+        .stderr_has("--allow-rollback");
+    let out = s
+        .at(&v, PASS, b"", &["--allow-rollback", "get", "-n", "A"])
+        .run()
         .success()
         .stderr_has("warning:")
-        .stderr_has("retired at this path");
+        .stderr_has("in an older git checkout?");
     assert_eq!(out.stdout, b"1");
-    s.at(&v, PASS, b"new value", &["set", "A"])
+    s.at(&v, PASS, b"new value", &["--allow-rollback", "set", "A"])
         .run()
         .code(4)
         .stderr_has("retired");
     repo.git(&["diff", "--exit-code", "--quiet"]);
-    figure("git: a checkout from before a rekey reads with a warning; a write to it is refused (exit 4)");
+    figure("git: a checkout from before a rekey is refused (exit 4), read with --allow-rollback and a warning, never written");
+}
+
+/// An ex-member keeps the file from before their removal and its key:
+/// they write a value of their own into it and commit it. A machine that
+/// saw the removal never hands that value to a command.
+#[test]
+fn in_git_an_ex_members_commit_under_the_retired_key_is_not_used() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let v = repo.dir.join("team.vault");
+    s.at(&v, PASS, b"", &["init"]).args(KDF).run().success();
+    let bob_pass = format!("{PASS2}\n");
+    s.at(
+        &v,
+        PASS,
+        bob_pass.as_bytes(),
+        &[
+            "key",
+            "add",
+            "passphrase",
+            "--label",
+            "bob",
+            "--new-passphrase-stdin",
+        ],
+    )
+    .args(KDF)
+    .run()
+    .success();
+    set_at(&s, &v, "DB_URL", b"postgres://real");
+    repo.commit("with bob");
+    let before_removal = fs::read(&v).unwrap();
+    s.at(&v, PASS, b"", &["key", "remove", "bob"])
+        .run()
+        .success();
+    repo.commit("bob removed");
+    // Bob, elsewhere (his own state), writes into his old copy.
+    let bob = s.root().join("bob.vault");
+    fs::write(&bob, &before_removal).unwrap();
+    s.at(
+        &bob,
+        PASS2,
+        b"postgres://bobs-server",
+        &["set", "--raw", "DB_URL"],
+    )
+    .env("XDG_STATE_HOME", s.root().join("bob-state"))
+    .run()
+    .success();
+    fs::copy(&bob, &v).unwrap();
+    repo.commit("bob: innocent-looking change");
+    for args in [
+        &["get", "DB_URL"][..],
+        &["exec", "--", "printenv", "DB_URL"][..],
+    ] {
+        s.at(&v, PASS, b"", args)
+            .run()
+            .code(4)
+            .stderr_has("retired")
+            .stderr_lacks("bobs-server");
+    }
 }
 
 /// A version-1 file converted to version 2 on another machine keeps its
@@ -440,4 +509,187 @@ fn a_members_rekeys_elsewhere_are_endorsed_through_every_link() {
         .success()
         .stderr_has("rotated by a holder of the previous key");
     assert_eq!(out.stdout, b"2");
+}
+
+/// A forger's key at an older generation, or at the same generation, is
+/// judged a rollback or a fork before anything looks at its key: the
+/// lineage must be checked there too, or `--allow-rollback` (which the
+/// rollback refusal itself suggests) takes a key no member endorsed, and
+/// sets the path's memory to it.
+#[test]
+fn a_forged_key_at_an_older_or_the_same_generation_is_not_taken_by_allow_rollback() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    set_at(&s, &s.vault, "B", b"2");
+    let real = s.vault_bytes();
+    for generation in [1, 3] {
+        fs::write(
+            &s.vault,
+            forged_at(
+                &real,
+                &[("DB_URL", b"postgres://attacker")],
+                true,
+                generation,
+            ),
+        )
+        .unwrap();
+        for args in [&["get", "DB_URL"][..], &["set", "NEW"][..]] {
+            s.with_pass(PASS, b"v", &[&["--allow-rollback"][..], args].concat())
+                .run()
+                .code(4)
+                .stderr_has("did not endorse")
+                .stderr_lacks("postgres");
+        }
+        // The memory was not moved to the forger's key: the real file opens.
+        fs::write(&s.vault, &real).unwrap();
+        let out = get_at(&s, &s.vault, "DB_URL").success();
+        assert_eq!(out.stdout, b"postgres://real");
+    }
+}
+
+/// The same forger through git: whoever can push to the repository
+/// commits a file under their own key at an older generation; git tracks
+/// it, so it used to be "a checkout" (a notice), read and written under
+/// the forger's key. Refused like a forged later generation.
+#[test]
+fn in_git_a_forged_key_at_an_older_generation_is_refused_not_taken_for_a_checkout() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    let v = repo.dir.join("team.vault");
+    s.at(&v, PASS, b"", &["init"]).args(KDF).run().success();
+    set_at(&s, &v, "DB_URL", b"postgres://real");
+    set_at(&s, &v, "B", b"2");
+    repo.commit("real");
+    let real = fs::read(&v).unwrap();
+    fs::write(
+        &v,
+        forged_at(&real, &[("DB_URL", b"postgres://attacker")], true, 1),
+    )
+    .unwrap();
+    repo.commit("forged");
+    get_at(&s, &v, "DB_URL")
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+    s.at(&v, PASS, b"postgres://mine", &["set", "DB_URL2"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse");
+    repo.git(&["diff", "--exit-code", "--quiet"]);
+}
+
+/// The memory was kept under the path with every link followed: whoever
+/// can write the vault's directory (or push to its git repository, where a
+/// link is content) replaced the file with a link to a forged file
+/// elsewhere, and this path's memory was never consulted (a "first" open,
+/// silently accepted). The path the vault is named by keeps its memory,
+/// whatever its links point at.
+#[test]
+fn a_vault_replaced_by_a_link_to_a_forged_file_is_judged_by_the_paths_memory() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    let real = s.vault_bytes();
+    let elsewhere = s.root().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let target = elsewhere.join("planted.vault");
+    fs::write(
+        &target,
+        forged(&real, &[("DB_URL", b"postgres://attacker")], true),
+    )
+    .unwrap();
+    fs::remove_file(&s.vault).unwrap();
+    std::os::unix::fs::symlink(&target, &s.vault).unwrap();
+    s.with_pass(PASS, b"", &["get", "DB_URL"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+}
+
+/// A machine that last saw a version-1 file remembered no lineage key, so
+/// any new key was "unchecked" and accepted with a notice: a forger took
+/// the version-2 file a teammate's conversion published (its passphrase
+/// slot's sealed identity is reusable as it is) and re-wrapped a key of
+/// their own. The opener holds the version-1 data key, which is the
+/// master key: its lineage key is remembered, and the forgery refused.
+#[test]
+fn a_machine_that_last_saw_version_1_refuses_a_forged_key_after_the_conversion() {
+    let s = Sandbox::new();
+    let v1 = fs::read(vectors_dir().join("ok_passphrase.vault")).unwrap();
+    fs::write(&s.vault, &v1).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["list"]).run().success();
+    // As a memory written before lineages were remembered: no lineage line.
+    // The next open, of the same file, learns it.
+    for f in fs::read_dir(s.home.join(".local/state/vault/paths")).unwrap() {
+        let f = f.unwrap().path();
+        let t: String = fs::read_to_string(&f)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("lineage "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&f, t).unwrap();
+    }
+    s.with_pass(VECTOR_PASS, b"", &["list"]).run().success();
+    let elsewhere = s.root().join("other-machine-state");
+    let converted = s.root().join("converted.vault");
+    fs::copy(&s.vault, &converted).unwrap();
+    s.at(
+        &converted,
+        VECTOR_PASS,
+        b"x",
+        &["set", "--raw", "CONVERTED"],
+    )
+    .env("XDG_STATE_HOME", &elsewhere)
+    .run()
+    .success();
+    let real = fs::read(&converted).unwrap();
+    fs::write(
+        &s.vault,
+        forged(&real, &[("DB_URL", b"postgres://attacker")], true),
+    )
+    .unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["get", "DB_URL"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("postgres");
+    // The real conversion, rekeyed by a member, is endorsed.
+    s.at(&converted, VECTOR_PASS, b"", &["rekey"])
+        .env("XDG_STATE_HOME", &elsewhere)
+        .run()
+        .success();
+    fs::copy(&converted, &s.vault).unwrap();
+    s.with_pass(VECTOR_PASS, b"", &["get", "-n", "CONVERTED"])
+        .run()
+        .success()
+        .stderr_has("rotated by a holder of the previous key")
+        .stdout_has("x");
+}
+
+/// A vault reached through a link had its memory kept under the link's
+/// target (every link followed). Now that the path as named keeps it, the
+/// link starts from the target's memory, not from nothing: an older file
+/// put back behind the link is still refused.
+#[test]
+fn a_link_to_a_remembered_vault_starts_from_the_memory_of_its_target() {
+    let s = Sandbox::new();
+    let dir = s.root().join("dotfiles");
+    fs::create_dir(&dir).unwrap();
+    let target = dir.join("real.vault");
+    s.at(&target, PASS, b"", &["init"])
+        .args(KDF)
+        .run()
+        .success();
+    set_at(&s, &target, "A", b"1");
+    let old = fs::read(&target).unwrap();
+    set_at(&s, &target, "A", b"2");
+    let link = s.root().join("link.vault");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    fs::write(&target, &old).unwrap();
+    get_at(&s, &link, "A")
+        .code(4)
+        .stderr_has("older than generation");
 }

@@ -221,6 +221,40 @@ pub enum Command {
     /// Manage key slots
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print a vault file as text for `git diff` / `git log -p`: header, slots, and per secret its name and a short fingerprint (never a value)
+    #[command(
+        after_help = "Set up by `vault git setup` (diff.vault.textconv). Never prompts and never writes; opens the file with a given passphrase or identity, the cached unlock, this machine's keyring slot or the personal identity (never a passphrase-protected SSH key or a plugin identity), else shows only what the header shows (exit 0 either way, so a diff never fails)."
+    )]
+    Textconv {
+        /// The vault file (git passes a temporary copy)
+        file: PathBuf,
+    },
+    /// Git's merge driver: merge THEIRS into OURS per secret name, against BASE (the result replaces OURS)
+    #[command(
+        after_help = "Set up by `vault git setup` (merge.vault.driver = vault merge %O %A %B). Never prompts, never runs a plugin: each side opens with a given passphrase or identity, the cached unlock (only the side sealed under the cached body key), this machine's keyring slot or the personal identity. Exit 0: merged. Exit 1: merged with conflicts, written to OURS and marked (the names on stderr; `vault list --json` shows \"conflict\": true; `vault resolve` or `vault set` ends one). Exit 2 or more: nothing written (2 cannot merge: different vaults, both sides rotated the master key; 3 a side cannot be opened here; 4 a side is corrupt)."
+    )]
+    Merge {
+        /// The common ancestor (git's %O; empty when there is none)
+        base: PathBuf,
+        /// Our version (git's %A): replaced by the result
+        ours: PathBuf,
+        /// Their version (git's %B)
+        theirs: PathBuf,
+    },
+    /// End a merge conflict on a secret: keep the value it holds, or take the other side's
+    Resolve {
+        /// The secret's name
+        name: String,
+        /// Keep the value the secret holds now (ours, or the only value when one side deleted it)
+        #[arg(long, required_unless_present = "other", conflicts_with = "other")]
+        keep: bool,
+        /// Take the other side's value (or delete the secret, if the other side deleted it)
+        #[arg(long)]
+        other: bool,
+    },
+    /// Git integration: `vault git setup`
+    #[command(subcommand)]
+    Git(GitCommand),
     /// Your personal identity: what opens vaults that list you as a recipient
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -241,6 +275,22 @@ pub enum Command {
         /// With --drop: do not mark the secrets rotate pending (only for a slot that never exposed anything, e.g. one just added by mistake)
         #[arg(long, requires = "drop")]
         no_rotate_pending: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GitCommand {
+    /// Make git merge vault files per secret name and diff them as text: `*.vault merge=vault diff=vault -text` in .gitattributes, the merge driver and the textconv in git's config (idempotent)
+    #[command(
+        after_help = "In a repository: its top-level .gitattributes and its .git/config (`git config --local`). With --global: the user's attributes file (core.attributesFile, else ~/.config/git/attributes) and `git config --global`. The driver is `vault merge %O %A %B` (merge.vault.recursive = binary), the textconv `vault textconv` (never cachetextconv: cached diff text would outlive a removal). Both name `vault` as found on PATH; --absolute-path writes this binary's path instead."
+    )]
+    Setup {
+        /// Set up every repository of this user instead of the current one
+        #[arg(long)]
+        global: bool,
+        /// Write this binary's absolute path into git's config instead of `vault` (for a vault that is not on PATH)
+        #[arg(long)]
+        absolute_path: bool,
     },
 }
 
@@ -411,6 +461,9 @@ pub enum IdentityCommand {
         /// Write the identity to this new file (mode 0600, never overwritten), or - for standard output, instead of keeping it
         #[arg(long, value_name = "FILE|-")]
         output: Option<PathBuf>,
+        /// With --output -: write even when standard output is a terminal
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Print the personal identity's recipient (age1…), to give to whoever adds you
     Show,

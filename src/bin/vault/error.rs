@@ -12,10 +12,10 @@ use vault::format::kdf::{self, OverBudget};
 /// test) and [`CliError::exit_code`] all come from this table.
 pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "ok"),
-    (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable)"),
-    (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template"),
+    (1, "I/O or other failure (e.g. no vault at the path, value unusable as an environment variable); `merge`: merged with conflicts (written, marked)"),
+    (2, "usage: bad flag, bad name, bad parameter, value too large, malformed template; `merge`: cannot merge (nothing written)"),
     (3, "cannot unlock: wrong passphrase or identity, no usable keyring slot, no passphrase or identity given"),
-    (4, "the vault file is corrupt, tampered with, of an unsupported version, or refused by this path's rollback memory (older, forked, or under a retired key)"),
+    (4, "the vault file is corrupt, tampered with, of an unsupported version, over the KDF budget, or refused by this path's rollback memory (older, forked, under a retired key, or under a new master key the remembered one did not endorse)"),
     (5, "no such secret"),
     (126, "`exec`: the command is not executable"),
     (127, "`exec`: the command is not found"),
@@ -87,6 +87,11 @@ pub enum CliError {
     },
     /// Any other failure (exit 1).
     Other(String),
+    /// `vault merge` wrote its result with conflicts (exit 1: git stops).
+    MergeConflicts(String),
+    /// `vault merge` cannot merge and wrote nothing (exit 2, or the code
+    /// of a side that cannot be opened or is corrupt: 3, 4).
+    CannotMerge(String),
     /// The library's error with a hint only the command knows (e.g. "did
     /// you mean GITHUB_TOKEN?").
     Hinted {
@@ -110,7 +115,8 @@ impl CliError {
             CliError::Usage(_) => USAGE,
             CliError::Unlock(_) => UNLOCK,
             CliError::CommandFailed { code, .. } => *code,
-            CliError::Other(_) => FAILURE,
+            CliError::Other(_) | CliError::MergeConflicts(_) => FAILURE,
+            CliError::CannotMerge(_) => USAGE,
             CliError::Hinted { error, .. } => vault_exit_code(error),
             CliError::Vault(e) => vault_exit_code(e),
         }
@@ -151,9 +157,9 @@ fn vault_exit_code(e: &Error) -> u8 {
         | Error::TooManySlots(_)
         | Error::DroppingEverySlot
         | Error::MissingSlotKeys(_)
-        | Error::BadRecipient(_)
-        | Error::RecipientInUse(_)
-        | Error::BadIdentity { .. } => USAGE,
+        | Error::CannotMerge(_)
+        | Error::NoConflict(_) => USAGE,
+        Error::BadRecipient(_) | Error::RecipientInUse(_) | Error::BadIdentity { .. } => USAGE,
         Error::NotEnoughMemory { new_slot: true, .. } => USAGE,
         Error::WrongPassphrase(_)
         | Error::NoPassphraseSlot(_)
@@ -247,7 +253,11 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Vault(e) => e.fmt(f),
-            CliError::Usage(m) | CliError::Unlock(m) | CliError::Other(m) => f.write_str(m),
+            CliError::Usage(m)
+            | CliError::Unlock(m)
+            | CliError::Other(m)
+            | CliError::MergeConflicts(m)
+            | CliError::CannotMerge(m) => f.write_str(m),
             CliError::CommandFailed { message, .. } => f.write_str(message),
             CliError::Hinted { error, .. } => error.fmt(f),
         }

@@ -61,6 +61,10 @@ fn run(
     // Generated from the one definition of the flags; no vault is involved.
     match &cli.command {
         Command::Completions { shell } => return cmd::help::completions(*shell),
+        Command::Git(cli::GitCommand::Setup {
+            global,
+            absolute_path,
+        }) => return cmd::git::setup(*global, *absolute_path),
         Command::Man => return cmd::help::man(),
         _ => {}
     }
@@ -113,8 +117,13 @@ fn run(
             command,
         } => cmd::exec::exec_cmd(ctx, &only, &file, mask, nextflow, &command),
         Command::Render { template } => cmd::exec::render_cmd(ctx, template.as_deref()),
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Git(_) => {
+            unreachable!("handled above")
+        }
         Command::Import(args) => cmd::import::run(ctx, &args),
         Command::Export(args) => cmd::export::run(ctx, &args),
+        Command::Textconv { file } => cmd::git::textconv(ctx, &file),
+        Command::Merge { base, ours, theirs } => cmd::git::merge(ctx, &base, &ours, &theirs),
+        Command::Resolve { name, other, .. } => cmd::git::resolve(ctx, &name, other),
     }
 }

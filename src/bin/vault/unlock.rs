@@ -15,14 +15,15 @@ use std::time::Duration;
 use vault::error::Error;
 
 use crate::error::{CliError, Result};
+use vault::cache::CachedBefore;
+use vault::format::{KdfParams, SlotId};
 use vault::identities::{
     default_ssh_identities, load_identities, personal_identity_file, Identities, LoadedIdentity,
-    PERSONAL_IDENTITY_ACCOUNT,
+    Opens, PERSONAL_IDENTITY_ACCOUNT,
 };
 use vault::keyblock::X25519Identity;
-use vault::cache::CachedBefore;
 use vault::open::{Opener, Prepared, Secrets, SlotCredential, Slots};
-use vault::rollback::{Notice, StateDir};
+use vault::rollback::{NoMemory, Notice, StateDir};
 use vault::slots::{KeyStore, KeyringError};
 use vault::vault::named_passphrase_slot;
 use vault::{Credential, Key, LockedVault, SecretBytes, Vault};
@@ -167,6 +168,12 @@ pub struct Credentials<'i> {
     /// Whether the last credential was typed at a prompt (and so may be
     /// asked for again if it is wrong).
     prompted: bool,
+    /// Passphrase slots opened by [`Credentials::open_quietly`]: id, salt,
+    /// cost and Argon2id output, to open other versions of the same file.
+    slot_keys: Vec<(SlotId, Vec<u8>, KdfParams, Key)>,
+    /// The identities of [`Credentials::quiet_identities`], read once.
+    #[allow(clippy::type_complexity)]
+    quiet_ids: Option<(Option<Identities>, Option<Identities>)>,
 }
 
 /// How many times a passphrase typed at a prompt is asked for.
@@ -188,6 +195,8 @@ impl<'i> Credentials<'i> {
             identities: None,
             forgotten: false,
             prompted: false,
+            slot_keys: Vec::new(),
+            quiet_ids: None,
         }
     }
 
@@ -436,6 +445,7 @@ impl<'i> Credentials<'i> {
             path: self.inv.path.clone(),
             keyring: why_not_keyring,
             has_passphrase_slot: has_pass,
+            has_recipient_slot: has_recipient,
         };
         if !has_recipient {
             return Err(error.into());
@@ -447,6 +457,160 @@ impl<'i> Credentials<'i> {
             );
         }
         Err(CliError::Hinted { error, hint })
+    }
+
+    /// Opens the vault file at `path` without ever asking anyone (for
+    /// `merge` and `textconv`, which git runs): the given passphrase, the
+    /// given identities, else the cached body key (if it is this file's),
+    /// else this machine's keyring slot, else the personal identity
+    /// ([`Credentials::quiet_identities`]); no prompt, no plugin, and no
+    /// rollback memory (git's
+    /// temporary copies of a file are not the file at a path). The error
+    /// is the last way tried, or exit 3 when nothing was there to try.
+    pub fn open_quietly(&mut self, stores: &Stores, path: &std::path::Path) -> Result<Vault> {
+        static NO_MEMORY: NoMemory = NoMemory;
+        let opener = Opener::new(path, path, &stores.keyring, &NO_MEMORY)
+            .only_slot(self.inv.slot.clone())
+            .lock_wait(self.inv.lock_timeout, &lock_wait_notice);
+        let locked = opener.locked()?;
+        let mut last: Option<CliError> = None;
+        if let Some(p) = self.usable_passphrase()? {
+            // The same slot (same salt and cost) in another version of the
+            // file opens with the key already derived: one Argon2id run
+            // for the three files of a merge, not three.
+            let known = self.slot_keys.iter().find(|(id, salt, params, _)| {
+                locked.header().keys.slot(*id).and_then(|s| s.kind.kdf())
+                    == Some((salt.as_slice(), *params))
+            });
+            if let Some((slot, _, _, kek)) = known {
+                let cred = Credential::SlotKey {
+                    slot: *slot,
+                    kek: kek.clone(),
+                };
+                if let Ok(v) = opener.prepare(locked.clone(), cred).and_then(|p| p.read()) {
+                    return Ok(v);
+                }
+            }
+            match opener.prepare(locked.clone(), Credential::Passphrase(p)) {
+                Ok(prepared) => {
+                    let key = prepared.opening_passphrase_key();
+                    match prepared.read() {
+                        Ok(v) => {
+                            if let Some((id, kek)) = key {
+                                if let Some((salt, params)) =
+                                    v.header().keys.slot(id).and_then(|s| s.kind.kdf())
+                                {
+                                    self.slot_keys.push((id, salt.to_vec(), params, kek));
+                                }
+                            }
+                            return Ok(v);
+                        }
+                        Err(e) => last = Some(e.into()),
+                    }
+                }
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        let (given, personal) = self.quiet_identities(&opener);
+        let try_ids = |ids: &Option<Identities>, last: &mut Option<CliError>| {
+            let ids = ids.as_ref()?;
+            if self.inv.slot.is_some() || !ids.iter().any(|i| i.matches_a_slot_of(locked.header()))
+            {
+                return None;
+            }
+            match opener
+                .prepare(locked.clone(), Credential::Identities(ids.clone()))
+                .and_then(|p| p.read())
+            {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    *last = Some(e.into());
+                    None
+                }
+            }
+        };
+        if let Some(v) = try_ids(&given, &mut last) {
+            return Ok(v);
+        }
+        if !self.inv.no_cache && self.inv.slot.is_none() {
+            if let Some(c) = opener.cached(&locked) {
+                match opener.prepare(locked.clone(), c).and_then(|p| p.read()) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e.into()),
+                }
+            }
+        }
+        let mut why_not_keyring = None;
+        if self.inv.slot.is_none() && locked.has_keyring_slot() {
+            match opener.keyring_credential(&locked) {
+                Ok(c) => match opener
+                    .prepare(locked.clone(), c.into())
+                    .and_then(|p| p.read())
+                {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e.into()),
+                },
+                Err(e) => why_not_keyring = Some(e),
+            }
+        }
+        if let Some(v) = try_ids(&personal, &mut last) {
+            return Ok(v);
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::NoUsableSlot {
+                path: path.to_path_buf(),
+                keyring: why_not_keyring,
+                has_passphrase_slot: locked.has_passphrase_slot(),
+                has_recipient_slot: locked.has_recipient_slot(),
+            }
+            .into()
+        }))
+    }
+
+    /// The identities [`Credentials::open_quietly`] may use, read once:
+    /// those given (`--identity`, `VAULT_IDENTITY_FILE`, `VAULT_IDENTITY`),
+    /// then the personal identity (keyring, else its file), each read with
+    /// callbacks that never ask: a passphrase-protected SSH key and a
+    /// plugin identity are left out (git runs merge and textconv; nothing
+    /// may prompt or run a plugin). An unreadable one is passed over.
+    fn quiet_identities(
+        &mut self,
+        opener: &Opener<'_>,
+    ) -> (Option<Identities>, Option<Identities>) {
+        if let Some(ids) = &self.quiet_ids {
+            return ids.clone();
+        }
+        let quiet = |text: &SecretBytes| -> Vec<LoadedIdentity> {
+            load_identities(text, age::NoCallbacks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| !i.is_encrypted() && !matches!(i.opens(), Opens::Plugin(_)))
+                .collect()
+        };
+        let mut given: Vec<LoadedIdentity> = Vec::new();
+        for f in &self.inv.identity_files {
+            if let Ok(text) = vault::store::read_small(f, MAX_IDENTITY_FILE) {
+                given.extend(quiet(&text));
+            }
+        }
+        if let Some(text) = &self.env_identity {
+            given.extend(quiet(text));
+        }
+        let mut personal: Vec<LoadedIdentity> = Vec::new();
+        match opener.keystore().get(PERSONAL_IDENTITY_ACCOUNT) {
+            Ok(k) => personal.push(LoadedIdentity::x25519(&X25519Identity::from_key(k))),
+            Err(_) => {
+                if let Some(f) = personal_identity_file().filter(|f| f.is_file()) {
+                    if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
+                        personal.extend(quiet(&text));
+                    }
+                }
+            }
+        }
+        let set = |v: Vec<LoadedIdentity>| (!v.is_empty()).then(|| Identities::new(v));
+        let ids = (set(given), set(personal));
+        self.quiet_ids = Some(ids.clone());
+        ids
     }
 
     /// A new passphrase: from stdin or a file as asked, else prompted twice

@@ -22,18 +22,17 @@ use crate::unlock::{read_identities, Ctx, MAX_IDENTITY_FILE};
 
 pub fn run(ctx: &mut Ctx<'_>, cmd: IdentityCommand) -> Result<()> {
     match cmd {
-        IdentityCommand::New { output: Some(out) } => new_to(&out),
-        IdentityCommand::New { output: None } => new_kept(ctx),
+        IdentityCommand::New {
+            output: Some(out),
+            force,
+        } => new_to(&out, force),
+        IdentityCommand::New { output: None, .. } => new_kept(ctx),
         IdentityCommand::Show => {
             let recipient = personal(ctx)?.recipient()?;
             stdout_write(format!("{recipient}\n").as_bytes())
         }
         IdentityCommand::Export { force } => {
-            if !force && std::io::stdout().is_terminal() {
-                return Err(CliError::Usage(
-                    "refusing to print the identity on a terminal; redirect standard output (> FILE), or give --force".into(),
-                ));
-            }
+            refuse_terminal(force)?;
             let text = personal(ctx)?.text();
             stdout_write(text.expose())
         }
@@ -101,7 +100,21 @@ fn now_rfc3339() -> String {
 }
 
 /// `identity new --output FILE|-`: the identity written out, not kept.
-fn new_to(out: &Path) -> Result<()> {
+/// An identity is printed on a terminal (scrollback, screen sharing) only
+/// with `--force`.
+fn refuse_terminal(force: bool) -> Result<()> {
+    if !force && std::io::stdout().is_terminal() {
+        return Err(CliError::Usage(
+            "refusing to print the identity on a terminal; redirect standard output (> FILE), or give --force".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn new_to(out: &Path, force: bool) -> Result<()> {
+    if out == Path::new("-") {
+        refuse_terminal(force)?;
+    }
     let id = X25519Identity::generate();
     let text = identity_file_text(&id, &now_rfc3339());
     if out == Path::new("-") {

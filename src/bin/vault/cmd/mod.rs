@@ -6,6 +6,7 @@ pub mod cache;
 pub mod doctor;
 pub mod exec;
 pub mod export;
+pub mod git;
 pub mod help;
 pub mod identity;
 pub mod import;
