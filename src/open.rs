@@ -444,7 +444,7 @@ impl<'a> Opener<'a> {
     /// is asked only here, and only when the answer decides a refusal.
     fn settle(&self, v: &Vault, verdict: Verdict, access: Access) -> Result<()> {
         let key = self.memory_key();
-        let seen = v.file_state();
+        let seen = self.vouched(v, v.file_state());
         let path = || self.path.clone();
         let raise = || {
             self.memory.update(key, &|r| {
@@ -549,6 +549,22 @@ impl<'a> Opener<'a> {
                 generation: seen.generation,
             }),
         }
+    }
+
+    /// `state` of `v` as the memory may keep it: a lineage key only from a
+    /// key block whose MAC was checked, i.e. opened with the master key.
+    /// Opened through the cached body key (which cannot check the MAC; the
+    /// cache opens only the master key this path last held), the lineage
+    /// key stays the one remembered: a cache reader who rewrote it could
+    /// otherwise have a later key of their own accepted as endorsed.
+    fn vouched(&self, v: &Vault, mut state: FileState) -> FileState {
+        if v.master_key().is_none() {
+            state.lineage = self
+                .memory
+                .recall(self.memory_key())
+                .and_then(|r| r.last.lineage);
+        }
+        state
     }
 
     /// Whether `v` is sealed with a master key other than the one this
@@ -903,7 +919,7 @@ impl<A> WriteTxn<'_, A> {
         let (key, mut before, after) = (
             self.opener.memory_key(),
             self.before,
-            self.vault.file_state(),
+            self.opener.vouched(&self.vault, self.vault.file_state()),
         );
         let v = &self.vault;
         if let Some((legacy, current)) = v.key_alias() {
@@ -1918,7 +1934,7 @@ mod tests {
     }
 
     #[test]
-    fn in_a_tracked_file_a_retired_key_refuses_writes_and_reads_with_a_notice() {
+    fn in_a_tracked_file_a_retired_key_is_refused_and_read_only_when_asked() {
         let w = World::new();
         w.git.tracks.set(true);
         let t = w.path();
@@ -1926,7 +1942,11 @@ mod tests {
         let old = std::fs::read(&t).unwrap();
         w.rekey_at(&t);
         std::fs::write(&t, &old).unwrap();
-        assert_eq!(w.read().unwrap().get("A").unwrap().expose_value(), b"1");
+        // An ex-member holds the retired key: git tracking it is no excuse.
+        assert!(matches!(w.read(), Err(Error::RetiredKey { .. })));
+        let o = w.opener().allow_rollback(true);
+        let read = o.prepare(o.locked().unwrap(), pw()).unwrap().read();
+        assert_eq!(read.unwrap().get("A").unwrap().expose_value(), b"1");
         assert!(matches!(
             w.take_notices()[..],
             [Notice::RetiredRead { tracked: true, .. }]

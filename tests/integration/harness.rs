@@ -1353,6 +1353,55 @@ pub fn forged_at(
     lineage: bool,
     generation: u64,
 ) -> Vec<u8> {
+    forge(bytes, secrets, generation, lineage.then_some(None))
+}
+
+/// [`forged_at`] one generation later, with a lineage whose one link is
+/// signed by `endorser` (a master key the forger made up earlier).
+pub fn forged_endorsed_by(
+    bytes: &[u8],
+    secrets: &[(&str, &[u8])],
+    endorser: &vault::Key,
+) -> Vec<u8> {
+    let generation = match format::parse_any(bytes).unwrap().header {
+        FileHeader::V2(h) => h.generation + 1,
+        FileHeader::V1(_) => panic!("a version-2 file"),
+    };
+    forge(bytes, secrets, generation, Some(Some(endorser)))
+}
+
+/// `bytes` as a reader of its cached body key could change it: the key
+/// block's lineage key replaced by `lineage_of`'s (the MAC left as it
+/// was: only the master key could make it again), one generation later,
+/// the body sealed again under the same body key. `pass` opens `bytes`
+/// (for the body key the cache reader would hold).
+pub fn relineaged(bytes: &[u8], pass: &str, lineage_of: &vault::Key) -> Vec<u8> {
+    let cred = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
+    let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
+        .and_then(|l| l.unlock(&cred))
+        .expect("the original opens");
+    let f = format::parse_any(bytes).unwrap();
+    let FileHeader::V2(mut header) = f.header else {
+        panic!("a version-2 file")
+    };
+    let mut body = f.ciphertext.to_vec();
+    crypto::open_in_place(v.body_key(), &header.body_nonce, f.aad, &mut body).unwrap();
+    header.keys.lineage = Some(keyblock::lineage(&header.vault_id, None, None, lineage_of));
+    header.generation += 1;
+    header.body_nonce = crypto::random_nonce();
+    let prefix = format::write_prefix_v2(&header);
+    crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
+    [prefix, body].concat()
+}
+
+/// `lineage`: none; `Some(None)` the forger's own, no link; `Some(Some(k))`
+/// a link signed by `k`.
+fn forge(
+    bytes: &[u8],
+    secrets: &[(&str, &[u8])],
+    generation: u64,
+    lineage: Option<Option<&vault::Key>>,
+) -> Vec<u8> {
     use vault::body_edit::{Entry, Secrets};
     use vault::format::v2::SlotKindV2;
     use vault::Key;
@@ -1373,7 +1422,10 @@ pub fn forged_at(
     header.keys.master_commitment = keyblock::master_commitment(&mk);
     header.keys.body_key = keyblock::seal_body_key(&mk, &vid, &bk);
     header.keys.body_commitment = keyblock::body_commitment(&bk);
-    header.keys.lineage = lineage.then(|| keyblock::lineage(&vid, None, None, &mk));
+    header.keys.lineage = lineage.map(|by| {
+        let previous = by.map(|k| keyblock::lineage(&vid, None, None, k));
+        keyblock::lineage(&vid, previous.as_ref(), by, &mk)
+    });
     header.mac = keyblock::key_block_mac(&mk, &vid, &header.keys);
     header.body_nonce = crypto::random_nonce();
     let mut body = Secrets::new();

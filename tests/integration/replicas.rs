@@ -693,3 +693,31 @@ fn a_link_to_a_remembered_vault_starts_from_the_memory_of_its_target() {
         .code(4)
         .stderr_has("older than generation");
 }
+
+/// A reader of the cached body key cannot change the key block (its MAC
+/// needs the master key), and the cache does not check that MAC: so the
+/// lineage key of a file opened through the cache is never learnt from it.
+/// Otherwise: rewrite the lineage key to one of your own, have the owner
+/// read through the cache, then put in a file under a master key of your
+/// own "endorsed" by it, which the owner's passphrase opens.
+#[test]
+fn a_cache_reader_cannot_plant_a_lineage_of_their_own() {
+    let s = Sandbox::new();
+    s.init().set("DB_URL", b"postgres://real");
+    s.with_pass(PASS, b"", &["unlock", "--timeout", "5m"])
+        .run()
+        .success();
+    let attacker = vault::Key::random();
+    let planted = relineaged(&s.vault_bytes(), PASS, &attacker);
+    fs::write(&s.vault, &planted).unwrap();
+    // The owner reads through the cache (no passphrase given).
+    s.vault_cmd().args(["get", "-n", "DB_URL"]).run().success();
+    s.vault_cmd().arg("lock").run().success();
+    let taken = forged_endorsed_by(&planted, &[("DB_URL", b"postgres://attacker")], &attacker);
+    fs::write(&s.vault, &taken).unwrap();
+    s.with_pass(PASS, b"", &["get", "DB_URL"])
+        .run()
+        .code(4)
+        .stderr_has("did not endorse")
+        .stderr_lacks("attacker");
+}
