@@ -1280,6 +1280,12 @@ pub fn chown_tree(p: &Path) {
 /// same path, it needs a later generation than `bytes` (the path's memory
 /// would see a fork otherwise).
 pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2)) -> Vec<u8> {
+    reseal(bytes, pass, edit, true)
+}
+
+/// [`resealed`], the key block's MAC made again with the master key
+/// (`remac`) or left as it was (what a holder of the body key alone can do).
+fn reseal(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2), remac: bool) -> Vec<u8> {
     let pass = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
     let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
         .and_then(|l| l.unlock(&pass))
@@ -1291,8 +1297,10 @@ pub fn resealed(bytes: &[u8], pass: &str, edit: impl FnOnce(&mut HeaderV2)) -> V
     let mut body = f.ciphertext.to_vec();
     crypto::open_in_place(v.body_key(), &header.body_nonce, f.aad, &mut body).unwrap();
     edit(&mut header);
-    let mk = v.master_key().expect("a passphrase gives the master key");
-    header.mac = keyblock::key_block_mac(mk, &header.vault_id, &header.keys);
+    if remac {
+        let mk = v.master_key().expect("a passphrase gives the master key");
+        header.mac = keyblock::key_block_mac(mk, &header.vault_id, &header.keys);
+    }
     let prefix = format::write_prefix_v2(&header);
     crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
     [prefix, body].concat()
@@ -1376,22 +1384,12 @@ pub fn forged_endorsed_by(
 /// the body sealed again under the same body key. `pass` opens `bytes`
 /// (for the body key the cache reader would hold).
 pub fn relineaged(bytes: &[u8], pass: &str, lineage_of: &vault::Key) -> Vec<u8> {
-    let cred = Credential::Passphrase(SecretBytes::copy_from(pass.as_bytes()));
-    let v = LockedVault::parse(Path::new("original"), bytes.to_vec())
-        .and_then(|l| l.unlock(&cred))
-        .expect("the original opens");
-    let f = format::parse_any(bytes).unwrap();
-    let FileHeader::V2(mut header) = f.header else {
-        panic!("a version-2 file")
+    let edit = |h: &mut HeaderV2| {
+        h.keys.lineage = Some(keyblock::lineage(&h.vault_id, None, None, lineage_of));
+        h.generation += 1;
+        h.body_nonce = crypto::random_nonce();
     };
-    let mut body = f.ciphertext.to_vec();
-    crypto::open_in_place(v.body_key(), &header.body_nonce, f.aad, &mut body).unwrap();
-    header.keys.lineage = Some(keyblock::lineage(&header.vault_id, None, None, lineage_of));
-    header.generation += 1;
-    header.body_nonce = crypto::random_nonce();
-    let prefix = format::write_prefix_v2(&header);
-    crypto::seal_in_place(v.body_key(), &header.body_nonce, &prefix, &mut body);
-    [prefix, body].concat()
+    reseal(bytes, pass, edit, false)
 }
 
 /// `lineage`: none; `Some(None)` the forger's own, no link; `Some(Some(k))`
