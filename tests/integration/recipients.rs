@@ -61,6 +61,23 @@ fn add_recipient(s: &Sandbox, recipient: &str, extra: &[&str]) {
         .stderr_has("added recipient slot");
 }
 
+/// An age identity made by `age-keygen` at `key.txt` in the sandbox and
+/// added to its vault as a recipient slot; the identity file's path.
+fn member_key(s: &Sandbox) -> Option<PathBuf> {
+    let key = s.root().join("key.txt");
+    let recipient = age_keygen(s, &key)?;
+    add_recipient(s, &recipient, &[]);
+    Some(key)
+}
+
+/// The `AGE-SECRET-KEY-1…` line of an identity file's text.
+fn secret_line(text: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .to_string()
+}
+
 /// A vault (passphrase [`PASS`]) holding A=alpha.
 fn vault_with_a() -> Sandbox {
     let s = Sandbox::new();
@@ -139,17 +156,11 @@ fn an_age_keygen_identity_opens_its_slot_by_flag_file_variable_and_value() {
 #[test]
 fn the_identity_variables_never_reach_the_child_of_exec() {
     let s = vault_with_a();
-    let key = s.root().join("key.txt");
-    let Some(recipient) = age_keygen(&s, &key) else {
+    let Some(key) = member_key(&s) else {
         return;
     };
-    add_recipient(&s, &recipient, &[]);
     let text = fs::read_to_string(&key).unwrap();
-    let secret_line = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-        .unwrap()
-        .to_string();
+    let secret_line = secret_line(&text);
     for flags in [&[][..], &["--mask"][..]] {
         let out = s
             .vault_cmd()
@@ -180,17 +191,11 @@ fn vault_identity_is_wiped_from_the_environment_block_at_start() {
         return; // /proc/PID/environ of a non-dumpable process needs root
     }
     let s = vault_with_a();
-    let key = s.root().join("key.txt");
-    let Some(recipient) = age_keygen(&s, &key) else {
+    let Some(key) = member_key(&s) else {
         return;
     };
-    add_recipient(&s, &recipient, &[]);
     let text = fs::read_to_string(&key).unwrap();
-    let secret_line = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
-        .unwrap()
-        .to_string();
+    let secret_line = secret_line(&text);
     let mut child = s
         .vault_cmd()
         .env("VAULT_IDENTITY", &text)
@@ -342,11 +347,9 @@ fn a_passphrase_and_an_identity_given_together_are_both_tried() {
 #[test]
 fn with_nothing_given_the_hint_names_the_identity_flag() {
     let s = vault_with_a();
-    let key = s.root().join("key.txt");
-    let Some(recipient) = age_keygen(&s, &key) else {
+    let Some(_) = member_key(&s) else {
         return;
     };
-    add_recipient(&s, &recipient, &[]);
     s.vault_cmd()
         .args(["get", "A"])
         .run()
@@ -801,11 +804,9 @@ fn a_passphrase_protected_ssh_key_is_asked_for_on_a_terminal() {
 #[test]
 fn a_member_opening_by_identity_rotates_the_master_key() {
     let s = vault_with_a();
-    let key = s.root().join("key.txt");
-    let Some(recipient) = age_keygen(&s, &key) else {
+    let Some(key) = member_key(&s) else {
         return;
     };
-    add_recipient(&s, &recipient, &[]);
     let before = s
         .vault_cmd()
         .args(["key", "list", "--json"])
