@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-step() { printf '\n==== %s ====\n' "$*"; }
+# Each step says how long the run has taken so far (a newcomer sees where
+# the minutes go).
+step() { printf '\n==== %s [%dm%02ds so far] ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "system packages"
 scripts/deps.sh

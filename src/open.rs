@@ -128,7 +128,8 @@ pub struct Opener<'a> {
     keystore: &'a dyn KeyStore,
     memory: &'a dyn RollbackMemory,
     clock: &'a dyn Clock,
-    available_kib: Option<u64>,
+    /// Read when a KDF is about to run (`/proc/meminfo`), not before.
+    available_kib: OnceCell<Option<u64>>,
     allow_rollback: bool,
     accept_new_key: bool,
     lock_timeout: Duration,
@@ -136,6 +137,7 @@ pub struct Opener<'a> {
     vcs: &'a dyn VersionControl,
     on_notice: &'a dyn Fn(&Notice),
     memory_key: OnceCell<MemoryKey>,
+    checked_lineage: OnceCell<Option<(KeyCommitment, [u8; 32])>>,
     tracked: OnceCell<bool>,
     only_slot: Option<SlotRef>,
     cached_before: Option<&'a CachedBefore>,
@@ -171,7 +173,7 @@ impl<'a> Opener<'a> {
             keystore,
             memory,
             clock: &SystemClock,
-            available_kib: crate::platform::available_memory_kib(),
+            available_kib: OnceCell::new(),
             allow_rollback: false,
             accept_new_key: false,
             lock_timeout: Duration::from_secs(30),
@@ -179,6 +181,7 @@ impl<'a> Opener<'a> {
             vcs: &Git,
             on_notice: &no_notice,
             memory_key: OnceCell::new(),
+            checked_lineage: OnceCell::new(),
             tracked: OnceCell::new(),
             only_slot: None,
             cached_before: None,
@@ -246,9 +249,16 @@ impl<'a> Opener<'a> {
     }
 
     /// The memory a KDF may use, KiB (`None`: unknown, not checked).
-    pub fn available_memory(mut self, kib: Option<u64>) -> Self {
-        self.available_kib = kib;
+    pub fn available_memory(self, kib: Option<u64>) -> Self {
+        let _ = self.available_kib.set(kib);
         self
+    }
+
+    /// The memory a KDF may use (read once, when first needed).
+    fn available_kib(&self) -> Option<u64> {
+        *self
+            .available_kib
+            .get_or_init(crate::platform::available_memory_kib)
     }
 
     /// The path as given.
@@ -309,7 +319,21 @@ impl<'a> Opener<'a> {
             Error::NotAFile(_) => Error::NotAFile(self.path.clone()),
             e => e,
         })?;
-        LockedVault::parse(&self.path, bytes)
+        let mut locked = LockedVault::parse(&self.path, bytes)?;
+        if let Some((commitment, lineage)) = self.checked_lineage() {
+            locked.lineage_checked_before(commitment, lineage);
+        }
+        Ok(locked)
+    }
+
+    /// The master-key commitment and lineage key this path's memory holds:
+    /// learnt only from files opened with that master key, whose lineage
+    /// key was checked against it then (read once per command).
+    fn checked_lineage(&self) -> Option<(KeyCommitment, [u8; 32])> {
+        *self.checked_lineage.get_or_init(|| {
+            let r = self.memory.recall(self.memory_key())?;
+            Some((r.last.commitment, r.last.lineage?))
+        })
     }
 
     /// The cached body key of `locked`, if one is cached and is this
@@ -355,7 +379,7 @@ impl<'a> Opener<'a> {
     }
 
     fn prepare_any<A>(&self, locked: LockedVault, cred: Credential) -> Result<Prepared<'_, A>> {
-        let derived = locked.derive(&cred, self.available_kib, self.only_slot.as_ref())?;
+        let derived = locked.derive(&cred, &|| self.available_kib(), self.only_slot.as_ref())?;
         let passphrase = match cred {
             Credential::Passphrase(p) | Credential::IdentitiesOrPassphrase(_, p) => Some(p),
             _ => None,
@@ -602,7 +626,7 @@ impl<'a> Opener<'a> {
             Some(p) => {
                 let d = locked.derive(
                     &Credential::Passphrase(p.clone()),
-                    self.available_kib,
+                    &|| self.available_kib(),
                     self.only_slot.as_ref(),
                 )?;
                 locked.open_derived(&d)
@@ -727,8 +751,9 @@ impl Prepared<'_, Slots> {
         let Some((salt, params)) = s.kind.kdf() else {
             return Ok(None);
         };
-        let kek = crate::crypto::derive_kek(pass.expose(), salt, params, self.opener.available_kib)
-            .map_err(|e| vault::kdf_error(e, false, &self.opener.path))?;
+        let kek =
+            crate::crypto::derive_kek(pass.expose(), salt, params, self.opener.available_kib())
+                .map_err(|e| vault::kdf_error(e, false, &self.opener.path))?;
         Ok(self.opens_to_master(id, kek))
     }
 

@@ -99,7 +99,13 @@ pub struct NewPassphraseArgs {
     pub weak_passphrase_ok: bool,
 }
 
+// `defer`: each subcommand's arguments are built only when it is the one
+// invoked (completions, the man page and `--help` build the whole tree).
+// Building every subcommand's flags was most of clap's start-up cost, and
+// clap the largest part of a `vault get` beyond the decryption itself
+// (benches/compare.sh, identity mode).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a vault (never overwrites one)
     Init {
@@ -279,6 +285,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum GitCommand {
     /// Make git merge vault files per secret name and diff them as text: `*.vault merge=vault diff=vault -text` in .gitattributes, the merge driver and the textconv in git's config (idempotent)
     #[command(
@@ -356,6 +363,7 @@ pub struct ExportArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum KeyCommand {
     /// List slots (id, kind, parameters; never key material)
     List {
@@ -424,6 +432,7 @@ pub enum KeyCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum AddSlot {
     /// A slot whose key sits in the platform keyring
     Keyring {
@@ -455,6 +464,7 @@ pub enum AddSlot {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum IdentityCommand {
     /// Make an X25519 identity, kept in the keyring (else a 0600 file in the config directory)
     New {
@@ -654,7 +664,9 @@ mod tests {
             }
         }
         let mut missing = Vec::new();
-        walk(&command(), "vault", &mut missing);
+        let mut cmd = command();
+        cmd.build();
+        walk(&cmd, "vault", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 
