@@ -14,7 +14,10 @@ use std::iter::Peekable;
 
 use zeroize::Zeroizing;
 
-use crate::format::{self, Body, EntryRef, FormatError, FINGERPRINT_KEY_LEN};
+use crate::format::{
+    self, Body, BodyV2, EntryRef, FormatError, EXPOSED_DIGEST_LEN, FINGERPRINT_KEY_LEN,
+    MAX_EXPOSED,
+};
 use crate::secret::SecretBytes;
 
 /// A secret given to [`Secrets::insert`].
@@ -53,6 +56,10 @@ pub struct Secrets {
     /// Every secret read is rotate pending ([`Secrets::mark_all_rotate_pending`]):
     /// applied as the body is listed or written, so marking copies no value.
     read_rotate_pending: bool,
+    /// Digests of values a removed member could read that no secret holds
+    /// any more (changed or deleted since): sorted, at most
+    /// [`MAX_EXPOSED`].
+    exposed: Vec<[u8; EXPOSED_DIGEST_LEN]>,
 }
 
 impl fmt::Debug for Secrets {
@@ -93,13 +100,48 @@ impl Secrets {
 
     /// Reads a version-2 body plaintext `plain[start..]` ([`Body::parse_v2`]).
     pub fn parse_v2(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Secrets, FormatError> {
-        let (read, fingerprint_key) = Body::parse_v2(plain, start)?;
+        let BodyV2 {
+            body: read,
+            fingerprint_key,
+            exposed,
+        } = Body::parse_v2(plain, start)?;
         Ok(Secrets {
             read,
             changes: BTreeMap::new(),
             fingerprint_key,
             read_rotate_pending: false,
+            exposed,
         })
+    }
+
+    /// The digests of exposed values no secret holds now, sorted.
+    pub fn exposed(&self) -> &[[u8; EXPOSED_DIGEST_LEN]] {
+        &self.exposed
+    }
+
+    /// Whether `digest` is of an exposed value.
+    pub fn is_exposed(&self, digest: &[u8; EXPOSED_DIGEST_LEN]) -> bool {
+        self.exposed.binary_search(digest).is_ok()
+    }
+
+    /// Records the digest of a value a removed member could read, which
+    /// the secret that held it no longer does. Beyond [`MAX_EXPOSED`] the
+    /// smallest digest is forgotten (digests are uniform: an arbitrary one).
+    pub fn record_exposed(&mut self, digest: [u8; EXPOSED_DIGEST_LEN]) {
+        if let Err(at) = self.exposed.binary_search(&digest) {
+            self.exposed.insert(at, digest);
+        }
+        if self.exposed.len() > MAX_EXPOSED {
+            self.exposed.remove(0);
+        }
+    }
+
+    /// Replaces the exposed digests (a merge: the union of its sides).
+    pub fn set_exposed(&mut self, digests: impl IntoIterator<Item = [u8; EXPOSED_DIGEST_LEN]>) {
+        self.exposed.clear();
+        for d in digests {
+            self.record_exposed(d);
+        }
     }
 
     /// The fingerprint key.
@@ -196,13 +238,19 @@ impl Secrets {
 
     /// The exact length of the version-2 encoding.
     pub fn encoded_len_v2(&self) -> usize {
-        format::encoded_len_v2(self.iter())
+        format::encoded_len_v2(self.exposed.len(), self.iter())
     }
 
     /// Appends the version-2 body plaintext to `out` (the same capacity
     /// rule as [`Secrets::encode_into`], with [`Secrets::encoded_len_v2`]).
     pub fn encode_v2_into(&self, out: &mut Vec<u8>) {
-        format::encode_v2_into(out, &self.fingerprint_key, self.len(), self.iter());
+        format::encode_v2_into(
+            out,
+            &self.fingerprint_key,
+            &self.exposed,
+            self.len(),
+            self.iter(),
+        );
     }
 
     /// The body plaintext, in an exactly sized zeroizing buffer.

@@ -50,6 +50,7 @@ const BODY_COMMITMENT: &[u8] = b"vault body key commitment v2";
 const BODY_KEY_AAD: &[u8] = b"vault body key v2\0";
 const IDENTITY_AAD: &[u8] = b"vault passphrase identity v2\0";
 const LINEAGE_SIGNING_KEY: &[u8] = b"vault master key lineage signing key v2";
+const EXPOSED_DIGEST_KEY: &[u8] = b"vault exposed value v2\0";
 
 fn commit(key: &Key, label: &[u8]) -> [u8; COMMITMENT_LEN] {
     let mut m = prf(key);
@@ -104,6 +105,21 @@ pub fn mac_matches(mk: &Key, header: &HeaderV2) -> bool {
 /// guesses against later diffs.
 pub fn fingerprint(fp_key: &[u8; FINGERPRINT_KEY_LEN], name: &str, value: &[u8]) -> [u8; 32] {
     let mut m = <Prf as KeyInit>::new_from_slice(fp_key).expect("BLAKE2b accepts 32-byte keys");
+    m.update(name.as_bytes());
+    m.update(&[0]);
+    m.update(value);
+    m.finalize().into_bytes().into()
+}
+
+/// The digest a version-2 body keeps (`"e"`) of a value a removed member
+/// could read, once no secret holds it (changed or deleted): BLAKE2b-256
+/// over `name ‖ 00 ‖ value`, keyed with a label and the vault id. Setting
+/// the name to that value again is then marked rotate pending. The key is
+/// not secret: the digest lies inside the encrypted body, where only those
+/// who could read the value itself while it was held can see it.
+pub fn exposed_digest(vault_id: &VaultId, name: &str, value: &[u8]) -> [u8; 32] {
+    let key = [EXPOSED_DIGEST_KEY, &vault_id.0].concat();
+    let mut m = <Prf as KeyInit>::new_from_slice(&key).expect("BLAKE2b accepts keys up to 64 bytes");
     m.update(name.as_bytes());
     m.update(&[0]);
     m.update(value);

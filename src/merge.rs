@@ -165,6 +165,20 @@ pub fn merge_entries<'a>(
     m
 }
 
+/// The exposed-value digests of every side, sorted, without repeats, at
+/// most [`format::MAX_EXPOSED`] (beyond it the smallest go, as one side's
+/// own list drops them).
+fn exposed_union<'v>(
+    sides: impl Iterator<Item = &'v [[u8; format::EXPOSED_DIGEST_LEN]]>,
+) -> Vec<[u8; format::EXPOSED_DIGEST_LEN]> {
+    let mut all: Vec<_> = sides.flatten().copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let over = all.len().saturating_sub(format::MAX_EXPOSED);
+    all.drain(..over);
+    all
+}
+
 fn with_pending(e: EntryRef<'_>, rotate_pending: bool) -> EntryRef<'_> {
     let marks = Marks {
         rotate_pending,
@@ -363,7 +377,25 @@ pub fn merge_vaults(base: Option<&Vault>, ours: Vault, theirs: Vault) -> Result<
             v.entries().collect()
         }
         let (b, o, t) = (base.map(list), list(&ours), list(&theirs));
-        let merged = merge_entries(b.as_deref(), &o, &t, rotation);
+        let mut merged = merge_entries(b.as_deref(), &o, &t, rotation);
+        // Every side's exposed values stay exposed; a name the merge sets
+        // to one of them is rotate pending again.
+        let exposed = exposed_union(
+            base.into_iter()
+                .chain([&ours, &theirs])
+                .map(|v| v.exposed()),
+        );
+        if !exposed.is_empty() {
+            let vid = ours.header().vault_id;
+            for e in &mut merged.entries {
+                let d = keyblock::exposed_digest(&vid, e.name, e.expose_value());
+                if !e.marks.rotate_pending && exposed.binary_search(&d).is_ok() {
+                    *e = with_pending(*e, true);
+                    merged.rotate_pending.push(e.name);
+                }
+            }
+            merged.rotate_pending.sort_unstable();
+        }
         let kept_side = if rotation == Rotation::Theirs {
             &theirs
         } else {
@@ -395,12 +427,14 @@ pub fn merge_vaults(base: Option<&Vault>, ours: Vault, theirs: Vault) -> Result<
             ),
         };
         let mut plain = Zeroizing::new(Vec::with_capacity(format::encoded_len_v2(
+            exposed.len(),
             merged.entries.iter().copied(),
         )));
         crate::secret::lock_memory(&plain);
         format::encode_v2_into(
             &mut plain,
             kept_side.fingerprint_key(),
+            &exposed,
             merged.entries.len(),
             merged.entries.iter().copied(),
         );
@@ -707,6 +741,39 @@ mod tests {
                 .unwrap()
                 .unlock(&Credential::Passphrase(other))
                 .unwrap();
+        }
+
+        /// Values exposed on either side (rotate pending there, then
+        /// deleted or changed) stay exposed in the result: set again under
+        /// their names, they are marked.
+        #[test]
+        fn exposed_values_of_both_sides_stay_exposed_across_a_merge() {
+            let mut b = base();
+            set(&mut b, "B", "b");
+            let x = pass("x");
+            b.add_slot(&NewSlot::Passphrase(&x, KdfParams::CHEAPEST))
+                .unwrap();
+            let dropped = b.header().keys.slots[1].id;
+            b.rekey(&[], &[dropped], crate::vault::RotatePending::Mark)
+                .unwrap();
+            let bytes = b.seal().unwrap();
+            let (mut o, mut t) = (reopen(bytes.clone()), reopen(bytes.clone()));
+            let b = reopen(bytes);
+            o.delete(&["A".to_string()]).unwrap();
+            let o = reopened(&mut o);
+            set(&mut t, "B", "b2");
+            let t = reopened(&mut t);
+            assert_eq!((o.exposed().len(), t.exposed().len()), (1, 1));
+            let out = merge_vaults(Some(&b), o, t).unwrap();
+            assert!(!out.has_conflicts());
+            let mut r = reopen(out.bytes);
+            assert_eq!(r.exposed().len(), 2, "both sides' exposed values");
+            assert!(r.get("A").is_none());
+            assert!(!r.get("B").unwrap().marks.rotate_pending);
+            set(&mut r, "A", "1");
+            set(&mut r, "B", "b");
+            assert!(r.get("A").unwrap().marks.rotate_pending);
+            assert!(r.get("B").unwrap().marks.rotate_pending);
         }
 
         #[test]

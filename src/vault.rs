@@ -1405,6 +1405,12 @@ impl Vault {
         &self.path
     }
 
+    /// The digests of exposed values no secret holds now
+    /// ([`keyblock::exposed_digest`]), sorted.
+    pub(crate) fn exposed(&self) -> &[[u8; format::EXPOSED_DIGEST_LEN]] {
+        self.secrets.exposed()
+    }
+
     /// The body's fingerprint key (a version-1 file's is random until its
     /// first write).
     pub(crate) fn fingerprint_key(&self) -> &[u8; format::FINGERPRINT_KEY_LEN] {
@@ -1470,15 +1476,30 @@ impl Vault {
     }
 
     /// [`Vault::set`] at time `t` (Unix seconds). A rotate-pending mark
-    /// stays while the value's bytes stay the same; a conflict mark clears.
+    /// stays while the value's bytes stay the same, and comes back when the
+    /// name is set again to a value that was rotate pending under it (after
+    /// a change or a delete: the body keeps a digest of it); a conflict
+    /// mark clears.
     pub fn set_at(&mut self, name: &str, value: SecretBytes, t: u64) -> Result<()> {
         validate_name(name)?;
         validate_value(value.expose())?;
+        let vid = self.header.vault_id;
         let old = self.secrets.get(name);
         let created = old.map_or(t, |e| e.created);
-        let rotate_pending = old.is_some_and(|e| {
-            e.marks.rotate_pending && SecretBytes::copy_from(e.expose_value()).ct_eq(&value)
-        });
+        let old_pending = old.filter(|e| e.marks.rotate_pending);
+        let same = old_pending
+            .is_some_and(|e| SecretBytes::copy_from(e.expose_value()).ct_eq(&value));
+        // The pending value this one replaces stays known as exposed.
+        let leaving = old_pending
+            .filter(|_| !same)
+            .map(|e| keyblock::exposed_digest(&vid, name, e.expose_value()));
+        let rotate_pending = same
+            || self
+                .secrets
+                .is_exposed(&keyblock::exposed_digest(&vid, name, value.expose()));
+        if let Some(d) = leaving {
+            self.secrets.record_exposed(d);
+        }
         self.secrets.insert(
             name,
             Entry {
@@ -1504,14 +1525,26 @@ impl Vault {
             .marks
             .conflict
             .ok_or_else(|| Error::NoConflict(name.to_string()))?;
+        let exposed = e
+            .marks
+            .rotate_pending
+            .then(|| keyblock::exposed_digest(&self.header.vault_id, name, e.expose_value()));
         let (value, updated) = match (other, conflict) {
             (false, _) => (e.value_copy(), e.updated),
             (true, format::Conflict::Other(v)) => (SecretBytes::copy_from(v), t),
             (true, format::Conflict::OtherDeleted) => {
                 self.secrets.remove(name);
+                if let Some(d) = exposed {
+                    self.secrets.record_exposed(d);
+                }
                 return Ok(());
             }
         };
+        if other {
+            if let Some(d) = exposed {
+                self.secrets.record_exposed(d);
+            }
+        }
         let entry = Entry {
             value,
             created: e.created,
@@ -1530,7 +1563,17 @@ impl Vault {
             }
         }
         for n in names {
+            // A pending value stays known as exposed (set again, it is
+            // marked again).
+            let exposed = self
+                .secrets
+                .get(n)
+                .filter(|e| e.marks.rotate_pending)
+                .map(|e| keyblock::exposed_digest(&self.header.vault_id, n, e.expose_value()));
             self.secrets.remove(n);
+            if let Some(d) = exposed {
+                self.secrets.record_exposed(d);
+            }
         }
         Ok(())
     }
@@ -1638,6 +1681,31 @@ mod tests {
         let mut l = real;
         l.lineage_checked_before(commitment, genuine);
         assert!(l.unlock(&cred).is_ok());
+    /// F5: a rotate-pending value deleted, or changed, and then set again
+    /// under its name is rotate pending again, also after the file is
+    /// written and read back; another value clears the mark for good.
+    #[test]
+    fn an_exposed_value_set_again_is_rotate_pending_again() {
+        let p = pass("pw");
+        let mut v = Vault::create(Path::new("t"), &[NewSlot::Passphrase(&p, CHEAP)]).unwrap();
+        let val = |s: &str| SecretBytes::copy_from(s.as_bytes());
+        v.set("A", val("exposed")).unwrap();
+        v.set("B", val("exposed")).unwrap();
+        v.secrets.mark_all_rotate_pending();
+        let pending = |v: &Vault, n: &str| v.get(n).unwrap().marks.rotate_pending;
+        v.delete(&["A".into()]).unwrap();
+        v.set("B", val("fresh")).unwrap();
+        assert!(!pending(&v, "B"));
+        let mut v = reopen(v.seal().unwrap(), &Credential::Passphrase(p.clone())).unwrap();
+        assert_eq!(v.exposed().len(), 2);
+        v.set("A", val("exposed")).unwrap();
+        v.set("B", val("exposed")).unwrap();
+        assert!(pending(&v, "A") && pending(&v, "B"));
+        // The same bytes under a name that never held them: not marked.
+        v.set("C", val("exposed")).unwrap();
+        assert!(!pending(&v, "C"));
+        v.set("A", val("new")).unwrap();
+        assert!(!pending(&v, "A"));
     }
 
     #[test]

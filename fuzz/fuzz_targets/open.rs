@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
         check(&seal(&fx.header, data), &fx.v1, Some(valid(v1)));
         let v2 = Body::parse_v2(Zeroizing::new(data.to_vec()), 0)
             .ok()
-            .map(|(b, _)| snapshot(b.iter()));
+            .map(|v2| snapshot(v2.body.iter()));
         check(&seal_v2(fx, data), &v2_cred, Some(valid(v2)));
     } else {
         check(data, &fx.v1, None);

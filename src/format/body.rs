@@ -234,24 +234,44 @@ impl Body {
     }
 
     /// Indexes a version-2 body plaintext `plain[start..]`:
-    /// `{"fp": fingerprint key, "s": entries}`, where an entry may carry
-    /// marks ([`Marks`]). Returns the body and the fingerprint key.
-    pub fn parse_v2(
-        plain: Zeroizing<Vec<u8>>,
-        start: usize,
-    ) -> Result<(Body, Zeroizing<[u8; FINGERPRINT_KEY_LEN]>), FormatError> {
+    /// `{"fp": fingerprint key, "s": entries}`, or with `"e": [digest, …]`
+    /// (1 to [`MAX_EXPOSED`] exposed-value digests, strictly increasing)
+    /// between the two; an entry may carry marks ([`Marks`]). Returns the
+    /// body, the fingerprint key and the exposed-value digests.
+    pub fn parse_v2(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<BodyV2, FormatError> {
         if start > plain.len() {
             return Err(FormatError::Corrupt("body too long"));
         }
         let mut r = Reader::new(Part::Body, &plain, start);
-        if r.expect(MAP)? != 2 {
+        let keys = r.expect(MAP)?;
+        if keys != 2 && keys != 3 {
             return Err(r.malformed());
         }
         r.key(b"fp")?;
         let fp = Zeroizing::new(r.byte_array()?);
+        let mut exposed = Vec::new();
+        if keys == 3 {
+            r.key(b"e")?;
+            let n = r.expect(ARRAY)?;
+            if n == 0 || n > MAX_EXPOSED as u64 {
+                return Err(r.malformed());
+            }
+            exposed.reserve_exact(n as usize);
+            for _ in 0..n {
+                let d: [u8; EXPOSED_DIGEST_LEN] = r.byte_array()?;
+                if exposed.last().is_some_and(|last| *last >= d) {
+                    return Err(FormatError::Corrupt("exposed digests out of order"));
+                }
+                exposed.push(d);
+            }
+        }
         r.key(b"s")?;
         let at = plain.len() - r.remaining();
-        Ok((Body::parse_entries(plain, at, true)?, fp))
+        Ok(BodyV2 {
+            body: Body::parse_entries(plain, at, true)?,
+            fingerprint_key: fp,
+            exposed,
+        })
     }
 
     fn parse_entries(
@@ -426,26 +446,73 @@ pub fn encode_into<'a>(out: &mut Vec<u8>, len: usize, entries: impl Iterator<Ite
 /// Length of a fingerprint key (`"fp"` in a version-2 body).
 pub const FINGERPRINT_KEY_LEN: usize = 32;
 
-/// The bytes a version-2 body puts before its entries' map.
-const V2_PREFIX_LEN: usize = 1 + 3 + 2 + FINGERPRINT_KEY_LEN + 2;
+/// Length of an exposed-value digest (`"e"` in a version-2 body).
+pub const EXPOSED_DIGEST_LEN: usize = 32;
 
-/// The exact length of the encoding of a version-2 body holding `entries`.
-pub fn encoded_len_v2<'a>(entries: impl Iterator<Item = EntryRef<'a>>) -> usize {
-    V2_PREFIX_LEN + encoded_len(entries)
+/// Most exposed-value digests a body holds (the oldest are dropped first:
+/// `body_edit` keeps them in the order they were recorded until written).
+pub const MAX_EXPOSED: usize = 1024;
+
+/// A version-2 body as read: the entries, the fingerprint key and the
+/// digests of values a removed member could read that no secret holds now
+/// (changed or deleted since), sorted.
+pub struct BodyV2 {
+    /// The entries.
+    pub body: Body,
+    /// The fingerprint key (`"fp"`).
+    pub fingerprint_key: Zeroizing<[u8; FINGERPRINT_KEY_LEN]>,
+    /// The exposed-value digests (`"e"`), strictly increasing.
+    pub exposed: Vec<[u8; EXPOSED_DIGEST_LEN]>,
 }
 
-/// Appends a version-2 body: `{"fp": fp, "s": entries}` ([`encode_into`]
-/// for the entries, which may carry marks).
+/// The bytes a version-2 body puts before its entries' map, with `exposed`
+/// digests.
+fn v2_prefix_len(exposed: usize) -> usize {
+    let e = if exposed == 0 {
+        0
+    } else {
+        2 + head_len(exposed as u64) + exposed * (2 + EXPOSED_DIGEST_LEN)
+    };
+    1 + 3 + 2 + FINGERPRINT_KEY_LEN + e + 2
+}
+
+/// The exact length of the encoding of a version-2 body holding `exposed`
+/// digests and `entries`.
+pub fn encoded_len_v2<'a>(exposed: usize, entries: impl Iterator<Item = EntryRef<'a>>) -> usize {
+    v2_prefix_len(exposed) + encoded_len(entries)
+}
+
+/// Appends a version-2 body: `{"fp": fp, "s": entries}`, or with `"e":
+/// exposed` between them when there are any ([`encode_into`] for the
+/// entries, which may carry marks).
+///
+/// # Panics
+/// If `exposed` is not strictly increasing or longer than [`MAX_EXPOSED`]
+/// (it would not read back).
 pub fn encode_v2_into<'a>(
     out: &mut Vec<u8>,
     fp: &[u8; FINGERPRINT_KEY_LEN],
+    exposed: &[[u8; EXPOSED_DIGEST_LEN]],
     len: usize,
     entries: impl Iterator<Item = EntryRef<'a>>,
 ) {
-    put_head(out, MAP, 2);
+    assert!(exposed.len() <= MAX_EXPOSED, "too many exposed digests");
+    assert!(
+        exposed.windows(2).all(|w| w[0] < w[1]),
+        "exposed digests out of order"
+    );
+    put_head(out, MAP, if exposed.is_empty() { 2 } else { 3 });
     out.extend_from_slice(b"\x62fp");
     put_head(out, BYTES, FINGERPRINT_KEY_LEN as u64);
     out.extend_from_slice(fp);
+    if !exposed.is_empty() {
+        out.extend_from_slice(b"\x61e");
+        put_head(out, ARRAY, exposed.len() as u64);
+        for d in exposed {
+            put_head(out, BYTES, EXPOSED_DIGEST_LEN as u64);
+            out.extend_from_slice(d);
+        }
+    }
     out.extend_from_slice(b"\x61s");
     encode_into(out, len, entries);
 }
@@ -666,17 +733,29 @@ mod tests {
                 conflict: Some(Conflict::OtherDeleted),
             }),
         ];
+        let exposed = [[1u8; EXPOSED_DIGEST_LEN], [2u8; EXPOSED_DIGEST_LEN]];
         let mut out = Vec::new();
-        encode_v2_into(&mut out, &fp, entries.len(), entries.iter().copied());
-        assert_eq!(out.len(), encoded_len_v2(entries.iter().copied()));
+        encode_v2_into(
+            &mut out,
+            &fp,
+            &exposed,
+            entries.len(),
+            entries.iter().copied(),
+        );
+        assert_eq!(out.len(), encoded_len_v2(2, entries.iter().copied()));
         out
     }
 
     #[test]
     fn v2_marks_round_trip_and_re_encode_to_the_same_bytes() {
         let bytes = v2_sample();
-        let (b, fp) = Body::parse_v2(Zeroizing::new(bytes.clone()), 0).unwrap();
+        let BodyV2 {
+            body: b,
+            fingerprint_key: fp,
+            exposed,
+        } = Body::parse_v2(Zeroizing::new(bytes.clone()), 0).unwrap();
         assert_eq!(*fp, [7u8; FINGERPRINT_KEY_LEN]);
+        assert_eq!(exposed, [[1u8; 32], [2u8; 32]]);
         let marks: Vec<_> = b.iter().map(|e| (e.name, e.marks)).collect();
         assert_eq!(marks[0].1, Marks::default());
         assert!(marks[1].1.rotate_pending && marks[1].1.conflict.is_none());
@@ -684,9 +763,52 @@ mod tests {
         assert!(marks[3].1.rotate_pending);
         assert!(marks[3].1.conflict == Some(Conflict::OtherDeleted));
         let mut again = Vec::new();
-        encode_v2_into(&mut again, &fp, b.len(), b.iter());
+        encode_v2_into(&mut again, &fp, &exposed, b.len(), b.iter());
         assert_eq!(again, bytes);
         assert!(!format!("{:?}", b.get("C").unwrap()).contains("theirs"));
+    }
+
+    /// Exposed digests: none is no `"e"` key at all; present, 1 to
+    /// MAX_EXPOSED of them, strictly increasing (one encoding).
+    #[test]
+    fn exposed_digests_are_bounded_and_in_order() {
+        let fp = [0u8; FINGERPRINT_KEY_LEN];
+        let body = |exposed: &[[u8; 32]]| {
+            let mut out = Vec::new();
+            encode_v2_into(&mut out, &fp, exposed, 0, std::iter::empty());
+            assert_eq!(out.len(), encoded_len_v2(exposed.len(), std::iter::empty()));
+            out
+        };
+        let none = body(&[]);
+        assert!(!none.windows(2).any(|w| w == b"\x61e"));
+        assert!(Body::parse_v2(Zeroizing::new(none), 0).unwrap().exposed.is_empty());
+        let many: Vec<[u8; 32]> = (0..MAX_EXPOSED as u16)
+            .map(|i| {
+                let mut d = [0u8; 32];
+                d[..2].copy_from_slice(&i.to_be_bytes());
+                d
+            })
+            .collect();
+        let full = body(&many);
+        assert_eq!(
+            Body::parse_v2(Zeroizing::new(full.clone()), 0).unwrap().exposed,
+            many
+        );
+        // One more than the bound: the array head says 1025.
+        let e = full.windows(2).position(|w| w == b"\x61e").unwrap() + 2;
+        let mut over = full.clone();
+        over[e..e + 3].copy_from_slice(&[0x99, 0x04, 0x01]);
+        assert!(Body::parse_v2(Zeroizing::new(over), 0).is_err());
+        // Two equal digests (out of order).
+        let mut dup = body(&[[1u8; 32], [2u8; 32]]);
+        let second = dup.len() - 3 - 32;
+        dup[second..second + 32].copy_from_slice(&[1u8; 32]);
+        assert!(Body::parse_v2(Zeroizing::new(dup), 0).is_err());
+        // An empty array is not the encoding of "none".
+        let mut empty = body(&[[1u8; 32]]);
+        let e = empty.windows(2).position(|w| w == b"\x61e").unwrap() + 2;
+        empty.splice(e..e + 1 + 2 + 32, [0x80]);
+        assert!(Body::parse_v2(Zeroizing::new(empty), 0).is_err());
     }
 
     #[test]
@@ -701,6 +823,7 @@ mod tests {
         encode_v2_into(
             &mut swapped,
             &fp,
+            &[],
             1,
             [EntryRef::new("A", b"v", 1, 2).with_marks(Marks {
                 rotate_pending: true,
@@ -740,9 +863,9 @@ mod tests {
             let mut bytes = v2_sample();
             let pos = pos % bytes.len();
             bytes[pos] = val;
-            if let Ok((b, fp)) = Body::parse_v2(Zeroizing::new(bytes.clone()), 0) {
+            if let Ok(v2) = Body::parse_v2(Zeroizing::new(bytes.clone()), 0) {
                 let mut again = Vec::new();
-                encode_v2_into(&mut again, &fp, b.len(), b.iter());
+                encode_v2_into(&mut again, &v2.fingerprint_key, &v2.exposed, v2.body.len(), v2.body.iter());
                 prop_assert_eq!(again, bytes);
             }
         }

@@ -18,8 +18,8 @@ pub mod kdf;
 pub mod v2;
 
 pub use body::{
-    decode_body, encode_into, encode_v2_into, encoded_len, encoded_len_v2, Body, Conflict,
-    EntryRef, Marks, FINGERPRINT_KEY_LEN, MAX_VALUE_LEN,
+    decode_body, encode_into, encode_v2_into, encoded_len, encoded_len_v2, Body, BodyV2, Conflict,
+    EntryRef, Marks, EXPOSED_DIGEST_LEN, FINGERPRINT_KEY_LEN, MAX_EXPOSED, MAX_VALUE_LEN,
 };
 pub(crate) use header::{hex, unhex};
 pub use header::{

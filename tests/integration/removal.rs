@@ -191,6 +191,41 @@ fn rotate_pending_clears_only_when_the_value_changes_and_doctor_counts_it() {
     assert!(!doctor["next_steps"].to_string().contains("rotate pending"));
 }
 
+/// A value a removed member could read stays exposed under its name:
+/// deleted and set again, or changed and changed back, it is rotate pending
+/// again (the body keeps a digest of it, never the value); only a value
+/// that was never exposed clears the mark.
+#[test]
+fn an_exposed_value_set_again_after_a_delete_or_a_change_is_rotate_pending_again() {
+    let s = Sandbox::new();
+    vault_with_alice(&s);
+    s.with_pass(PASS, b"", &["key", "remove", "alice"])
+        .run()
+        .success();
+    s.with_pass(PASS, b"", &["delete", "A"]).run().success();
+    assert_eq!(marks(&s), [m("B", true)]);
+    s.with_pass(PASS, b"value-a", &["set", "--raw", "A"])
+        .run()
+        .success()
+        .stderr_has("A is still rotate pending");
+    assert_eq!(marks(&s), [m("A", true), m("B", true)]);
+    s.set("B", b"rotated-b");
+    assert_eq!(marks(&s), [m("A", true), m("B", false)]);
+    s.with_pass(PASS, b"value-b", &["set", "--raw", "B"])
+        .run()
+        .success()
+        .stderr_has("B is still rotate pending");
+    assert_eq!(marks(&s), [m("A", true), m("B", true)]);
+    // Not a value of B's: not marked under another name.
+    s.set("C", b"value-b");
+    s.set("A", b"rotated-a");
+    s.set("B", b"rotated-b");
+    assert_eq!(
+        marks(&s),
+        [m("A", false), m("B", false), m("C", false)]
+    );
+}
+
 #[test]
 fn rekey_drop_marks_like_key_remove_and_a_plain_rekey_marks_nothing() {
     let s = Sandbox::new();
