@@ -374,7 +374,7 @@ mod tests {
             }),
         ];
         let mut plain = Vec::new();
-        format::encode_v2_into(&mut plain, &fp, 2, read.into_iter());
+        format::encode_v2_into(&mut plain, &fp, &[], 2, read.into_iter());
         let mut s = Secrets::parse_v2(Zeroizing::new(plain), 0).unwrap();
         s.insert("C", entry(b"3"));
         s.mark_all_rotate_pending();

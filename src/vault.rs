@@ -1540,17 +1540,17 @@ impl Vault {
                 return Ok(());
             }
         };
-        if other {
-            if let Some(d) = exposed {
-                self.secrets.record_exposed(d);
-            }
-        }
         let entry = Entry {
             value,
             created: e.created,
             updated,
             rotate_pending: e.marks.rotate_pending,
         };
+        if other {
+            if let Some(d) = exposed {
+                self.secrets.record_exposed(d);
+            }
+        }
         self.secrets.insert(name, entry);
         Ok(())
     }
@@ -1681,6 +1681,8 @@ mod tests {
         let mut l = real;
         l.lineage_checked_before(commitment, genuine);
         assert!(l.unlock(&cred).is_ok());
+    }
+
     /// F5: a rotate-pending value deleted, or changed, and then set again
     /// under its name is rotate pending again, also after the file is
     /// written and read back; another value clears the mark for good.
