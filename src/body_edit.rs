@@ -15,8 +15,7 @@ use std::iter::Peekable;
 use zeroize::Zeroizing;
 
 use crate::format::{
-    self, Body, BodyV2, EntryRef, FormatError, EXPOSED_DIGEST_LEN, FINGERPRINT_KEY_LEN,
-    MAX_EXPOSED,
+    self, Body, BodyV2, EntryRef, FormatError, EXPOSED_DIGEST_LEN, FINGERPRINT_KEY_LEN, MAX_EXPOSED,
 };
 use crate::secret::SecretBytes;
 

@@ -119,7 +119,8 @@ pub fn fingerprint(fp_key: &[u8; FINGERPRINT_KEY_LEN], name: &str, value: &[u8])
 /// who could read the value itself while it was held can see it.
 pub fn exposed_digest(vault_id: &VaultId, name: &str, value: &[u8]) -> [u8; 32] {
     let key = [EXPOSED_DIGEST_KEY, &vault_id.0].concat();
-    let mut m = <Prf as KeyInit>::new_from_slice(&key).expect("BLAKE2b accepts keys up to 64 bytes");
+    let mut m =
+        <Prf as KeyInit>::new_from_slice(&key).expect("BLAKE2b accepts keys up to 64 bytes");
     m.update(name.as_bytes());
     m.update(&[0]);
     m.update(value);

@@ -1487,8 +1487,8 @@ impl Vault {
         let old = self.secrets.get(name);
         let created = old.map_or(t, |e| e.created);
         let old_pending = old.filter(|e| e.marks.rotate_pending);
-        let same = old_pending
-            .is_some_and(|e| SecretBytes::copy_from(e.expose_value()).ct_eq(&value));
+        let same =
+            old_pending.is_some_and(|e| SecretBytes::copy_from(e.expose_value()).ct_eq(&value));
         // The pending value this one replaces stays known as exposed.
         let leaving = old_pending
             .filter(|_| !same)

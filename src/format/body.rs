@@ -781,7 +781,10 @@ mod tests {
         };
         let none = body(&[]);
         assert!(!none.windows(2).any(|w| w == b"\x61e"));
-        assert!(Body::parse_v2(Zeroizing::new(none), 0).unwrap().exposed.is_empty());
+        assert!(Body::parse_v2(Zeroizing::new(none), 0)
+            .unwrap()
+            .exposed
+            .is_empty());
         let many: Vec<[u8; 32]> = (0..MAX_EXPOSED as u16)
             .map(|i| {
                 let mut d = [0u8; 32];
@@ -791,7 +794,9 @@ mod tests {
             .collect();
         let full = body(&many);
         assert_eq!(
-            Body::parse_v2(Zeroizing::new(full.clone()), 0).unwrap().exposed,
+            Body::parse_v2(Zeroizing::new(full.clone()), 0)
+                .unwrap()
+                .exposed,
             many
         );
         // One more than the bound: the array head says 1025.

@@ -220,10 +220,7 @@ fn an_exposed_value_set_again_after_a_delete_or_a_change_is_rotate_pending_again
     s.set("C", b"value-b");
     s.set("A", b"rotated-a");
     s.set("B", b"rotated-b");
-    assert_eq!(
-        marks(&s),
-        [m("A", false), m("B", false), m("C", false)]
-    );
+    assert_eq!(marks(&s), [m("A", false), m("B", false), m("C", false)]);
 }
 
 #[test]
