@@ -125,13 +125,15 @@ impl Secrets {
 
     /// Records the digest of a value a removed member could read, which
     /// the secret that held it no longer does. Beyond [`MAX_EXPOSED`] the
-    /// smallest digest is forgotten (digests are uniform: an arbitrary one).
+    /// smallest other digest is forgotten (digests are uniform: an
+    /// arbitrary one; the list is kept sorted, so age is not known).
     pub fn record_exposed(&mut self, digest: [u8; EXPOSED_DIGEST_LEN]) {
-        if let Err(at) = self.exposed.binary_search(&digest) {
-            self.exposed.insert(at, digest);
-        }
+        let Err(at) = self.exposed.binary_search(&digest) else {
+            return;
+        };
+        self.exposed.insert(at, digest);
         if self.exposed.len() > MAX_EXPOSED {
-            self.exposed.remove(0);
+            self.exposed.remove(if at == 0 { 1 } else { 0 });
         }
     }
 

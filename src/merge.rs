@@ -378,13 +378,19 @@ pub fn merge_vaults(base: Option<&Vault>, ours: Vault, theirs: Vault) -> Result<
         }
         let (b, o, t) = (base.map(list), list(&ours), list(&theirs));
         let mut merged = merge_entries(b.as_deref(), &o, &t, rotation);
-        // Every side's exposed values stay exposed; a name the merge sets
-        // to one of them is rotate pending again.
-        let exposed = exposed_union(
-            base.into_iter()
-                .chain([&ours, &theirs])
-                .map(|v| v.exposed()),
-        );
+        // Every side's exposed values stay exposed, and so does every
+        // rotate-pending value a side holds (the merge may not keep it); a
+        // name the merge sets to one of them is rotate pending again.
+        let sides = || base.into_iter().chain([&ours, &theirs]);
+        let held: Vec<[u8; format::EXPOSED_DIGEST_LEN]> = sides()
+            .flat_map(|v| {
+                let vid = v.header().vault_id;
+                v.entries()
+                    .filter(|e| e.marks.rotate_pending)
+                    .map(move |e| keyblock::exposed_digest(&vid, e.name, e.expose_value()))
+            })
+            .collect();
+        let exposed = exposed_union(sides().map(|v| v.exposed()).chain([held.as_slice()]));
         if !exposed.is_empty() {
             let vid = ours.header().vault_id;
             for e in &mut merged.entries {
@@ -774,6 +780,66 @@ mod tests {
             set(&mut r, "B", "b");
             assert!(r.get("A").unwrap().marks.rotate_pending);
             assert!(r.get("B").unwrap().marks.rotate_pending);
+        }
+
+        /// Review findings: the other side's exposed value taken by
+        /// `resolve --other` is marked; a rotate-pending value a side held
+        /// but the merge did not keep stays exposed in the result.
+        #[test]
+        fn a_value_pending_on_one_side_stays_exposed_whatever_the_merge_keeps() {
+            let mut b = base();
+            let x = pass("x");
+            b.add_slot(&NewSlot::Passphrase(&x, KdfParams::CHEAPEST))
+                .unwrap();
+            let dropped = b.header().keys.slots[1].id;
+            b.rekey(&[], &[dropped], crate::vault::RotatePending::Mark)
+                .unwrap();
+            // A=1 was exposed and changed on the base.
+            set(&mut b, "A", "changed");
+            let bytes = b.seal().unwrap();
+            let (mut o, mut t) = (reopen(bytes.clone()), reopen(bytes.clone()));
+            let b = reopen(bytes);
+            // Theirs sets A back to its exposed value (marked there); ours
+            // changes it too: a conflict.
+            set(&mut t, "A", "1");
+            assert!(t.get("A").unwrap().marks.rotate_pending);
+            let t = reopened(&mut t);
+            set(&mut o, "A", "ours");
+            let o = reopened(&mut o);
+            let out = merge_vaults(Some(&b), o, t).unwrap();
+            assert_eq!(out.conflicts, ["A"]);
+            let mut r = reopen(out.bytes);
+            assert!(!r.get("A").unwrap().marks.rotate_pending);
+            r.resolve_at("A", true, 20).unwrap();
+            let a = r.get("A").unwrap();
+            assert_eq!(a.expose_value(), b"1");
+            assert!(a.marks.rotate_pending, "the other side's exposed value");
+        }
+
+        #[test]
+        fn a_pending_value_the_merge_drops_stays_exposed() {
+            let mut b = base();
+            let bytes = b.seal().unwrap();
+            let (mut o, mut t) = (reopen(bytes.clone()), reopen(bytes.clone()));
+            let b = reopen(bytes);
+            // Theirs removes a member: A=1 is pending there. Ours changes A.
+            let x = pass("x");
+            t.add_slot(&NewSlot::Passphrase(&x, KdfParams::CHEAPEST))
+                .unwrap();
+            let mut t = reopened(&mut t);
+            let dropped = t.header().keys.slots[1].id;
+            t.rekey(&[], &[dropped], crate::vault::RotatePending::Mark)
+                .unwrap();
+            let t = reopened(&mut t);
+            assert!(t.get("A").unwrap().marks.rotate_pending);
+            set(&mut o, "A", "ours");
+            let o = reopened(&mut o);
+            let out = merge_vaults(Some(&b), o, t).unwrap();
+            let mut r = reopen(out.bytes);
+            assert_eq!(r.get("A").unwrap().expose_value(), b"ours");
+            set(&mut r, "A", "later");
+            set(&mut r, "A", "1");
+            assert!(r.get("A").unwrap().marks.rotate_pending);
         }
 
         #[test]

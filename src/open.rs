@@ -583,9 +583,13 @@ impl<'a> Opener<'a> {
     /// otherwise have a later key of their own accepted as endorsed.
     fn vouched(&self, v: &Vault, mut state: FileState) -> FileState {
         if v.master_key().is_none() {
+            // Only under the master key the memory paired it with: the
+            // cache opens no other (`cached`, `rederive`), and a lineage key
+            // is never carried over to a commitment it was not checked for.
             state.lineage = self
                 .memory
                 .recall(self.memory_key())
+                .filter(|r| r.last.commitment == state.commitment)
                 .and_then(|r| r.last.lineage);
         }
         state
@@ -1537,6 +1541,47 @@ mod tests {
             pending(&w.read().unwrap()),
             [("A".to_string(), false), ("B".to_string(), true)]
         );
+    }
+
+    /// Review finding: opened through the cached body key, a writer who
+    /// rewrote the key block in the window before the lock (a master-key
+    /// commitment of their own, the remembered lineage key, the same body
+    /// key) must not be taken: under the lock that is a cache miss, and the
+    /// memory keeps the master key it held.
+    #[test]
+    fn a_key_block_changed_before_a_cached_write_is_a_cache_miss_and_never_learnt() {
+        use crate::format::{self, FileHeader};
+        let w = World::new();
+        w.set("A", "1");
+        let v = w.read().unwrap();
+        let bk = v.body_key().clone();
+        let remembered = w.memory.recall(&MemoryKey::for_path(&w.path())).unwrap();
+        let o = w.opener();
+        let prepared = o
+            .prepare(o.locked().unwrap(), Credential::BodyKey(bk.clone()))
+            .unwrap();
+        // The body-key holder's rewrite: same body key and body, another
+        // master-key commitment, one generation later.
+        let bytes = std::fs::read(w.path()).unwrap();
+        let f = format::parse_any(&bytes).unwrap();
+        let FileHeader::V2(mut h) = f.header else {
+            panic!("a version-2 file")
+        };
+        let mut body = f.ciphertext.to_vec();
+        crate::crypto::open_in_place(&bk, &h.body_nonce, f.aad, &mut body).unwrap();
+        h.keys.master_commitment = [9; 32];
+        h.generation += 1;
+        h.body_nonce = crate::crypto::random_nonce();
+        let prefix = format::write_prefix_v2(&h);
+        crate::crypto::seal_in_place(&bk, &h.body_nonce, &prefix, &mut body);
+        std::fs::write(w.path(), [prefix, body].concat()).unwrap();
+        assert!(matches!(
+            prepared.begin().map(drop),
+            Err(Error::ChangedWhileOpening { .. })
+        ));
+        let after = w.memory.recall(&MemoryKey::for_path(&w.path())).unwrap();
+        assert_eq!(after.last.commitment, remembered.last.commitment);
+        assert_eq!(after.last.lineage, remembered.last.lineage);
     }
 
     #[test]

@@ -134,6 +134,10 @@ pub(crate) struct Derived {
     /// the slot must still hold it, so no plugin or SSH passphrase is asked
     /// for twice.
     pub(crate) opened_age: Option<Vec<u8>>,
+    /// The key block a cached body key opened: under the lock it must be
+    /// the same, byte for byte (the body key cannot check its MAC, so a
+    /// changed block is a cache miss, never a key to learn).
+    pub(crate) cached_keys: Option<Box<KeyBlock>>,
 }
 
 /// What opens a vault.
@@ -556,6 +560,7 @@ impl LockedVault {
                     master: None,
                     body: bk.clone(),
                     opened_age: None,
+                    cached_keys: Some(Box::new(self.header.keys.clone())),
                 });
             }
             Credential::Identities(ids) => {
@@ -587,6 +592,7 @@ impl LockedVault {
             master: Some(mk),
             body,
             opened_age,
+            cached_keys: None,
         })
     }
 
@@ -607,6 +613,7 @@ impl LockedVault {
                     master: Some(mk),
                     body,
                     opened_age: None,
+                    cached_keys: None,
                 })
             }
             // An identity opened a recipient slot: it still holds the same
@@ -625,14 +632,21 @@ impl LockedVault {
                     master: Some(mk),
                     body,
                     opened_age: d.opened_age.clone(),
+                    cached_keys: None,
                 })
             }
-            (OpenedBy::Cache, None) => self.body_key_matches(&d.body).then(|| Derived {
+            // The same key block, or a cache miss: another process may have
+            // rotated, or someone who holds only the body key may have
+            // rewritten the block (its MAC cannot be checked here).
+            (OpenedBy::Cache, None) => (self.body_key_matches(&d.body)
+                && d.cached_keys.as_deref() == Some(&self.header.keys))
+            .then(|| Derived {
                 by: d.by,
                 kek: None,
                 master: None,
                 body: d.body.clone(),
                 opened_age: None,
+                cached_keys: d.cached_keys.clone(),
             }),
             _ => None,
         }
@@ -1540,11 +1554,19 @@ impl Vault {
                 return Ok(());
             }
         };
+        // The other side's value may be one exposed under this name.
+        let rotate_pending = e.marks.rotate_pending
+            || (other
+                && self.secrets.is_exposed(&keyblock::exposed_digest(
+                    &self.header.vault_id,
+                    name,
+                    value.expose(),
+                )));
         let entry = Entry {
             value,
             created: e.created,
             updated,
-            rotate_pending: e.marks.rotate_pending,
+            rotate_pending,
         };
         if other {
             if let Some(d) = exposed {

@@ -449,8 +449,8 @@ pub const FINGERPRINT_KEY_LEN: usize = 32;
 /// Length of an exposed-value digest (`"e"` in a version-2 body).
 pub const EXPOSED_DIGEST_LEN: usize = 32;
 
-/// Most exposed-value digests a body holds (the oldest are dropped first:
-/// `body_edit` keeps them in the order they were recorded until written).
+/// Most exposed-value digests a body holds (`body_edit` forgets an
+/// arbitrary other one, the smallest, to record a new one beyond it).
 pub const MAX_EXPOSED: usize = 1024;
 
 /// A version-2 body as read: the entries, the fingerprint key and the
