@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # of the build (cargo build --timings); scripts/test.sh and `cargo install`
 # build it. Cargo's progress is shown.
 echo "# building vault (cargo build --locked --no-default-features: the keyring is not used here;"
-echo "# about 3 minutes on a fresh 2-core machine, progress below)"
+echo "# about 1½ minutes on a fresh 2-core machine, progress below)"
 cargo build --locked --no-default-features --bin vault
 bin="$PWD/target/debug/vault"
 vault() { "$bin" "$@"; }
