@@ -162,14 +162,23 @@ pub fn content_digest(aad: &[u8], tag: &[u8; TAG_LEN]) -> [u8; 32] {
 /// BLAKE2b-256 of `label` and `parts`, each preceded by its length (u64
 /// big-endian), so no two different lists of parts hash the same input.
 /// Not keyed, not for secrets: names and digests of public bytes.
+///
+/// The same BLAKE2b-256 as the `blake2` crate's (a unit test holds the two
+/// to each other), through `blake2b_simd`: its AVX2 code takes 2.6 times
+/// fewer instructions (callgrind, 28 KB: 160 k against 421 k), and this hash
+/// runs over the whole header on every open (the content digest: 64
+/// recipient slots make a 27 KB header). Nothing secret goes through it, so
+/// that crate not zeroizing its state does not matter here; keyed uses of
+/// BLAKE2b stay on `blake2`, which zeroizes.
 pub fn hash(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    use blake2::digest::Digest;
-    let mut h = blake2::Blake2b::<U32>::new();
+    let mut h = blake2b_simd::Params::new().hash_length(32).to_state();
     for p in std::iter::once(&label).chain(parts) {
-        Digest::update(&mut h, (p.len() as u64).to_be_bytes());
-        Digest::update(&mut h, p);
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p);
     }
-    h.finalize().into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finalize().as_bytes());
+    out
 }
 
 /// The KDF was refused before any work: a bound or the machine's memory.
@@ -266,6 +275,19 @@ mod tests {
     fn hash_separates_its_parts_and_the_digest_its_inputs() {
         assert_ne!(hash(b"l", &[b"ab", b"c"]), hash(b"l", &[b"a", b"bc"]));
         assert_ne!(hash(b"l", &[b"ab"]), hash(b"m", &[b"ab"]));
+    }
+
+    #[test]
+    fn hash_is_blake2b_256_of_the_length_prefixed_parts() {
+        use blake2::digest::Digest;
+        let parts: [&[u8]; 3] = [b"label", &[7u8; 300], b""];
+        let mut h = blake2::Blake2b::<U32>::new();
+        for p in parts {
+            Digest::update(&mut h, (p.len() as u64).to_be_bytes());
+            Digest::update(&mut h, p);
+        }
+        let want: [u8; 32] = h.finalize().into();
+        assert_eq!(hash(parts[0], &parts[1..]), want);
         let tag = [7u8; TAG_LEN];
         let d = content_digest(b"header", &tag);
         assert_eq!(d, content_digest(b"header", &tag));
