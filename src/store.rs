@@ -107,11 +107,27 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// Reads a small file that holds a secret (a passphrase file; a pipe such
 /// as `<(...)` is fine) into a buffer sized up front; more than `max` bytes
 /// is a usage error.
+///
+/// A regular file's buffer is sized from its length, not from `max`: the
+/// buffer is locked in memory and wiped, and an identity file is a few
+/// hundred bytes against a 64 KiB bound (17 locked pages on every
+/// `--identity` command). A file that grew since its length was read is
+/// read again with the full bound.
 pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let mut out = SecretBuf::with_capacity(max + 1);
-    out.fill_from_reader(f, max + 1)
-        .map_err(|e| Error::io("reading", path, e))?;
+    let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let first = match len {
+        Some(n) if n < max as u64 => n as usize + 1,
+        _ => max + 1,
+    };
+    let out = fill(f, first).map_err(|e| Error::io("reading", path, e))?;
+    let out = if out.len() == first && first <= max {
+        drop(out);
+        let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        fill(f, max + 1).map_err(|e| Error::io("reading", path, e))?
+    } else {
+        out
+    };
     if out.len() > max {
         return Err(Error::FileTooLong {
             path: path.to_path_buf(),
@@ -119,6 +135,13 @@ pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
         });
     }
     Ok(out.into())
+}
+
+/// At most `cap` bytes of `f`, in a buffer of exactly that capacity.
+fn fill(f: File, cap: usize) -> std::io::Result<SecretBuf> {
+    let mut out = SecretBuf::with_capacity(cap);
+    out.fill_from_reader(f, cap)?;
+    Ok(out)
 }
 
 /// Whether something (file, directory, FIFO...) exists at `path`.
@@ -270,6 +293,34 @@ mod tests {
 
     fn no_wait() -> impl FnMut() {
         || {}
+    }
+
+    #[test]
+    fn read_small_reads_files_up_to_the_bound_and_refuses_longer_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        for n in [0usize, 1, 99, 100] {
+            let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            fs::write(&p, &data).unwrap();
+            assert_eq!(
+                read_small(&p, 100).unwrap().expose(),
+                &data[..],
+                "{n} bytes"
+            );
+        }
+        fs::write(&p, [7u8; 101]).unwrap();
+        assert!(matches!(
+            read_small(&p, 100),
+            Err(Error::FileTooLong { max: 100, .. })
+        ));
+        // Not a regular file: no length to size the buffer from.
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        writer.write_all(b"from a pipe").unwrap();
+        drop(writer);
+        let fifo = PathBuf::from(format!("/proc/self/fd/{}", reader.as_raw_fd()));
+        assert_eq!(read_small(&fifo, 100).unwrap().expose(), b"from a pipe");
     }
 
     #[test]
