@@ -111,37 +111,53 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// A regular file's buffer is sized from its length, not from `max`: the
 /// buffer is locked in memory and wiped, and an identity file is a few
 /// hundred bytes against a 64 KiB bound (17 locked pages on every
-/// `--identity` command). A file that grew since its length was read is
-/// read again with the full bound.
+/// `--identity` command). The file is opened and read once: if it holds
+/// more than its length said (it grew, or it is a /proc or FUSE file), the
+/// bytes read so far move into a buffer of the full bound and reading
+/// goes on from the same descriptor. A length of 0 says nothing (/proc).
 pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
-    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-    let first = match len {
-        Some(n) if n < max as u64 => n as usize + 1,
-        _ => max + 1,
-    };
-    let out = fill(f, first).map_err(|e| Error::io("reading", path, e))?;
-    let out = if out.len() == first && first <= max {
-        drop(out);
-        let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        fill(f, max + 1).map_err(|e| Error::io("reading", path, e))?
-    } else {
-        out
-    };
-    if out.len() > max {
-        return Err(Error::FileTooLong {
+    read_bounded(&mut f, len, max).map_err(|e| match e {
+        Bounded::Io(e) => Error::io("reading", path, e),
+        Bounded::TooLong => Error::FileTooLong {
             path: path.to_path_buf(),
             max,
-        });
-    }
-    Ok(out.into())
+        },
+    })
 }
 
-/// At most `cap` bytes of `f`, in a buffer of exactly that capacity.
-fn fill(f: File, cap: usize) -> std::io::Result<SecretBuf> {
-    let mut out = SecretBuf::with_capacity(cap);
-    out.fill_from_reader(f, cap)?;
-    Ok(out)
+enum Bounded {
+    Io(std::io::Error),
+    TooLong,
+}
+
+/// At most `max` bytes of `r`, in a buffer sized from `len_hint` when it
+/// is a usable length (see [`read_small`]); more is [`Bounded::TooLong`].
+fn read_bounded(
+    r: &mut impl Read,
+    len_hint: Option<u64>,
+    max: usize,
+) -> std::result::Result<SecretBytes, Bounded> {
+    let first = match len_hint {
+        Some(n) if n > 0 && n < max as u64 => n as usize + 1,
+        _ => max + 1,
+    };
+    let mut out = SecretBuf::with_capacity(first);
+    out.fill_from_reader(&mut *r, first).map_err(Bounded::Io)?;
+    if out.len() == first && first <= max {
+        let mut all = SecretBuf::with_capacity(max + 1);
+        all.extend_from_slice(out.expose())
+            .unwrap_or_else(|_| unreachable!("first <= max"));
+        drop(out);
+        let rest = all.remaining();
+        all.fill_from_reader(&mut *r, rest).map_err(Bounded::Io)?;
+        out = all;
+    }
+    if out.len() > max {
+        return Err(Bounded::TooLong);
+    }
+    Ok(out.into())
 }
 
 /// Whether something (file, directory, FIFO...) exists at `path`.
@@ -313,6 +329,22 @@ mod tests {
             read_small(&p, 100),
             Err(Error::FileTooLong { max: 100, .. })
         ));
+        // A length that undersells the content (a file that grew, /proc):
+        // nothing is lost, the bound still holds, one reader throughout.
+        for (hint, n) in [
+            (Some(3u64), 50usize),
+            (Some(0), 50),
+            (Some(3), 101),
+            (None, 7),
+        ] {
+            let data = vec![5u8; n];
+            let got = read_bounded(&mut &data[..], hint, 100);
+            match got {
+                Ok(b) => assert_eq!(b.expose(), &data[..], "{hint:?} {n}"),
+                Err(Bounded::TooLong) => assert!(n > 100, "{hint:?} {n}"),
+                Err(Bounded::Io(e)) => panic!("{e}"),
+            }
+        }
         // Not a regular file: no length to size the buffer from.
         use std::io::Write;
         use std::os::fd::AsRawFd;
