@@ -111,53 +111,53 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 /// A regular file's buffer is sized from its length, not from `max`: the
 /// buffer is locked in memory and wiped, and an identity file is a few
 /// hundred bytes against a 64 KiB bound (17 locked pages on every
-/// `--identity` command). The file is opened and read once: if it holds
-/// more than its length said (it grew, or it is a /proc or FUSE file), the
-/// bytes read so far move into a buffer of the full bound and reading
-/// goes on from the same descriptor. A length of 0 says nothing (/proc).
+/// `--identity` command). The file is opened and read once
+/// ([`read_bounded`]).
 pub fn read_small(path: &Path, max: usize) -> Result<SecretBytes> {
-    let mut f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-    read_bounded(&mut f, len, max).map_err(|e| match e {
-        Bounded::Io(e) => Error::io("reading", path, e),
-        Bounded::TooLong => Error::FileTooLong {
+    read_bounded(f, len, max)
+        .map_err(|e| Error::io("reading", path, e))?
+        .ok_or_else(|| Error::FileTooLong {
             path: path.to_path_buf(),
             max,
-        },
-    })
+        })
 }
 
-enum Bounded {
-    Io(std::io::Error),
-    TooLong,
-}
-
-/// At most `max` bytes of `r`, in a buffer sized from `len_hint` when it
-/// is a usable length (see [`read_small`]); more is [`Bounded::TooLong`].
-fn read_bounded(
-    r: &mut impl Read,
+/// Reads `r` to its end into a zeroizing buffer; `None` if it holds more
+/// than `max` bytes. The first buffer is sized from `len_hint` (a regular
+/// file's length; 0 or none says nothing, as for /proc files and pipes:
+/// then 64 KiB). When the content outgrows it (a file that grew, a pipe)
+/// it moves into a buffer twice the size, up to the bound, so no copy is
+/// left behind in freed memory; reading goes on from the same reader.
+pub fn read_bounded(
+    mut r: impl Read,
     len_hint: Option<u64>,
     max: usize,
-) -> std::result::Result<SecretBytes, Bounded> {
-    let first = match len_hint {
-        Some(n) if n > 0 && n < max as u64 => n as usize + 1,
-        _ => max + 1,
+) -> std::io::Result<Option<SecretBytes>> {
+    let start = match len_hint {
+        Some(n) if n > 0 => n.saturating_add(1),
+        _ => 64 << 10,
     };
-    let mut out = SecretBuf::with_capacity(first);
-    out.fill_from_reader(&mut *r, first).map_err(Bounded::Io)?;
-    if out.len() == first && first <= max {
-        let mut all = SecretBuf::with_capacity(max + 1);
-        all.extend_from_slice(out.expose())
-            .unwrap_or_else(|_| unreachable!("first <= max"));
-        drop(out);
-        let rest = all.remaining();
-        all.fill_from_reader(&mut *r, rest).map_err(Bounded::Io)?;
-        out = all;
+    let mut buf = SecretBuf::with_capacity(start.min(max as u64 + 1) as usize);
+    loop {
+        if buf.remaining() == 0 {
+            if buf.len() > max {
+                return Ok(None);
+            }
+            let mut bigger = SecretBuf::with_capacity((buf.len() * 2).clamp(1, max + 1));
+            bigger
+                .extend_from_slice(buf.expose())
+                .unwrap_or_else(|_| unreachable!("sized to hold it"));
+            buf = bigger;
+            continue;
+        }
+        // At most the spare capacity: the buffer cannot grow.
+        let spare = buf.remaining();
+        if buf.fill_from_reader(&mut r, spare)? == 0 {
+            return Ok(Some(buf.into()));
+        }
     }
-    if out.len() > max {
-        return Err(Bounded::TooLong);
-    }
-    Ok(out.into())
 }
 
 /// Whether something (file, directory, FIFO...) exists at `path`.
@@ -338,11 +338,9 @@ mod tests {
             (None, 7),
         ] {
             let data = vec![5u8; n];
-            let got = read_bounded(&mut &data[..], hint, 100);
-            match got {
-                Ok(b) => assert_eq!(b.expose(), &data[..], "{hint:?} {n}"),
-                Err(Bounded::TooLong) => assert!(n > 100, "{hint:?} {n}"),
-                Err(Bounded::Io(e)) => panic!("{e}"),
+            match read_bounded(&data[..], hint, 100).unwrap() {
+                Some(b) => assert_eq!(b.expose(), &data[..], "{hint:?} {n}"),
+                None => assert!(n > 100, "{hint:?} {n}"),
             }
         }
         // Not a regular file: no length to size the buffer from.

@@ -2,13 +2,12 @@
 //! (parsed by `vault::interchange`), work out what happens to each name,
 //! and write every change in one transaction, or nothing.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use vault::error::Error;
 use vault::interchange::{self, nextflow, ParseError, Parsed, MAX_INPUT_LEN};
-use vault::{SecretBuf, SecretBytes, Vault};
+use vault::{SecretBytes, Vault};
 
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::error::{CliError, Result};
@@ -196,7 +195,7 @@ fn read_input(ctx: &mut Ctx<'_>, args: &ImportArgs) -> Result<(String, SecretByt
         if ctx.creds.passphrase_from_stdin() {
             ctx.creds.given_passphrase()?;
         }
-        let bytes = read_bounded(std::io::stdin().lock(), 0)
+        let bytes = vault::store::read_bounded(std::io::stdin().lock(), None, MAX_INPUT_LEN)
             .map_err(|e| Error::io("reading", "standard input", e))?
             .ok_or_else(|| too_large("standard input"))?;
         return Ok(("<stdin>".into(), bytes));
@@ -222,12 +221,8 @@ fn read_input(ctx: &mut Ctx<'_>, args: &ImportArgs) -> Result<(String, SecretByt
     if args.format == ImportFormat::Nextflow {
         nextflow_checks(&path, &meta);
     }
-    let hint = if meta.is_file() {
-        meta.len() as usize
-    } else {
-        0
-    };
-    let bytes = read_bounded(f, hint)
+    let hint = meta.is_file().then_some(meta.len());
+    let bytes = vault::store::read_bounded(f, hint, MAX_INPUT_LEN)
         .map_err(|e| Error::io("reading", &path, e))?
         .ok_or_else(|| too_large(&what))?;
     Ok((what, bytes))
@@ -238,32 +233,6 @@ fn too_large(what: &str) -> CliError {
         "{what} is over {} MiB; nothing was imported",
         MAX_INPUT_LEN >> 20
     ))
-}
-
-/// Reads `r` to its end into a zeroizing buffer; `None` if it is over
-/// [`MAX_INPUT_LEN`]. The buffer grows by copying into a new zeroizing
-/// one, so no copy is left behind in freed memory.
-fn read_bounded(mut r: impl Read, hint: usize) -> std::io::Result<Option<SecretBytes>> {
-    let max = MAX_INPUT_LEN;
-    let mut buf = SecretBuf::with_capacity((hint + 1).clamp(64 << 10, max + 1));
-    loop {
-        if buf.remaining() == 0 {
-            if buf.len() > max {
-                return Ok(None);
-            }
-            let mut bigger = SecretBuf::with_capacity((buf.len() * 2).min(max + 1));
-            bigger
-                .extend_from_slice(buf.expose())
-                .expect("sized to hold it");
-            buf = bigger;
-            continue;
-        }
-        // At most the spare capacity: the buffer cannot grow.
-        let spare = buf.remaining();
-        if buf.fill_from_reader(&mut r, spare)? == 0 {
-            return Ok(Some(buf.into()));
-        }
-    }
 }
 
 /// Where Nextflow keeps its store, from its environment variables.
@@ -328,16 +297,20 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn bounded_reads_grow_by_copy_and_stop_at_the_limit() {
         let data = vec![7u8; 200_000];
-        let got = read_bounded(&data[..], 0).unwrap().unwrap();
+        let read = |r: &mut dyn Read, hint| vault::store::read_bounded(r, hint, MAX_INPUT_LEN);
+        let got = read(&mut &data[..], None).unwrap().unwrap();
         assert_eq!(got.expose(), &data[..]);
-        let got = read_bounded(&data[..], data.len()).unwrap().unwrap();
+        let got = read(&mut &data[..], Some(data.len() as u64))
+            .unwrap()
+            .unwrap();
         assert_eq!(got.len(), data.len());
-        let big = std::io::repeat(1).take(MAX_INPUT_LEN as u64 + 10);
-        assert!(read_bounded(big, 0).unwrap().is_none());
+        let mut big = std::io::repeat(1).take(MAX_INPUT_LEN as u64 + 10);
+        assert!(read(&mut big, None).unwrap().is_none());
     }
 
     #[test]
