@@ -41,7 +41,7 @@
 //! No printing, prompting or terminal here; the caller supplies the key
 //! store, the rollback memory and the clock.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -137,6 +137,9 @@ pub struct Opener<'a> {
     vcs: &'a dyn VersionControl,
     on_notice: &'a dyn Fn(&Notice),
     memory_key: OnceCell<MemoryKey>,
+    /// This path's memory as last read: read once, then again only after
+    /// the write lock is taken or the memory is changed (`recall`).
+    recalled: RefCell<Option<Option<Record>>>,
     checked_lineage: OnceCell<Option<(KeyCommitment, [u8; 32])>>,
     tracked: OnceCell<bool>,
     only_slot: Option<SlotRef>,
@@ -181,6 +184,7 @@ impl<'a> Opener<'a> {
             vcs: &Git,
             on_notice: &no_notice,
             memory_key: OnceCell::new(),
+            recalled: RefCell::new(None),
             checked_lineage: OnceCell::new(),
             tracked: OnceCell::new(),
             only_slot: None,
@@ -268,7 +272,7 @@ impl<'a> Opener<'a> {
 
     /// What this path's rollback memory holds (for reports).
     pub fn remembered(&self) -> Option<Record> {
-        self.memory.recall(self.memory_key())
+        self.recall()
     }
 
     /// Every vault path the rollback memory knows on this machine (for
@@ -302,6 +306,30 @@ impl<'a> Opener<'a> {
         })
     }
 
+    /// What this path's memory holds. Read from the memory once, and
+    /// again when a file is judged, after the write lock is taken (a
+    /// commit of another process may have raised it meanwhile) or after
+    /// this opener changed it; one open asks it several questions, and
+    /// reading it for each cost three opens and reads of its file per
+    /// command.
+    fn recall(&self) -> Option<Record> {
+        let key = self.memory_key();
+        if let Some(r) = &*self.recalled.borrow() {
+            return r.clone();
+        }
+        let r = self.memory.recall(key);
+        *self.recalled.borrow_mut() = Some(r.clone());
+        r
+    }
+
+    /// Changes this path's memory (as [`RollbackMemory::update`]); the
+    /// next [`Opener::recall`] reads it again.
+    fn update_memory(&self, change: &dyn Fn(Option<&Record>) -> Option<Record>) {
+        self.recalled.take();
+        self.memory.update(self.memory_key(), change);
+        self.recalled.take();
+    }
+
     /// The path reads and writes go to.
     pub fn resolved(&self) -> &Path {
         &self.resolved
@@ -331,7 +359,7 @@ impl<'a> Opener<'a> {
     /// key was checked against it then (read once per command).
     fn checked_lineage(&self) -> Option<(KeyCommitment, [u8; 32])> {
         *self.checked_lineage.get_or_init(|| {
-            let r = self.memory.recall(self.memory_key())?;
+            let r = self.recall()?;
             Some((r.last.commitment, r.last.lineage?))
         })
     }
@@ -342,7 +370,7 @@ impl<'a> Opener<'a> {
         // Only under the master key this path last held: a new one must be
         // checked (its lineage against the master key itself), which the
         // body key cannot do. A real credential opens it instead.
-        if let Some(r) = self.memory.recall(self.memory_key()) {
+        if let Some(r) = self.recall() {
             if r.last.commitment != locked.file_state().commitment {
                 return None;
             }
@@ -438,21 +466,27 @@ impl<'a> Opener<'a> {
         // A new vault at this path: whatever was here before (a vault since
         // deleted) is no longer what the path holds.
         let (key, state) = (self.memory_key(), v.file_state());
-        self.memory
-            .update(key, &|r| Some(Record::forced(r, key.path(), &state)));
+        self.update_memory(&|r| Some(Record::forced(r, key.path(), &state)));
         Ok(v)
     }
 
     /// Takes the write lock.
     fn lock(&self) -> Result<WriteLock> {
-        store::lock(&self.resolved, self.lock_timeout, &mut || {
+        let lock = store::lock(&self.resolved, self.lock_timeout, &mut || {
             (self.on_lock_wait)()
-        })
+        })?;
+        // What the memory held before the lock may be stale now.
+        self.recalled.take();
+        Ok(lock)
     }
 
     /// How `v` compares with this path's memory.
     fn judge(&self, v: &Vault) -> Verdict {
-        let r = self.memory.recall(self.memory_key());
+        // The memory as it is now, not as when the file was read (the KDF
+        // may have run since): a commit made meanwhile is seen, and the
+        // file judged again under the lock (`Prepared::read`).
+        self.recalled.take();
+        let r = self.recall();
         Verdict::of(as_seen_by(r.as_ref(), v).as_ref(), &v.file_state())
     }
 
@@ -471,21 +505,16 @@ impl<'a> Opener<'a> {
         let seen = self.vouched(v, v.file_state());
         let path = || self.path.clone();
         let raise = || {
-            self.memory.update(key, &|r| {
-                Record::raised(as_seen_by(r, v).as_ref(), key.path(), &seen)
-            })
+            self.update_memory(&|r| Record::raised(as_seen_by(r, v).as_ref(), key.path(), &seen))
         };
         match verdict {
             // A memory from before lineages learns the file's lineage key
             // once it has been opened with its master key.
             Verdict::Same
                 if seen.lineage.is_some()
-                    && self
-                        .memory
-                        .recall(key)
-                        .is_some_and(|r| r.last.lineage.is_none()) =>
+                    && self.recall().is_some_and(|r| r.last.lineage.is_none()) =>
             {
-                self.memory.update(key, &|r| {
+                self.update_memory(&|r| {
                     let r = r?;
                     (r.last.lineage.is_none() && r.last.digest == seen.digest).then(|| Record {
                         last: seen,
@@ -502,8 +531,7 @@ impl<'a> Opener<'a> {
             Verdict::NewKey => {
                 // A member's rotation carries a link from the key this path
                 // last held; anything else was not made by a key holder.
-                let remembered =
-                    as_seen_by(self.memory.recall(key).as_ref(), v).and_then(|r| r.last.lineage);
+                let remembered = as_seen_by(self.recall().as_ref(), v).and_then(|r| r.last.lineage);
                 let how = match remembered {
                     None => NewKeyAccepted::Unchecked,
                     Some(l) if keyblock::descends_from(v.header(), &l) => NewKeyAccepted::Endorsed,
@@ -536,7 +564,7 @@ impl<'a> Opener<'a> {
                 })
             }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
-                self.memory.update(key, &|r| {
+                self.update_memory(&|r| {
                     Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
                 });
                 Ok(())
@@ -600,7 +628,7 @@ impl<'a> Opener<'a> {
     /// version-1 file put back after its conversion has the same key in
     /// its old form; a path that knew no lineage cannot tell.
     fn unendorsed_key(&self, v: &Vault) -> bool {
-        let Some(r) = as_seen_by(self.memory.recall(self.memory_key()).as_ref(), v) else {
+        let Some(r) = as_seen_by(self.recall().as_ref(), v) else {
             return false;
         };
         let Some(remembered) = r.last.lineage else {
@@ -957,7 +985,7 @@ impl<A> WriteTxn<'_, A> {
                 before.commitment = current;
             }
         }
-        self.opener.memory.update(key, &|r| {
+        self.opener.update_memory(&|r| {
             Record::committed(as_seen_by(r, v).as_ref(), key.path(), &before, &after)
         });
         drop(lock);

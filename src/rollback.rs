@@ -322,7 +322,13 @@ impl StateDir {
 
     fn read_file(path: &Path) -> Option<Record> {
         let f = fs::File::open(path).ok()?;
-        let mut text = String::new();
+        // Sized from the length: one read of the whole file, not a series
+        // of doubling ones (it is read on every open).
+        let len = f.metadata().ok()?.len();
+        if len > MAX_RECORD_LEN {
+            return None;
+        }
+        let mut text = String::with_capacity(len as usize + 1);
         f.take(MAX_RECORD_LEN + 1).read_to_string(&mut text).ok()?;
         if text.len() as u64 > MAX_RECORD_LEN {
             return None;

@@ -166,6 +166,82 @@ fn real_exec_keeps_the_pid() {
     assert_eq!(text(&out.stdout).trim(), pid.to_string());
 }
 
+/// Whether the `SigIgn` mask of a `/proc/PID/status` text has SIGPIPE.
+fn ignores_sigpipe(status: &str) -> bool {
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .expect("a SigIgn line");
+    let mask = u64::from_str_radix(mask.trim(), 16).expect("a hex mask");
+    mask & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+#[test]
+fn vault_ignores_sigpipe_and_the_command_gets_the_default() {
+    // vault starts its own runtime (a measured start-up cost, main.rs):
+    // as Rust's would, it ignores SIGPIPE itself (a closed pipe is an
+    // error it handles, never its death), and the command starts with
+    // the default disposition, as when run directly.
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    for flags in [&[][..], &["--mask"][..]] {
+        let out = sh(&s, flags, "cat /proc/$$/status");
+        assert_status(&out, 0, &format!("exec {flags:?}"));
+        assert!(
+            !ignores_sigpipe(&text(&out.stdout)),
+            "exec {flags:?}: the command inherited an ignored SIGPIPE"
+        );
+    }
+    // With --mask vault stays the command's parent: its own disposition.
+    let out = sh(&s, &["--mask"], "cat /proc/$PPID/status");
+    assert_status(&out, 0, "exec --mask, the parent's status");
+    assert!(
+        ignores_sigpipe(&text(&out.stdout)),
+        "vault itself does not ignore SIGPIPE"
+    );
+    // A reader that goes away is not an error, and vault is not killed.
+    let script = r#"set -o pipefail; printf '%s\n' "$P" | "$V" --passphrase-stdin list | true"#;
+    let out = s
+        .program("bash")
+        .args(["-c", script])
+        .env("P", PASS)
+        .env("V", VAULT)
+        .env("VAULT_FILE", &s.vault)
+        .run();
+    assert_status(&out, 0, "vault list | true");
+}
+
+#[test]
+fn closed_standard_descriptors_are_reopened_on_dev_null() {
+    // Started with 0, 1 and 2 closed, vault must not let a file it opens
+    // take their numbers (output meant for them would land in it): they
+    // are open on /dev/null, and the command inherits them so.
+    let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);
+    let report = s.root().join("fds");
+    let pf = pass_file(&s);
+    let script = format!(
+        "a=$(readlink /proc/$$/fd/0) b=$(readlink /proc/$$/fd/1) c=$(readlink /proc/$$/fd/2); printf '%s\\n' \"$a\" \"$b\" \"$c\" > '{}'",
+        report.display()
+    );
+    let close = || {
+        for fd in 0..3 {
+            // SAFETY: close is async-signal-safe.
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls close (async-signal-safe).
+    let out = unsafe {
+        s.vault_cmd()
+            .env("VAULT_PASSPHRASE_FILE", &pf)
+            .args(["exec", "--", "sh", "-c", &script])
+            .pre_exec(close)
+    }
+    .run();
+    assert_status(&out, 0, "exec with 0, 1 and 2 closed");
+    let fds = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(fds, "/dev/null\n/dev/null\n/dev/null\n", "{out:?}");
+}
+
 #[test]
 fn missing_command_is_127_and_non_executable_is_126() {
     let s = with_secrets(&[("TOKEN", TOKEN.as_bytes())]);

@@ -8,6 +8,40 @@ use std::sync::atomic::AtomicBool;
 
 use vault::secret::SecretBuf;
 
+/// What Rust's runtime does before `main` that vault needs: standard
+/// descriptors 0 to 2 open (on /dev/null if closed, so no file vault opens
+/// takes their place and receives output meant for them), and SIGPIPE
+/// ignored (a write to a closed pipe fails with EPIPE).
+#[cfg(target_os = "linux")]
+#[cfg_attr(test, allow(dead_code))] // the test harness starts the usual runtime
+pub fn runtime_init() {
+    // SAFETY: poll on a local array; open of a constant path; signal with
+    // a constant disposition. Nothing is shared.
+    unsafe {
+        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        let closed: [bool; 3] = if libc::poll(fds.as_mut_ptr(), 3, 0) != -1 {
+            fds.map(|f| f.revents & libc::POLLNVAL != 0)
+        } else {
+            // poll can fail for want of memory; ask each descriptor.
+            [0, 1, 2].map(|fd| {
+                libc::fcntl(fd, libc::F_GETFD) == -1
+                    && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+            })
+        };
+        // The lowest free number is taken: each closed one, in order.
+        for _ in closed.iter().filter(|&&c| c) {
+            if libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == -1 {
+                libc::abort();
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Whether [`lock_memory`] succeeded at start (for `vault doctor`).
 pub static MEMORY_LOCKED: AtomicBool = AtomicBool::new(false);
 
