@@ -19,6 +19,7 @@ use ed25519_dalek::Signer;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, random_nonce, Unauthentic, NONCE_LEN};
+use crate::format::cbor::Sink;
 use crate::format::v2::{
     HeaderV2, KeyBlock, Lineage, Link, LINEAGE_KEY_LEN, MAC_LEN, MAX_LINKS, SEALED_BODY_KEY_LEN,
     SEALED_IDENTITY_LEN,
@@ -86,16 +87,66 @@ pub fn is_body_key(bk: &Key, keys: &KeyBlock) -> bool {
 
 /// The key block's MAC under the master key.
 pub fn key_block_mac(mk: &Key, vault_id: &VaultId, keys: &KeyBlock) -> [u8; MAC_LEN] {
-    let mut m = prf(&derive(mk, MAC_KEY));
-    m.update(&HeaderV2::mac_message(vault_id, keys));
-    m.finalize().into_bytes().into()
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(key_block_mac_hash(mk, vault_id, keys).as_bytes());
+    out
 }
 
-/// Whether `header`'s MAC is right for master key `mk` (constant time).
+/// Whether `header`'s MAC is right for master key `mk` (constant time:
+/// `blake2b_simd::Hash` compares so).
 pub fn mac_matches(mk: &Key, header: &HeaderV2) -> bool {
-    let mut m = prf(&derive(mk, MAC_KEY));
-    m.update(&HeaderV2::mac_message(&header.vault_id, &header.keys));
-    m.verify_slice(&header.mac).is_ok()
+    key_block_mac_hash(mk, &header.vault_id, &header.keys) == header.mac[..]
+}
+
+/// `PRF(PRF(mk, MAC_KEY), mac_message)`: the same keyed BLAKE2b-256 as
+/// [`prf`] (a unit test holds the two to each other), through
+/// `blake2b_simd`, whose AVX2 code takes 2.6 times fewer instructions than
+/// the `blake2` crate's: this MAC runs over the whole key block on every
+/// open with the master key, 27 KB with 64 recipient slots (callgrind:
+/// 435 k instructions of a 3.3 M `vault get`). That crate does not wipe
+/// its state, which here is derived from the MAC key; that key only
+/// authenticates key blocks (it opens no slot and no body), and the master
+/// key it comes from stays in wiped, locked memory.
+fn key_block_mac_hash(mk: &Key, vault_id: &VaultId, keys: &KeyBlock) -> blake2b_simd::Hash {
+    let mut h = Hashing {
+        state: blake2b_simd::Params::new()
+            .hash_length(MAC_LEN)
+            .key(derive(mk, MAC_KEY).expose())
+            .to_state(),
+        buf: [0; HASHING_BUF],
+        len: 0,
+    };
+    HeaderV2::mac_message_to(vault_id, keys, &mut h);
+    h.state.update(&h.buf[..h.len]);
+    h.state.finalize()
+}
+
+/// What [`Hashing`] gathers before hashing: an encoder writes a few bytes
+/// at a time, and one hash update per write cost a third more than the
+/// compression itself (callgrind).
+const HASHING_BUF: usize = 2048;
+
+/// A hash state as the sink of an encoder: the message is hashed as it is
+/// encoded, never held whole (only public bytes go through it).
+struct Hashing {
+    state: blake2b_simd::State,
+    buf: [u8; HASHING_BUF],
+    len: usize,
+}
+
+impl Sink for Hashing {
+    fn put(&mut self, b: &[u8]) {
+        if self.len + b.len() > HASHING_BUF {
+            self.state.update(&self.buf[..self.len]);
+            self.len = 0;
+        }
+        if b.len() > HASHING_BUF {
+            self.state.update(b);
+        } else {
+            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+            self.len += b.len();
+        }
+    }
 }
 
 /// A secret's fingerprint, for `vault textconv`: keyed BLAKE2b-256 with
@@ -387,6 +438,7 @@ pub fn unwrap_master_key(identity: &dyn age::Identity, age_file: &[u8]) -> Optio
 mod tests {
     use super::*;
     use crate::format::v2::tests::sample_header_v2;
+    use crate::format::v2::SlotKindV2;
 
     #[test]
     fn fingerprints_depend_on_key_name_and_value_and_separate_them() {
@@ -423,6 +475,23 @@ mod tests {
         let mk = Key::random();
         let mut h = sample_header_v2();
         h.mac = key_block_mac(&mk, &h.vault_id, &h.keys);
+        // The same keyed BLAKE2b-256 as `prf`, the `blake2` crate's, also
+        // over a key block with a part longer than the hashing buffer.
+        let blake2 = |h: &HeaderV2| {
+            let mut m = prf(&derive(&mk, MAC_KEY));
+            m.update(&HeaderV2::mac_message(&h.vault_id, &h.keys));
+            m.finalize().into_bytes()
+        };
+        assert_eq!(h.mac[..], blake2(&h)[..]);
+        let mut long = h.clone();
+        for s in &mut long.keys.slots {
+            if let SlotKindV2::Recipient(w) = &mut s.kind {
+                w.age.resize(3 * HASHING_BUF + 5, 0x61);
+            }
+        }
+        let mac = key_block_mac(&mk, &long.vault_id, &long.keys);
+        assert_eq!(mac[..], blake2(&long)[..]);
+        assert_ne!(mac, h.mac);
         assert!(mac_matches(&mk, &h));
         assert!(!mac_matches(&Key::random(), &h));
         let mut other = h.clone();

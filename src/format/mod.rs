@@ -12,7 +12,7 @@
 //! - `body.rs`: the body map, indexed in place, and its encoding.
 
 mod body;
-mod cbor;
+pub(crate) mod cbor;
 mod header;
 pub mod kdf;
 pub mod v2;

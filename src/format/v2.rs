@@ -15,7 +15,9 @@
 //! and the MAC verbatim and changes only `generation` and `nonce`, which
 //! the body's associated data covers.
 
-use super::cbor::{put_bytes, put_head, put_text, Part, Reader, ARRAY, MAP, TEXT, UINT};
+use super::cbor::{
+    put_bytes, put_head, put_text, Matches, Part, Reader, Sink, ARRAY, MAP, TEXT, UINT,
+};
 use super::kdf::KdfParams;
 use super::{FormatError, SlotId, VaultId};
 use super::{COMMITMENT_LEN, NONCE_LEN, WRAPPED_LEN};
@@ -365,12 +367,20 @@ pub struct HeaderV2 {
 /// Whether `s` is a recipient string the format can hold: printable ASCII
 /// words separated by single spaces.
 fn valid_recipient(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_RECIPIENT_LEN
-        && s.iter().all(|b| (0x20..0x7f).contains(b))
-        && s[0] != b' '
-        && s[s.len() - 1] != b' '
-        && !s.windows(2).any(|w| w == b"  ")
+    // One pass (it runs for every slot on every open): printable ASCII,
+    // no space first or last, none after another.
+    let (Some(&first), Some(&last)) = (s.first(), s.last()) else {
+        return false;
+    };
+    let mut after_space = false;
+    s.len() <= MAX_RECIPIENT_LEN
+        && first != b' '
+        && last != b' '
+        && s.iter().all(|&b| {
+            let ok = (0x20..0x7f).contains(&b) && !(after_space && b == b' ');
+            after_space = b == b' ';
+            ok
+        })
 }
 
 impl KeyBlock {
@@ -383,7 +393,7 @@ impl KeyBlock {
         out
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) {
+    fn encode_into(&self, out: &mut impl Sink) {
         put_head(out, MAP, 5 + self.lineage.is_some() as u64);
         put_text(out, "epoch");
         put_head(out, UINT, self.epoch);
@@ -434,7 +444,7 @@ impl KeyBlock {
     }
 }
 
-fn encode_slot(out: &mut Vec<u8>, s: &SlotV2) {
+fn encode_slot(out: &mut impl Sink, s: &SlotV2) {
     let fields = match &s.kind {
         SlotKindV2::Keyring(_) | SlotKindV2::Recipient(_) => 4,
         SlotKindV2::Passphrase { .. } => 6,
@@ -450,7 +460,7 @@ fn encode_slot(out: &mut Vec<u8>, s: &SlotV2) {
         put_text(out, "label");
         put_text(out, l.as_str());
     }
-    let put_kdf = |out: &mut Vec<u8>, salt: &[u8], p: &KdfParams| {
+    fn put_kdf(out: &mut impl Sink, salt: &[u8], p: &KdfParams) {
         put_text(out, "kdf");
         put_head(out, MAP, 4);
         put_text(out, "salt");
@@ -461,7 +471,7 @@ fn encode_slot(out: &mut Vec<u8>, s: &SlotV2) {
         put_head(out, UINT, p.time as u64);
         put_text(out, "p");
         put_head(out, UINT, p.parallelism as u64);
-    };
+    }
     match &s.kind {
         SlotKindV2::Keyring(w) | SlotKindV2::Recipient(w) => {
             put_text(out, "recipient");
@@ -511,28 +521,37 @@ impl HeaderV2 {
     /// Canonical CBOR encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + 512 * self.keys.slots.len());
-        put_head(&mut out, MAP, 5);
-        put_text(&mut out, "id");
-        put_bytes(&mut out, &self.vault_id.0);
-        put_text(&mut out, "generation");
-        put_head(&mut out, UINT, self.generation);
-        put_text(&mut out, "keys");
-        self.keys.encode_into(&mut out);
-        put_text(&mut out, "mac");
-        put_bytes(&mut out, &self.mac);
-        put_text(&mut out, "nonce");
-        put_bytes(&mut out, &self.body_nonce);
+        self.encode_to(&mut out);
         out
+    }
+
+    fn encode_to(&self, out: &mut impl Sink) {
+        put_head(out, MAP, 5);
+        put_text(out, "id");
+        put_bytes(out, &self.vault_id.0);
+        put_text(out, "generation");
+        put_head(out, UINT, self.generation);
+        put_text(out, "keys");
+        self.keys.encode_into(out);
+        put_text(out, "mac");
+        put_bytes(out, &self.mac);
+        put_text(out, "nonce");
+        put_bytes(out, &self.body_nonce);
     }
 
     /// What the key block's MAC is computed over: a domain prefix, the
     /// vault id and the key block's canonical encoding.
     pub fn mac_message(vault_id: &VaultId, keys: &KeyBlock) -> Vec<u8> {
         let mut m = Vec::with_capacity(MAC_DOMAIN.len() + 16 + 512 * keys.slots.len());
-        m.extend_from_slice(MAC_DOMAIN);
-        m.extend_from_slice(&vault_id.0);
-        keys.encode_into(&mut m);
+        Self::mac_message_to(vault_id, keys, &mut m);
         m
+    }
+
+    /// [`HeaderV2::mac_message`], written to `out`.
+    pub(crate) fn mac_message_to(vault_id: &VaultId, keys: &KeyBlock, out: &mut impl Sink) {
+        out.put(MAC_DOMAIN);
+        out.put(&vault_id.0);
+        keys.encode_into(out);
     }
 
     /// Decodes and validates a version-2 header; `bytes` is exactly the
@@ -572,7 +591,9 @@ impl HeaderV2 {
             mac,
             body_nonce,
         };
-        if header.encode() != bytes {
+        let mut same = Matches::new(bytes);
+        header.encode_to(&mut same);
+        if !same.finish() {
             return Err(Part::Header.not_canonical());
         }
         Ok(header)
@@ -686,7 +707,9 @@ fn read_recipient(r: &mut Reader<'_>) -> Result<String, FormatError> {
         return Err(FormatError::Corrupt("malformed recipient"));
     }
     // Printable ASCII, so valid UTF-8.
-    Ok(String::from_utf8_lossy(s).into_owned())
+    std::str::from_utf8(s)
+        .map(str::to_owned)
+        .map_err(|_| FormatError::Corrupt("malformed recipient"))
 }
 
 /// Whether `s` is an age X25519 recipient (`age1…`, Bech32, 32 bytes): what
@@ -1009,11 +1032,28 @@ pub(crate) mod tests {
             refused(&h),
             FormatError::Corrupt("slot count out of bounds")
         );
-        let mut h = base.clone();
-        if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
-            w.recipient = "two  spaces".into();
+        for bad in [
+            "two  spaces",
+            " lead",
+            "trail ",
+            "",
+            "tab\there",
+            "nul\0",
+            "é",
+        ] {
+            let mut h = base.clone();
+            if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
+                w.recipient = bad.into();
+            }
+            assert_eq!(
+                refused(&h),
+                FormatError::Corrupt("malformed recipient"),
+                "{bad:?}"
+            );
         }
-        assert_eq!(refused(&h), FormatError::Corrupt("malformed recipient"));
+        for good in ["ssh-ed25519 AAAA me@host", "a", "x y z"] {
+            assert!(valid_recipient(good.as_bytes()), "{good:?}");
+        }
         let mut h = base.clone();
         if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
             w.age = b"not age".to_vec();

@@ -189,7 +189,13 @@ fn git_diff_and_log_show_names_and_fingerprints_never_values() {
         text.contains("+  DB_URL ") && text.contains("generation: "),
         "{text}"
     );
-    for value in ["1111", "2222", "3333", "4444"] {
+    // Whole values: a bare "4444" once matched a commit id (c44446dd).
+    for value in [
+        "first-value-1111",
+        "secret-2222",
+        "second-value-3333",
+        "new-value-4444",
+    ] {
         assert!(!text.contains(value), "a value in git log -p:\n{text}");
     }
     // The same file gives the same text, run after run.
