@@ -25,7 +25,9 @@
 # skipped, not fatal.
 #
 # Environment:
-#   RUNS=30              hyperfine runs of each fast row (warm-up: WARMUP=3)
+#   RUNS=100             hyperfine runs of each fast row (warm-up: WARMUP=10;
+#                        30 runs let one slow stretch of a noisy machine move
+#                        a 2 ms row by a third)
 #   SLOW_RUNS=10         runs of rows that pay Argon2id or start Python
 #   SCALE_RUNS=10        runs of the 100 000-secret rows
 #   RSS_RUNS=5           GNU time runs per row for peak RSS (median taken)
@@ -101,13 +103,13 @@ if [[ ${VAULT_SS_PRIVATE:-} != 1 && ${VAULT_BENCH_REEXEC:-} != 1 ]]; then
 fi
 
 # --- 2. settings -------------------------------------------------------------
-RUNS=${RUNS:-30}
+RUNS=${RUNS:-100}
 SLOW_RUNS=${SLOW_RUNS:-10}
 SCALE_RUNS=${SCALE_RUNS:-10}
 BIG_RUNS=${BIG_RUNS:-10}
 MASK_RUNS=${MASK_RUNS:-10}
 RSS_RUNS=${RSS_RUNS:-5}
-WARMUP=${WARMUP:-3}
+WARMUP=${WARMUP:-10}
 SCALE=${VAULT_BENCH_SCALE:-1}
 BIG=${VAULT_BENCH_1M:-0}
 MASK_MB=${VAULT_BENCH_MASK_MB:-100}
