@@ -28,10 +28,10 @@ use unlock::{Ctx, Stores};
 static ALLOC: os::alloc::VaultAlloc = os::alloc::VaultAlloc;
 
 /// The process entry on Linux, in place of Rust's runtime start-up, which
-/// costs a short command a tenth of its time: it reads and parses
+/// costs a short command about 7 % of its time: it reads and parses
 /// `/proc/self/maps` to place a stack-overflow guard and sets up a signal
 /// stack (callgrind: 0.2 M of 2.5 M instructions of an identity-mode
-/// `vault get`, and five system calls; side by side with hyperfine the
+/// `vault get`, and five system calls; in interleaved runs the
 /// whole `get` went from 1.0x to 0.93x `rage -d`). vault does the two parts
 /// of it that matter to it in `os::sys::runtime_init`; a stack overflow
 /// (none is expected: parsing is bounded and not recursive) still ends
