@@ -137,8 +137,8 @@ pub struct Opener<'a> {
     vcs: &'a dyn VersionControl,
     on_notice: &'a dyn Fn(&Notice),
     memory_key: OnceCell<MemoryKey>,
-    /// This path's memory as last read: read once, then again only after
-    /// the write lock is taken or the memory is changed (`recall`).
+    /// This path's memory as last read (see `recall` for when it is read
+    /// again).
     recalled: RefCell<Option<Option<Record>>>,
     checked_lineage: OnceCell<Option<(KeyCommitment, [u8; 32])>>,
     tracked: OnceCell<bool>,
