@@ -13,8 +13,9 @@
 //!
 //! Parsing is the crate's: an age identity file is split into its lines
 //! (the format is one identity per line, `#` comments) only so that each
-//! identity's recipient can be matched to a slot; each line is parsed by
-//! `age::IdentityFile`.
+//! identity's recipient can be matched to a slot; an X25519 line is parsed
+//! as `age::IdentityFile` parses it (`age::x25519::Identity`'s `FromStr`),
+//! any other by `age::IdentityFile`.
 
 use std::io::BufReader;
 
@@ -158,15 +159,48 @@ impl Opens {
 
 /// One identity, ready to unwrap the slots it [`Opens`].
 pub struct LoadedIdentity {
-    opens: Opens,
+    opens: Known,
     identity: Box<dyn age::Identity + Send + Sync>,
     encrypted: bool,
 }
 
+/// What is known of the slots an identity opens.
+enum Known {
+    /// Worked out when the identity was read (SSH, plugin and keyring
+    /// identities).
+    Opens(Opens),
+    /// An X25519 identity from an identity file: its recipient is worked
+    /// out from the secret only when first asked for (one base-point
+    /// multiplication, about 170 k instructions: 7 % of an identity-mode
+    /// `vault get`, callgrind), and `claimed` is the recipient its file's
+    /// `# public key:` comment names, if any (age-keygen, rage-keygen and
+    /// `vault identity new` write one above the key). A claim only says
+    /// which slot to try first ([`Identities::open_slot`]); it is never
+    /// trusted: a slot opens only if the identity unwraps it, and a claim
+    /// that opens nothing sends the search on with the worked-out
+    /// recipient.
+    X25519 {
+        secret: age::x25519::Identity,
+        claimed: Option<String>,
+        worked_out: std::sync::OnceLock<Opens>,
+    },
+}
+
 impl std::fmt::Debug for LoadedIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LoadedIdentity(opens {:?})", self.opens)
+        write!(f, "LoadedIdentity(opens {:?})", self.opens())
     }
+}
+
+/// The two passes of [`Identities::open_slot`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Each identity's claimed recipient where it has one, else what it
+    /// opens.
+    Claimed,
+    /// The worked-out recipients of identities whose claim was something
+    /// else.
+    WorkedOut,
 }
 
 impl LoadedIdentity {
@@ -174,15 +208,55 @@ impl LoadedIdentity {
     /// the keyring).
     pub fn x25519(id: &X25519Identity) -> LoadedIdentity {
         LoadedIdentity {
-            opens: Opens::Recipient(id.recipient()),
+            opens: Known::Opens(Opens::Recipient(id.recipient())),
             identity: Box::new(id.to_age()),
             encrypted: false,
         }
     }
 
-    /// Which slots it can open.
+    /// An X25519 identity read from an identity file line, with the
+    /// recipient the line above it claims.
+    fn x25519_claimed(secret: age::x25519::Identity, claimed: Option<String>) -> LoadedIdentity {
+        LoadedIdentity {
+            identity: Box::new(secret.clone()),
+            opens: Known::X25519 {
+                secret,
+                claimed,
+                worked_out: std::sync::OnceLock::new(),
+            },
+            encrypted: false,
+        }
+    }
+
+    /// Which slots it can open (for an X25519 identity, worked out from
+    /// the secret the first time: never a claim).
     pub fn opens(&self) -> &Opens {
-        &self.opens
+        match &self.opens {
+            Known::Opens(o) => o,
+            Known::X25519 {
+                secret, worked_out, ..
+            } => worked_out.get_or_init(|| Opens::Recipient(secret.to_public().to_string())),
+        }
+    }
+
+    /// The recipient an identity file claims for it, if it has a claim.
+    fn claimed(&self) -> Option<&str> {
+        match &self.opens {
+            Known::X25519 { claimed, .. } => claimed.as_deref(),
+            Known::Opens(_) => None,
+        }
+    }
+
+    /// Whether the slot recording `recipient` is to be tried in `pass`.
+    fn tries(&self, pass: Pass, recipient: &str) -> bool {
+        match (pass, self.claimed()) {
+            (Pass::Claimed, Some(c)) => c == recipient,
+            (Pass::Claimed, None) => self.opens().matches(recipient),
+            (Pass::WorkedOut, Some(c)) => {
+                !self.opens().matches(c) && self.opens().matches(recipient)
+            }
+            (Pass::WorkedOut, None) => false,
+        }
     }
 
     /// Whether it is a passphrase-protected SSH key (opening a slot with
@@ -191,11 +265,14 @@ impl LoadedIdentity {
         self.encrypted
     }
 
-    /// Whether it may open one of `header`'s recipient slots.
+    /// Whether it may open one of `header`'s recipient slots (its claimed
+    /// recipient, else the worked-out one, is a slot's).
     pub fn matches_a_slot_of(&self, header: &HeaderV2) -> bool {
-        header.keys.slots.iter().any(|s| match &s.kind {
-            SlotKindV2::Recipient(w) => self.opens.matches(&w.recipient),
-            _ => false,
+        [Pass::Claimed, Pass::WorkedOut].into_iter().any(|pass| {
+            header.keys.slots.iter().any(|s| match &s.kind {
+                SlotKindV2::Recipient(w) => self.tries(pass, &w.recipient),
+                _ => false,
+            })
         })
     }
 
@@ -231,6 +308,9 @@ impl std::fmt::Display for IdentityProblem {
     }
 }
 
+/// The comment age-keygen (and `vault identity new`) writes above an
+/// X25519 identity: the recipient it claims to be.
+const PUBLIC_KEY_COMMENT: &str = "# public key:";
 const SSH_PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 const PEM_RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----";
 
@@ -255,15 +335,31 @@ pub fn load_identities<C: age::Callbacks>(
             .map_err(|_| IdentityProblem::UnsupportedSshKey)?;
         let encrypted = matches!(id, age::ssh::Identity::Encrypted(_));
         return Ok(vec![LoadedIdentity {
-            opens: Opens::Recipient(recipient.to_string()),
+            opens: Known::Opens(Opens::Recipient(recipient.to_string())),
             identity: Box::new(id.with_callbacks(callbacks)),
             encrypted,
         }]);
     }
     let mut out = Vec::new();
+    // The recipient the line above claims (`# public key: age1…`).
+    let mut claimed: Option<&str> = None;
     for line in s.lines() {
         let line = line.trim();
+        let claim = claimed.take();
+        if let Some(r) = line.strip_prefix(PUBLIC_KEY_COMMENT) {
+            claimed = Some(r.trim());
+            continue;
+        }
         if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // An X25519 identity, parsed as the age crate parses the line
+        // (`IdentityFile`): its recipient is worked out only if needed.
+        if let Ok(secret) = line.parse::<age::x25519::Identity>() {
+            out.push(LoadedIdentity::x25519_claimed(
+                secret,
+                claim.map(str::to_owned),
+            ));
             continue;
         }
         let file = age::IdentityFile::from_buffer(BufReader::new(line.as_bytes()))
@@ -289,7 +385,7 @@ pub fn load_identities<C: age::Callbacks>(
             return Err(IdentityProblem::Unrecognised);
         }
         out.push(LoadedIdentity {
-            opens,
+            opens: Known::Opens(opens),
             identity: ids.remove(0),
             encrypted: false,
         });
@@ -323,15 +419,19 @@ impl Identities {
 
     /// The first recipient slot of `header` one of these identities opens:
     /// its id, its age file and the master key it gives. Only slots whose
-    /// recipient an identity matches are tried.
+    /// recipient an identity matches are tried: first its claimed
+    /// recipient where its file claims one, then, for a claim that was not
+    /// its own, the recipient worked out from it ([`Known::X25519`]).
     pub fn open_slot(&self, header: &HeaderV2) -> Option<(crate::format::SlotId, Vec<u8>, Key)> {
-        for s in &header.keys.slots {
-            let SlotKindV2::Recipient(w) = &s.kind else {
-                continue;
-            };
-            for id in self.iter().filter(|i| i.opens.matches(&w.recipient)) {
-                if let Some(mk) = id.unwrap_master_key(&w.age) {
-                    return Some((s.id, w.age.clone(), mk));
+        for pass in [Pass::Claimed, Pass::WorkedOut] {
+            for s in &header.keys.slots {
+                let SlotKindV2::Recipient(w) = &s.kind else {
+                    continue;
+                };
+                for id in self.iter().filter(|i| i.tries(pass, &w.recipient)) {
+                    if let Some(mk) = id.unwrap_master_key(&w.age) {
+                        return Some((s.id, w.age.clone(), mk));
+                    }
                 }
             }
         }
@@ -491,6 +591,124 @@ mod tests {
         let theirs = Identities::new(load_identities(&b, age::NoCallbacks).unwrap());
         assert!(theirs.open_slot(&h).is_none());
         assert!(!theirs.iter().any(|i| i.matches_a_slot_of(&h)));
+    }
+
+    /// A header whose recipient slots are `recipients`, in order, each
+    /// wrapping `mk`; their ids.
+    fn header_with_recipient_slots(
+        mk: &Key,
+        recipients: &[&str],
+    ) -> (HeaderV2, Vec<crate::format::SlotId>) {
+        use crate::format::v2::tests::sample_header_v2;
+        use crate::format::v2::{AgeWrap, SlotV2};
+        let mut h = sample_header_v2();
+        h.keys
+            .slots
+            .retain(|s| !matches!(s.kind, SlotKindV2::Recipient(_)));
+        let mut ids = Vec::new();
+        for (i, r) in recipients.iter().enumerate() {
+            let id = crate::format::SlotId([0xee, 0, 0, i as u8]);
+            h.keys.slots.push(SlotV2 {
+                id,
+                label: None,
+                kind: SlotKindV2::Recipient(AgeWrap {
+                    recipient: r.to_string(),
+                    age: Recipient::parse(r)
+                        .unwrap()
+                        .wrap(mk, age::NoCallbacks)
+                        .unwrap(),
+                }),
+            });
+            ids.push(id);
+        }
+        (h, ids)
+    }
+
+    /// `text` with its `# public key:` line saying `claim` instead.
+    fn with_claim(text: &SecretBytes, claim: &str) -> SecretBytes {
+        let s = std::str::from_utf8(text.expose()).unwrap();
+        let lines: Vec<String> = s
+            .lines()
+            .map(|l| match l.strip_prefix(PUBLIC_KEY_COMMENT) {
+                Some(_) => format!("{PUBLIC_KEY_COMMENT} {claim}"),
+                None => l.to_owned(),
+            })
+            .collect();
+        SecretBytes::copy_from(lines.join("\n").as_bytes())
+    }
+
+    #[test]
+    fn a_claimed_recipient_is_tried_first_and_never_trusted() {
+        let mk = Key::random();
+        let (a, ra) = new_identity_file("t");
+        let (_, rb) = new_identity_file("t");
+        let (_, rc) = new_identity_file("t");
+        // B's slot first, A's last.
+        let (h, slots) = header_with_recipient_slots(&mk, &[&rb, &rc, &ra]);
+
+        // The claim is A's own (as age-keygen writes it): A's slot opens,
+        // and A's recipient is never worked out from the secret.
+        let honest = Identities::new(load_identities(&a, age::NoCallbacks).unwrap());
+        let (opened, _, got) = honest.open_slot(&h).unwrap();
+        assert_eq!(opened, slots[2]);
+        assert!(got.ct_eq(&mk));
+        assert!(honest.iter().all(|i| i.matches_a_slot_of(&h)));
+        match &honest.iter().next().unwrap().opens {
+            Known::X25519 { worked_out, .. } => assert!(worked_out.get().is_none()),
+            Known::Opens(_) => panic!("an identity file's X25519 line is read lazily"),
+        }
+
+        // A claim of B's recipient, of a recipient in no slot, of garbage,
+        // or none: still A's slot and only A's, and `opens` is A's.
+        for claim in [rb.as_str(), "age1nosuchrecipient", "", "\u{202e}x"] {
+            let text = with_claim(&a, claim);
+            let ids = Identities::new(load_identities(&text, age::NoCallbacks).unwrap());
+            let (opened, _, got) = ids.open_slot(&h).unwrap();
+            assert_eq!(opened, slots[2], "claim {claim:?}");
+            assert!(got.ct_eq(&mk));
+            assert!(ids.iter().all(|i| i.matches_a_slot_of(&h)));
+            assert_eq!(
+                ids.iter().next().unwrap().opens(),
+                &Opens::Recipient(ra.clone())
+            );
+        }
+        let no_comment: String = std::str::from_utf8(a.expose())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        let ids = Identities::new(
+            load_identities(
+                &SecretBytes::copy_from(no_comment.as_bytes()),
+                age::NoCallbacks,
+            )
+            .unwrap(),
+        );
+        assert_eq!(ids.open_slot(&h).unwrap().0, slots[2]);
+
+        // A claim of A's recipient does not let another identity in: B's
+        // file claiming to be A opens nothing here without B's slot.
+        let (b_only, _) = new_identity_file("t");
+        let liar = with_claim(&b_only, &ra);
+        let ids = Identities::new(load_identities(&liar, age::NoCallbacks).unwrap());
+        let (h_a, _) = header_with_recipient_slots(&mk, &[&ra]);
+        assert!(ids.open_slot(&h_a).is_none());
+        assert_ne!(
+            ids.iter().next().unwrap().opens(),
+            &Opens::Recipient(ra.clone())
+        );
+
+        // A claim only counts on the line right above the key.
+        let s = std::str::from_utf8(a.expose()).unwrap();
+        let spaced = s.replace(&format!("{ra}\n"), &format!("{ra}\n\n"));
+        assert_ne!(spaced, s);
+        let ids =
+            load_identities(&SecretBytes::copy_from(spaced.as_bytes()), age::NoCallbacks).unwrap();
+        assert_eq!(ids[0].claimed(), None);
+        assert_eq!(
+            load_identities(&a, age::NoCallbacks).unwrap()[0].claimed(),
+            Some(ra.as_str())
+        );
     }
 
     #[test]
