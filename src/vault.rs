@@ -659,9 +659,10 @@ impl LockedVault {
         // the open below authenticates it.
         let content = content_digest(&self.bytes, self.aad_len);
         let path = self.path.clone();
-        // From here the buffer holds plaintext: zeroized when dropped.
+        // From here the buffer holds plaintext after the header: wiped when
+        // dropped (by the body, `TailSecret`, from `aad_len` on).
         let mut buf = zeroize::Zeroizing::new(self.bytes);
-        crate::secret::lock_memory(&buf);
+        crate::secret::lock_memory_from(&buf, self.aad_len);
         crypto::open_after(&d.body, &self.header.body_nonce, self.aad_len, &mut buf).map_err(
             |_| Error::Corrupt {
                 path: path.clone(),

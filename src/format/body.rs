@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use super::cbor::{head_len, put_head, Part, Reader, ARRAY, BYTES, MAP, TEXT, UINT};
 use super::{is_valid_name, FormatError, MAX_NAME_LEN};
-use crate::secret::SecretBytes;
+use crate::secret::{SecretBytes, TailSecret};
 
 /// Largest value accepted, in bytes (1 MiB).
 pub const MAX_VALUE_LEN: usize = 1 << 20;
@@ -157,7 +157,9 @@ struct Span {
 /// name).
 #[derive(Default)]
 pub struct Body {
-    plain: Zeroizing<Vec<u8>>,
+    /// Public before the body's start (a file decrypted in place keeps its
+    /// header in front): only the rest is wiped.
+    plain: TailSecret,
     index: Vec<Span>,
 }
 
@@ -229,8 +231,10 @@ impl Body {
     /// Indexes the plaintext `plain[start..]` in place. Names must follow
     /// the name rule ([`is_valid_name`]) and be strictly increasing (as
     /// written), which also rejects duplicates; no byte may follow the map.
+    /// `plain[..start]` is not secret: it is not wiped when the body
+    /// drops.
     pub fn parse(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<Body, FormatError> {
-        Body::parse_entries(plain, start, false)
+        Body::parse_entries(TailSecret::new(plain, start), start, false)
     }
 
     /// Indexes a version-2 body plaintext `plain[start..]`:
@@ -238,7 +242,9 @@ impl Body {
     /// (1 to [`MAX_EXPOSED`] exposed-value digests, strictly increasing)
     /// between the two; an entry may carry marks ([`Marks`]). Returns the
     /// body, the fingerprint key and the exposed-value digests.
+    /// `plain[..start]` is not secret: it is not wiped when the body drops.
     pub fn parse_v2(plain: Zeroizing<Vec<u8>>, start: usize) -> Result<BodyV2, FormatError> {
+        let plain = TailSecret::new(plain, start);
         if start > plain.len() {
             return Err(FormatError::Corrupt("body too long"));
         }
@@ -275,7 +281,7 @@ impl Body {
     }
 
     fn parse_entries(
-        plain: Zeroizing<Vec<u8>>,
+        plain: TailSecret,
         start: usize,
         with_marks: bool,
     ) -> Result<Body, FormatError> {

@@ -367,20 +367,16 @@ pub struct HeaderV2 {
 /// Whether `s` is a recipient string the format can hold: printable ASCII
 /// words separated by single spaces.
 fn valid_recipient(s: &[u8]) -> bool {
-    // One pass (it runs for every slot on every open): printable ASCII,
-    // no space first or last, none after another.
-    let (Some(&first), Some(&last)) = (s.first(), s.last()) else {
-        return false;
-    };
-    let mut after_space = false;
+    // It runs for every slot on every open: printable ASCII in a loop
+    // without an early exit (vectorised), then no empty word (no space
+    // first, last or after another; a recipient has at most a few).
+    let (printable, spaces) = s.iter().fold((true, false), |(ok, sp), &b| {
+        (ok & (0x20..0x7f).contains(&b), sp | (b == b' '))
+    });
     s.len() <= MAX_RECIPIENT_LEN
-        && first != b' '
-        && last != b' '
-        && s.iter().all(|&b| {
-            let ok = (0x20..0x7f).contains(&b) && !(after_space && b == b' ');
-            after_space = b == b' ';
-            ok
-        })
+        && printable
+        && !s.is_empty()
+        && (!spaces || s.split(|&b| b == b' ').all(|w| !w.is_empty()))
 }
 
 impl KeyBlock {
@@ -1040,6 +1036,9 @@ pub(crate) mod tests {
             "tab\there",
             "nul\0",
             "é",
+            " ",
+            "del\u{7f}",
+            "a  b c",
         ] {
             let mut h = base.clone();
             if let SlotKindV2::Recipient(w) = &mut h.keys.slots[2].kind {
