@@ -28,6 +28,12 @@
 #   RUNS=100             hyperfine runs of each fast row (warm-up: WARMUP=10;
 #                        30 runs let one slow stretch of a noisy machine move
 #                        a 2 ms row by a third)
+#   ROUNDS=5             the fast rows are timed in this many rounds of
+#                        RUNS/ROUNDS runs each, every row in each round, and
+#                        each row's runs pooled: a slow stretch of the machine
+#                        then falls on every row alike instead of on the one
+#                        row hyperfine was timing (one round of 100 runs each
+#                        once gave the 64-slot row 0.80x the one-slot row)
 #   SLOW_RUNS=10         runs of rows that pay Argon2id or start Python
 #   SCALE_RUNS=10        runs of the 100 000-secret rows
 #   RSS_RUNS=5           GNU time runs per row for peak RSS (median taken)
@@ -110,6 +116,8 @@ BIG_RUNS=${BIG_RUNS:-10}
 MASK_RUNS=${MASK_RUNS:-10}
 RSS_RUNS=${RSS_RUNS:-5}
 WARMUP=${WARMUP:-10}
+ROUNDS=${ROUNDS:-5}
+((ROUNDS >= 1 && RUNS / ROUNDS >= 2)) || die "ROUNDS=$ROUNDS: need 1 to RUNS/2 rounds"
 SCALE=${VAULT_BENCH_SCALE:-1}
 BIG=${VAULT_BENCH_1M:-0}
 MASK_MB=${VAULT_BENCH_MASK_MB:-100}
@@ -663,12 +671,21 @@ for group in fast slow scale big mask; do
     runs=$(runs_for "$group")
     warm=$(warmup_for "$group")
     if ((${#members[@]})); then
-        say "timing group '$group': ${members[*]} ($runs runs)"
-        if ! hf_run "$res/hf-$group.json" "$runs" "$warm" "${members[@]}"; then
-            say "group '$group' failed as a whole; timing its rows one by one"
-            rm -f "$res/hf-$group.json"
-            solo+=("${members[@]}")
-        fi
+        # Fast rows: ROUNDS rounds (see ROUNDS above), the warm-up split
+        # among them too; report.py pools each row's runs over the files.
+        rounds=1
+        [[ $group == fast ]] && rounds=$ROUNDS
+        say "timing group '$group': ${members[*]} ($runs runs, in $rounds round(s))"
+        for ((k = 1; k <= rounds; k++)); do
+            n=$((runs / rounds + (k <= runs % rounds ? 1 : 0)))
+            w=$((warm / rounds + (k <= warm % rounds ? 1 : 0)))
+            if ! hf_run "$res/hf-$group.r$k.json" "$n" "$w" "${members[@]}"; then
+                say "group '$group' failed as a whole; timing its rows one by one"
+                rm -f "$res/hf-$group".r*.json
+                solo+=("${members[@]}")
+                break
+            fi
+        done
     fi
     for id in "${solo[@]}"; do
         if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then
@@ -726,6 +743,7 @@ done
     echo "mask_runs=$MASK_RUNS"
     echo "rss_runs=$RSS_RUNS"
     echo "warmup=$WARMUP"
+    echo "rounds=$ROUNDS"
     echo "hf_input=$hf_input"
     echo "load_before=$(cut -d' ' -f1-3 "$res/load_before")"
     echo "load_after=$(cut -d' ' -f1-3 "$res/load_after")"

@@ -53,21 +53,36 @@ for l in read_lines("rss.tsv"):
     if v:
         rss[rid] = statistics.median(v)
 
-# hyperfine results, keyed by row id (the --command-name).
+# hyperfine results, keyed by row id (the --command-name). The fast rows
+# come in several files (ROUNDS, one per round): each row's runs are pooled
+# and its figures computed from all of them.
 res = {}
+pooled = {}
 for p in sorted(glob.glob(os.path.join(res_dir, "hf-*.json"))):
     with open(p) as f:
         for r in json.load(f)["results"]:
-            rid = r["command"]
-            times = r.get("times") or []
-            res[rid] = dict(
-                median=r["median"],
-                min=r["min"],
-                max=r["max"],
-                mean=r["mean"],
-                stddev=r.get("stddev") or 0.0,
-                runs=len(times),
-            )
+            pooled.setdefault(r["command"], []).append(r)
+for rid, parts in pooled.items():
+    times = [t for r in parts for t in (r.get("times") or [])]
+    if times:
+        res[rid] = dict(
+            median=statistics.median(times),
+            min=min(times),
+            max=max(times),
+            mean=statistics.fmean(times),
+            stddev=statistics.stdev(times) if len(times) > 1 else 0.0,
+            runs=len(times),
+        )
+    else:
+        r = parts[-1]
+        res[rid] = dict(
+            median=r["median"],
+            min=r["min"],
+            max=r["max"],
+            mean=r["mean"],
+            stddev=r.get("stddev") or 0.0,
+            runs=0,
+        )
 
 # Criterion estimates (in-process), from the target dir.
 crit = []
@@ -281,7 +296,9 @@ w("## Side by side")
 w("")
 w(
     "Each row is one command timed by `hyperfine -N` (no shell in between); rows of one group "
-    "(fast, slow, scale, mask) ran in one hyperfine invocation. Peak RSS: GNU `time -f %M`, "
+    "(fast, slow, scale, mask) ran in one hyperfine invocation, the fast rows in "
+    f"{meta.get('rounds', '1')} such invocations one after the other, each row's runs pooled "
+    "(a slow stretch of the machine falls on every row alike). Peak RSS: GNU `time -f %M`, "
     f"median of {meta.get('rss_runs', '?')} runs. *vs floor*: median ÷ `env FOO=bar true`."
 )
 w("")
@@ -432,7 +449,8 @@ w("- Debian packages: " + ", ".join(pk))
 w(
     f"- Runs: {meta.get('runs')} (fast rows), {meta.get('slow_runs')} (Argon2id and Python rows), "
     f"{meta.get('scale_runs')} (100 000 secrets), {meta.get('big_runs')} (1 000 000), "
-    f"{meta.get('mask_runs')} (mask); {meta.get('warmup')} warm-up runs (1 for the mask and 1 000 000 rows)"
+    f"{meta.get('mask_runs')} (mask); {meta.get('warmup')} warm-up runs (1 for the mask and 1 000 000 rows); "
+    f"the fast rows in {meta.get('rounds', '1')} rounds"
 )
 w(
     "- Secret Service: a private gnome-keyring-daemon on a private D-Bus session "
