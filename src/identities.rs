@@ -159,26 +159,30 @@ impl Opens {
 
 /// One identity, ready to unwrap the slots it [`Opens`].
 pub struct LoadedIdentity {
-    opens: Known,
-    identity: Box<dyn age::Identity + Send + Sync>,
+    held: Held,
     encrypted: bool,
 }
 
-/// What is known of the slots an identity opens.
-enum Known {
+/// An identity and what is known of the slots it opens.
+enum Held {
     /// Worked out when the identity was read (SSH, plugin and keyring
     /// identities).
-    Opens(Opens),
+    Known {
+        opens: Opens,
+        identity: Box<dyn age::Identity + Send + Sync>,
+    },
     /// An X25519 identity from an identity file: its recipient is worked
     /// out from the secret only when first asked for (one base-point
-    /// multiplication, about 170 k instructions: 7 % of an identity-mode
-    /// `vault get`, callgrind), and `claimed` is the recipient its file's
-    /// `# public key:` comment names, if any (age-keygen, rage-keygen and
-    /// `vault identity new` write one above the key). A claim only says
-    /// which slot to try first ([`Identities::open_slot`]); it is never
-    /// trusted: a slot opens only if the identity unwraps it, and a claim
-    /// that opens nothing sends the search on with the worked-out
-    /// recipient.
+    /// multiplication, about 170 k instructions and curve25519-dalek's
+    /// 30 KB table: 7 % of an identity-mode `vault get`, callgrind), and
+    /// `claimed` is the recipient its file's `# public key:` comment names,
+    /// if any (age-keygen, rage-keygen and `vault identity new` write one
+    /// above the key). A claim only says which slot
+    /// [`Identities::open_slot`] tries first; it is never trusted: a slot
+    /// opens only if the identity unwraps it, a claim that opens nothing
+    /// sends the search on with the worked-out recipient, and
+    /// [`LoadedIdentity::opens`] and [`LoadedIdentity::matches_a_slot_of`]
+    /// never look at it.
     X25519 {
         secret: age::x25519::Identity,
         claimed: Option<String>,
@@ -207,10 +211,21 @@ impl LoadedIdentity {
     /// An X25519 identity held as its 32 bytes (the personal identity in
     /// the keyring).
     pub fn x25519(id: &X25519Identity) -> LoadedIdentity {
+        LoadedIdentity::known(
+            Opens::Recipient(id.recipient()),
+            Box::new(id.to_age()),
+            false,
+        )
+    }
+
+    fn known(
+        opens: Opens,
+        identity: Box<dyn age::Identity + Send + Sync>,
+        encrypted: bool,
+    ) -> LoadedIdentity {
         LoadedIdentity {
-            opens: Known::Opens(Opens::Recipient(id.recipient())),
-            identity: Box::new(id.to_age()),
-            encrypted: false,
+            held: Held::Known { opens, identity },
+            encrypted,
         }
     }
 
@@ -218,8 +233,7 @@ impl LoadedIdentity {
     /// recipient the line above it claims.
     fn x25519_claimed(secret: age::x25519::Identity, claimed: Option<String>) -> LoadedIdentity {
         LoadedIdentity {
-            identity: Box::new(secret.clone()),
-            opens: Known::X25519 {
+            held: Held::X25519 {
                 secret,
                 claimed,
                 worked_out: std::sync::OnceLock::new(),
@@ -231,9 +245,9 @@ impl LoadedIdentity {
     /// Which slots it can open (for an X25519 identity, worked out from
     /// the secret the first time: never a claim).
     pub fn opens(&self) -> &Opens {
-        match &self.opens {
-            Known::Opens(o) => o,
-            Known::X25519 {
+        match &self.held {
+            Held::Known { opens, .. } => opens,
+            Held::X25519 {
                 secret, worked_out, ..
             } => worked_out.get_or_init(|| Opens::Recipient(secret.to_public().to_string())),
         }
@@ -241,13 +255,14 @@ impl LoadedIdentity {
 
     /// The recipient an identity file claims for it, if it has a claim.
     fn claimed(&self) -> Option<&str> {
-        match &self.opens {
-            Known::X25519 { claimed, .. } => claimed.as_deref(),
-            Known::Opens(_) => None,
+        match &self.held {
+            Held::X25519 { claimed, .. } => claimed.as_deref(),
+            Held::Known { .. } => None,
         }
     }
 
-    /// Whether the slot recording `recipient` is to be tried in `pass`.
+    /// Whether [`Identities::open_slot`] tries the slot recording
+    /// `recipient` in `pass`.
     fn tries(&self, pass: Pass, recipient: &str) -> bool {
         match (pass, self.claimed()) {
             (Pass::Claimed, Some(c)) => c == recipient,
@@ -265,20 +280,22 @@ impl LoadedIdentity {
         self.encrypted
     }
 
-    /// Whether it may open one of `header`'s recipient slots (its claimed
-    /// recipient, else the worked-out one, is a slot's).
+    /// Whether it may open one of `header`'s recipient slots: its own
+    /// recipient (worked out, never a claim) is a slot's.
     pub fn matches_a_slot_of(&self, header: &HeaderV2) -> bool {
-        [Pass::Claimed, Pass::WorkedOut].into_iter().any(|pass| {
-            header.keys.slots.iter().any(|s| match &s.kind {
-                SlotKindV2::Recipient(w) => self.tries(pass, &w.recipient),
-                _ => false,
-            })
+        header.keys.slots.iter().any(|s| match &s.kind {
+            SlotKindV2::Recipient(w) => self.opens().matches(&w.recipient),
+            _ => false,
         })
     }
 
     /// The master key from a slot's age file, if this identity opens it.
     pub fn unwrap_master_key(&self, age_file: &[u8]) -> Option<Key> {
-        keyblock::unwrap_master_key(self.identity.as_ref(), age_file)
+        let identity: &dyn age::Identity = match &self.held {
+            Held::Known { identity, .. } => identity.as_ref(),
+            Held::X25519 { secret, .. } => secret,
+        };
+        keyblock::unwrap_master_key(identity, age_file)
     }
 }
 
@@ -334,11 +351,11 @@ pub fn load_identities<C: age::Callbacks>(
         let recipient = age::ssh::Recipient::try_from(id.clone())
             .map_err(|_| IdentityProblem::UnsupportedSshKey)?;
         let encrypted = matches!(id, age::ssh::Identity::Encrypted(_));
-        return Ok(vec![LoadedIdentity {
-            opens: Known::Opens(Opens::Recipient(recipient.to_string())),
-            identity: Box::new(id.with_callbacks(callbacks)),
+        return Ok(vec![LoadedIdentity::known(
+            Opens::Recipient(recipient.to_string()),
+            Box::new(id.with_callbacks(callbacks)),
             encrypted,
-        }]);
+        )]);
     }
     let mut out = Vec::new();
     // The recipient the line above claims (`# public key: age1…`).
@@ -384,11 +401,7 @@ pub fn load_identities<C: age::Callbacks>(
         if ids.len() != 1 {
             return Err(IdentityProblem::Unrecognised);
         }
-        out.push(LoadedIdentity {
-            opens: Known::Opens(opens),
-            identity: ids.remove(0),
-            encrypted: false,
-        });
+        out.push(LoadedIdentity::known(opens, ids.remove(0), false));
     }
     if out.is_empty() {
         return Err(IdentityProblem::Empty);
@@ -421,7 +434,7 @@ impl Identities {
     /// its id, its age file and the master key it gives. Only slots whose
     /// recipient an identity matches are tried: first its claimed
     /// recipient where its file claims one, then, for a claim that was not
-    /// its own, the recipient worked out from it ([`Known::X25519`]).
+    /// its own, the recipient worked out from it ([`Held::X25519`]).
     pub fn open_slot(&self, header: &HeaderV2) -> Option<(crate::format::SlotId, Vec<u8>, Key)> {
         for pass in [Pass::Claimed, Pass::WorkedOut] {
             for s in &header.keys.slots {
@@ -652,11 +665,11 @@ mod tests {
         let (opened, _, got) = honest.open_slot(&h).unwrap();
         assert_eq!(opened, slots[2]);
         assert!(got.ct_eq(&mk));
-        assert!(honest.iter().all(|i| i.matches_a_slot_of(&h)));
-        match &honest.iter().next().unwrap().opens {
-            Known::X25519 { worked_out, .. } => assert!(worked_out.get().is_none()),
-            Known::Opens(_) => panic!("an identity file's X25519 line is read lazily"),
+        match &honest.iter().next().unwrap().held {
+            Held::X25519 { worked_out, .. } => assert!(worked_out.get().is_none()),
+            Held::Known { .. } => panic!("an identity file's X25519 line is read lazily"),
         }
+        assert!(honest.iter().all(|i| i.matches_a_slot_of(&h)));
 
         // A claim of B's recipient, of a recipient in no slot, of garbage,
         // or none: still A's slot and only A's, and `opens` is A's.
@@ -693,6 +706,7 @@ mod tests {
         let ids = Identities::new(load_identities(&liar, age::NoCallbacks).unwrap());
         let (h_a, _) = header_with_recipient_slots(&mk, &[&ra]);
         assert!(ids.open_slot(&h_a).is_none());
+        assert!(!ids.iter().any(|i| i.matches_a_slot_of(&h_a)));
         assert_ne!(
             ids.iter().next().unwrap().opens(),
             &Opens::Recipient(ra.clone())

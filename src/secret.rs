@@ -125,6 +125,12 @@ impl std::ops::Deref for TailSecret {
 }
 
 impl TailSecret {
+    /// Where the secret bytes start.
+    #[cfg(test)]
+    pub(crate) fn secret_from(&self) -> usize {
+        self.secret_from
+    }
+
     fn wipe(&mut self) {
         let from = self.secret_from.min(self.bytes.len());
         self.bytes.spare_capacity_mut().zeroize();

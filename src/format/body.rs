@@ -753,6 +753,24 @@ mod tests {
     }
 
     #[test]
+    fn a_body_after_a_public_prefix_is_wiped_from_the_prefix_on() {
+        // A file decrypted in place: the header, then the plaintext. The
+        // fingerprint key sits between the body's start and its entries;
+        // the wipe must start at the body's start, not at the entries.
+        let header = b"public header bytes".to_vec();
+        let bytes = [header.clone(), v2_sample()].concat();
+        let parsed = Body::parse_v2(Zeroizing::new(bytes.clone()), header.len()).unwrap();
+        assert_eq!(parsed.body.plain.secret_from(), header.len());
+        let alone = Body::parse_v2(Zeroizing::new(v2_sample()), 0).unwrap();
+        assert_eq!(parsed.body, alone.body);
+        assert_eq!(*parsed.fingerprint_key, *alone.fingerprint_key);
+        let v1 = [header.clone(), encode_entries(&[("A", b"x", 1, 2)])].concat();
+        let b = Body::parse(Zeroizing::new(v1), header.len()).unwrap();
+        assert_eq!(b.plain.secret_from(), header.len());
+        assert_eq!(b.get("A").unwrap().value, b"x");
+    }
+
+    #[test]
     fn v2_marks_round_trip_and_re_encode_to_the_same_bytes() {
         let bytes = v2_sample();
         let BodyV2 {
