@@ -34,6 +34,15 @@
 #                        then falls on every row alike instead of on the one
 #                        row hyperfine was timing (one round of 100 runs each
 #                        once gave the 64-slot row 0.80x the one-slot row)
+#   VAULT_BENCH_PIN=CPU  the fast rows' hyperfine (and so each command it
+#                        runs) is pinned to this CPU (default: the last one;
+#                        "none": not pinned). On a 2-vCPU VM unpinned times
+#                        of a 2 ms command came out bimodal (1.65 or 2.15 ms,
+#                        whichever CPU the child landed on), and a row's
+#                        median was whichever mode held more of its runs:
+#                        the same binary read 0.94x rage in one run and
+#                        1.19x in the next. Pinned, the modes vanish. The
+#                        daemons (gnome-keyring, gpg-agent) are not pinned.
 #   SLOW_RUNS=10         runs of rows that pay Argon2id or start Python
 #   SCALE_RUNS=10        runs of the 100 000-secret rows
 #   RSS_RUNS=5           GNU time runs per row for peak RSS (median taken)
@@ -48,6 +57,14 @@
 #   VAULT_BENCH_OUT=docs/BENCHMARKS.md, VAULT_BENCH_SVG=docs/benchmarks.svg
 #   VAULT_BENCH_KEEP=1   keep the temp dir (printed at the end)
 #   VAULT_BENCH_NO_INSTALL=1  never call apt-get
+#   VAULT_BENCH_DROP_CACHES=1  drop the page cache (root only) just before
+#                        timing, so every binary is read back from disk the
+#                        same way: how a file's pages came into the cache
+#                        changes how many page faults running it takes (the
+#                        same vault binary: 253 copied with cp, 267 linked
+#                        in place or read from disk; rage, copied by cargo
+#                        install, 235 before and 237 after a drop). 0: leave
+#                        the cache as it is
 #   VAULT_BENCH_ONLY=identity,git  only these sections (comma-separated; the
 #                        env floor always runs): base (keyring, passphrase and
 #                        cached vaults of 20 secrets and the other tools),
@@ -117,6 +134,13 @@ MASK_RUNS=${MASK_RUNS:-10}
 RSS_RUNS=${RSS_RUNS:-5}
 WARMUP=${WARMUP:-10}
 ROUNDS=${ROUNDS:-5}
+PIN=${VAULT_BENCH_PIN:-$(($(nproc) - 1))}
+pin=()
+if [[ $PIN != none ]]; then
+    command -v taskset >/dev/null 2>&1 || die "VAULT_BENCH_PIN=$PIN: taskset (util-linux) is missing; VAULT_BENCH_PIN=none times unpinned"
+    taskset -c "$PIN" true || die "VAULT_BENCH_PIN=$PIN: cannot pin to that CPU"
+    pin=(taskset -c "$PIN")
+fi
 ((ROUNDS >= 1 && RUNS / ROUNDS >= 2)) || die "ROUNDS=$ROUNDS: need 1 to RUNS/2 rounds"
 SCALE=${VAULT_BENCH_SCALE:-1}
 BIG=${VAULT_BENCH_1M:-0}
@@ -648,10 +672,19 @@ runs_for() {
 }
 warmup_for() { [[ $1 == big || $1 == mask ]] && echo 1 || echo "$WARMUP"; }
 
+caches=kept
+if [[ ${VAULT_BENCH_DROP_CACHES:-1} == 1 ]]; then
+    if sync && { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+        caches=dropped
+    else
+        note "the page cache could not be dropped before timing (not root?): binaries ran in whatever cache state they were in"
+    fi
+fi
 cat /proc/loadavg >"$res/load_before"
-hf_run() { # hf_run OUTJSON RUNS WARMUP ID...
-    local out=$1 runs=$2 warm=$3 args=() id
+hf_run() { # hf_run OUTJSON RUNS WARMUP ID... (PINNED=1: under "${pin[@]}")
+    local out=$1 runs=$2 warm=$3 args=() id how=()
     shift 3
+    [[ ${PINNED:-0} == 1 ]] && how=("${pin[@]}")
     for id in "$@"; do
         args+=(--command-name "$id")
         if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then
@@ -659,7 +692,7 @@ hf_run() { # hf_run OUTJSON RUNS WARMUP ID...
         fi
         args+=("$(hf_cmd "$id")")
     done
-    hyperfine -N --style basic --warmup "$warm" --runs "$runs" --export-json "$out" "${args[@]}" >&2
+    "${how[@]}" hyperfine -N --style basic --warmup "$warm" --runs "$runs" --export-json "$out" "${args[@]}" >&2
 }
 for group in fast slow scale big mask; do
     members=()
@@ -679,7 +712,8 @@ for group in fast slow scale big mask; do
         for ((k = 1; k <= rounds; k++)); do
             n=$((runs / rounds + (k <= runs % rounds ? 1 : 0)))
             w=$((warm / rounds + (k <= warm % rounds ? 1 : 0)))
-            if ! hf_run "$res/hf-$group.r$k.json" "$n" "$w" "${members[@]}"; then
+            if ! PINNED=$([[ $group == fast ]] && echo 1 || echo 0) \
+                hf_run "$res/hf-$group.r$k.json" "$n" "$w" "${members[@]}"; then
                 say "group '$group' failed as a whole; timing its rows one by one"
                 rm -f "$res/hf-$group".r*.json
                 solo+=("${members[@]}")
@@ -687,13 +721,16 @@ for group in fast slow scale big mask; do
             fi
         done
     fi
+    solo_pin=()
+    [[ $group == fast ]] && solo_pin=("${pin[@]}")
     for id in "${solo[@]}"; do
         if [[ -n ${R_STDIN[$id]} && $hf_input == 1 ]]; then
-            hyperfine -N --style basic --warmup "$warm" --runs "$runs" --input "${R_STDIN[$id]}" \
+            "${solo_pin[@]}" hyperfine -N --style basic --warmup "$warm" --runs "$runs" --input "${R_STDIN[$id]}" \
                 --export-json "$res/hf-$group-$id.json" --command-name "$id" "${R_CMD[$id]}" >&2 ||
                 skip "$id" "${R_LABEL[$id]}" "hyperfine failed on it"
         else
-            hf_run "$res/hf-$group-$id.json" "$runs" "$warm" "$id" ||
+            PINNED=$([[ $group == fast ]] && echo 1 || echo 0) \
+                hf_run "$res/hf-$group-$id.json" "$runs" "$warm" "$id" ||
                 skip "$id" "${R_LABEL[$id]}" "hyperfine failed on it"
         fi
     done
@@ -744,6 +781,8 @@ done
     echo "rss_runs=$RSS_RUNS"
     echo "warmup=$WARMUP"
     echo "rounds=$ROUNDS"
+    echo "pin=$PIN"
+    echo "caches=$caches"
     echo "hf_input=$hf_input"
     echo "load_before=$(cut -d' ' -f1-3 "$res/load_before")"
     echo "load_after=$(cut -d' ' -f1-3 "$res/load_after")"

@@ -298,7 +298,20 @@ w(
     "Each row is one command timed by `hyperfine -N` (no shell in between); rows of one group "
     "(fast, slow, scale, mask) ran in one hyperfine invocation, the fast rows in "
     f"{meta.get('rounds', '1')} such invocations one after the other, each row's runs pooled "
-    "(a slow stretch of the machine falls on every row alike). Peak RSS: GNU `time -f %M`, "
+    "(a slow stretch of the machine falls on every row alike)"
+    + (
+        f", and pinned to CPU {meta['pin']} (`taskset`: unpinned, a 2 ms command's times were "
+        "bimodal, whichever CPU it landed on)"
+        if meta.get("pin", "none") != "none"
+        else ""
+    )
+    + (
+        "; the page cache was dropped just before timing (every binary read back from disk "
+        "alike: how its pages came into the cache changes its page faults)"
+        if meta.get("caches") == "dropped"
+        else ""
+    )
+    + ". Peak RSS: GNU `time -f %M`, "
     f"median of {meta.get('rss_runs', '?')} runs. *vs floor*: median ÷ `env FOO=bar true`."
 )
 w("")
