@@ -632,6 +632,79 @@ pub fn command() -> clap::Command {
     Cli::command().after_help(crate::error::help_footer())
 }
 
+/// What `main` parses `args` with: [`command`] holding only the subcommand
+/// `args` name, when it names one, else all of it.
+///
+/// clap copies every `global = true` flag into every subcommand before
+/// parsing (the 10 of [`Global`] into 21: 210 `Arg` clones, 0.3 M
+/// instructions and 55 of the 268 page faults of an identity-mode `vault
+/// get`, callgrind and `perf record -e page-faults`), though only the
+/// subcommand typed is ever parsed. With the others left out, help, errors
+/// and values come out as from the whole tree (tests below hold the two to
+/// each other for every subcommand).
+pub fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
+    let full = command();
+    let Some(name) = subcommand_named(&full, args) else {
+        return full;
+    };
+    let mut chosen = None;
+    let full = full.mut_subcommand(&name, |sc| {
+        chosen = Some(sc);
+        clap::Command::new("")
+    });
+    let Some(chosen) = chosen else {
+        return full;
+    };
+    drop(full);
+    top().subcommand(chosen)
+}
+
+/// The top level of [`command`] without its subcommands: what
+/// `#[derive(Parser)]` makes of [`Cli`]'s attributes and `Global`, and
+/// [`command`]'s footer (a test holds each setting to the derived one).
+fn top() -> clap::Command {
+    use clap::Args;
+    // In the derive's order: the flattened `Global` first (it sets an
+    // about of its own), then `Cli`'s attributes over it.
+    Global::augment_args(clap::Command::new("vault"))
+        .version(env!("VAULT_LONG_VERSION"))
+        .about("Secrets in one encrypted file, handed to commands in memory only")
+        .propagate_version(true)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .after_help(crate::error::help_footer())
+}
+
+/// The name of the subcommand `args` (argv, program name first) give, if
+/// the words before it are only [`command`]'s own long options (with
+/// their values); `None` for anything else (`--help`, `--version`, a short
+/// option, an unknown word, `--`), which the whole tree then parses and
+/// answers as it always does.
+fn subcommand_named(cmd: &clap::Command, args: &[std::ffi::OsString]) -> Option<String> {
+    let mut words = args.iter().skip(1);
+    while let Some(w) = words.next() {
+        let w = w.to_str()?;
+        if let Some(long) = w.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (long, false),
+            };
+            let arg = cmd
+                .get_arguments()
+                .find(|a| !name.is_empty() && a.get_long() == Some(name))?;
+            if arg.get_action().takes_values() && !value {
+                words.next()?;
+            }
+            continue;
+        }
+        if w.starts_with('-') {
+            return None;
+        }
+        return cmd.find_subcommand(w).map(|sc| sc.get_name().to_owned());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +741,182 @@ mod tests {
         cmd.build();
         walk(&cmd, "vault", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    /// What a parse of `args` gives: the debug form of the parsed `Cli`, or
+    /// the error's kind and text, exactly as the user would see it.
+    fn outcome(mut cmd: clap::Command, args: &[&str]) -> String {
+        use clap::FromArgMatches;
+        match cmd.try_get_matches_from_mut(os(args)) {
+            Ok(m) => match Cli::from_arg_matches(&m) {
+                Ok(cli) => format!("{cli:?}"),
+                Err(e) => format!("from_arg_matches {:?}: {}", e.kind(), e.render()),
+            },
+            Err(e) => format!("{:?}: {}", e.kind(), e.render()),
+        }
+    }
+
+    /// Every subcommand path of the whole tree (`["key", "add", ...]`).
+    fn paths(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sc in cmd.get_subcommands() {
+            let mut p = prefix.clone();
+            p.push(sc.get_name().to_owned());
+            out.push(p.clone());
+            paths(sc, p, out);
+        }
+    }
+
+    #[test]
+    fn the_pruned_tree_answers_as_the_whole_one() {
+        let mut all = Vec::new();
+        paths(&command(), Vec::new(), &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        let mut checked = 0;
+        for p in &all {
+            let path: Vec<&str> = p.iter().map(String::as_str).collect();
+            let mut cases: Vec<Vec<&str>> = Vec::new();
+            for tail in [
+                &["--help"][..],
+                &["-h"],
+                &["--version"],
+                &[],
+                &["--bogus"],
+                &["x", "y", "z"],
+                &["--vault"],
+                &[
+                    "--identity",
+                    "k.txt",
+                    "--vault=v.vault",
+                    "--slot",
+                    "ci",
+                    "NAME",
+                ],
+                &["--no-cache", "--allow-rollback", "--", "true"],
+            ] {
+                cases.push([&["vault"][..], &path, tail].concat());
+                // Globals before the subcommand, and between its words.
+                cases.push(
+                    [
+                        &["vault", "--vault", "a.vault", "--no-keyring"][..],
+                        &path,
+                        tail,
+                    ]
+                    .concat(),
+                );
+                cases.push(
+                    [
+                        &["vault", "--identity=k"][..],
+                        &path,
+                        &["--identity", "j"],
+                        tail,
+                    ]
+                    .concat(),
+                );
+            }
+            for args in cases {
+                let whole = outcome(command(), &args);
+                let pruned = outcome(command_for(&os(&args)), &args);
+                assert_eq!(pruned, whole, "{args:?}");
+                checked += 1;
+            }
+        }
+        // A subcommand's alias, and words that are not a subcommand.
+        for args in [
+            &["vault", "rm", "NAME"][..],
+            &["vault"],
+            &["vault", "--help"],
+            &["vault", "-V"],
+            &["vault", "help", "get"],
+            &["vault", "gett", "NAME"],
+            &["vault", "--vault", "get"],
+            &["vault", "--vault", "get", "list"],
+            &["vault", "--bogus", "get", "X"],
+            &["vault", "--", "get", "X"],
+            &["vault", "--=x", "get", "X"],
+            &["vault", "--passphrase-fd", "3", "get", "X"],
+        ] {
+            assert_eq!(
+                outcome(command_for(&os(args)), args),
+                outcome(command(), args),
+                "{args:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 500, "{checked}");
+    }
+
+    #[test]
+    fn a_subcommand_is_named_only_after_top_level_options() {
+        let cmd = command();
+        let named = |args: &[&str]| subcommand_named(&cmd, &os(args));
+        assert_eq!(named(&["vault", "get", "X"]).as_deref(), Some("get"));
+        assert_eq!(named(&["vault", "rm", "X"]).as_deref(), Some("delete"));
+        assert_eq!(
+            named(&["vault", "--vault", "list", "get"]).as_deref(),
+            Some("get")
+        );
+        assert_eq!(
+            named(&["vault", "--vault=list", "get"]).as_deref(),
+            Some("get")
+        );
+        assert_eq!(
+            named(&["vault", "--no-cache", "key", "list"]).as_deref(),
+            Some("key")
+        );
+        for none in [
+            &["vault"][..],
+            &["vault", "--help"],
+            &["vault", "-h", "get"],
+            &["vault", "--", "get"],
+            &["vault", "--vault"],
+            &["vault", "--bogus", "get"],
+            &["vault", "nosuch"],
+            &["vault", "help", "get"],
+        ] {
+            assert_eq!(named(none), None, "{none:?}");
+        }
+        // The top level it rebuilds is the derived one.
+        let (mut whole, mut pruned) = (command(), command_for(&os(&["vault", "get", "X"])));
+        whole.build();
+        pruned.build();
+        assert_eq!(pruned.get_name(), whole.get_name());
+        assert_eq!(pruned.get_version(), whole.get_version());
+        assert_eq!(pruned.get_long_version(), whole.get_long_version());
+        assert_eq!(
+            pruned.get_about().map(ToString::to_string),
+            whole.get_about().map(ToString::to_string)
+        );
+        assert_eq!(
+            pruned.get_after_help().map(ToString::to_string),
+            whole.get_after_help().map(ToString::to_string)
+        );
+        assert_eq!(
+            pruned.is_propagate_version_set(),
+            whole.is_propagate_version_set()
+        );
+        assert_eq!(
+            pruned.is_subcommand_required_set(),
+            whole.is_subcommand_required_set()
+        );
+        assert_eq!(
+            pruned.is_arg_required_else_help_set(),
+            whole.is_arg_required_else_help_set()
+        );
+        let ids = |c: &clap::Command| -> Vec<String> {
+            c.get_arguments().map(|a| format!("{a:?}")).collect()
+        };
+        assert_eq!(ids(&pruned), ids(&whole));
+        let names = |c: &clap::Command| -> Vec<String> {
+            c.get_subcommands()
+                .map(|s| s.get_name().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&pruned), ["get", "help"]);
+        assert!(names(&whole).len() > 20);
     }
 
     #[test]

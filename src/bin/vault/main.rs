@@ -62,8 +62,11 @@ fn vault_main() -> u8 {
     #[cfg(target_os = "linux")]
     vault::secret::set_memory_lock(os::sys::lock_secret_memory, os::sys::unlock_secret_memory);
     // The exit-code table comes from the one definition in error.rs.
-    let mut command = cli::command();
-    let matches = command.get_matches_mut();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = cli::command_for(&args);
+    let matches = command
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| e.exit());
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
