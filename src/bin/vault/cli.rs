@@ -11,13 +11,12 @@ use vault::format::v2::Label;
 use vault::format::KdfParams;
 use vault::slots::SlotRef;
 
+/// The command line. Its top-level settings (version, about, footer) are
+/// in [`top_level`], not attributes here, so that [`command`] and the
+/// pruned tree of [`command_for`] share them.
 #[derive(Parser, Debug)]
-#[command(
-    name = "vault",
-    version = env!("VAULT_LONG_VERSION"),
-    about = "Secrets in one encrypted file, handed to commands in memory only",
-    propagate_version = true
-)]
+#[command(name = "vault")]
+#[group(skip)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -629,7 +628,15 @@ pub fn format_duration(d: Duration) -> String {
 /// generated from.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    Cli::command().after_help(crate::error::help_footer())
+    top_level(Cli::command())
+}
+
+/// The top level's own settings, over what the derive made of [`Cli`].
+fn top_level(cmd: clap::Command) -> clap::Command {
+    cmd.version(env!("VAULT_LONG_VERSION"))
+        .about("Secrets in one encrypted file, handed to commands in memory only")
+        .propagate_version(true)
+        .after_help(crate::error::help_footer())
 }
 
 /// What `main` parses `args` with: [`command`] holding only the subcommand
@@ -660,19 +667,16 @@ pub fn command_for(args: &[std::ffi::OsString]) -> clap::Command {
 }
 
 /// The top level of [`command`] without its subcommands: what
-/// `#[derive(Parser)]` makes of [`Cli`]'s attributes and `Global`, and
-/// [`command`]'s footer (a test holds each setting to the derived one).
+/// `#[derive(Parser)]` makes of [`Cli`] (the flattened `Global`, then what
+/// a required subcommand field sets), then [`top_level`]. A test holds
+/// each setting to the derived one.
 fn top() -> clap::Command {
     use clap::Args;
-    // In the derive's order: the flattened `Global` first (it sets an
-    // about of its own), then `Cli`'s attributes over it.
-    Global::augment_args(clap::Command::new("vault"))
-        .version(env!("VAULT_LONG_VERSION"))
-        .about("Secrets in one encrypted file, handed to commands in memory only")
-        .propagate_version(true)
-        .subcommand_required(true)
-        .arg_required_else_help(true)
-        .after_help(crate::error::help_footer())
+    top_level(
+        Global::augment_args(clap::Command::new("vault"))
+            .subcommand_required(true)
+            .arg_required_else_help(true),
+    )
 }
 
 /// The name of the subcommand `args` (argv, program name first) give, if
@@ -693,7 +697,12 @@ fn subcommand_named(cmd: &clap::Command, args: &[std::ffi::OsString]) -> Option<
                 .get_arguments()
                 .find(|a| !name.is_empty() && a.get_long() == Some(name))?;
             if arg.get_action().takes_values() && !value {
-                words.next()?;
+                // No option takes a value starting with `-` (none allows
+                // hyphen values): clap reports it as an option, and its
+                // suggestions may look at later subcommands.
+                if words.next()?.to_str()?.starts_with('-') {
+                    return None;
+                }
             }
             continue;
         }
@@ -838,6 +847,11 @@ mod tests {
             &["vault", "--", "get", "X"],
             &["vault", "--=x", "get", "X"],
             &["vault", "--passphrase-fd", "3", "get", "X"],
+            // A missing value, then a flag of a later subcommand: clap's
+            // tip names `list --json` (review finding).
+            &["vault", "--vault", "--json", "get", "list"],
+            &["vault", "--identity", "-x", "get", "X"],
+            &["vault", "--vault", "--", "rm", "X"],
         ] {
             assert_eq!(
                 outcome(command_for(&os(args)), args),
@@ -906,6 +920,20 @@ mod tests {
             pruned.is_arg_required_else_help_set(),
             whole.is_arg_required_else_help_set()
         );
+        let groups = |c: &clap::Command| -> Vec<String> {
+            c.get_groups().map(|g| format!("{g:?}")).collect()
+        };
+        assert_eq!(groups(&pruned), groups(&whole));
+        // Everything else clap keeps of the top level, as its debug form
+        // shows it, up to the subcommands.
+        let settings = |c: &clap::Command| -> String {
+            let d = format!("{c:?}");
+            d[..d
+                .find("subcommands:")
+                .expect("a command lists its subcommands")]
+                .to_owned()
+        };
+        assert_eq!(settings(&pruned), settings(&whole));
         let ids = |c: &clap::Command| -> Vec<String> {
             c.get_arguments().map(|a| format!("{a:?}")).collect()
         };

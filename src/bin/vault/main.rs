@@ -71,12 +71,13 @@ fn vault_main() -> u8 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    // Neither is used again. Freeing clap's tree of every subcommand and
-    // flag costs instructions (callgrind: about 0.4 M), but its pages are
-    // then reused by what the command allocates next instead of fresh ones
-    // faulted in: 24 fewer page faults of 271, and an identity-mode `get`
-    // 1.5 % faster (interleaved runs, 600 of each). The matches are small.
-    // Nothing secret is in either (argv is visible to other processes).
+    // Neither is used again. Freeing clap's tree (the typed subcommand's,
+    // `cli::command_for`) costs a few instructions, but its pages are then
+    // reused by what the command allocates next instead of fresh ones
+    // faulted in (with the whole tree: 24 fewer page faults of 271, and an
+    // identity-mode `get` 1.5 % faster in interleaved runs). The matches
+    // are small. Nothing secret is in either (argv is visible to other
+    // processes).
     drop(command);
     std::mem::forget(matches);
     match run(cli, env_passphrase, env_identity) {
