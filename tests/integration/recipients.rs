@@ -705,7 +705,8 @@ fn a_plugin_recipient_is_wrapped_and_opened_through_its_plugin_on_path() {
     .env("PATH", &path)
     .run()
     .success()
-    .stderr_has("added recipient slot");
+    .stderr_has("added recipient slot")
+    .stderr_has("labelled \"token\"");
     let list = s
         .vault_cmd()
         .args(["key", "list", "--json"])

@@ -59,7 +59,8 @@ pub struct Global {
     pub identity: Vec<PathBuf>,
 }
 
-/// Argon2id cost options of a new passphrase slot.
+// Argon2id cost options of a new passphrase slot. (A plain comment: clap
+// takes a flattened struct's doc comment for the subcommand's description.)
 #[derive(Args, Debug, Default, Clone)]
 pub struct KdfArgs {
     /// Argon2id memory, e.g. 64MiB or 1GiB (8 MiB to 2 GiB) [default: 64MiB]
@@ -84,7 +85,8 @@ impl KdfArgs {
     }
 }
 
-/// Where a new passphrase comes from (besides a prompt).
+// Where a new passphrase comes from (besides a prompt). (A plain comment,
+// as for `KdfArgs`.)
 #[derive(Args, Debug, Default, Clone)]
 pub struct NewPassphraseArgs {
     /// Read the new passphrase from standard input (after the current one, if that is read from stdin too)
@@ -324,7 +326,7 @@ pub enum ExportFormat {
     Nextflow,
 }
 
-/// `vault import`.
+// `vault import`'s arguments. (A plain comment, as for `KdfArgs`.)
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// What the input is
@@ -347,7 +349,7 @@ pub struct ImportArgs {
     pub allow_empty: bool,
 }
 
-/// `vault export`.
+// `vault export`'s arguments. (A plain comment, as for `KdfArgs`.)
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// How to write the secrets
@@ -861,6 +863,40 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 500, "{checked}");
+    }
+
+    /// `vault PATH --help` opens with the description `vault PATH`'s parent
+    /// lists for it (a flattened struct's doc comment once replaced it:
+    /// `vault init --help` said "Argon2id cost options of a new passphrase
+    /// slot").
+    #[test]
+    fn every_subcommand_help_opens_with_its_own_description() {
+        fn walk(cmd: &clap::Command, path: Vec<String>, wrong: &mut Vec<String>, n: &mut usize) {
+            for sc in cmd.get_subcommands() {
+                let mut p = path.clone();
+                p.push(sc.get_name().to_owned());
+                let listed = sc.get_about().map(ToString::to_string).unwrap_or_default();
+                let mut args = vec!["vault".to_owned()];
+                args.extend(p.iter().cloned());
+                args.push("--help".into());
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let help = outcome(command_for(&os(&args)), &args);
+                let first = help
+                    .trim_start_matches("DisplayHelp: ")
+                    .lines()
+                    .next()
+                    .unwrap_or("");
+                if first != listed {
+                    wrong.push(format!("{}: {first:?}, listed as {listed:?}", p.join(" ")));
+                }
+                *n += 1;
+                walk(sc, p, wrong, n);
+            }
+        }
+        let (mut wrong, mut n) = (Vec::new(), 0);
+        walk(&command(), Vec::new(), &mut wrong, &mut n);
+        assert!(n > 30, "{n}");
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

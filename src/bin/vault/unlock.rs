@@ -99,7 +99,7 @@ fn connect_keyring(disabled: bool) -> std::result::Result<Box<dyn KeyStore>, Key
     #[cfg(all(target_os = "linux", not(feature = "keyring")))]
     {
         Err(KeyringError::Unavailable(
-            "this build has no keyring support (built without the `keyring` feature)".into(),
+            "this build has no keyring support: it was built without the `keyring` feature".into(),
         ))
     }
     #[cfg(not(target_os = "linux"))]

@@ -72,12 +72,12 @@ pub fn run(
         match ctx.stores.keyring.ready() {
             Ok(()) => want_keyring = true,
             Err(why) if std::io::stdin().is_terminal() => {
-                eprintln!("vault: no keyring here ({why}); the vault will be opened by a passphrase");
+                eprintln!("vault: no keyring here: {why}; the vault will be opened by a passphrase");
                 passphrase = Some(prompt_twice("passphrase")?);
             }
             Err(why) => {
                 return Err(CliError::Unlock(format!(
-                    "cannot create {}: no keyring here ({why}) and no passphrase given; give one with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
+                    "cannot create {}: no keyring here ({why}), and no passphrase given; give one with --passphrase-stdin, --passphrase-file or VAULT_PASSPHRASE_FILE",
                     path.display()
                 )))
             }

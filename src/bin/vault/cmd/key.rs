@@ -30,11 +30,12 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Add(AddSlot::Keyring { label }) => {
             let mut txn = ctx.prepare_slots()?.begin()?;
             let id = txn.add_keyring_slot()?;
+            let shown = labelled(label.as_ref());
             if label.is_some() {
                 txn.set_label(id, label)?;
             }
             txn.commit()?;
-            eprintln!("vault: added keyring slot {}", id.to_hex());
+            eprintln!("vault: added keyring slot {}{shown}", id.to_hex());
             Ok(())
         }
         KeyCommand::Add(AddSlot::Recipient { recipient, label }) => {
@@ -51,12 +52,13 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             }
             let mut txn = ctx.prepare_slots()?.begin()?;
             let id = txn.add_recipient_slot(&r)?;
+            let shown = labelled(label.as_ref());
             if label.is_some() {
                 txn.set_label(id, label)?;
             }
             txn.commit()?;
             eprintln!(
-                "vault: added recipient slot {} for {}",
+                "vault: added recipient slot {}{shown} for {}",
                 id.to_hex(),
                 r.canonical()
             );
@@ -89,11 +91,12 @@ pub fn run(ctx: &mut Ctx<'_>, cmd: KeyCommand) -> Result<()> {
             let key = ctx.opener.new_passphrase_key(&pass, params)?;
             let mut txn = prepared.begin()?;
             let id = txn.add_passphrase_slot(key)?;
+            let shown = labelled(label.as_ref());
             if label.is_some() {
                 txn.set_label(id, label)?;
             }
             txn.commit()?;
-            eprintln!("vault: added passphrase slot {}", id.to_hex());
+            eprintln!("vault: added passphrase slot {}{shown}", id.to_hex());
             Ok(())
         }
         KeyCommand::Remove {
@@ -452,4 +455,10 @@ fn report_entries(entries: &[RemovedEntry]) {
             )),
         }
     }
+}
+
+/// ` labelled "L"` after a new slot's id, or nothing (a label holds no
+/// control or bidirectional-override character: safe to print as it is).
+fn labelled(label: Option<&vault::format::v2::Label>) -> String {
+    label.map_or_else(String::new, |l| format!(" labelled \"{}\"", l.as_str()))
 }
