@@ -811,4 +811,41 @@ fn two_members_with_age_and_ssh_identities_merge_through_the_driver() {
         .run()
         .success();
     assert_eq!(out.stdout, b"tok-bob");
+    // And it is all Bob has when git runs the driver and textconv in his
+    // clone: his default SSH key opens the three files (nothing given).
+    let setup = s
+        .cmd()
+        .env("PATH", path_with_vault())
+        .env("HOME", &bob_home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", bob_home.join(".gitconfig"))
+        .current_dir(&bob_dir)
+        .args(["git", "setup"])
+        .run();
+    setup.success();
+    alice_vault(b"alice-only-8642", &["set", "--raw", "FROM_ALICE"]).success();
+    repo.commit("alice: one more");
+    bob_vault(b"bob-only-9753", &["set", "--raw", "FROM_BOB"]).success();
+    git_as_bob(&bob_dir, &["commit", "-q", "-am", "bob: one more"]);
+    git_as_bob(
+        &bob_dir,
+        &[
+            "pull",
+            "-q",
+            "--no-rebase",
+            "--no-edit",
+            repo.dir.to_str().unwrap(),
+            "main",
+        ],
+    );
+    let bob_get = |name: &str| bob_vault(b"", &["get", "-n", name]).success().stdout;
+    assert_eq!(bob_get("FROM_ALICE"), b"alice-only-8642");
+    assert_eq!(bob_get("FROM_BOB"), b"bob-only-9753");
+    let log = git_as_bob(&bob_dir, &["log", "-p", "-1", "HEAD^2", "--", "team.vault"]);
+    let text = log.stdout_str();
+    assert!(text.contains("+  FROM_ALICE "), "{text}");
+    assert!(
+        !text.contains("not shown") && !text.contains("alice-only-8642"),
+        "{text}"
+    );
 }

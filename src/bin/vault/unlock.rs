@@ -569,7 +569,8 @@ impl<'i> Credentials<'i> {
 
     /// The identities [`Credentials::open_quietly`] may use, read once:
     /// those given (`--identity`, `VAULT_IDENTITY_FILE`, `VAULT_IDENTITY`),
-    /// then the personal identity (keyring, else its file), each read with
+    /// then the personal identity (keyring, else its file) and the default
+    /// SSH keys (`~/.ssh/id_ed25519`, `~/.ssh/id_rsa`), each read with
     /// callbacks that never ask: a passphrase-protected SSH key and a
     /// plugin identity are left out (git runs merge and textconv; nothing
     /// may prompt or run a plugin). An unreadable one is passed over.
@@ -604,6 +605,15 @@ impl<'i> Credentials<'i> {
                     if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
                         personal.extend(quiet(&text));
                     }
+                }
+            }
+        }
+        // The default SSH keys, as an ordinary open finds them
+        // (`found_identities`); one with a passphrase is left out.
+        for f in default_ssh_identities() {
+            if f.is_file() {
+                if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
+                    personal.extend(quiet(&text));
                 }
             }
         }

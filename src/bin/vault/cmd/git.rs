@@ -54,7 +54,7 @@ pub fn textconv(ctx: &mut Ctx<'_>, file: &Path) -> Result<()> {
     match &opened {
         Ok(v) => secrets_view(&mut out, v),
         Err(_) => out.push_str(
-            "secrets: not shown (nothing here opens this vault: no passphrase or identity given, no cached unlock of it, no keyring slot or personal identity of this machine)\n",
+            "secrets: not shown (nothing here opens this vault: no passphrase or identity given, no cached unlock of it, no keyring slot, personal identity or default SSH key of this machine)\n",
         ),
     }
     stdout_write(out.as_bytes())
