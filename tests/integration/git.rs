@@ -120,6 +120,16 @@ fn git_setup_writes_the_attributes_line_once_and_configures_driver_and_textconv(
         attrs,
         "*.png binary\n*.vault merge=vault diff=vault -text\n"
     );
+    // The write lock next to the vault stays out of `git status`.
+    assert_eq!(
+        fs::read_to_string(repo.dir.join(".gitignore")).unwrap(),
+        "*.vault.lock\n"
+    );
+    fs::write(repo.dir.join("team.vault.lock"), "").unwrap();
+    let status = repo
+        .git(&["status", "--porcelain", "--ignored=no"])
+        .stdout_str();
+    assert!(!status.contains("team.vault.lock"), "{status}");
     let get = |k: &str| repo.git(&["config", "--get", k]).stdout_str();
     assert_eq!(get("merge.vault.driver"), "vault merge %O %A %B\n");
     assert_eq!(get("merge.vault.recursive"), "binary\n");
@@ -153,6 +163,8 @@ fn git_setup_writes_the_attributes_line_once_and_configures_driver_and_textconv(
         .success();
     let global = fs::read_to_string(s.home.join(".config/git/attributes")).unwrap();
     assert_eq!(global, "*.vault merge=vault diff=vault -text\n");
+    let ignore = fs::read_to_string(s.home.join(".config/git/ignore")).unwrap();
+    assert_eq!(ignore, "*.vault.lock\n");
     assert!(fs::read_to_string(s.home.join(".gitconfig"))
         .unwrap()
         .contains("driver = vault merge %O %A %B"));

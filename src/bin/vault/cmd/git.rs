@@ -141,6 +141,10 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// the diff textconv, and no end-of-line conversion of the binary file.
 pub const ATTRIBUTES_LINE: &str = "*.vault merge=vault diff=vault -text";
 
+/// The line `vault git setup` puts in `.gitignore`: the empty file every
+/// write locks (`docs/FORMAT.md`) sits next to the vault, in the work tree.
+pub const IGNORE_LINE: &str = "*.vault.lock";
+
 /// `vault git setup [--global] [--absolute-path]`: the attributes line and
 /// git's configuration of the driver and the textconv, through the real
 /// `git config`. Idempotent.
@@ -153,17 +157,22 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
         "vault".to_string()
     };
     let scope = if global { "--global" } else { "--local" };
-    let attributes = if global {
-        global_attributes_file()?
+    let (attributes, ignore) = if global {
+        (
+            global_git_file("core.attributesFile", "attributes")?,
+            global_git_file("core.excludesFile", "ignore")?,
+        )
     } else {
         let top = git(&["rev-parse", "--show-toplevel"]).map_err(|_| {
             CliError::Usage(
                 "not inside a git work tree: run `vault git setup` in the repository, or give --global for every repository of this user".into(),
             )
         })?;
-        PathBuf::from(top.trim_end_matches('\n')).join(".gitattributes")
+        let top = PathBuf::from(top.trim_end_matches('\n'));
+        (top.join(".gitattributes"), top.join(".gitignore"))
     };
-    let added = add_attributes_line(&attributes)?;
+    let added = add_line(&attributes, ATTRIBUTES_LINE)?;
+    let ignored = add_line(&ignore, IGNORE_LINE)?;
     let settings = [
         (
             "merge.vault.name",
@@ -179,11 +188,16 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
     // A cached textconv would keep names and fingerprints in git notes for
     // good, past the removal that replaced the fingerprint key.
     let _ = git(&["config", scope, "--unset-all", "diff.vault.cachetextconv"]);
-    eprintln!(
-        "vault: {} {} `{ATTRIBUTES_LINE}`",
-        attributes.display(),
-        if added { "now has" } else { "already had" }
-    );
+    for (file, line, added) in [
+        (&attributes, ATTRIBUTES_LINE, added),
+        (&ignore, IGNORE_LINE, ignored),
+    ] {
+        eprintln!(
+            "vault: {} {} `{line}`",
+            file.display(),
+            if added { "now has" } else { "already had" }
+        );
+    }
     eprintln!(
         "vault: git config {scope}: merge driver `{program} merge %O %A %B`, diff textconv `{program} textconv`"
     );
@@ -193,22 +207,22 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
     Ok(())
 }
 
-/// Appends [`ATTRIBUTES_LINE`] to `path` unless a line already says it;
-/// whether it was added.
-fn add_attributes_line(path: &Path) -> Result<bool> {
+/// Appends `line` to `path` unless a line already says it; whether it was
+/// added.
+fn add_line(path: &Path, line: &str) -> Result<bool> {
     let old = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(vault::Error::io("reading", path, e).into()),
     };
-    if old.lines().any(|l| l.trim() == ATTRIBUTES_LINE) {
+    if old.lines().any(|l| l.trim() == line) {
         return Ok(false);
     }
     let mut new = old;
     if !new.is_empty() && !new.ends_with('\n') {
         new.push('\n');
     }
-    new.push_str(ATTRIBUTES_LINE);
+    new.push_str(line);
     new.push('\n');
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| vault::Error::io("creating", dir, e))?;
@@ -217,17 +231,11 @@ fn add_attributes_line(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// The user's attributes file: `core.attributesFile` if set, else
-/// `$XDG_CONFIG_HOME/git/attributes` (`~/.config/git/attributes`), as git
-/// reads it.
-fn global_attributes_file() -> Result<PathBuf> {
-    if let Ok(p) = git(&[
-        "config",
-        "--global",
-        "--type=path",
-        "--get",
-        "core.attributesFile",
-    ]) {
+/// The user's own git file of a kind: the `key` setting (e.g.
+/// `core.attributesFile`) if set, else `$XDG_CONFIG_HOME/git/NAME`
+/// (`~/.config/git/NAME`), as git reads it.
+fn global_git_file(key: &str, name: &str) -> Result<PathBuf> {
+    if let Ok(p) = git(&["config", "--global", "--type=path", "--get", key]) {
         let p = p.trim_end_matches('\n');
         if !p.is_empty() {
             return Ok(PathBuf::from(p));
@@ -239,7 +247,7 @@ fn global_attributes_file() -> Result<PathBuf> {
             PathBuf::from(std::env::var_os("HOME").ok_or(vault::Error::NoHome)?).join(".config")
         }
     };
-    Ok(config.join("git").join("attributes"))
+    Ok(config.join("git").join(name))
 }
 
 /// Runs `git ARGS` in the current directory; its stdout, or what it said.
