@@ -558,6 +558,15 @@ fn an_exported_slot_is_decrypted_by_age_to_the_master_key_that_opens_the_vault()
         .run()
         .success();
     assert_eq!(piped.stdout, fs::read(&slot_file).unwrap());
+    // `--output -` is standard output too, never a file named `-`.
+    let dash = s
+        .vault_cmd()
+        .current_dir(s.root())
+        .args(["key", "export-slot", "ci", "--output", "-"])
+        .run()
+        .success();
+    assert_eq!(dash.stdout, piped.stdout);
+    assert!(!s.root().join("-").exists());
     // The age CLI alone: 32 bytes, the master key.
     let out = s
         .program("age")

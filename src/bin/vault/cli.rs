@@ -413,7 +413,7 @@ pub enum KeyCommand {
         /// The slot's id (8 hex digits) or label, from `vault key list`
         #[arg(value_name = "ID|LABEL", value_parser = parse_slot_ref)]
         target: SlotRef,
-        /// Write it to this new file instead of standard output (never overwrites)
+        /// Write it to this new file instead of standard output (never overwrites; `-`: standard output)
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },

@@ -294,7 +294,7 @@ fn memory_report(ctx: &Ctx<'_>, locked: Option<&LockedVault>, next: &mut Vec<Str
         })
         .collect();
     json!({"this_path": this,
-           "note": "remembered per path (links followed) on this machine; the header compared here is not authenticated",
+           "note": "remembered per path as it is named (a link is not followed) on this machine; the header compared here is not authenticated",
            "vaults_known_here": known})
 }
 

@@ -207,7 +207,8 @@ fn export_slot(ctx: &mut Ctx<'_>, target: &SlotRef, output: Option<&Path>) -> Re
         )));
     };
     match output {
-        Some(f) => {
+        // `-`: standard output, as for `vault identity new --output -`.
+        Some(f) if f.as_os_str() != "-" => {
             write_new_file(f, &w.age)?;
             eprintln!(
                 "vault: wrote the age file of slot {} (recipient {}) to {}",
@@ -217,10 +218,10 @@ fn export_slot(ctx: &mut Ctx<'_>, target: &SlotRef, output: Option<&Path>) -> Re
             );
             Ok(())
         }
-        None if std::io::stdout().is_terminal() => Err(CliError::Usage(
+        _ if std::io::stdout().is_terminal() => Err(CliError::Usage(
             "refusing to write a binary age file on a terminal; redirect standard output (> FILE), or give --output FILE".into(),
         )),
-        None => stdout_write(&w.age),
+        _ => stdout_write(&w.age),
     }
 }
 
