@@ -490,7 +490,8 @@ fn merge_without_a_credential_or_across_two_rotations_writes_nothing() {
         .args([&empty, &ours_copy, &theirs_copy])
         .run()
         .code(1)
-        .stderr_has("conflict: B");
+        .stderr_has("conflict: B")
+        .stderr_has("secret(s) in conflict keep our value");
     // Replaced in place: no lock file, no temp file, no rollback memory of
     // the new paths.
     assert_eq!(s.snapshot(), before);
@@ -568,9 +569,12 @@ fn a_merge_across_a_removal_keeps_the_new_key_refuses_the_old_branchs_slot_and_m
         "rotate pending: N",
         "not carried over",
         "ours rotated",
+        "1 slot conflict(s)",
     ] {
         assert!(all.contains(needle), "no {needle:?} in {all}");
     }
+    // Only a slot is in conflict: no advice about secrets in conflict.
+    assert!(!all.contains("secret(s) in conflict"), "{all}");
     // Every change of both branches is in the result, under main's key.
     for (name, value) in [
         ("A", "changed-by-bob"),

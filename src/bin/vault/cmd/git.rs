@@ -326,9 +326,23 @@ pub fn merge(ctx: &mut Ctx<'_>, base: &Path, ours: &Path, theirs: &Path) -> Resu
         eprintln!("vault: merge: conflict: {c}");
     }
     if outcome.has_conflicts() {
+        // Say only what applies: secrets in conflict, slots, or both.
+        let mut what = Vec::new();
+        if !outcome.conflicts.is_empty() {
+            what.push(format!(
+                "{} secret(s) in conflict keep our value (or the one value left, where a side deleted it) and are marked (`vault list --json`: \"conflict\": true): take a side with `vault resolve NAME --keep` or `--other`, or `vault set NAME`",
+                outcome.conflicts.len()
+            ));
+        }
+        if !outcome.slot_conflicts.is_empty() {
+            what.push(format!(
+                "{} slot conflict(s), listed above: the result holds the slots as merged; add or remove a slot with `vault key` if it should be otherwise",
+                outcome.slot_conflicts.len()
+            ));
+        }
         return Err(CliError::MergeConflicts(format!(
-            "merged with {} conflict(s): each conflicting secret keeps our value and is marked (`vault list --json`: \"conflict\": true); take a side with `vault resolve NAME --keep` or `--other`, or `vault set NAME`, then `git add` the file",
-            outcome.conflicts.len() + outcome.slot_conflicts.len()
+            "merged with conflicts: {}; then `git add` the file",
+            what.join("; ")
         )));
     }
     eprintln!("vault: merge: merged (generation {})", outcome.generation);
