@@ -500,7 +500,7 @@ impl fmt::Display for Error {
             ),
             Error::UnendorsedKey { path, generation } => write!(
                 f,
-                "{} (generation {generation}) is sealed with a new master key that the key last seen at this path did not endorse: it was not rotated by a holder of the vault's key (the file may have been replaced by someone who can write it but is not a member), or the vault was made anew, or rotated more than 32 times since; nothing was read from it or written to it",
+                "{} (generation {generation}) is sealed with a new master key that the key last seen at this path did not endorse: it was not rotated by a holder of the vault's key (the file may have been replaced by someone who can write it but is not a member), or two members rotated it apart from each other (on two branches), or the vault was made anew, or rotated more than 32 times since; nothing was read from it or written to it",
                 path.display()
             ),
             Error::GenerationExhausted { path, generation } => write!(

@@ -570,6 +570,15 @@ impl<'a> Opener<'a> {
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.tracked() => {
+                // A key accepted on request is remembered, or the next open
+                // without `--accept-new-key` would refuse it again; in a git
+                // work tree the older generation or the fork that comes
+                // with it is git's business, so the memory takes this file.
+                if self.accept_new_key && self.unendorsed_key(v) {
+                    self.update_memory(&|r| {
+                        Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
+                    });
+                }
                 (self.on_notice)(&Notice::Tracked {
                     path: path(),
                     found: seen.generation,

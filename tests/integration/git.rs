@@ -865,3 +865,36 @@ fn two_members_with_age_and_ssh_identities_merge_through_the_driver() {
         "{text}"
     );
 }
+
+/// Two members rotate the master key apart from each other (each rotation
+/// links only from the key both started with), and a checkout puts the
+/// other one's file at this path: its key was not endorsed by the one
+/// this path last held (exit 4, even in a work tree). `--accept-new-key`
+/// takes it, and it stays taken: the next plain open does not refuse it
+/// again (it did, in a work tree, until `--allow-rollback` was added too).
+#[test]
+fn a_new_key_accepted_in_a_work_tree_stays_accepted() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    repo.setup().success();
+    repo.init();
+    repo.set("A", b"1");
+    repo.commit("base");
+    // Carol's copy, rotated elsewhere.
+    let carol = s.root().join("carol.vault");
+    fs::copy(&repo.vault, &carol).unwrap();
+    s.at(&carol, PASS, b"", &["rekey"]).run().success();
+    // Here: a rotation of our own.
+    repo.vault(b"", &["rekey"]).success();
+    repo.commit("rotated here");
+    // Carol's file arrives at this path (her branch checked out).
+    fs::copy(&carol, &repo.vault).unwrap();
+    repo.vault(b"", &["list"])
+        .code(4)
+        .stderr_has("--accept-new-key");
+    repo.vault(b"", &["--accept-new-key", "list"]).success();
+    repo.vault(b"", &["list"]).success().stdout_has("A");
+    repo.vault(b"v", &["set", "B"]).success();
+}
