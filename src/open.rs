@@ -578,6 +578,11 @@ impl<'a> Opener<'a> {
                     self.update_memory(&|r| {
                         Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
                     });
+                    (self.on_notice)(&Notice::NewKey {
+                        path: path(),
+                        generation: seen.generation,
+                        how: NewKeyAccepted::Deliberately,
+                    });
                 }
                 (self.on_notice)(&Notice::Tracked {
                     path: path(),

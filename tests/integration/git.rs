@@ -894,7 +894,32 @@ fn a_new_key_accepted_in_a_work_tree_stays_accepted() {
     repo.vault(b"", &["list"])
         .code(4)
         .stderr_has("--accept-new-key");
-    repo.vault(b"", &["--accept-new-key", "list"]).success();
-    repo.vault(b"", &["list"]).success().stdout_has("A");
+    repo.vault(b"", &["--accept-new-key", "list"])
+        .success()
+        .stderr_has("accepted with --accept-new-key");
+    repo.vault(b"", &["list"])
+        .success()
+        .stdout_has("A")
+        .stderr_lacks("new master key");
     repo.vault(b"v", &["set", "B"]).success();
+}
+
+/// An ignore file vault cannot write (here a directory in its place) costs
+/// only its line, with a warning: git still gets the driver and textconv.
+#[test]
+fn git_setup_without_a_writable_gitignore_still_configures_git() {
+    let s = Sandbox::new();
+    let Some(repo) = Repo::new(&s) else {
+        return;
+    };
+    fs::create_dir(repo.dir.join(".gitignore")).unwrap();
+    repo.setup()
+        .success()
+        .stderr_has("could not add `*.vault.lock`");
+    let get = |k: &str| repo.git(&["config", "--get", k]).stdout_str();
+    assert_eq!(get("merge.vault.driver"), "vault merge %O %A %B\n");
+    assert_eq!(get("diff.vault.textconv"), "vault textconv\n");
+    assert!(fs::read_to_string(repo.dir.join(".gitattributes"))
+        .unwrap()
+        .contains("merge=vault"));
 }

@@ -172,7 +172,18 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
         (top.join(".gitattributes"), top.join(".gitignore"))
     };
     let added = add_line(&attributes, ATTRIBUTES_LINE)?;
-    let ignored = add_line(&ignore, IGNORE_LINE)?;
+    // Best effort: an ignore file vault cannot read or write (not UTF-8,
+    // a directory) must not leave git without the driver and textconv.
+    let ignored = match add_line(&ignore, IGNORE_LINE) {
+        Ok(added) => Some(added),
+        Err(e) => {
+            crate::output::warn(&format!(
+                "could not add `{IGNORE_LINE}` to {} ({e}): add it by hand, or git status will list the vault's lock file",
+                ignore.display()
+            ));
+            None
+        }
+    };
     let settings = [
         (
             "merge.vault.name",
@@ -188,10 +199,11 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
     // A cached textconv would keep names and fingerprints in git notes for
     // good, past the removal that replaced the fingerprint key.
     let _ = git(&["config", scope, "--unset-all", "diff.vault.cachetextconv"]);
-    for (file, line, added) in [
-        (&attributes, ATTRIBUTES_LINE, added),
+    let lines = [
+        (&attributes, ATTRIBUTES_LINE, Some(added)),
         (&ignore, IGNORE_LINE, ignored),
-    ] {
+    ];
+    for (file, line, added) in lines.into_iter().filter_map(|(f, l, a)| Some((f, l, a?))) {
         eprintln!(
             "vault: {} {} `{line}`",
             file.display(),
