@@ -42,6 +42,14 @@ impl<'s> Repo<'s> {
         Some(r)
     }
 
+    /// [`Repo::new`], then `vault git setup` and a vault made with [`PASS`].
+    fn with_vault(s: &'s Sandbox) -> Option<Repo<'s>> {
+        let r = Repo::new(s)?;
+        r.setup().success();
+        r.init();
+        Some(r)
+    }
+
     /// `git ARGS` in the repository (no passphrase in its environment).
     fn git(&self, args: &[&str]) -> Out {
         self.git_cmd(args).run()
@@ -173,11 +181,9 @@ fn git_setup_writes_the_attributes_line_once_and_configures_driver_and_textconv(
 #[test]
 fn git_diff_and_log_show_names_and_fingerprints_never_values() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     repo.set("API_TOKEN", b"first-value-1111");
     repo.set("DB_URL", b"postgres://secret-2222");
     repo.commit("two secrets");
@@ -285,11 +291,9 @@ fn conflicts(repo: &Repo<'_>) -> Vec<(String, bool)> {
 #[test]
 fn edits_on_two_branches_merge_through_the_driver_with_nothing_left_behind() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     repo.set("A", b"1");
     repo.set("B", b"1");
     repo.set("GONE", b"1");
@@ -335,11 +339,9 @@ fn edits_on_two_branches_merge_through_the_driver_with_nothing_left_behind() {
 #[test]
 fn a_conflicting_edit_is_marked_while_every_other_change_of_both_sides_is_kept() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     for n in ["A", "B", "C", "D"] {
         repo.set(n, b"base");
     }
@@ -403,11 +405,9 @@ fn a_conflicting_edit_is_marked_while_every_other_change_of_both_sides_is_kept()
 #[test]
 fn resolve_keep_and_other_across_a_deletion() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     repo.set("X", b"base");
     repo.set("Y", b"base");
     repo.commit("base");
@@ -535,11 +535,9 @@ fn textconv_line(repo: &Repo<'_>, prefix: &str) -> Option<String> {
 #[test]
 fn a_merge_across_a_removal_keeps_the_new_key_refuses_the_old_branchs_slot_and_marks_its_changes() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     add_passphrase_slot(&repo, "bob", PASS2);
     repo.set("A", b"1");
     repo.set("B", b"1");
@@ -875,11 +873,9 @@ fn two_members_with_age_and_ssh_identities_merge_through_the_driver() {
 #[test]
 fn a_new_key_accepted_in_a_work_tree_stays_accepted() {
     let s = Sandbox::new();
-    let Some(repo) = Repo::new(&s) else {
+    let Some(repo) = Repo::with_vault(&s) else {
         return;
     };
-    repo.setup().success();
-    repo.init();
     repo.set("A", b"1");
     repo.commit("base");
     // Carol's copy, rotated elsewhere.
