@@ -325,7 +325,6 @@ impl<'a> Opener<'a> {
     /// Changes this path's memory (as [`RollbackMemory::update`]); the
     /// next [`Opener::recall`] reads it again.
     fn update_memory(&self, change: &dyn Fn(Option<&Record>) -> Option<Record>) {
-        self.recalled.take();
         self.memory.update(self.memory_key(), change);
         self.recalled.take();
     }
@@ -507,6 +506,12 @@ impl<'a> Opener<'a> {
         let raise = || {
             self.update_memory(&|r| Record::raised(as_seen_by(r, v).as_ref(), key.path(), &seen))
         };
+        // Set to this file, whatever the memory held (accepted on request).
+        let force = || {
+            self.update_memory(&|r| {
+                Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
+            })
+        };
         match verdict {
             // A memory from before lineages learns the file's lineage key
             // once it has been opened with its master key.
@@ -564,9 +569,7 @@ impl<'a> Opener<'a> {
                 })
             }
             Verdict::Older { .. } | Verdict::Fork if self.allow_rollback => {
-                self.update_memory(&|r| {
-                    Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
-                });
+                force();
                 Ok(())
             }
             Verdict::Older { .. } | Verdict::Fork if self.tracked() => {
@@ -575,9 +578,7 @@ impl<'a> Opener<'a> {
                 // work tree the older generation or the fork that comes
                 // with it is git's business, so the memory takes this file.
                 if self.accept_new_key && self.unendorsed_key(v) {
-                    self.update_memory(&|r| {
-                        Some(Record::forced(as_seen_by(r, v).as_ref(), key.path(), &seen))
-                    });
+                    force();
                     (self.on_notice)(&Notice::NewKey {
                         path: path(),
                         generation: seen.generation,
@@ -629,8 +630,7 @@ impl<'a> Opener<'a> {
             // cache opens no other (`cached`, `rederive`), and a lineage key
             // is never carried over to a commitment it was not checked for.
             state.lineage = self
-                .memory
-                .recall(self.memory_key())
+                .recall()
                 .filter(|r| r.last.commitment == state.commitment)
                 .and_then(|r| r.last.lineage);
         }

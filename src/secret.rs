@@ -106,6 +106,13 @@ pub(crate) struct TailSecret {
     secret_from: usize,
 }
 
+impl std::ops::Deref for TailSecret {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 impl TailSecret {
     /// Takes `buf`'s bytes (leaving it empty); `buf[..secret_from]` must be
     /// public.
@@ -115,16 +122,7 @@ impl TailSecret {
             secret_from,
         }
     }
-}
 
-impl std::ops::Deref for TailSecret {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-impl TailSecret {
     /// Where the secret bytes start.
     #[cfg(test)]
     pub(crate) fn secret_from(&self) -> usize {

@@ -871,31 +871,32 @@ mod tests {
     /// slot").
     #[test]
     fn every_subcommand_help_opens_with_its_own_description() {
-        fn walk(cmd: &clap::Command, path: Vec<String>, wrong: &mut Vec<String>, n: &mut usize) {
-            for sc in cmd.get_subcommands() {
-                let mut p = path.clone();
-                p.push(sc.get_name().to_owned());
-                let listed = sc.get_about().map(ToString::to_string).unwrap_or_default();
-                let mut args = vec!["vault".to_owned()];
-                args.extend(p.iter().cloned());
-                args.push("--help".into());
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let help = outcome(command_for(&os(&args)), &args);
-                let first = help
-                    .trim_start_matches("DisplayHelp: ")
-                    .lines()
-                    .next()
-                    .unwrap_or("");
-                if first != listed {
-                    wrong.push(format!("{}: {first:?}, listed as {listed:?}", p.join(" ")));
-                }
-                *n += 1;
-                walk(sc, p, wrong, n);
+        let whole = command();
+        let mut all = Vec::new();
+        paths(&whole, Vec::new(), &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        let mut wrong = Vec::new();
+        for p in &all {
+            let sc = p.iter().try_fold(&whole, |c, n| c.find_subcommand(n));
+            let listed = sc
+                .and_then(|sc| sc.get_about())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let args: Vec<&str> = ["vault"]
+                .into_iter()
+                .chain(p.iter().map(String::as_str))
+                .chain(["--help"])
+                .collect();
+            let help = outcome(command_for(&os(&args)), &args);
+            let first = help
+                .trim_start_matches("DisplayHelp: ")
+                .lines()
+                .next()
+                .unwrap_or("");
+            if first != listed {
+                wrong.push(format!("{}: {first:?}, listed as {listed:?}", p.join(" ")));
             }
         }
-        let (mut wrong, mut n) = (Vec::new(), 0);
-        walk(&command(), Vec::new(), &mut wrong, &mut n);
-        assert!(n > 30, "{n}");
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 

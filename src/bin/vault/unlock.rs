@@ -588,12 +588,18 @@ impl<'i> Credentials<'i> {
                 .filter(|i| !i.is_encrypted() && !matches!(i.opens(), Opens::Plugin(_)))
                 .collect()
         };
-        let mut given: Vec<LoadedIdentity> = Vec::new();
-        for f in &self.inv.identity_files {
-            if let Ok(text) = vault::store::read_small(f, MAX_IDENTITY_FILE) {
-                given.extend(quiet(&text));
-            }
-        }
+        // An identity file that cannot be read is passed over.
+        let quiet_file = |f: &std::path::Path| -> Vec<LoadedIdentity> {
+            vault::store::read_small(f, MAX_IDENTITY_FILE)
+                .map(|text| quiet(&text))
+                .unwrap_or_default()
+        };
+        let mut given: Vec<LoadedIdentity> = self
+            .inv
+            .identity_files
+            .iter()
+            .flat_map(|f| quiet_file(f))
+            .collect();
         if let Some(text) = &self.env_identity {
             given.extend(quiet(text));
         }
@@ -602,20 +608,14 @@ impl<'i> Credentials<'i> {
             Ok(k) => personal.push(LoadedIdentity::x25519(&X25519Identity::from_key(k))),
             Err(_) => {
                 if let Some(f) = personal_identity_file().filter(|f| f.is_file()) {
-                    if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
-                        personal.extend(quiet(&text));
-                    }
+                    personal.extend(quiet_file(&f));
                 }
             }
         }
         // The default SSH keys, as an ordinary open finds them
         // (`found_identities`); one with a passphrase is left out.
-        for f in default_ssh_identities() {
-            if f.is_file() {
-                if let Ok(text) = vault::store::read_small(&f, MAX_IDENTITY_FILE) {
-                    personal.extend(quiet(&text));
-                }
-            }
+        for f in default_ssh_identities().iter().filter(|f| f.is_file()) {
+            personal.extend(quiet_file(f));
         }
         let set = |v: Vec<LoadedIdentity>| (!v.is_empty()).then(|| Identities::new(v));
         let ids = (set(given), set(personal));

@@ -199,16 +199,13 @@ pub fn setup(global: bool, absolute_path: bool) -> Result<()> {
     // A cached textconv would keep names and fingerprints in git notes for
     // good, past the removal that replaced the fingerprint key.
     let _ = git(&["config", scope, "--unset-all", "diff.vault.cachetextconv"]);
-    let lines = [
-        (&attributes, ATTRIBUTES_LINE, Some(added)),
-        (&ignore, IGNORE_LINE, ignored),
-    ];
-    for (file, line, added) in lines.into_iter().filter_map(|(f, l, a)| Some((f, l, a?))) {
-        eprintln!(
-            "vault: {} {} `{line}`",
-            file.display(),
-            if added { "now has" } else { "already had" }
-        );
+    let said = |file: &Path, line: &str, added: bool| {
+        let how = if added { "now has" } else { "already had" };
+        eprintln!("vault: {} {how} `{line}`", file.display());
+    };
+    said(&attributes, ATTRIBUTES_LINE, added);
+    if let Some(added) = ignored {
+        said(&ignore, IGNORE_LINE, added);
     }
     eprintln!(
         "vault: git config {scope}: merge driver `{program} merge %O %A %B`, diff textconv `{program} textconv`"
